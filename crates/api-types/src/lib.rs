@@ -1,0 +1,502 @@
+//! The JSON wire types of the `/v2` API.
+//!
+//! Requests reject unknown fields, so a typo is an error rather than a silent no-op. A single
+//! object is wrapped under its singular name (`{"role": {...}}`), a list under its plural
+//! name with `meta` (`{"roles": [...], "meta": {...}}`). Instants are RFC 3339 strings in UTC.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Every 4xx/5xx body: `{"error": {"code", "message", "field"?}}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ErrorDetail {
+    /// A stable machine-readable code: `invalid_request`, `not_found`, `unauthorized`, ...
+    pub code: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub field: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct Meta {
+    pub total: u64,
+    pub links: Links,
+}
+
+/// Opaque cursors; an empty string means there is no such page.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct Links {
+    pub next: String,
+    pub prev: String,
+}
+
+// ---- users and API keys -------------------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct UserCreate {
+    pub email: String,
+    #[serde(default)]
+    pub first_name: String,
+    #[serde(default)]
+    pub last_name: String,
+    /// Optional; a user without a password signs in only with API keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct UserUpdate {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<String>,
+    /// `active` or `disabled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UserView {
+    pub id: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    /// `first_name last_name`, for Vultr compatibility.
+    pub name: String,
+    pub status: String,
+    pub date_created: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserEnvelope {
+    pub user: UserView,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserList {
+    pub users: Vec<UserView>,
+    pub meta: Meta,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyCreate {
+    pub name: String,
+    /// RFC 3339; omit for a key that does not expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_expire: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ApiKeyView {
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    /// The secret: present only in the answer to the create call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+    pub date_created: String,
+    pub date_expire: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiKeyEnvelope {
+    pub api_key: ApiKeyView,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiKeyList {
+    pub api_keys: Vec<ApiKeyView>,
+    pub meta: Meta,
+}
+
+// ---- groups ---------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct GroupInput {
+    pub display_name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GroupView {
+    pub id: String,
+    pub display_name: String,
+    pub description: String,
+    pub date_created: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GroupEnvelope {
+    pub group: GroupView,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GroupList {
+    pub groups: Vec<GroupView>,
+    pub meta: Meta,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct GroupMemberAdd {
+    pub user_id: String,
+    /// Accepted and ignored: Vultr's guide sends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MemberList {
+    pub members: Vec<UserView>,
+    pub meta: Meta,
+}
+
+// ---- policies -------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyInput {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// `{"Version": "...", "Statement": [{"Effect", "Action", "Resource"}]}`.
+    pub policy_document: Value,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PolicyView {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub policy_document: Value,
+    pub version: String,
+    pub is_system_policy: bool,
+    pub date_created: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PolicyEnvelope {
+    pub policy: PolicyView,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PolicyList {
+    pub policies: Vec<PolicyView>,
+    pub meta: Meta,
+}
+
+// ---- roles and trusts -----------------------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RoleInput {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// `assumable` or `assignable`.
+    pub role_type: String,
+    /// Seconds, 900 to 43 200; 3 600 when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_session_duration: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RoleView {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub role_type: String,
+    pub max_session_duration: i64,
+    pub date_created: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RoleEnvelope {
+    pub role: RoleView,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RoleList {
+    pub roles: Vec<RoleView>,
+    pub meta: Meta,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TimeOfDay {
+    /// UTC hour, 0–23, inclusive.
+    pub start: i64,
+    /// UTC hour, 0–24, exclusive; smaller than `start` wraps past midnight.
+    pub end: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Conditions {
+    /// IP addresses or CIDR blocks; empty means any address.
+    #[serde(default)]
+    pub ip_address: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_of_day: Option<TimeOfDay>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TrustInput {
+    pub role_id: String,
+    /// `TemporaryAssumption` (the default) is the only type this server evaluates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_group_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<Conditions>,
+    /// RFC 3339; after it the trust no longer allows assumption.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TrustView {
+    pub id: String,
+    pub role_id: String,
+    pub trust_type: String,
+    pub trusted_user_id: Option<String>,
+    pub trusted_group_id: Option<String>,
+    pub conditions: Conditions,
+    pub valid_until: Option<String>,
+    pub date_created: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrustEnvelope {
+    pub role_trust: TrustView,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrustList {
+    pub role_trusts: Vec<TrustView>,
+    pub meta: Meta,
+}
+
+// ---- assumed roles --------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AssumeContext {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_address: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AssumeRequest {
+    pub user_id: String,
+    pub role_id: String,
+    pub session_name: String,
+    /// `api_key` (default); `jwt` and `oidc` are reserved for OIDC issuers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_method: Option<String>,
+    /// Seconds; at most the role's `max_session_duration`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<i64>,
+    /// When set, the token works only from this address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_address: Option<String>,
+    /// Vultr's form of `ip_address`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<AssumeContext>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AssumedRoleView {
+    pub id: String,
+    /// Present only in the 201 answer to the assume call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_token: Option<String>,
+    pub user_id: String,
+    pub role_id: String,
+    pub session_name: String,
+    pub duration: i64,
+    pub ip_address: Option<String>,
+    pub conditions_met: Vec<String>,
+    /// Seconds left, computed when the answer is made.
+    pub remaining_duration: i64,
+    pub auth_method: String,
+    pub source_ip: String,
+    pub date_assumed: String,
+    pub date_expires: String,
+    /// `Active`, `Ended` or `Terminated`.
+    pub status: String,
+    pub end_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AssumedRoleEnvelope {
+    pub assumed_role_session: AssumedRoleView,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AssumedRoleList {
+    pub assumed_role_sessions: Vec<AssumedRoleView>,
+    pub meta: Meta,
+}
+
+/// `GET /healthz`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Health {
+    pub status: String,
+    pub store: String,
+}
+
+// ---- login sessions and the session query -------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SignInRequest {
+    pub email: String,
+    pub password: String,
+    /// Only needed when one email exists in several organizations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization_id: Option<String>,
+}
+
+/// Seed 002's `iam.Session` record, for every kind of session.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct IamSessionView {
+    /// The session's public id.
+    pub moid: String,
+    /// A public handle derived from the token's digest (never the token): a holder of the
+    /// token can recompute it, nobody else can recover the token from it.
+    pub session_id: String,
+    /// `login`, `assumed_role` or `gateway`.
+    pub kind: String,
+    pub user_id: String,
+    pub user_id_or_email: String,
+    /// The assumed role's name (assumed-role sessions); empty for login sessions.
+    pub role: String,
+    pub role_id: Option<String>,
+    pub session_name: String,
+    pub client_ip_address: String,
+    pub create_time: String,
+    pub mod_time: String,
+    pub expiration: String,
+    pub idle_time_expiration: Option<String>,
+    pub end_time: Option<String>,
+    /// `Active`, `Ended` or `Terminated`.
+    pub status: String,
+    /// `logout`, `idle_timeout`, `expired`, `terminated` or `replaced`.
+    pub end_reason: Option<String>,
+    /// Failed sign-ins between the previous successful one and this one.
+    pub failed_logins: i64,
+    pub last_login_time: Option<String>,
+    pub last_login_client: String,
+    /// The organization.
+    pub account_moid: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionEnvelope {
+    pub session: IamSessionView,
+}
+
+/// The answer to sign-in: the session and its token (shown only here; also set as a cookie).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SignInResponse {
+    pub session: IamSessionView,
+    pub token: String,
+}
+
+/// `GET /v2/iam/sessions`: Intersight's list shape. `Count` is the number of matches (absent
+/// with `$inlinecount=none`); `Results` is absent with `$count=true`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionQueryResponse {
+    #[serde(rename = "Count", default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+    #[serde(rename = "Results", default, skip_serializing_if = "Option::is_none")]
+    pub results: Option<Vec<serde_json::Map<String, Value>>>,
+    /// Pass as `$skiptoken` to continue an ordered scan where this page ended: unlike
+    /// `$skip`, it costs the same at any depth. Absent on the last page.
+    #[serde(rename = "NextSkipToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_skip_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SessionLimitsView {
+    /// Seconds, 300–18 000.
+    pub idle_timeout: i64,
+    /// Seconds, 350–31 536 000.
+    pub absolute_timeout: i64,
+    /// 1–1 000.
+    pub max_sessions_per_user: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionLimitsEnvelope {
+    pub session_limits: SessionLimitsView,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LoginLockView {
+    pub user_id: String,
+    pub failed_logins: i64,
+    pub locked: bool,
+    pub locked_until: Option<String>,
+    pub lock_count: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginLockEnvelope {
+    pub login_lock: LoginLockView,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TerminatedCount {
+    pub terminated: u64,
+}
+
+/// RFC 7662 §2.2. Inactive tokens answer only `{"active": false}`.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+pub struct IntrospectionResponse {
+    pub active: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<String>,
+    /// The user id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// The user's email.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// The session id, for session tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// The organization.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<String>,
+    /// The assumed role, for role-session tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_id: Option<String>,
+}

@@ -1,0 +1,113 @@
+//! Every action an API operation is guarded by. The docs list these; a policy names them.
+
+pub const USER_CREATE: &str = "iam.user.Create";
+pub const USER_READ: &str = "iam.user.Read";
+pub const USER_LIST: &str = "iam.user.List";
+pub const USER_UPDATE: &str = "iam.user.Update";
+pub const USER_DELETE: &str = "iam.user.Delete";
+
+pub const APIKEY_CREATE: &str = "iam.apikey.Create";
+pub const APIKEY_LIST: &str = "iam.apikey.List";
+pub const APIKEY_DELETE: &str = "iam.apikey.Delete";
+
+pub const GROUP_CREATE: &str = "iam.group.Create";
+pub const GROUP_READ: &str = "iam.group.Read";
+pub const GROUP_LIST: &str = "iam.group.List";
+pub const GROUP_UPDATE: &str = "iam.group.Update";
+pub const GROUP_DELETE: &str = "iam.group.Delete";
+pub const GROUP_ADD_MEMBER: &str = "iam.group.AddMember";
+pub const GROUP_REMOVE_MEMBER: &str = "iam.group.RemoveMember";
+pub const GROUP_LIST_MEMBERS: &str = "iam.group.ListMembers";
+
+pub const POLICY_CREATE: &str = "iam.policy.Create";
+pub const POLICY_READ: &str = "iam.policy.Read";
+pub const POLICY_LIST: &str = "iam.policy.List";
+pub const POLICY_UPDATE: &str = "iam.policy.Update";
+pub const POLICY_DELETE: &str = "iam.policy.Delete";
+pub const POLICY_ATTACH_USER: &str = "iam.policy.AttachUser";
+pub const POLICY_DETACH_USER: &str = "iam.policy.DetachUser";
+pub const POLICY_ATTACH_GROUP: &str = "iam.policy.AttachGroup";
+pub const POLICY_DETACH_GROUP: &str = "iam.policy.DetachGroup";
+pub const POLICY_LIST_USERS: &str = "iam.policy.ListUsers";
+pub const POLICY_LIST_GROUPS: &str = "iam.policy.ListGroups";
+
+pub const ROLE_CREATE: &str = "iam.role.Create";
+pub const ROLE_READ: &str = "iam.role.Read";
+pub const ROLE_LIST: &str = "iam.role.List";
+pub const ROLE_UPDATE: &str = "iam.role.Update";
+pub const ROLE_DELETE: &str = "iam.role.Delete";
+pub const ROLE_ATTACH_POLICY: &str = "iam.role.AttachPolicy";
+pub const ROLE_DETACH_POLICY: &str = "iam.role.DetachPolicy";
+pub const ROLE_LIST_POLICIES: &str = "iam.role.ListPolicies";
+pub const ROLE_ASSUME: &str = "iam.role.AssumeRole";
+
+pub const TRUST_CREATE: &str = "iam.roletrust.Create";
+pub const TRUST_READ: &str = "iam.roletrust.Read";
+pub const TRUST_LIST: &str = "iam.roletrust.List";
+pub const TRUST_UPDATE: &str = "iam.roletrust.Update";
+pub const TRUST_DELETE: &str = "iam.roletrust.Delete";
+
+pub const ASSUMED_READ: &str = "iam.assumedrole.Read";
+pub const ASSUMED_LIST: &str = "iam.assumedrole.List";
+pub const ASSUMED_DELETE: &str = "iam.assumedrole.Delete";
+/// Needed, besides `iam.role.AssumeRole`, to assume a role on behalf of another user.
+pub const ASSUMED_CREATE_FOR_USER: &str = "iam.assumedrole.CreateForUser";
+
+pub const USER_UNLOCK: &str = "iam.user.Unlock";
+
+pub const SESSION_LIST: &str = "iam.session.List";
+pub const SESSION_READ: &str = "iam.session.Read";
+pub const SESSION_TERMINATE: &str = "iam.session.Terminate";
+/// Needed by proxies and services that ask whether a token is valid (RFC 7662).
+pub const SESSION_INTROSPECT: &str = "iam.session.Introspect";
+pub const SESSION_LIMITS_READ: &str = "iam.sessionlimits.Read";
+pub const SESSION_LIMITS_UPDATE: &str = "iam.sessionlimits.Update";
+
+/// All actions, for the docs and for validating that the table stays complete.
+pub const ALL: &[&str] = &[
+    USER_CREATE,
+    USER_READ,
+    USER_LIST,
+    USER_UPDATE,
+    USER_DELETE,
+    APIKEY_CREATE,
+    APIKEY_LIST,
+    APIKEY_DELETE,
+    GROUP_CREATE,
+    GROUP_READ,
+    GROUP_LIST,
+    GROUP_UPDATE,
+    GROUP_DELETE,
+    GROUP_ADD_MEMBER,
+    GROUP_REMOVE_MEMBER,
+    GROUP_LIST_MEMBERS,
+    POLICY_CREATE,
+    POLICY_READ,
+    POLICY_LIST,
+    POLICY_UPDATE,
+    POLICY_DELETE,
+    POLICY_ATTACH_USER,
+    POLICY_DETACH_USER,
+    POLICY_ATTACH_GROUP,
+    POLICY_DETACH_GROUP,
+    POLICY_LIST_USERS,
+    POLICY_LIST_GROUPS,
+    ROLE_CREATE,
+    ROLE_READ,
+    ROLE_LIST,
+    ROLE_UPDATE,
+    ROLE_DELETE,
+    ROLE_ATTACH_POLICY,
+    ROLE_DETACH_POLICY,
+    ROLE_LIST_POLICIES,
+    ROLE_ASSUME,
+    TRUST_CREATE,
+    TRUST_READ,
+    TRUST_LIST,
+    TRUST_UPDATE,
+    TRUST_DELETE,
+    ASSUMED_READ,
+    ASSUMED_LIST,
+    ASSUMED_DELETE,
+    ASSUMED_CREATE_FOR_USER,
+];

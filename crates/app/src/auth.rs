@@ -1,0 +1,347 @@
+//! Authentication and authorization: the hot path of every request.
+//!
+//! A bearer token is hashed once, then resolved through an in-memory cache; only a miss
+//! costs one indexed read. Permissions are cached per user or role and tagged with an epoch
+//! that every change to policies, attachments or memberships bumps, so a change is seen by
+//! the next request without any per-request store write. Ended sessions are remembered in a
+//! small set so revocation is visible at once on this node.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tessera_domain::Timestamp;
+use tessera_domain::ids::{ApiKeyId, OrgId, RoleId, SessionId, UserId};
+use tessera_domain::policy::{Decision, PermissionSet};
+use tessera_domain::session::{EndReason, Liveness, Session, SessionKind};
+use tessera_domain::token::{TokenDigest, TokenKind};
+use tessera_domain::user::UserStatus;
+use tessera_store::Credential;
+
+use crate::{App, AppError, AppResult};
+
+/// How the caller authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallerKind {
+    ApiKey(ApiKeyId),
+    /// Acts with exactly the role's policies, nothing of the user's own.
+    RoleSession {
+        session: SessionId,
+        role: RoleId,
+    },
+    LoginSession(SessionId),
+}
+
+/// An authenticated caller with its effective permissions.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub org_id: OrgId,
+    pub user_id: UserId,
+    pub email: String,
+    pub kind: CallerKind,
+    pub permissions: Arc<PermissionSet>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum PermKey {
+    User(OrgId, UserId),
+    Role(OrgId, RoleId),
+}
+
+struct CachedCredential {
+    epoch: u64,
+    credential: Credential,
+}
+
+pub struct AuthCache {
+    credentials: moka::sync::Cache<TokenDigest, Arc<CachedCredential>>,
+    permissions: moka::sync::Cache<PermKey, Arc<(u64, Arc<PermissionSet>)>>,
+    /// Bumped when a user, key or session changes in a way a cached credential must see.
+    credential_epoch: AtomicU64,
+    /// Bumped when any policy, attachment or group membership changes.
+    permission_epoch: AtomicU64,
+    /// Sessions ended since they were cached, with their expiry (after which they can go).
+    ended: Mutex<HashMap<SessionId, Timestamp>>,
+    /// False while the store's change feed is down: changes made elsewhere could be missed,
+    /// so every request reads the store.
+    trusted: std::sync::atomic::AtomicBool,
+    /// Latest activity seen per idle-tracked session, and when it was last written back.
+    activity: moka::sync::Cache<SessionId, Arc<Activity>>,
+}
+
+/// Activity of one session on this node. Requests move `seen` in memory; the store learns of
+/// it at most once per [`ACTIVITY_WRITE_BACK`] seconds, far inside any idle timeout (≥ 300 s).
+struct Activity {
+    seen: AtomicI64,
+    written: AtomicI64,
+}
+
+/// Seconds between write-backs of one session's activity.
+pub const ACTIVITY_WRITE_BACK: i64 = 60;
+
+impl Default for AuthCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl AuthCache {
+    pub fn new() -> Self {
+        Self {
+            credentials: moka::sync::Cache::builder()
+                .max_capacity(1_000_000)
+                .time_to_idle(std::time::Duration::from_secs(600))
+                .build(),
+            permissions: moka::sync::Cache::builder().max_capacity(100_000).build(),
+            credential_epoch: AtomicU64::new(0),
+            permission_epoch: AtomicU64::new(0),
+            ended: Mutex::new(HashMap::new()),
+            trusted: std::sync::atomic::AtomicBool::new(true),
+            activity: moka::sync::Cache::builder()
+                .max_capacity(1_000_000)
+                .time_to_idle(std::time::Duration::from_secs(18_000))
+                .build(),
+        }
+    }
+
+    /// The latest activity this node has seen for a session.
+    pub fn activity_of(&self, id: SessionId) -> Option<Timestamp> {
+        self.activity.get(&id).map(|a| Timestamp(a.seen.load(Ordering::Relaxed)))
+    }
+
+    /// Forget every cached credential (a user was disabled or deleted, a key revoked).
+    pub fn credentials_changed(&self) {
+        self.credential_epoch.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Forget every cached permission set (a policy, attachment or membership changed).
+    pub fn permissions_changed(&self) {
+        self.permission_epoch.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Drops everything: used when this node may have missed a change made elsewhere.
+    pub fn clear(&self) {
+        self.credentials_changed();
+        self.permissions_changed();
+    }
+
+    /// Stops (false) or resumes (true) serving from the caches; either way they are emptied.
+    pub fn set_trusted(&self, trusted: bool) {
+        self.trusted.store(trusted, Ordering::SeqCst);
+        self.clear();
+    }
+
+    fn is_trusted(&self) -> bool {
+        self.trusted.load(Ordering::SeqCst)
+    }
+
+    pub fn session_ended(&self, id: SessionId, expires: Timestamp) {
+        let mut ended = self.ended.lock().expect("ended-set lock");
+        ended.insert(id, expires);
+    }
+
+    fn is_ended(&self, id: SessionId) -> bool {
+        self.ended.lock().expect("ended-set lock").contains_key(&id)
+    }
+
+    /// Drops remembered ends of sessions that have expired anyway.
+    pub fn prune(&self, now: Timestamp) {
+        self.ended.lock().expect("ended-set lock").retain(|_, exp| *exp > now);
+    }
+
+    pub fn cached_credentials(&self) -> u64 {
+        self.credentials.run_pending_tasks();
+        self.credentials.entry_count()
+    }
+}
+
+fn unauthorized() -> AppError {
+    AppError::Unauthorized("Invalid API token".into())
+}
+
+impl App {
+    /// Resolves a bearer token presented from `peer` into a caller, or 401.
+    pub async fn authenticate(&self, token: &str, peer: Option<IpAddr>) -> AppResult<Caller> {
+        if token.is_empty() || token.len() > 512 {
+            return Err(unauthorized());
+        }
+        let kind = TokenKind::of(token);
+        let digest = TokenDigest::of(token);
+        let epoch = self.cache.credential_epoch.load(Ordering::SeqCst);
+        let cached = match self.cache.credentials.get(&digest).filter(|_| self.cache.is_trusted()) {
+            Some(c) if c.epoch == epoch => c,
+            _ => {
+                let found = self.store.find_credential(kind, &digest).await?.ok_or_else(unauthorized)?;
+                let entry = Arc::new(CachedCredential { epoch, credential: found });
+                self.cache.credentials.insert(digest, Arc::clone(&entry));
+                entry
+            }
+        };
+        let now = self.clock.now();
+        match &cached.credential {
+            Credential::ApiKey { key, user } => {
+                // The lookup matched on the digest; compare again in constant time anyway so
+                // no code path ever decides on a variable-time comparison of secrets.
+                if !key.digest.ct_eq(&digest) || user.status != UserStatus::Active {
+                    return Err(unauthorized());
+                }
+                if key.date_expire.is_some_and(|exp| now >= exp) {
+                    return Err(AppError::Unauthorized("API key expired".into()));
+                }
+                let permissions = self.user_permissions(user.org_id, user.id).await?;
+                Ok(Caller {
+                    org_id: user.org_id,
+                    user_id: user.id,
+                    email: user.email.as_str().to_owned(),
+                    kind: CallerKind::ApiKey(key.id),
+                    permissions,
+                })
+            }
+            Credential::Session { session, user } => {
+                if user.status != UserStatus::Active || self.cache.is_ended(session.id) {
+                    return Err(unauthorized());
+                }
+                let seen = self.cache.activity_of(session.id).unwrap_or(session.last_activity);
+                let refreshed: Session;
+                let mut session: &Session = session;
+                match session.liveness(now, seen) {
+                    Liveness::Alive => {}
+                    Liveness::Dead(EndReason::IdleTimeout) => {
+                        // Another node may have seen activity this one has not: ask the store
+                        // before ending a session that may be in use.
+                        refreshed = self.refresh_session(kind, &digest, epoch).await?;
+                        session = &refreshed;
+                        if let Liveness::Dead(reason) = session.liveness(now, seen) {
+                            return Err(AppError::Unauthorized(format!("session has ended ({})", reason.as_str())));
+                        }
+                    }
+                    Liveness::Dead(reason) => {
+                        return Err(AppError::Unauthorized(format!("session has ended ({})", reason.as_str())));
+                    }
+                }
+                if !session.ip_allows(peer) {
+                    return Err(AppError::Unauthorized("this session token is bound to another IP address".into()));
+                }
+                if session.idle_timeout.is_some() {
+                    self.record_activity(session, now).await;
+                }
+                let (kind, permissions) = match (session.kind, session.role_id) {
+                    (SessionKind::AssumedRole, Some(role)) => (
+                        CallerKind::RoleSession { session: session.id, role },
+                        self.role_permissions(session.org_id, role).await?,
+                    ),
+                    _ => (CallerKind::LoginSession(session.id), self.user_permissions(session.org_id, user.id).await?),
+                };
+                Ok(Caller {
+                    org_id: session.org_id,
+                    user_id: user.id,
+                    email: user.email.as_str().to_owned(),
+                    kind,
+                    permissions,
+                })
+            }
+        }
+    }
+
+    /// Re-reads a session credential from the store and replaces the cached copy.
+    async fn refresh_session(&self, kind: TokenKind, digest: &TokenDigest, epoch: u64) -> AppResult<Session> {
+        let found = self.store.find_credential(kind, digest).await?.ok_or_else(unauthorized)?;
+        let session = match &found {
+            Credential::Session { session, .. } => (**session).clone(),
+            Credential::ApiKey { .. } => return Err(unauthorized()),
+        };
+        self.cache.credentials.insert(*digest, Arc::new(CachedCredential { epoch, credential: found }));
+        Ok(session)
+    }
+
+    /// Moves a session's activity to `now` in memory, and in the store at most once a minute.
+    async fn record_activity(&self, session: &Session, now: Timestamp) {
+        let cell = self.cache.activity.get_with(session.id, || {
+            Arc::new(Activity { seen: AtomicI64::new(now.0), written: AtomicI64::new(session.last_activity.0) })
+        });
+        cell.seen.fetch_max(now.0, Ordering::Relaxed);
+        let written = cell.written.load(Ordering::Relaxed);
+        if now.0 - written >= ACTIVITY_WRITE_BACK
+            && cell.written.compare_exchange(written, now.0, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+            && let Err(e) = self.store.touch_session(session.org_id, session.id, now).await
+        {
+            // The in-memory activity still protects this node; the next request retries.
+            cell.written.store(written, Ordering::Relaxed);
+            tracing::warn!(session = %session.id, error = %e, "could not record session activity");
+        }
+    }
+
+    async fn permissions(&self, key: PermKey) -> AppResult<Arc<PermissionSet>> {
+        let epoch = self.cache.permission_epoch.load(Ordering::SeqCst);
+        if let Some(hit) = self.cache.permissions.get(&key)
+            && hit.0 == epoch
+            && self.cache.is_trusted()
+        {
+            return Ok(Arc::clone(&hit.1));
+        }
+        let docs = match key {
+            PermKey::User(org, user) => self.store.user_policy_documents(org, user).await?,
+            PermKey::Role(org, role) => self.store.role_policy_documents(org, role).await?,
+        };
+        let set = Arc::new(PermissionSet::from_documents(&docs));
+        self.cache.permissions.insert(key, Arc::new((epoch, Arc::clone(&set))));
+        Ok(set)
+    }
+
+    pub(crate) async fn user_permissions(&self, org: OrgId, user: UserId) -> AppResult<Arc<PermissionSet>> {
+        self.permissions(PermKey::User(org, user)).await
+    }
+
+    pub(crate) async fn role_permissions(&self, org: OrgId, role: RoleId) -> AppResult<Arc<PermissionSet>> {
+        self.permissions(PermKey::Role(org, role)).await
+    }
+
+    pub fn cache(&self) -> &AuthCache {
+        &self.cache
+    }
+}
+
+impl Caller {
+    /// Checks that the caller may perform `action` on `resource` (an id, or `*`).
+    pub fn authorize(&self, action: &str, resource: &str) -> AppResult<()> {
+        match self.permissions.evaluate(action, resource) {
+            Decision::Allow => Ok(()),
+            Decision::ExplicitDeny => {
+                Err(AppError::Forbidden(format!("{action} on {resource} is explicitly denied by a policy")))
+            }
+            Decision::ImplicitDeny => {
+                let who = match self.kind {
+                    CallerKind::RoleSession { role, .. } => format!("this session of role {role}"),
+                    _ => format!("user {}", self.user_id),
+                };
+                Err(AppError::Forbidden(format!("{who} is not allowed {action} on {resource}")))
+            }
+        }
+    }
+}
+
+impl App {
+    /// Applies changes made through other nodes to this node's caches, until the store's
+    /// feed closes. Returns None for a store that is not shared (nothing to follow).
+    pub fn follow_store_changes(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
+        use tessera_store::StoreChange;
+        use tokio::sync::broadcast::error::RecvError;
+        let mut rx = self.store.changes()?;
+        let app = Arc::clone(self);
+        Some(tokio::spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(StoreChange::Credentials) => app.cache.credentials_changed(),
+                    Ok(StoreChange::Permissions) => app.cache.permissions_changed(),
+                    Ok(StoreChange::SessionEnded { id, expires }) => app.cache.session_ended(id, expires),
+                    Ok(StoreChange::FeedLost) => app.cache.set_trusted(false),
+                    Ok(StoreChange::FeedRestored) => app.cache.set_trusted(true),
+                    // Missed some: start over from the store.
+                    Err(RecvError::Lagged(_)) => app.cache.clear(),
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        }))
+    }
+}

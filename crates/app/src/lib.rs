@@ -1,0 +1,117 @@
+//! Tessera's use cases. Each public method of [`App`] is one operation a user can ask for:
+//! it authorizes the caller, applies the domain's rules and talks to the [`Store`].
+//!
+//! This crate knows no HTTP and no SQL; the server and the CLI are adapters over it.
+
+pub mod actions;
+mod assume;
+mod auth;
+mod bootstrap;
+pub mod clock;
+mod iam;
+mod login;
+
+use std::sync::{Arc, Mutex};
+
+use tessera_domain::FieldError;
+use tessera_store::{Store, StoreError};
+
+pub use assume::{AssumeInput, AssumedSession};
+pub use auth::{AuthCache, Caller, CallerKind};
+pub use bootstrap::{BootstrapOutcome, BootstrapRequest};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use iam::*;
+pub use login::{DEFAULT_TOP, Introspection, LoginLock, MAX_TOP, SIGN_IN_FAILED, SessionQueryText, SignIn, SignedIn};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
+    /// The wording follows Vultr's ("Role not found"), which existing tooling matches on.
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(m) => AppError::Conflict(m),
+            StoreError::MissingReference(m) => AppError::NotFound(m),
+            StoreError::Unavailable(m) => AppError::Unavailable(m),
+            StoreError::Internal(m) => AppError::Internal(m),
+        }
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+pub(crate) fn not_found(what: &str) -> AppError {
+    AppError::NotFound(format!("{what} not found"))
+}
+
+/// The application: a store, a clock, an RNG and the authentication cache.
+pub struct App {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) rng: Mutex<Box<dyn rand::RngCore + Send>>,
+    pub(crate) cache: AuthCache,
+    pub(crate) lockout: tessera_domain::login::LockoutPolicy,
+    /// Seconds ended session records are kept before the sweep purges them.
+    pub(crate) session_retention: i64,
+    /// When the query last swept timed-out sessions (Unix seconds).
+    pub(crate) last_sweep: std::sync::atomic::AtomicI64,
+}
+
+/// How long ended sessions stay queryable by default: 30 days.
+pub const DEFAULT_SESSION_RETENTION: i64 = 30 * 86_400;
+
+impl App {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, rng: Box<dyn rand::RngCore + Send>) -> Self {
+        Self {
+            store,
+            clock,
+            rng: Mutex::new(rng),
+            cache: AuthCache::new(),
+            lockout: Default::default(),
+            session_retention: DEFAULT_SESSION_RETENTION,
+            last_sweep: std::sync::atomic::AtomicI64::new(i64::MIN),
+        }
+    }
+
+    /// Keeps ended session records for `secs` before purging them.
+    pub fn with_session_retention(mut self, secs: i64) -> Self {
+        self.session_retention = secs.max(0);
+        self
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn now(&self) -> tessera_domain::Timestamp {
+        self.clock.now()
+    }
+
+    pub(crate) fn with_rng<T>(&self, f: impl FnOnce(&mut dyn rand::RngCore) -> T) -> T {
+        let mut rng = self.rng.lock().expect("rng lock");
+        f(&mut **rng)
+    }
+
+    pub(crate) fn new_id<T>(&self, make: fn([u8; 16]) -> T) -> T {
+        self.with_rng(|rng| {
+            let mut b = [0u8; 16];
+            rng.fill_bytes(&mut b);
+            make(b)
+        })
+    }
+}

@@ -1,0 +1,422 @@
+//! Login sessions: password sign-in, the failed-login lockout, sign-out, administration of
+//! sessions, session limits, token introspection and the periodic sweep.
+
+use std::net::IpAddr;
+use std::sync::OnceLock;
+
+use tessera_domain::Timestamp;
+use tessera_domain::filter::{parse_filter, parse_orderby};
+use tessera_domain::ids::{OrgId, SessionId, UserId};
+use tessera_domain::login::{LoginState, SessionLimits};
+use tessera_domain::session::{EndReason, Session, SessionKind, SessionStatus};
+use tessera_domain::token::{TokenKind, mint};
+use tessera_domain::user::{Email, UserStatus};
+use tessera_store::{Keyset, LoginRecord, SESSION_SCHEMA, SessionQuery, SessionQueryResult};
+
+use crate::actions as act;
+use crate::iam::{RngRef, check_password};
+use crate::{App, AppError, AppResult, Caller, CallerKind};
+
+/// The one answer to every failed sign-in, so it never tells whether an email exists or an
+/// account is locked.
+pub const SIGN_IN_FAILED: &str = "invalid email or password, or the account is temporarily locked";
+
+#[derive(Debug, Clone)]
+pub struct SignIn {
+    pub email: String,
+    pub password: String,
+    /// Only needed when the same email exists in several organizations with the same password.
+    pub organization: Option<OrgId>,
+    pub client_ip: Option<IpAddr>,
+}
+
+/// A session just created by sign-in, with its token (shown once).
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub session: Session,
+    pub token: String,
+}
+
+/// What an administrator sees of a user's failed sign-ins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginLock {
+    pub user_id: UserId,
+    pub failed_logins: i64,
+    pub locked: bool,
+    pub locked_until: Option<Timestamp>,
+    pub lock_count: i64,
+}
+
+/// The options of `GET /v2/iam/sessions`, as text; parsed and checked here.
+#[derive(Debug, Clone, Default)]
+pub struct SessionQueryText {
+    pub filter: Option<String>,
+    pub orderby: Option<String>,
+    pub top: Option<u32>,
+    pub skip: Option<u64>,
+    /// `$count=true`: only the number of matches.
+    pub count_only: bool,
+    /// `$inlinecount`: `allpages` (default) or `none`.
+    pub inline_count: bool,
+    pub after: Option<Keyset>,
+}
+
+pub const DEFAULT_TOP: u32 = 100;
+pub const MAX_TOP: u32 = 1_000;
+
+/// RFC 7662 introspection of one token.
+#[derive(Debug, Clone)]
+pub struct Introspection {
+    pub active: bool,
+    pub caller: Option<Caller>,
+    pub session: Option<Session>,
+    pub expires: Option<Timestamp>,
+    pub issued: Option<Timestamp>,
+    pub token_type: &'static str,
+}
+
+fn verify_password(hash: &str, password: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    match PasswordHash::new(hash) {
+        Ok(parsed) => argon2::Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// A real hash to verify against when there is no user, so an unknown email costs the same
+/// time as a wrong password.
+fn decoy_hash() -> &'static str {
+    static DECOY: OnceLock<String> = OnceLock::new();
+    DECOY.get_or_init(|| crate::iam::hash_password("decoy-password-never-matches", [7u8; 16]).unwrap_or_default())
+}
+
+impl App {
+    async fn verify(&self, hash: Option<String>, password: &str) -> bool {
+        let password = password.to_owned();
+        tokio::task::spawn_blocking(move || match hash {
+            Some(h) => verify_password(&h, &password),
+            None => {
+                let _ = verify_password(decoy_hash(), &password);
+                false
+            }
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    pub async fn sign_in(&self, req: SignIn) -> AppResult<SignedIn> {
+        let email = Email::parse(&req.email)?;
+        if req.password.is_empty() || req.password.len() > 1024 {
+            return Err(AppError::Unauthorized(SIGN_IN_FAILED.into()));
+        }
+        let mut candidates: Vec<LoginRecord> = self.store.find_login(&email).await?;
+        if let Some(org) = req.organization {
+            candidates.retain(|c| c.user.org_id == org);
+        }
+        let now = self.now();
+        let client = req.client_ip.map(|ip| ip.to_canonical().to_string()).unwrap_or_default();
+        if candidates.is_empty() {
+            self.verify(None, &req.password).await;
+            return Err(AppError::Unauthorized(SIGN_IN_FAILED.into()));
+        }
+        let mut matched = None;
+        for c in candidates {
+            let usable = c.user.status == UserStatus::Active && !c.state.is_locked(now);
+            let hash = if usable { c.password_hash.clone() } else { None };
+            if self.verify(hash, &req.password).await {
+                matched = Some(c);
+                break;
+            }
+            if c.password_hash.is_some() && !c.state.is_locked(now) {
+                let next = self.lockout.on_failure(c.state.clone(), now);
+                self.store.save_login_state(c.user.org_id, c.user.id, &next).await?;
+                if next.is_locked(now) {
+                    tracing::warn!(user = %c.user.id, until = %next.locked_until.unwrap_or(now), "account locked after failed sign-ins");
+                }
+            }
+        }
+        let Some(record) = matched else {
+            return Err(AppError::Unauthorized(SIGN_IN_FAILED.into()));
+        };
+        let user = record.user;
+        let previous = record.state;
+        self.store.save_login_state(user.org_id, user.id, &self.lockout.on_success(now, &client)).await?;
+
+        let limits = self.store.get_session_limits(user.org_id).await?;
+        let token = self.with_rng(|r| mint(TokenKind::LoginSession, &mut RngRef(r)));
+        let session = Session {
+            id: self.new_id(SessionId::from_random),
+            org_id: user.org_id,
+            handle: token.digest.handle(),
+            kind: SessionKind::Login,
+            user_id: user.id,
+            user_email: user.email.as_str().to_owned(),
+            role_id: None,
+            role_name: String::new(),
+            session_name: String::new(),
+            auth_method: "password".into(),
+            duration: limits.absolute_timeout,
+            bound_ip: None,
+            source_ip: client,
+            conditions_met: vec![],
+            created: now,
+            modified: now,
+            expires: now.plus_secs(limits.absolute_timeout),
+            idle_timeout: Some(limits.idle_timeout),
+            last_activity: now,
+            status: SessionStatus::Active,
+            ended: None,
+            end_reason: None,
+            failed_logins: previous.failed_logins,
+            last_login_time: previous.last_login_time,
+            last_login_client: previous.last_login_client,
+        };
+        let replaced =
+            self.store.create_login_session(&session, &token.digest, limits.max_sessions_per_user, now).await?;
+        for old in replaced {
+            self.cache.session_ended(old.id, old.expires);
+        }
+        tracing::info!(session = %session.id, user = %user.id, "signed in");
+        Ok(SignedIn { session, token: token.secret })
+    }
+
+    /// The caller's own session (login or assumed-role), as seen now.
+    pub async fn current_session(&self, caller: &Caller) -> AppResult<Session> {
+        let id = match caller.kind {
+            CallerKind::LoginSession(id) | CallerKind::RoleSession { session: id, .. } => id,
+            CallerKind::ApiKey(_) => {
+                return Err(AppError::NotFound("the caller authenticated with an API key, not a session".into()));
+            }
+        };
+        let s = self
+            .store
+            .get_session(caller.org_id, id)
+            .await?
+            .ok_or_else(|| AppError::NotFound("Session not found".into()))?;
+        let mut seen = s.observed_at(self.now());
+        if let Some(at) = self.cache.activity_of(id) {
+            seen.last_activity = seen.last_activity.max(at);
+        }
+        Ok(seen)
+    }
+
+    /// Signs the caller out: its session ends with `end_reason=logout`.
+    pub async fn sign_out(&self, caller: &Caller) -> AppResult<()> {
+        let id = match caller.kind {
+            CallerKind::LoginSession(id) | CallerKind::RoleSession { session: id, .. } => id,
+            CallerKind::ApiKey(_) => {
+                return Err(AppError::NotFound("the caller authenticated with an API key, not a session".into()));
+            }
+        };
+        self.end_session(caller.org_id, id, EndReason::Logout).await?;
+        Ok(())
+    }
+
+    /// Any session of the organization, by id.
+    pub async fn get_session(&self, caller: &Caller, id: SessionId) -> AppResult<Session> {
+        caller.authorize(act::SESSION_READ, &id.to_string())?;
+        let s = self
+            .store
+            .get_session(caller.org_id, id)
+            .await?
+            .ok_or_else(|| AppError::NotFound("Session not found".into()))?;
+        Ok(s.observed_at(self.now()))
+    }
+
+    /// Terminates a session (`Terminated`); it stops working on the next request.
+    pub async fn terminate_session(&self, caller: &Caller, id: SessionId) -> AppResult<Session> {
+        caller.authorize(act::SESSION_TERMINATE, &id.to_string())?;
+        match self.end_session(caller.org_id, id, EndReason::Terminated).await? {
+            Some(s) => Ok(s),
+            None => {
+                let s = self.store.get_session(caller.org_id, id).await?;
+                s.map(|s| s.observed_at(self.now())).ok_or_else(|| AppError::NotFound("Session not found".into()))
+            }
+        }
+    }
+
+    /// Terminates every active session of a user; returns how many ended.
+    pub async fn terminate_user_sessions(&self, caller: &Caller, user: UserId) -> AppResult<usize> {
+        caller.authorize(act::SESSION_TERMINATE, &user.to_string())?;
+        self.store.get_user(caller.org_id, user).await?.ok_or_else(|| AppError::NotFound("Invalid user".into()))?;
+        let ended = self.store.end_user_sessions(caller.org_id, user, EndReason::Terminated, self.now(), None).await?;
+        for s in &ended {
+            self.cache.session_ended(s.id, s.expires);
+        }
+        Ok(ended.len())
+    }
+
+    /// Sets a user's password; the user's other sessions end (the caller's own stays).
+    pub async fn set_password(&self, caller: &Caller, user: UserId, password: &str) -> AppResult<usize> {
+        caller.authorize(act::USER_UPDATE, &user.to_string())?;
+        check_password(password)?;
+        let hash = self.password_hash(Some(password)).await?.unwrap_or_default();
+        if !self.store.set_password(caller.org_id, user, &hash).await? {
+            return Err(AppError::NotFound("Invalid user".into()));
+        }
+        let keep = match caller.kind {
+            CallerKind::LoginSession(id) if caller.user_id == user => Some(id),
+            _ => None,
+        };
+        let ended = self.store.end_user_sessions(caller.org_id, user, EndReason::Terminated, self.now(), keep).await?;
+        for s in &ended {
+            self.cache.session_ended(s.id, s.expires);
+        }
+        Ok(ended.len())
+    }
+
+    pub async fn get_login_lock(&self, caller: &Caller, user: UserId) -> AppResult<LoginLock> {
+        caller.authorize(act::USER_READ, &user.to_string())?;
+        let state = self.login_state(caller.org_id, user).await?;
+        let now = self.now();
+        Ok(LoginLock {
+            user_id: user,
+            failed_logins: state.failed_logins,
+            locked: state.is_locked(now),
+            locked_until: state.locked_until.filter(|t| *t > now),
+            lock_count: state.lock_count,
+        })
+    }
+
+    /// Clears a lock; the user can sign in again at once. The count of failed attempts is
+    /// kept, so the user still learns of them on the next sign-in.
+    pub async fn clear_login_lock(&self, caller: &Caller, user: UserId) -> AppResult<()> {
+        caller.authorize(act::USER_UNLOCK, &user.to_string())?;
+        let state = self.login_state(caller.org_id, user).await?;
+        let cleared = LoginState {
+            failed_logins: state.failed_logins,
+            last_login_time: state.last_login_time,
+            last_login_client: state.last_login_client,
+            ..LoginState::default()
+        };
+        self.store.save_login_state(caller.org_id, user, &cleared).await?;
+        Ok(())
+    }
+
+    async fn login_state(&self, org: OrgId, user: UserId) -> AppResult<LoginState> {
+        let u = self.store.get_user(org, user).await?.ok_or_else(|| AppError::NotFound("Invalid user".into()))?;
+        let records = self.store.find_login(&u.email).await?;
+        Ok(records.into_iter().find(|r| r.user.id == user).map(|r| r.state).unwrap_or_default())
+    }
+
+    pub async fn get_session_limits(&self, caller: &Caller) -> AppResult<SessionLimits> {
+        caller.authorize(act::SESSION_LIMITS_READ, "*")?;
+        Ok(self.store.get_session_limits(caller.org_id).await?)
+    }
+
+    pub async fn put_session_limits(&self, caller: &Caller, limits: SessionLimits) -> AppResult<SessionLimits> {
+        caller.authorize(act::SESSION_LIMITS_UPDATE, "*")?;
+        self.store.put_session_limits(caller.org_id, &limits).await?;
+        Ok(limits)
+    }
+
+    /// RFC 7662: describes a token to an authorized caller of the same organization. A token
+    /// of another organization, or any invalid token, is simply inactive.
+    pub async fn introspect(&self, caller: &Caller, token: &str, peer: Option<IpAddr>) -> AppResult<Introspection> {
+        caller.authorize(act::SESSION_INTROSPECT, "*")?;
+        let inactive =
+            Introspection { active: false, caller: None, session: None, expires: None, issued: None, token_type: "" };
+        let subject = match self.authenticate(token, peer).await {
+            Ok(c) if c.org_id == caller.org_id => c,
+            Ok(_) | Err(AppError::Unauthorized(_)) => return Ok(inactive),
+            Err(e) => return Err(e),
+        };
+        let (session, token_type) = match subject.kind {
+            CallerKind::LoginSession(id) => (self.store.get_session(subject.org_id, id).await?, "login_session"),
+            CallerKind::RoleSession { session, .. } => {
+                (self.store.get_session(subject.org_id, session).await?, "role_session")
+            }
+            CallerKind::ApiKey(_) => (None, "api_key"),
+        };
+        Ok(Introspection {
+            active: true,
+            expires: session.as_ref().map(|s| s.expires),
+            issued: session.as_ref().map(|s| s.created),
+            session,
+            caller: Some(subject),
+            token_type,
+        })
+    }
+
+    /// The query over all sessions of the caller's organization.
+    pub async fn query_sessions(&self, caller: &Caller, q: SessionQueryText) -> AppResult<SessionQueryResult> {
+        caller.authorize(act::SESSION_LIST, "*")?;
+        let now = self.now();
+        let invalid = |field: &str, e: tessera_domain::filter::FilterError| {
+            AppError::Invalid(tessera_domain::FieldError::new(field, e.to_string()))
+        };
+        let filter = q
+            .filter
+            .as_deref()
+            .filter(|f| !f.trim().is_empty())
+            .map(|f| parse_filter(f, &SESSION_SCHEMA, now))
+            .transpose()
+            .map_err(|e| invalid("$filter", e))?;
+        let order = q
+            .orderby
+            .as_deref()
+            .filter(|o| !o.trim().is_empty())
+            .map(|o| parse_orderby(o, &SESSION_SCHEMA))
+            .transpose()
+            .map_err(|e| invalid("$orderby", e))?
+            .unwrap_or_default();
+        let top = q.top.unwrap_or(DEFAULT_TOP);
+        if !(1..=MAX_TOP).contains(&top) {
+            return Err(AppError::Invalid(tessera_domain::FieldError::new(
+                "$top",
+                format!("must be from 1 to {MAX_TOP}, found {top}"),
+            )));
+        }
+        let query = SessionQuery {
+            filter,
+            order,
+            top,
+            skip: q.skip.unwrap_or(0),
+            after: q.after,
+            count: q.count_only || q.inline_count,
+            rows: !q.count_only,
+        };
+        if query.after.is_some() && !query.keyset_capable() {
+            return Err(AppError::Invalid(tessera_domain::FieldError::new(
+                "$skiptoken",
+                "a skip token continues an order by at most one non-nullable field",
+            )));
+        }
+        self.sweep_if_due(now).await?;
+        let mut result = self.store.query_sessions(caller.org_id, &query).await?;
+        for s in &mut result.sessions {
+            *s = s.observed_at(now);
+        }
+        Ok(result)
+    }
+
+    /// Marks timed-out sessions ended at most once a second, so a query filtering on
+    /// `status` sees what authentication sees.
+    async fn sweep_if_due(&self, now: Timestamp) -> AppResult<()> {
+        let last = self.last_sweep.load(std::sync::atomic::Ordering::Relaxed);
+        if now.0 > last
+            && self
+                .last_sweep
+                .compare_exchange(
+                    last,
+                    now.0,
+                    std::sync::atomic::Ordering::Relaxed,
+                    std::sync::atomic::Ordering::Relaxed,
+                )
+                .is_ok()
+        {
+            self.store.sweep_sessions(now).await?;
+        }
+        Ok(())
+    }
+
+    /// Ends sessions whose deadlines passed and purges records older than the retention.
+    /// Run periodically by the server; nothing depends on it for correctness of auth.
+    pub async fn sweep(&self) -> AppResult<(u64, u64)> {
+        let now = self.now();
+        let ended = self.store.sweep_sessions(now).await?;
+        let purged = self.store.purge_sessions(now.plus_secs(-self.session_retention)).await?;
+        self.cache.prune(now);
+        Ok((ended, purged))
+    }
+}

@@ -1,0 +1,19 @@
+//! Tessera's domain: the nouns of a session authority and the rules between them.
+//!
+//! This crate never does I/O, never reads a clock and never draws randomness on its own:
+//! the caller passes `now` and an RNG, so every rule here is a plain function a test can pin.
+
+pub mod error;
+pub mod filter;
+pub mod ids;
+pub mod login;
+pub mod policy;
+pub mod role;
+pub mod session;
+pub mod time;
+pub mod token;
+pub mod trust;
+pub mod user;
+
+pub use error::{DomainError, FieldError};
+pub use time::Timestamp;

@@ -1,0 +1,356 @@
+//! Policy documents and their evaluation: `service.resource.Operation` actions with `*` at
+//! any dotted level, resources as ids or `*`, an explicit Deny that always wins.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::FieldError;
+
+/// The document version new policies get when they name none.
+pub const DEFAULT_POLICY_VERSION: &str = "2026-03-20";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Effect {
+    Allow,
+    Deny,
+}
+
+/// A dotted action pattern such as `iam.role.*` or `*`, checked once at the edge.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ActionPattern(String);
+
+impl ActionPattern {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if s.is_empty() {
+            return Err("an action must not be empty".into());
+        }
+        if s.len() > 256 {
+            return Err("an action must be at most 256 characters".into());
+        }
+        for segment in s.split('.') {
+            let ok = segment == "*"
+                || (!segment.is_empty() && segment.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+            if !ok {
+                return Err(format!(
+                    "'{s}' is not an action: expected dotted names like 'iam.role.Read', with '*' for a whole level"
+                ));
+            }
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether this pattern covers `action`. A `*` segment matches one level, and a trailing
+    /// `*` matches every deeper level too, so `iam.*` covers `iam.role.Read`.
+    pub fn matches(&self, action: &str) -> bool {
+        let mut pattern = self.0.split('.');
+        let mut target = action.split('.');
+        loop {
+            match (pattern.next(), target.next()) {
+                (Some("*"), Some(_)) => {
+                    if pattern.clone().next().is_none() {
+                        return true;
+                    }
+                }
+                (Some(p), Some(t)) => {
+                    if !p.eq_ignore_ascii_case(t) {
+                        return false;
+                    }
+                }
+                (None, None) => return true,
+                _ => return false,
+            }
+        }
+    }
+}
+
+/// A resource pattern: `*`, an exact id, or a prefix ending in `*`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ResourcePattern(String);
+
+impl ResourcePattern {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if s.is_empty() || s.len() > 256 {
+            return Err("a resource must be 1 to 256 characters".into());
+        }
+        if s[..s.len() - 1].contains('*') {
+            return Err(format!("'{s}': '*' is only allowed at the end of a resource"));
+        }
+        Ok(Self(s.to_owned()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    pub fn matches(&self, resource: &str) -> bool {
+        match self.0.strip_suffix('*') {
+            Some(prefix) => resource.starts_with(prefix),
+            None => self.0 == resource,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    pub effect: Effect,
+    pub actions: Vec<ActionPattern>,
+    pub resources: Vec<ResourcePattern>,
+}
+
+impl Statement {
+    fn covers(&self, action: &str, resource: &str) -> bool {
+        self.actions.iter().any(|a| a.matches(action)) && self.resources.iter().any(|r| r.matches(resource))
+    }
+}
+
+/// A validated policy document (`{"Version", "Statement": [...]}` on the wire).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyDocument {
+    pub version: String,
+    pub statements: Vec<Statement>,
+}
+
+/// The wire form, kept here because it is also the stored form: a document is stored as the
+/// JSON the user sent, normalised (lists always lists).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyDocumentJson {
+    #[serde(rename = "Version", default)]
+    pub version: Option<String>,
+    #[serde(rename = "Statement")]
+    pub statement: Vec<StatementJson>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatementJson {
+    #[serde(rename = "Effect")]
+    pub effect: String,
+    #[serde(rename = "Action")]
+    pub action: OneOrMany,
+    #[serde(rename = "Resource", default = "OneOrMany::star")]
+    pub resource: OneOrMany,
+}
+
+/// `"x"` or `["x", "y"]`, as Vultr accepts both.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn star() -> Self {
+        OneOrMany::One("*".into())
+    }
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+impl PolicyDocument {
+    /// Validates a wire document; `field` is the JSON path prefix used in error messages.
+    pub fn from_json(doc: PolicyDocumentJson, field: &str) -> Result<Self, FieldError> {
+        if doc.statement.is_empty() {
+            return Err(FieldError::new(format!("{field}.Statement"), "a policy needs at least one statement"));
+        }
+        if doc.statement.len() > 100 {
+            return Err(FieldError::new(format!("{field}.Statement"), "a policy holds at most 100 statements"));
+        }
+        let mut statements = Vec::with_capacity(doc.statement.len());
+        for (i, s) in doc.statement.into_iter().enumerate() {
+            let at = format!("{field}.Statement[{i}]");
+            let effect = match s.effect.as_str() {
+                "Allow" | "allow" => Effect::Allow,
+                "Deny" | "deny" => Effect::Deny,
+                other => {
+                    return Err(FieldError::new(
+                        format!("{at}.Effect"),
+                        format!("expected \"Allow\" or \"Deny\", found \"{other}\""),
+                    ));
+                }
+            };
+            let actions = s.action.into_vec();
+            if actions.is_empty() {
+                return Err(FieldError::new(format!("{at}.Action"), "at least one action is required"));
+            }
+            let actions = actions
+                .iter()
+                .map(|a| ActionPattern::parse(a))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|m| FieldError::new(format!("{at}.Action"), m))?;
+            let resources = s.resource.into_vec();
+            if resources.is_empty() {
+                return Err(FieldError::new(format!("{at}.Resource"), "at least one resource is required"));
+            }
+            let resources = resources
+                .iter()
+                .map(|r| ResourcePattern::parse(r))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|m| FieldError::new(format!("{at}.Resource"), m))?;
+            statements.push(Statement { effect, actions, resources });
+        }
+        Ok(Self { version: doc.version.unwrap_or_else(|| DEFAULT_POLICY_VERSION.to_owned()), statements })
+    }
+
+    pub fn to_json(&self) -> PolicyDocumentJson {
+        PolicyDocumentJson {
+            version: Some(self.version.clone()),
+            statement: self
+                .statements
+                .iter()
+                .map(|s| StatementJson {
+                    effect: match s.effect {
+                        Effect::Allow => "Allow".into(),
+                        Effect::Deny => "Deny".into(),
+                    },
+                    action: OneOrMany::Many(s.actions.iter().map(|a| a.0.clone()).collect()),
+                    resource: OneOrMany::Many(s.resources.iter().map(|r| r.0.clone()).collect()),
+                })
+                .collect(),
+        }
+    }
+
+    /// A document allowing every action on every resource: the bootstrap administrator's.
+    pub fn allow_all() -> Self {
+        Self {
+            version: DEFAULT_POLICY_VERSION.into(),
+            statements: vec![Statement {
+                effect: Effect::Allow,
+                actions: vec![ActionPattern("*".into())],
+                resources: vec![ResourcePattern("*".into())],
+            }],
+        }
+    }
+}
+
+/// The outcome of evaluating a request against a set of policies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    /// No statement allowed the action.
+    ImplicitDeny,
+    /// A statement denied it; deny always wins.
+    ExplicitDeny,
+}
+
+/// The effective policies of one principal, flattened for evaluation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PermissionSet {
+    statements: Vec<Statement>,
+}
+
+impl PermissionSet {
+    pub fn from_documents<'a>(docs: impl IntoIterator<Item = &'a PolicyDocument>) -> Self {
+        Self { statements: docs.into_iter().flat_map(|d| d.statements.iter().cloned()).collect() }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.statements.is_empty()
+    }
+
+    /// Evaluates `action` on `resource` (an object id, or `*` for collection-level actions).
+    pub fn evaluate(&self, action: &str, resource: &str) -> Decision {
+        let mut allowed = false;
+        for s in &self.statements {
+            if s.covers(action, resource) {
+                match s.effect {
+                    Effect::Deny => return Decision::ExplicitDeny,
+                    Effect::Allow => allowed = true,
+                }
+            }
+        }
+        if allowed { Decision::Allow } else { Decision::ImplicitDeny }
+    }
+
+    pub fn allows(&self, action: &str, resource: &str) -> bool {
+        self.evaluate(action, resource) == Decision::Allow
+    }
+}
+
+/// Parses a policy document from JSON text (used by stores and tests that keep documents as text).
+pub fn parse_document_json(text: &str) -> Result<PolicyDocumentJson, serde_json::Error> {
+    serde_json::from_str(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(json: &str) -> PolicyDocument {
+        PolicyDocument::from_json(serde_json::from_str(json).unwrap(), "policy_document").unwrap()
+    }
+
+    #[test]
+    fn wildcards_match_at_any_dotted_level() {
+        let p = |s: &str| ActionPattern::parse(s).unwrap();
+        assert!(p("*").matches("iam.role.Read"));
+        assert!(p("iam.*").matches("iam.role.Read"));
+        assert!(p("iam.role.*").matches("iam.role.AssumeRole"));
+        assert!(p("iam.*.Read").matches("iam.user.Read"));
+        assert!(!p("iam.*.Read").matches("iam.user.Create"));
+        assert!(!p("iam.role.*").matches("iam.roles.Read"));
+        assert!(!p("iam.role").matches("iam.role.Read"));
+        assert!(!p("iam.role.Read").matches("iam.role"));
+        assert!(!p("compute.*").matches("iam.role.Read"));
+        assert!(p("iam.role.read").matches("iam.role.Read"), "operation names are case-insensitive");
+    }
+
+    #[test]
+    fn malformed_actions_are_rejected_with_reason() {
+        assert!(ActionPattern::parse("").is_err());
+        assert!(ActionPattern::parse("iam..Read").is_err());
+        assert!(ActionPattern::parse("iam.ro*le.Read").is_err());
+        assert!(ActionPattern::parse("iam role").is_err());
+    }
+
+    #[test]
+    fn deny_wins_and_absence_denies() {
+        let allow = doc(r#"{"Statement":[{"Effect":"Allow","Action":"iam.*","Resource":"*"}]}"#);
+        let deny = doc(r#"{"Statement":[{"Effect":"Deny","Action":["iam.user.Delete"],"Resource":["*"]}]}"#);
+        let set = PermissionSet::from_documents([&allow, &deny]);
+        assert_eq!(set.evaluate("iam.user.Read", "*"), Decision::Allow);
+        assert_eq!(set.evaluate("iam.user.Delete", "u1"), Decision::ExplicitDeny);
+        assert_eq!(set.evaluate("compute.instance.Create", "*"), Decision::ImplicitDeny);
+        assert_eq!(PermissionSet::default().evaluate("iam.user.Read", "*"), Decision::ImplicitDeny);
+    }
+
+    #[test]
+    fn resources_scope_statements_to_ids() {
+        let d =
+            doc(r#"{"Statement":[{"Effect":"Allow","Action":"iam.role.AssumeRole","Resource":["role-1","team-*"]}]}"#);
+        let set = PermissionSet::from_documents([&d]);
+        assert!(set.allows("iam.role.AssumeRole", "role-1"));
+        assert!(set.allows("iam.role.AssumeRole", "team-42"));
+        assert!(!set.allows("iam.role.AssumeRole", "role-2"));
+        assert!(ResourcePattern::parse("a*b").is_err());
+    }
+
+    #[test]
+    fn document_errors_name_the_path() {
+        let bad: PolicyDocumentJson =
+            serde_json::from_str(r#"{"Statement":[{"Effect":"Maybe","Action":"x"}]}"#).unwrap();
+        let err = PolicyDocument::from_json(bad, "policy_document").unwrap_err();
+        assert_eq!(err.field, "policy_document.Statement[0].Effect");
+        let empty: PolicyDocumentJson = serde_json::from_str(r#"{"Statement":[]}"#).unwrap();
+        assert!(PolicyDocument::from_json(empty, "d").is_err());
+        let bad_action: PolicyDocumentJson =
+            serde_json::from_str(r#"{"Statement":[{"Effect":"Allow","Action":["ok.x","no pe"]}]}"#).unwrap();
+        assert_eq!(PolicyDocument::from_json(bad_action, "d").unwrap_err().field, "d.Statement[0].Action");
+    }
+
+    #[test]
+    fn document_round_trips_to_normalised_json() {
+        let d = doc(r#"{"Version":"2012-10-20","Statement":[{"Effect":"Allow","Action":"a.b.C","Resource":"*"}]}"#);
+        let json = serde_json::to_value(d.to_json()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"Version":"2012-10-20","Statement":[{"Effect":"Allow","Action":["a.b.C"],"Resource":["*"]}]})
+        );
+    }
+}

@@ -1,0 +1,266 @@
+//! Sessions of every kind (assumed-role, login, gateway) and their lifetimes.
+//!
+//! One record serves all kinds so that one query lists them all (`kind` tells them apart),
+//! and one function decides whether a session is still alive at a given instant, whether or
+//! not any sweeper has run.
+
+use std::net::IpAddr;
+
+use crate::ids::{OrgId, RoleId, SessionId, UserId};
+use crate::time::Timestamp;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SessionKind {
+    AssumedRole,
+    Login,
+    Gateway,
+}
+
+impl SessionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AssumedRole => "assumed_role",
+            Self::Login => "login",
+            Self::Gateway => "gateway",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::AssumedRole, Self::Login, Self::Gateway].into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionStatus {
+    Active,
+    /// Ended normally: logout, idle timeout, expiry, replaced by a newer session.
+    Ended,
+    /// Ended by an administrator (or its owner revoking it through the API).
+    Terminated,
+}
+
+impl SessionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "Active",
+            Self::Ended => "Ended",
+            Self::Terminated => "Terminated",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Active, Self::Ended, Self::Terminated].into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    Logout,
+    IdleTimeout,
+    Expired,
+    Terminated,
+    Replaced,
+}
+
+impl EndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Logout => "logout",
+            Self::IdleTimeout => "idle_timeout",
+            Self::Expired => "expired",
+            Self::Terminated => "terminated",
+            Self::Replaced => "replaced",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Logout, Self::IdleTimeout, Self::Expired, Self::Terminated, Self::Replaced]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+    pub fn status(self) -> SessionStatus {
+        match self {
+            Self::Terminated => SessionStatus::Terminated,
+            _ => SessionStatus::Ended,
+        }
+    }
+}
+
+/// A session as stored. The token is not here: only its digest is, in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: SessionId,
+    pub org_id: OrgId,
+    /// The public `session_id`: [`crate::token::TokenDigest::handle`] of the session's token.
+    pub handle: String,
+    pub kind: SessionKind,
+    pub user_id: UserId,
+    /// Denormalised at creation so the record stays readable after the user is renamed.
+    pub user_email: String,
+    pub role_id: Option<RoleId>,
+    pub role_name: String,
+    pub session_name: String,
+    pub auth_method: String,
+    /// The requested lifetime in seconds.
+    pub duration: i64,
+    /// When set, the token works only from this address.
+    pub bound_ip: Option<IpAddr>,
+    /// The address the session was created from.
+    pub source_ip: String,
+    pub conditions_met: Vec<String>,
+    pub created: Timestamp,
+    pub modified: Timestamp,
+    /// The absolute deadline.
+    pub expires: Timestamp,
+    /// Idle timeout in seconds, for kinds that have one.
+    pub idle_timeout: Option<i64>,
+    /// The last activity the store knows of (written back lazily, see the app's idle tracker).
+    pub last_activity: Timestamp,
+    pub status: SessionStatus,
+    pub ended: Option<Timestamp>,
+    pub end_reason: Option<EndReason>,
+    pub failed_logins: i64,
+    pub last_login_time: Option<Timestamp>,
+    pub last_login_client: String,
+}
+
+/// Whether a session may authenticate a request at an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liveness {
+    Alive,
+    Dead(EndReason),
+}
+
+impl Session {
+    pub fn idle_deadline(&self, last_activity: Timestamp) -> Option<Timestamp> {
+        self.idle_timeout.map(|t| last_activity.plus_secs(t).min(self.expires))
+    }
+
+    /// Decides liveness from the record alone, given the latest activity known (which may be
+    /// newer than the stored one). Ended sessions stay ended; time-outs apply even when no
+    /// sweeper has marked the record yet.
+    pub fn liveness(&self, now: Timestamp, last_activity: Timestamp) -> Liveness {
+        if let Some(reason) = self.end_reason {
+            return Liveness::Dead(reason);
+        }
+        if self.status != SessionStatus::Active {
+            return Liveness::Dead(EndReason::Terminated);
+        }
+        if now >= self.expires {
+            return Liveness::Dead(EndReason::Expired);
+        }
+        if let Some(deadline) = self.idle_deadline(last_activity.max(self.last_activity))
+            && now >= deadline
+        {
+            return Liveness::Dead(EndReason::IdleTimeout);
+        }
+        Liveness::Alive
+    }
+
+    /// Seconds left before the absolute deadline; 0 once the session is not alive.
+    pub fn remaining_duration(&self, now: Timestamp) -> i64 {
+        match self.liveness(now, self.last_activity) {
+            Liveness::Alive => now.secs_until(self.expires),
+            Liveness::Dead(_) => 0,
+        }
+    }
+
+    /// The record as a reader should see it at `now`: a session whose deadline passed reads
+    /// as ended even before a sweeper has written that down.
+    pub fn observed_at(&self, now: Timestamp) -> Session {
+        let mut s = self.clone();
+        if let Liveness::Dead(reason) = self.liveness(now, self.last_activity)
+            && s.end_reason.is_none()
+        {
+            let at = match reason {
+                EndReason::IdleTimeout => self.idle_deadline(self.last_activity).unwrap_or(now),
+                _ => self.expires,
+            };
+            s.status = reason.status();
+            s.end_reason = Some(reason);
+            s.ended = Some(at);
+        }
+        s
+    }
+
+    /// Whether a request from `peer` may use this session's token.
+    pub fn ip_allows(&self, peer: Option<IpAddr>) -> bool {
+        match (self.bound_ip, peer) {
+            (None, _) => true,
+            (Some(bound), Some(peer)) => bound.to_canonical() == peer.to_canonical(),
+            (Some(_), None) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(idle: Option<i64>) -> Session {
+        Session {
+            id: SessionId::from_random([1; 16]),
+            org_id: OrgId::from_random([2; 16]),
+            handle: String::new(),
+            kind: SessionKind::Login,
+            user_id: UserId::from_random([3; 16]),
+            user_email: "a@b.c".into(),
+            role_id: None,
+            role_name: String::new(),
+            session_name: String::new(),
+            auth_method: "password".into(),
+            duration: 1_000,
+            bound_ip: None,
+            source_ip: "127.0.0.1".into(),
+            conditions_met: vec![],
+            created: Timestamp(100),
+            modified: Timestamp(100),
+            expires: Timestamp(1_100),
+            idle_timeout: idle,
+            last_activity: Timestamp(100),
+            status: SessionStatus::Active,
+            ended: None,
+            end_reason: None,
+            failed_logins: 0,
+            last_login_time: None,
+            last_login_client: String::new(),
+        }
+    }
+
+    #[test]
+    fn expiry_is_absolute() {
+        let s = session(None);
+        assert_eq!(s.liveness(Timestamp(1_099), Timestamp(100)), Liveness::Alive);
+        assert_eq!(s.liveness(Timestamp(1_100), Timestamp(100)), Liveness::Dead(EndReason::Expired));
+        assert_eq!(s.remaining_duration(Timestamp(600)), 500);
+        assert_eq!(s.remaining_duration(Timestamp(5_000)), 0);
+    }
+
+    #[test]
+    fn activity_moves_the_idle_deadline() {
+        let s = session(Some(300));
+        assert_eq!(s.liveness(Timestamp(400), Timestamp(100)), Liveness::Dead(EndReason::IdleTimeout));
+        assert_eq!(s.liveness(Timestamp(400), Timestamp(350)), Liveness::Alive);
+        // Activity never extends past the absolute deadline.
+        assert_eq!(s.liveness(Timestamp(1_100), Timestamp(1_099)), Liveness::Dead(EndReason::Expired));
+    }
+
+    #[test]
+    fn observed_record_reads_as_ended_without_a_sweeper() {
+        let s = session(Some(300)).observed_at(Timestamp(500));
+        assert_eq!(s.status, SessionStatus::Ended);
+        assert_eq!(s.end_reason, Some(EndReason::IdleTimeout));
+        assert_eq!(s.ended, Some(Timestamp(400)));
+    }
+
+    #[test]
+    fn ended_sessions_stay_ended_and_ip_binding_holds() {
+        let mut s = session(None);
+        s.end_reason = Some(EndReason::Terminated);
+        s.status = SessionStatus::Terminated;
+        assert_eq!(s.liveness(Timestamp(200), Timestamp(200)), Liveness::Dead(EndReason::Terminated));
+        let mut b = session(None);
+        b.bound_ip = Some("10.0.0.1".parse().unwrap());
+        assert!(b.ip_allows(Some("10.0.0.1".parse().unwrap())));
+        assert!(b.ip_allows(Some("::ffff:10.0.0.1".parse().unwrap())));
+        assert!(!b.ip_allows(Some("10.0.0.2".parse().unwrap())));
+        assert!(!b.ip_allows(None));
+    }
+}

@@ -1,0 +1,253 @@
+//! Role trusts: who may assume a role, and under which conditions.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use crate::error::FieldError;
+use crate::ids::{GroupId, OrgId, RoleId, TrustId, UserId};
+use crate::time::Timestamp;
+
+/// Exactly one principal per trust.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrustPrincipal {
+    User(UserId),
+    Group(GroupId),
+}
+
+/// A window of UTC hours: `start` inclusive, `end` exclusive; wraps past midnight when
+/// `start > end` (22 → 6 is the night shift).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HourWindow {
+    pub start: u8,
+    pub end: u8,
+}
+
+impl HourWindow {
+    pub fn new(start: i64, end: i64) -> Result<Self, FieldError> {
+        if !(0..=23).contains(&start) {
+            return Err(FieldError::new(
+                "conditions.time_of_day.start",
+                format!("must be an hour from 0 to 23, found {start}"),
+            ));
+        }
+        if !(0..=24).contains(&end) {
+            return Err(FieldError::new(
+                "conditions.time_of_day.end",
+                format!("must be an hour from 0 to 24, found {end}"),
+            ));
+        }
+        if start == end {
+            return Err(FieldError::new(
+                "conditions.time_of_day",
+                "start and end must differ; omit time_of_day to allow every hour",
+            ));
+        }
+        Ok(Self { start: start as u8, end: end as u8 })
+    }
+
+    pub fn contains_hour(self, hour: u8) -> bool {
+        if self.start < self.end {
+            (self.start..self.end).contains(&hour)
+        } else {
+            hour >= self.start || hour < self.end
+        }
+    }
+}
+
+/// An IP allow-list entry: a single address or a CIDR block.
+pub fn parse_ip_range(s: &str) -> Result<IpNet, String> {
+    if let Ok(net) = s.parse::<IpNet>() {
+        return Ok(net.trunc());
+    }
+    s.parse::<IpAddr>().map(IpNet::from).map_err(|_| format!("'{s}' is neither an IP address nor a CIDR block"))
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustConditions {
+    /// Empty means any address.
+    pub ip_ranges: Vec<IpNet>,
+    pub time_of_day: Option<HourWindow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleTrust {
+    pub id: TrustId,
+    pub org_id: OrgId,
+    pub role_id: RoleId,
+    pub trust_type: String,
+    pub principal: TrustPrincipal,
+    pub conditions: TrustConditions,
+    pub valid_until: Option<Timestamp>,
+    pub date_created: Timestamp,
+}
+
+/// Who is asking to assume, and from where.
+#[derive(Debug, Clone)]
+pub struct AssumeContext<'a> {
+    pub user_id: UserId,
+    pub group_ids: &'a [GroupId],
+    /// The address the conditions check: the `ip_address` the session will be bound to when
+    /// one is given (so the token can only ever be used from inside the allowed range),
+    /// otherwise the address the request came from.
+    pub ip: Option<IpAddr>,
+    pub now: Timestamp,
+}
+
+/// Why no trust let the caller in; the message goes to the caller in a 403.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustRefusal(pub String);
+
+impl RoleTrust {
+    fn names(&self, ctx: &AssumeContext<'_>) -> bool {
+        match self.principal {
+            TrustPrincipal::User(u) => u == ctx.user_id,
+            TrustPrincipal::Group(g) => ctx.group_ids.contains(&g),
+        }
+    }
+
+    /// Checks every condition; on success returns the names of those that were checked.
+    fn check(&self, ctx: &AssumeContext<'_>) -> Result<Vec<String>, String> {
+        let mut met = Vec::new();
+        if let Some(until) = self.valid_until {
+            if ctx.now >= until {
+                return Err(format!("role trust {} expired at {}", self.id, until));
+            }
+            met.push("valid_until".to_owned());
+        }
+        if !self.conditions.ip_ranges.is_empty() {
+            let Some(ip) = ctx.ip else {
+                return Err(format!("role trust {} requires an ip_address condition but no address is known", self.id));
+            };
+            let ip = ip.to_canonical();
+            if !self.conditions.ip_ranges.iter().any(|n| n.contains(&ip)) {
+                let allowed: Vec<String> = self.conditions.ip_ranges.iter().map(|n| n.to_string()).collect();
+                return Err(format!(
+                    "role trust {} condition ip_address not met: {ip} is not in [{}]",
+                    self.id,
+                    allowed.join(", ")
+                ));
+            }
+            met.push("ip_address".to_owned());
+        }
+        if let Some(window) = self.conditions.time_of_day {
+            let hour = ctx.now.hour_utc();
+            if !window.contains_hour(hour) {
+                return Err(format!(
+                    "role trust {} condition time_of_day not met: hour {hour} UTC is outside {}:00-{}:00 UTC",
+                    self.id, window.start, window.end
+                ));
+            }
+            met.push("time_of_day".to_owned());
+        }
+        Ok(met)
+    }
+}
+
+/// Finds a trust of the role that names the caller and whose conditions all hold.
+/// Returns the conditions it met, or a refusal that says which trust or condition failed.
+pub fn evaluate_trusts(
+    trusts: &[RoleTrust],
+    role_id: RoleId,
+    ctx: &AssumeContext<'_>,
+) -> Result<Vec<String>, TrustRefusal> {
+    let mut failures = Vec::new();
+    for trust in trusts.iter().filter(|t| t.role_id == role_id && t.names(ctx)) {
+        match trust.check(ctx) {
+            Ok(met) => return Ok(met),
+            Err(why) => failures.push(why),
+        }
+    }
+    if failures.is_empty() {
+        Err(TrustRefusal(format!("No trust relationship exists between this role and user {}", ctx.user_id)))
+    } else {
+        Err(TrustRefusal(failures.join("; ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trust(principal: TrustPrincipal, conditions: TrustConditions, valid_until: Option<i64>) -> RoleTrust {
+        RoleTrust {
+            id: TrustId::from_random([9; 16]),
+            org_id: OrgId::from_random([1; 16]),
+            role_id: RoleId::from_random([2; 16]),
+            trust_type: "TemporaryAssumption".into(),
+            principal,
+            conditions,
+            valid_until: valid_until.map(Timestamp),
+            date_created: Timestamp(0),
+        }
+    }
+
+    const USER: UserId = UserId(uuid::Uuid::from_bytes([3; 16]));
+    const GROUP: GroupId = GroupId(uuid::Uuid::from_bytes([4; 16]));
+
+    fn ctx<'a>(groups: &'a [GroupId], ip: Option<&str>, now: i64) -> AssumeContext<'a> {
+        AssumeContext { user_id: USER, group_ids: groups, ip: ip.map(|s| s.parse().unwrap()), now: Timestamp(now) }
+    }
+
+    #[test]
+    fn a_trust_must_name_the_user_directly_or_through_a_group() {
+        let t = trust(TrustPrincipal::Group(GROUP), TrustConditions::default(), None);
+        let role = t.role_id;
+        let err = evaluate_trusts(std::slice::from_ref(&t), role, &ctx(&[], None, 0)).unwrap_err();
+        assert!(err.0.contains("No trust relationship"), "{}", err.0);
+        assert_eq!(evaluate_trusts(&[t], role, &ctx(&[GROUP], None, 0)), Ok(vec![]));
+    }
+
+    #[test]
+    fn ip_condition_names_the_address_and_ranges() {
+        let conditions = TrustConditions {
+            ip_ranges: vec![parse_ip_range("10.0.0.0/8").unwrap(), parse_ip_range("192.168.1.7").unwrap()],
+            time_of_day: None,
+        };
+        let t = trust(TrustPrincipal::User(USER), conditions, None);
+        let role = t.role_id;
+        let trusts = [t];
+        assert_eq!(evaluate_trusts(&trusts, role, &ctx(&[], Some("10.1.2.3"), 0)), Ok(vec!["ip_address".into()]));
+        assert!(evaluate_trusts(&trusts, role, &ctx(&[], Some("192.168.1.7"), 0)).is_ok());
+        assert!(evaluate_trusts(&trusts, role, &ctx(&[], Some("::ffff:10.9.9.9"), 0)).is_ok());
+        let err = evaluate_trusts(&trusts, role, &ctx(&[], Some("11.0.0.1"), 0)).unwrap_err();
+        assert!(err.0.contains("ip_address not met: 11.0.0.1 is not in [10.0.0.0/8, 192.168.1.7/32]"), "{}", err.0);
+    }
+
+    #[test]
+    fn time_of_day_and_expiry() {
+        let conditions = TrustConditions { ip_ranges: vec![], time_of_day: Some(HourWindow::new(9, 17).unwrap()) };
+        let t = trust(TrustPrincipal::User(USER), conditions, Some(86_400 * 10));
+        let role = t.role_id;
+        let trusts = [t];
+        let at = |h: i64| 86_400 + h * 3_600;
+        assert_eq!(
+            evaluate_trusts(&trusts, role, &ctx(&[], None, at(9))),
+            Ok(vec!["valid_until".into(), "time_of_day".into()])
+        );
+        assert!(evaluate_trusts(&trusts, role, &ctx(&[], None, at(16) + 3_599)).is_ok());
+        let err = evaluate_trusts(&trusts, role, &ctx(&[], None, at(17))).unwrap_err();
+        assert!(err.0.contains("time_of_day not met: hour 17 UTC"), "{}", err.0);
+        let err = evaluate_trusts(&trusts, role, &ctx(&[], None, 86_400 * 10 + at(10))).unwrap_err();
+        assert!(err.0.contains("expired"), "{}", err.0);
+    }
+
+    #[test]
+    fn hour_windows_wrap_midnight_and_validate() {
+        let night = HourWindow::new(22, 6).unwrap();
+        assert!(night.contains_hour(23) && night.contains_hour(0) && night.contains_hour(5));
+        assert!(!night.contains_hour(6) && !night.contains_hour(12));
+        assert!(HourWindow::new(0, 24).unwrap().contains_hour(23));
+        assert!(HourWindow::new(24, 3).is_err());
+        assert!(HourWindow::new(3, 25).is_err());
+        assert!(HourWindow::new(5, 5).is_err());
+    }
+
+    #[test]
+    fn ip_ranges_parse_addresses_and_blocks() {
+        assert_eq!(parse_ip_range("10.1.2.3/8").unwrap().to_string(), "10.0.0.0/8");
+        assert_eq!(parse_ip_range("2001:db8::1").unwrap().to_string(), "2001:db8::1/128");
+        assert!(parse_ip_range("10.0.0.300").is_err());
+        assert!(parse_ip_range("").is_err());
+    }
+}

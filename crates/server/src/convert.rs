@@ -1,0 +1,292 @@
+//! Conversions between wire types and the app's types: the one place they meet.
+
+use std::net::IpAddr;
+
+use tessera_api_types as wire;
+use tessera_app::{GroupInput, NewUser, PolicyInput, RoleInput, TrustInput, UserPatch};
+use tessera_domain::Timestamp;
+use tessera_domain::policy::{PolicyDocument, PolicyDocumentJson};
+use tessera_domain::role::{MaxSessionDuration, Role, RoleType};
+use tessera_domain::session::Session;
+use tessera_domain::trust::{HourWindow, RoleTrust, TrustConditions, TrustPrincipal, parse_ip_range};
+use tessera_domain::user::{self, ApiKey, Email, Group, User, UserStatus};
+use tessera_store::{Page, Policy};
+
+use crate::error::ApiError;
+use crate::extract::{body_id, encode_cursor};
+
+pub fn meta<T>(page: &Page<T>) -> wire::Meta {
+    wire::Meta {
+        total: page.total,
+        links: wire::Links { next: encode_cursor(page.next), prev: encode_cursor(page.prev) },
+    }
+}
+
+fn ts(t: Timestamp) -> String {
+    t.to_rfc3339()
+}
+
+pub fn parse_time(field: &str, s: &str) -> Result<Timestamp, ApiError> {
+    Timestamp::parse_rfc3339(s).ok_or_else(|| {
+        ApiError::invalid(field, format!("{field}: '{s}' is not an RFC 3339 time such as 2027-01-01T00:00:00Z"))
+    })
+}
+
+pub fn parse_ip(field: &str, s: &str) -> Result<IpAddr, ApiError> {
+    s.trim()
+        .parse::<IpAddr>()
+        .map(|ip| ip.to_canonical())
+        .map_err(|_| ApiError::invalid(field, format!("{field}: '{s}' is not an IP address")))
+}
+
+// ---- users ---------------------------------------------------------------------------------
+
+pub fn user_view(u: &User) -> wire::UserView {
+    wire::UserView {
+        id: u.id.to_string(),
+        email: u.email.as_str().to_owned(),
+        first_name: u.first_name.clone(),
+        last_name: u.last_name.clone(),
+        name: format!("{} {}", u.first_name, u.last_name).trim().to_owned(),
+        status: u.status.as_str().to_owned(),
+        date_created: ts(u.date_created),
+    }
+}
+
+pub fn new_user(b: wire::UserCreate) -> Result<NewUser, ApiError> {
+    Ok(NewUser {
+        email: Email::parse(&b.email)?,
+        first_name: user::text("first_name", &b.first_name, 100)?,
+        last_name: user::text("last_name", &b.last_name, 100)?,
+        password: b.password,
+    })
+}
+
+pub fn user_patch(b: wire::UserUpdate) -> Result<UserPatch, ApiError> {
+    Ok(UserPatch {
+        email: b.email.as_deref().map(Email::parse).transpose()?,
+        first_name: b.first_name.as_deref().map(|s| user::text("first_name", s, 100)).transpose()?,
+        last_name: b.last_name.as_deref().map(|s| user::text("last_name", s, 100)).transpose()?,
+        status: b.status.as_deref().map(UserStatus::parse).transpose()?,
+        password: b.password,
+    })
+}
+
+pub fn api_key_view(k: &ApiKey, secret: Option<String>) -> wire::ApiKeyView {
+    wire::ApiKeyView {
+        id: k.id.to_string(),
+        user_id: k.user_id.to_string(),
+        name: k.name.clone(),
+        api_key: secret,
+        date_created: ts(k.date_created),
+        date_expire: k.date_expire.map(ts),
+    }
+}
+
+// ---- groups and policies -------------------------------------------------------------------
+
+pub fn group_view(g: &Group) -> wire::GroupView {
+    wire::GroupView {
+        id: g.id.to_string(),
+        display_name: g.display_name.clone(),
+        description: g.description.clone(),
+        date_created: ts(g.date_created),
+    }
+}
+
+pub fn group_input(b: wire::GroupInput) -> Result<GroupInput, ApiError> {
+    Ok(GroupInput {
+        display_name: user::name("display_name", &b.display_name, 100)?,
+        description: user::text("description", &b.description, 1000)?,
+    })
+}
+
+pub fn policy_view(p: &Policy) -> wire::PolicyView {
+    wire::PolicyView {
+        id: p.id.to_string(),
+        name: p.name.clone(),
+        description: p.description.clone(),
+        policy_document: serde_json::to_value(p.document.to_json()).unwrap_or_default(),
+        version: p.document.version.clone(),
+        is_system_policy: false,
+        date_created: ts(p.date_created),
+    }
+}
+
+pub fn policy_input(b: wire::PolicyInput) -> Result<PolicyInput, ApiError> {
+    let json: PolicyDocumentJson = serde_path_to_error::deserialize(b.policy_document).map_err(|e| {
+        let path = format!("policy_document.{}", e.path());
+        let path = path.trim_end_matches('.').to_owned();
+        ApiError::invalid(path.clone(), format!("{path}: {}", e.into_inner()))
+    })?;
+    Ok(PolicyInput {
+        name: user::name("name", &b.name, 100)?,
+        description: user::text("description", &b.description, 1000)?,
+        document: PolicyDocument::from_json(json, "policy_document")?,
+    })
+}
+
+// ---- roles and trusts ----------------------------------------------------------------------
+
+pub fn role_view(r: &Role) -> wire::RoleView {
+    wire::RoleView {
+        id: r.id.to_string(),
+        name: r.name.clone(),
+        description: r.description.clone(),
+        role_type: r.role_type.as_str().to_owned(),
+        max_session_duration: r.max_session_duration.secs(),
+        date_created: ts(r.date_created),
+    }
+}
+
+pub fn role_input(b: wire::RoleInput) -> Result<RoleInput, ApiError> {
+    Ok(RoleInput {
+        name: user::name("name", &b.name, 100)?,
+        description: user::text("description", &b.description, 1000)?,
+        role_type: RoleType::parse(&b.role_type)?,
+        max_session_duration: match b.max_session_duration {
+            Some(s) => MaxSessionDuration::new(s)?,
+            None => MaxSessionDuration::DEFAULT,
+        },
+    })
+}
+
+pub fn trust_view(t: &RoleTrust) -> wire::TrustView {
+    let (user, group) = match t.principal {
+        TrustPrincipal::User(u) => (Some(u.to_string()), None),
+        TrustPrincipal::Group(g) => (None, Some(g.to_string())),
+    };
+    wire::TrustView {
+        id: t.id.to_string(),
+        role_id: t.role_id.to_string(),
+        trust_type: t.trust_type.clone(),
+        trusted_user_id: user,
+        trusted_group_id: group,
+        conditions: wire::Conditions {
+            ip_address: t.conditions.ip_ranges.iter().map(|n| n.to_string()).collect(),
+            time_of_day: t.conditions.time_of_day.map(|w| wire::TimeOfDay { start: w.start.into(), end: w.end.into() }),
+        },
+        valid_until: t.valid_until.map(ts),
+        date_created: ts(t.date_created),
+    }
+}
+
+pub fn trust_input(b: wire::TrustInput) -> Result<TrustInput, ApiError> {
+    let principal = match (&b.trusted_user_id, &b.trusted_group_id) {
+        (Some(u), None) => TrustPrincipal::User(body_id("trusted_user_id", u)?),
+        (None, Some(g)) => TrustPrincipal::Group(body_id("trusted_group_id", g)?),
+        _ => {
+            return Err(ApiError::invalid(
+                "trusted_user_id",
+                "a trust names exactly one principal: trusted_user_id or trusted_group_id",
+            ));
+        }
+    };
+    let trust_type = b.trust_type.unwrap_or_else(|| "TemporaryAssumption".into());
+    if trust_type != "TemporaryAssumption" {
+        return Err(ApiError::invalid(
+            "trust_type",
+            format!("trust_type: only \"TemporaryAssumption\" is supported, found \"{trust_type}\""),
+        ));
+    }
+    let c = b.conditions.unwrap_or_default();
+    if c.ip_address.len() > 100 {
+        return Err(ApiError::invalid("conditions.ip_address", "conditions.ip_address: at most 100 entries"));
+    }
+    let ip_ranges = c
+        .ip_address
+        .iter()
+        .enumerate()
+        .map(|(i, s)| parse_ip_range(s).map_err(|m| ApiError::invalid(format!("conditions.ip_address[{i}]"), m)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let time_of_day = c.time_of_day.map(|w| HourWindow::new(w.start, w.end)).transpose()?;
+    Ok(TrustInput {
+        role_id: body_id("role_id", &b.role_id)?,
+        trust_type,
+        principal,
+        conditions: TrustConditions { ip_ranges, time_of_day },
+        valid_until: b.valid_until.as_deref().map(|s| parse_time("valid_until", s)).transpose()?,
+    })
+}
+
+// ---- sessions ------------------------------------------------------------------------------
+
+pub fn assumed_view(s: &Session, token: Option<String>, now: Timestamp) -> wire::AssumedRoleView {
+    let seen = s.observed_at(now);
+    wire::AssumedRoleView {
+        id: s.id.to_string(),
+        session_token: token,
+        user_id: s.user_id.to_string(),
+        role_id: s.role_id.map(|r| r.to_string()).unwrap_or_default(),
+        session_name: s.session_name.clone(),
+        duration: s.duration,
+        ip_address: s.bound_ip.map(|ip| ip.to_string()),
+        conditions_met: s.conditions_met.clone(),
+        remaining_duration: s.remaining_duration(now),
+        auth_method: s.auth_method.clone(),
+        source_ip: s.source_ip.clone(),
+        date_assumed: ts(s.created),
+        date_expires: ts(s.expires),
+        status: seen.status.as_str().to_owned(),
+        end_reason: seen.end_reason.map(|r| r.as_str().to_owned()),
+    }
+}
+
+pub fn iam_session_view(s: &Session) -> wire::IamSessionView {
+    wire::IamSessionView {
+        moid: s.id.to_string(),
+        session_id: s.handle.clone(),
+        kind: s.kind.as_str().to_owned(),
+        user_id: s.user_id.to_string(),
+        user_id_or_email: s.user_email.clone(),
+        role: s.role_name.clone(),
+        role_id: s.role_id.map(|r| r.to_string()),
+        session_name: s.session_name.clone(),
+        client_ip_address: s.source_ip.clone(),
+        create_time: ts(s.created),
+        mod_time: ts(s.modified),
+        expiration: ts(s.expires),
+        idle_time_expiration: s.idle_deadline(s.last_activity).map(ts),
+        end_time: s.ended.map(ts),
+        status: s.status.as_str().to_owned(),
+        end_reason: s.end_reason.map(|r| r.as_str().to_owned()),
+        failed_logins: s.failed_logins,
+        last_login_time: s.last_login_time.map(ts),
+        last_login_client: s.last_login_client.clone(),
+        account_moid: s.org_id.to_string(),
+    }
+}
+
+pub fn login_lock_view(l: &tessera_app::LoginLock) -> wire::LoginLockView {
+    wire::LoginLockView {
+        user_id: l.user_id.to_string(),
+        failed_logins: l.failed_logins,
+        locked: l.locked,
+        locked_until: l.locked_until.map(ts),
+        lock_count: l.lock_count,
+    }
+}
+
+/// The keys of [`wire::IamSessionView`], for `$select`.
+pub const SESSION_VIEW_FIELDS: &[&str] = &[
+    "moid",
+    "session_id",
+    "kind",
+    "user_id",
+    "user_id_or_email",
+    "role",
+    "role_id",
+    "session_name",
+    "client_ip_address",
+    "create_time",
+    "mod_time",
+    "expiration",
+    "idle_time_expiration",
+    "end_time",
+    "status",
+    "end_reason",
+    "failed_logins",
+    "last_login_time",
+    "last_login_client",
+    "account_moid",
+];

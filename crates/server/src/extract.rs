@@ -1,0 +1,254 @@
+//! Request extractors that parse at the edge: JSON bodies with the failing field named,
+//! bearer authentication, paging, and typed ids from the path.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::de::DeserializeOwned;
+use tessera_app::{App, Caller};
+use tessera_store::{Cursor, PageRequest};
+
+use crate::config::ServerConfig;
+use crate::error::ApiError;
+
+/// A JSON body, rejected with the path of the first bad field.
+pub struct Body<T>(pub T);
+
+/// Bodies are small documents; anything larger is a mistake or an attack.
+pub const MAX_BODY: usize = 256 * 1024;
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
+            let mime = ct.split(';').next().unwrap_or("").trim();
+            mime.eq_ignore_ascii_case("application/json")
+        });
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "the body must be JSON, sent with Content-Type: application/json",
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    format!("the body exceeds {MAX_BODY} bytes"),
+                )
+            } else {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", format!("cannot read the body: {e}"))
+            }
+        })?;
+        parse_json(&bytes).map(Body)
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let message = inner.to_string();
+        // serde's message ends with "at line 1 column 7"; keep it, it helps find the spot.
+        if path == "." || path == "?" || path.is_empty() {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", format!("invalid JSON body: {message}"))
+        } else {
+            ApiError::invalid(path.clone(), format!("{path}: {message}"))
+        }
+    })
+}
+
+/// The authenticated caller of a request.
+pub struct Authed(pub Caller);
+
+/// The client's address: the TCP peer, or, when the peer is a trusted proxy, the nearest
+/// untrusted address in `X-Forwarded-For`.
+pub fn peer_ip(parts: &Parts) -> Option<std::net::IpAddr> {
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_canonical())?;
+    let Some(config) = parts.extensions.get::<Arc<ServerConfig>>() else { return Some(peer) };
+    if !config.is_trusted_proxy(peer) {
+        return Some(peer);
+    }
+    let forwarded = parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>();
+    let mut client = peer;
+    for hop in forwarded.join(",").rsplit(',') {
+        match hop.trim().parse::<std::net::IpAddr>() {
+            Ok(ip) => {
+                client = ip.to_canonical();
+                if !config.is_trusted_proxy(client) {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    Some(client)
+}
+
+/// The bearer token of a request: the `Authorization` header, else the session cookie.
+pub fn bearer_token(parts: &Parts) -> Result<Option<String>, ApiError> {
+    if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "the Authorization header must be 'Bearer <token>'",
+                )
+            })?;
+        return Ok(Some(token.to_owned()));
+    }
+    let name = parts.extensions.get::<Arc<ServerConfig>>().map(|c| c.cookie_name.as_str()).unwrap_or("tessera_session");
+    for value in parts.headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()) {
+        for pair in value.split(';') {
+            if let Some((k, v)) = pair.trim().split_once('=')
+                && k == name
+                && !v.is_empty()
+            {
+                return Ok(Some(v.to_owned()));
+            }
+        }
+    }
+    Ok(None)
+}
+
+impl FromRequestParts<Arc<App>> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Self::Rejection> {
+        let Some(token) = bearer_token(parts)? else {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "missing Authorization: Bearer <api key or session token>",
+            ));
+        };
+        let caller = app.authenticate(&token, peer_ip(parts)).await?;
+        Ok(Authed(caller))
+    }
+}
+
+/// `?per_page=&cursor=` with Vultr's defaults.
+pub struct Paging(pub PageRequest);
+
+impl<S: Send + Sync> FromRequestParts<S> for Paging {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let mut per_page = PageRequest::DEFAULT_PER_PAGE;
+        let mut cursor = None;
+        for (k, v) in form_pairs(parts.uri.query().unwrap_or("")) {
+            match k.as_str() {
+                "per_page" => {
+                    per_page =
+                        v.parse::<u32>().ok().filter(|n| (1..=PageRequest::MAX_PER_PAGE).contains(n)).ok_or_else(
+                            || {
+                                ApiError::invalid(
+                                    "per_page",
+                                    format!(
+                                        "per_page must be an integer from 1 to {}, found '{v}'",
+                                        PageRequest::MAX_PER_PAGE
+                                    ),
+                                )
+                            },
+                        )?;
+                }
+                "cursor" if !v.is_empty() => {
+                    cursor = Some(decode_cursor(&v).ok_or_else(|| {
+                        ApiError::invalid("cursor", "cursor is not one this server issued; use meta.links.next or prev")
+                    })?);
+                }
+                _ => {}
+            }
+        }
+        Ok(Paging(PageRequest { per_page, cursor }))
+    }
+}
+
+pub fn form_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+pub fn encode_cursor(c: Option<Cursor>) -> String {
+    match c {
+        None => String::new(),
+        Some(Cursor::After(n)) => URL_SAFE_NO_PAD.encode(format!("n:{n}")),
+        Some(Cursor::Before(n)) => URL_SAFE_NO_PAD.encode(format!("p:{n}")),
+    }
+}
+
+fn decode_cursor(s: &str) -> Option<Cursor> {
+    let raw = URL_SAFE_NO_PAD.decode(s).ok()?;
+    let text = std::str::from_utf8(&raw).ok()?;
+    let (dir, n) = text.split_once(':')?;
+    let n: i64 = n.parse().ok()?;
+    match dir {
+        "n" => Some(Cursor::After(n)),
+        "p" => Some(Cursor::Before(n)),
+        _ => None,
+    }
+}
+
+/// Parses a typed id from a path segment, naming the segment when it is not an id.
+pub fn path_id<T: std::str::FromStr>(name: &str, raw: &str) -> Result<T, ApiError> {
+    raw.parse().map_err(|_| ApiError::invalid(format!("path.{name}"), format!("{name} '{raw}' is not a valid id")))
+}
+
+/// Parses a typed id from a body field.
+pub fn body_id<T: std::str::FromStr>(field: &str, raw: &str) -> Result<T, ApiError> {
+    raw.parse().map_err(|_| ApiError::invalid(field, format!("{field}: '{raw}' is not a valid id")))
+}
+
+/// The client's address, as [`peer_ip`] decides it.
+pub struct ClientIp(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(peer_ip(parts)))
+    }
+}

@@ -1,0 +1,5 @@
+//! The route table of the `/v2` API.
+
+pub mod assumed;
+pub mod iam;
+pub mod sessions;

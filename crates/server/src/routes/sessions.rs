@@ -1,0 +1,372 @@
+//! Handlers for login sessions, session administration, limits, introspection and
+//! forward-auth.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tessera_api_types as wire;
+use tessera_app::{App, CallerKind, SignIn};
+use tessera_domain::login::SessionLimits;
+
+use crate::config::ServerConfig;
+use crate::convert::{iam_session_view, login_lock_view};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Authed, Body, ClientIp, bearer_token, body_id, form_pairs, path_id, peer_ip};
+
+type S = State<Arc<App>>;
+
+fn cookie(config: &ServerConfig, value: &str, max_age: i64) -> HeaderValue {
+    let mut c = format!(
+        "{}={value}; Path=/; HttpOnly; SameSite={}; Max-Age={max_age}",
+        config.cookie_name, config.cookie_same_site
+    );
+    if config.cookie_secure || config.cookie_same_site == "None" {
+        c.push_str("; Secure");
+    }
+    HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+pub async fn sign_in(
+    State(app): S,
+    axum::Extension(config): axum::Extension<Arc<ServerConfig>>,
+    ClientIp(ip): ClientIp,
+    Body(b): Body<wire::SignInRequest>,
+) -> ApiResult<Response> {
+    let organization = b.organization_id.as_deref().map(|o| body_id("organization_id", o)).transpose()?;
+    let signed = app.sign_in(SignIn { email: b.email, password: b.password, organization, client_ip: ip }).await?;
+    let max_age = signed.session.expires.0 - signed.session.created.0;
+    let set_cookie = cookie(&config, &signed.token, max_age);
+    let body = wire::SignInResponse { session: iam_session_view(&signed.session), token: signed.token };
+    let mut res = (StatusCode::CREATED, Json(body)).into_response();
+    res.headers_mut().insert(header::SET_COOKIE, set_cookie);
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(res)
+}
+
+pub async fn current(State(app): S, Authed(c): Authed) -> ApiResult<Json<wire::SessionEnvelope>> {
+    let s = app.current_session(&c).await?;
+    Ok(Json(wire::SessionEnvelope { session: iam_session_view(&s) }))
+}
+
+pub async fn sign_out(
+    State(app): S,
+    axum::Extension(config): axum::Extension<Arc<ServerConfig>>,
+    Authed(c): Authed,
+) -> ApiResult<Response> {
+    app.sign_out(&c).await?;
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    res.headers_mut().insert(header::SET_COOKIE, cookie(&config, "", 0));
+    Ok(res)
+}
+
+pub async fn get(State(app): S, Authed(c): Authed, Path(id): Path<String>) -> ApiResult<Json<wire::SessionEnvelope>> {
+    let s = app.get_session(&c, path_id("moid", &id)?).await?;
+    Ok(Json(wire::SessionEnvelope { session: iam_session_view(&s) }))
+}
+
+pub async fn terminate(
+    State(app): S,
+    Authed(c): Authed,
+    Path(id): Path<String>,
+) -> ApiResult<Json<wire::SessionEnvelope>> {
+    let s = app.terminate_session(&c, path_id("moid", &id)?).await?;
+    Ok(Json(wire::SessionEnvelope { session: iam_session_view(&s) }))
+}
+
+pub async fn terminate_user(
+    State(app): S,
+    Authed(c): Authed,
+    Path(user): Path<String>,
+) -> ApiResult<Json<wire::TerminatedCount>> {
+    let n = app.terminate_user_sessions(&c, path_id("user_id", &user)?).await?;
+    Ok(Json(wire::TerminatedCount { terminated: n as u64 }))
+}
+
+pub async fn get_lock(
+    State(app): S,
+    Authed(c): Authed,
+    Path(user): Path<String>,
+) -> ApiResult<Json<wire::LoginLockEnvelope>> {
+    let lock = app.get_login_lock(&c, path_id("user_id", &user)?).await?;
+    Ok(Json(wire::LoginLockEnvelope { login_lock: login_lock_view(&lock) }))
+}
+
+pub async fn clear_lock(State(app): S, Authed(c): Authed, Path(user): Path<String>) -> ApiResult<StatusCode> {
+    app.clear_login_lock(&c, path_id("user_id", &user)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn limits_view(l: &SessionLimits) -> wire::SessionLimitsView {
+    wire::SessionLimitsView {
+        idle_timeout: l.idle_timeout,
+        absolute_timeout: l.absolute_timeout,
+        max_sessions_per_user: l.max_sessions_per_user.into(),
+    }
+}
+
+pub async fn get_limits(State(app): S, Authed(c): Authed) -> ApiResult<Json<wire::SessionLimitsEnvelope>> {
+    let l = app.get_session_limits(&c).await?;
+    Ok(Json(wire::SessionLimitsEnvelope { session_limits: limits_view(&l) }))
+}
+
+pub async fn put_limits(
+    State(app): S,
+    Authed(c): Authed,
+    Body(b): Body<wire::SessionLimitsView>,
+) -> ApiResult<Json<wire::SessionLimitsEnvelope>> {
+    let limits = SessionLimits::new(b.idle_timeout, b.absolute_timeout, b.max_sessions_per_user)?;
+    let l = app.put_session_limits(&c, limits).await?;
+    Ok(Json(wire::SessionLimitsEnvelope { session_limits: limits_view(&l) }))
+}
+
+/// RFC 7662: `POST /v2/oauth2/introspect` with a form-encoded `token`.
+pub async fn introspect(
+    State(app): S,
+    ClientIp(ip): ClientIp,
+    Authed(c): Authed,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<wire::IntrospectionResponse>> {
+    let form = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
+        ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/x-www-form-urlencoded")
+    });
+    if !form {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "introspection takes application/x-www-form-urlencoded, as RFC 7662 says",
+        ));
+    }
+    let text = std::str::from_utf8(&body).map_err(|_| ApiError::invalid("token", "the form is not UTF-8"))?;
+    let token = form_pairs(text)
+        .into_iter()
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| ApiError::invalid("token", "token: required"))?;
+    // The token's IP binding is checked against the caller's view of the client: callers
+    // that introspect for someone else see bound tokens as valid only from their own address.
+    let found = app.introspect(&c, &token, ip).await?;
+    let Some(subject) = found.caller.filter(|_| found.active) else {
+        return Ok(Json(wire::IntrospectionResponse { active: false, ..Default::default() }));
+    };
+    let (sid, role) = match subject.kind {
+        CallerKind::LoginSession(s) => (Some(s.to_string()), None),
+        CallerKind::RoleSession { session, role } => (Some(session.to_string()), Some(role.to_string())),
+        CallerKind::ApiKey(_) => (None, None),
+    };
+    Ok(Json(wire::IntrospectionResponse {
+        active: true,
+        token_type: Some(found.token_type.into()),
+        sub: Some(subject.user_id.to_string()),
+        username: Some(subject.email.clone()),
+        exp: found.expires.map(|t| t.0),
+        iat: found.issued.map(|t| t.0),
+        iss: Some("tessera".into()),
+        sid,
+        org_id: Some(subject.org_id.to_string()),
+        role_id: role,
+    }))
+}
+
+/// Forward-auth for nginx `auth_request` and Traefik ForwardAuth: 200 with identity headers
+/// when the forwarded request carries a valid token (header or cookie), else 401. Only
+/// trusted proxies may ask.
+pub async fn forward_auth(
+    State(app): S,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> ApiResult<Response> {
+    let (parts, _) = req.into_parts();
+    let trusted = parts.extensions.get::<Arc<ServerConfig>>().is_some_and(|c| c.is_trusted_proxy(peer.ip()));
+    if !trusted {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("{} is not a trusted proxy; add it to --trusted-proxy", peer.ip()),
+        ));
+    }
+    let Some(token) = bearer_token(&parts)? else {
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "no session token or API key"));
+    };
+    let caller = app.authenticate(&token, peer_ip(&parts)).await?;
+    let mut res = StatusCode::OK.into_response();
+    let h = res.headers_mut();
+    let mut set = |name: &'static str, value: String| {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(name, v);
+        }
+    };
+    set("x-tessera-user-id", caller.user_id.to_string());
+    set("x-tessera-user-email", caller.email.clone());
+    set("x-tessera-org-id", caller.org_id.to_string());
+    match caller.kind {
+        CallerKind::LoginSession(s) => {
+            set("x-tessera-session-id", s.to_string());
+            set("x-tessera-auth", "login_session".into());
+        }
+        CallerKind::RoleSession { session, role } => {
+            set("x-tessera-session-id", session.to_string());
+            set("x-tessera-role-id", role.to_string());
+            set("x-tessera-auth", "role_session".into());
+        }
+        CallerKind::ApiKey(k) => {
+            set("x-tessera-api-key-id", k.to_string());
+            set("x-tessera-auth", "api_key".into());
+        }
+    }
+    Ok(res)
+}
+
+fn encode_keyset(k: &tessera_store::Keyset) -> String {
+    use base64::Engine;
+    let v = match &k.value {
+        tessera_store::filter_sql::SqlValue::Text(t) => serde_json::json!({"t": t, "s": k.seq}),
+        tessera_store::filter_sql::SqlValue::Int(n) => serde_json::json!({"i": n, "s": k.seq}),
+        tessera_store::filter_sql::SqlValue::Bool(b) => serde_json::json!({"i": i64::from(*b), "s": k.seq}),
+    };
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+}
+
+fn decode_keyset(s: &str) -> Option<tessera_store::Keyset> {
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&raw).ok()?;
+    let seq = v.get("s")?.as_i64()?;
+    let value = match (v.get("t").and_then(|t| t.as_str()), v.get("i").and_then(|i| i.as_i64())) {
+        (Some(t), _) => tessera_store::filter_sql::SqlValue::Text(t.to_owned()),
+        (None, Some(i)) => tessera_store::filter_sql::SqlValue::Int(i),
+        _ => return None,
+    };
+    Some(tessera_store::Keyset { value, seq })
+}
+
+/// `GET /v2/iam/sessions`: Intersight's query options over every kind of session.
+pub async fn query(
+    State(app): S,
+    Authed(c): Authed,
+    uri: axum::http::Uri,
+) -> ApiResult<Json<wire::SessionQueryResponse>> {
+    let mut q = tessera_app::SessionQueryText { inline_count: true, ..Default::default() };
+    let mut select: Option<String> = None;
+    for (k, v) in form_pairs(uri.query().unwrap_or("")) {
+        match k.as_str() {
+            "$filter" => q.filter = Some(v),
+            "$orderby" => q.orderby = Some(v),
+            "$top" => {
+                q.top = Some(v.parse().map_err(|_| {
+                    ApiError::invalid(
+                        "$top",
+                        format!("$top must be an integer from 1 to {}, found '{v}'", tessera_app::MAX_TOP),
+                    )
+                })?)
+            }
+            "$skip" => {
+                q.skip = Some(v.parse().map_err(|_| {
+                    ApiError::invalid("$skip", format!("$skip must be a non-negative integer, found '{v}'"))
+                })?)
+            }
+            "$select" => select = Some(v),
+            "$count" => match v.as_str() {
+                "true" => q.count_only = true,
+                "false" => {}
+                _ => return Err(ApiError::invalid("$count", format!("$count must be true or false, found '{v}'"))),
+            },
+            "$inlinecount" => match v.as_str() {
+                "allpages" => q.inline_count = true,
+                "none" => q.inline_count = false,
+                _ => {
+                    return Err(ApiError::invalid(
+                        "$inlinecount",
+                        format!("$inlinecount must be allpages or none, found '{v}'"),
+                    ));
+                }
+            },
+            "$skiptoken" => {
+                q.after = Some(decode_keyset(&v).ok_or_else(|| {
+                    ApiError::invalid("$skiptoken", "$skiptoken is not one this server issued; use NextSkipToken")
+                })?)
+            }
+            other if other.starts_with('$') => {
+                return Err(ApiError::invalid(
+                    other,
+                    format!(
+                        "{other} is not supported; use $filter, $orderby, $top, $skip, $select, $count, $inlinecount or $skiptoken"
+                    ),
+                ));
+            }
+            _ => {}
+        }
+    }
+    let fields: Option<Vec<String>> = match select.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(sel) => {
+            let mut out = vec![];
+            let mut pos = 0;
+            for part in sel.split(',') {
+                let name = part.trim();
+                let at = pos + part.chars().count() - part.trim_start().chars().count();
+                if !crate::convert::SESSION_VIEW_FIELDS.contains(&name) {
+                    return Err(ApiError::invalid(
+                        "$select",
+                        format!(
+                            "at {at}: unknown field '{name}'; known fields: {}",
+                            crate::convert::SESSION_VIEW_FIELDS.join(", ")
+                        ),
+                    ));
+                }
+                out.push(name.to_owned());
+                pos += part.chars().count() + 1;
+            }
+            Some(out)
+        }
+    };
+    let count_only = q.count_only;
+    let result = app.query_sessions(&c, q).await?;
+    let results = (!count_only).then(|| {
+        result
+            .sessions
+            .iter()
+            .map(|s| {
+                let mut m = match serde_json::to_value(iam_session_view(s)) {
+                    Ok(serde_json::Value::Object(m)) => m,
+                    _ => serde_json::Map::new(),
+                };
+                if let Some(keep) = &fields {
+                    m.retain(|k, _| keep.iter().any(|f| f == k));
+                }
+                m
+            })
+            .collect::<Vec<_>>()
+    });
+    Ok(Json(wire::SessionQueryResponse {
+        count: result.count,
+        results,
+        next_skip_token: result.next.as_ref().map(encode_keyset),
+    }))
+}
+
+/// `GET /v2/auth/check?action=…&resource=…`: whether the caller may perform an action
+/// (200 `{"allowed": true}`) or not (403 naming the action). Lets services ask Tessera instead
+/// of evaluating policies themselves; it is also the cheapest authenticated call.
+pub async fn check(Authed(c): Authed, uri: axum::http::Uri) -> ApiResult<Json<serde_json::Value>> {
+    let mut action = None;
+    let mut resource = "*".to_owned();
+    for (k, v) in form_pairs(uri.query().unwrap_or("")) {
+        match k.as_str() {
+            "action" => action = Some(v),
+            "resource" => resource = v,
+            _ => {}
+        }
+    }
+    let action = action
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| ApiError::invalid("action", "action: required, e.g. ?action=iam.role.Read"))?;
+    tessera_domain::policy::ActionPattern::parse(&action).map_err(|m| ApiError::invalid("action", m))?;
+    c.authorize(&action, &resource)?;
+    Ok(Json(serde_json::json!({"allowed": true, "action": action, "resource": resource})))
+}

@@ -1,0 +1,182 @@
+//! How SQLite is driven: one writer thread that commits queued writes in groups, and a pool
+//! of reader connections used from Tokio's blocking threads.
+//!
+//! Group commit is what makes durable writes fast: every acknowledged write has been
+//! committed with `synchronous=FULL`, but one fsync covers every write that queued while the
+//! previous commit was flushing. Each write runs in its own SAVEPOINT, so one failing write
+//! never takes its batch-mates down with it.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+
+use rusqlite::{Connection, OpenFlags};
+use tessera_store::{StoreError, StoreResult};
+use tokio::sync::oneshot;
+
+type Finish = Box<dyn FnOnce(StoreResult<()>) + Send>;
+type Job = Box<dyn FnOnce(&Connection, &mut Vec<Finish>) + Send>;
+
+/// How many queued writes one transaction may take; bounds the latency of the batch.
+const MAX_BATCH: usize = 512;
+const READ_POOL: usize = 8;
+
+pub struct Engine {
+    path: PathBuf,
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+}
+
+pub fn map_err(e: rusqlite::Error) -> StoreError {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, msg) => match f.code {
+            rusqlite::ErrorCode::ConstraintViolation => {
+                let m = msg.clone().unwrap_or_default();
+                if m.contains("FOREIGN KEY") { StoreError::MissingReference(m) } else { StoreError::Conflict(m) }
+            }
+            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked => {
+                StoreError::Unavailable(e.to_string())
+            }
+            _ => StoreError::Internal(e.to_string()),
+        },
+        _ => StoreError::Internal(e.to_string()),
+    }
+}
+
+fn open_conn(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    Ok(conn)
+}
+
+impl Engine {
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Unavailable(format!("cannot create data directory {}: {e}", dir.display())))?;
+        }
+        let mut conn = open_conn(path)
+            .map_err(|e| StoreError::Unavailable(format!("cannot open SQLite database {}: {e}", path.display())))?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(map_err)?;
+        crate::schema::migrate(&mut conn).map_err(map_err)?;
+        let (tx, rx) = mpsc::channel::<Job>();
+        let writer = std::thread::Builder::new()
+            .name("tessera-sqlite-writer".into())
+            .spawn(move || write_loop(conn, rx))
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        Ok(Self {
+            path: path.to_owned(),
+            jobs: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+            readers: Arc::new(Mutex::new(Vec::new())),
+        })
+    }
+
+    /// Runs `f` inside the writer's transaction; resolves once the transaction committed.
+    pub async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<StoreResult<T>>();
+        let job: Job = Box::new(move |conn, finishers| {
+            let result = match conn.execute_batch("SAVEPOINT job") {
+                Ok(()) => {
+                    let r = f(conn);
+                    let end = if r.is_ok() { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+                    match conn.execute_batch(end) {
+                        Ok(()) => r,
+                        Err(e) => Err(map_err(e)),
+                    }
+                }
+                Err(e) => Err(map_err(e)),
+            };
+            finishers.push(Box::new(move |commit: StoreResult<()>| {
+                let _ = tx.send(commit.and(result));
+            }));
+        });
+        let sent = match self.jobs.lock().expect("writer queue lock").as_ref() {
+            Some(jobs) => jobs.send(job).is_ok(),
+            None => false,
+        };
+        if !sent {
+            return Err(StoreError::Unavailable("the SQLite writer has stopped".into()));
+        }
+        rx.await.unwrap_or_else(|_| Err(StoreError::Unavailable("the SQLite writer has stopped".into())))
+    }
+
+    /// Runs `f` on a pooled read connection on a blocking thread.
+    pub async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let readers = Arc::clone(&self.readers);
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = readers.lock().expect("reader pool lock").pop();
+            let conn = match pooled {
+                Some(c) => c,
+                None => open_conn(&path).map_err(map_err)?,
+            };
+            let result = f(&conn);
+            let mut pool = readers.lock().expect("reader pool lock");
+            if pool.len() < READ_POOL {
+                pool.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("reader task failed: {e}")))?
+    }
+
+    /// Stops the writer after it has committed everything queued.
+    pub fn shutdown(&self) {
+        self.jobs.lock().expect("writer queue lock").take();
+        if let Some(handle) = self.writer.lock().expect("writer handle lock").take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn write_loop(conn: Connection, jobs: mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut finishers: Vec<Finish> = Vec::with_capacity(batch.len());
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            // Dropping the batch answers each waiting caller with "unavailable".
+            tracing::error!(error = %e, "sqlite: cannot begin a write transaction");
+            drop(batch);
+            continue;
+        }
+        for job in batch {
+            job(&conn, &mut finishers);
+        }
+        let committed = conn.execute_batch("COMMIT").map_err(map_err);
+        if committed.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for finish in finishers {
+            finish(committed.clone());
+        }
+    }
+}

@@ -1,0 +1,661 @@
+//! The store conformance suite: written once, run against every backend.
+//!
+//! A backend's test file calls [`store_conformance_tests!`] with an async expression that
+//! yields a fresh, empty store; each case below becomes one test there.
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use tessera_domain::Timestamp;
+use tessera_domain::ids::*;
+use tessera_domain::login::{LoginState, SessionLimits};
+use tessera_domain::policy::PolicyDocument;
+use tessera_domain::role::{MaxSessionDuration, Role, RoleType};
+use tessera_domain::session::{EndReason, Session, SessionKind, SessionStatus};
+use tessera_domain::token::{TokenDigest, TokenKind, mint};
+use tessera_domain::trust::{HourWindow, RoleTrust, TrustConditions, TrustPrincipal, parse_ip_range};
+use tessera_domain::user::{ApiKey, Email, Group, Organization, User, UserStatus};
+
+use crate::*;
+
+/// Generates one `#[tokio::test]` per conformance case. `$make` is an async expression
+/// returning a value that derefs to a `Store` (for example `Arc<dyn Store>` or a guard that
+/// drops a temporary database).
+#[macro_export]
+macro_rules! store_conformance_tests {
+    // `$make` yields `Option<store>`; `None` skips the case (e.g. no database configured).
+    (optional $make:expr) => {
+        $crate::store_conformance_tests!(@optional $make;
+            bootstrap_runs_once, users_round_trip_and_conflict, organizations_never_mix,
+            paging_walks_forward_and_back, api_keys_resolve_by_digest_only, groups_and_members,
+            policies_attach_and_resolve, roles_and_trusts_round_trip, sessions_live_and_end,
+            deleting_a_user_cleans_up, sign_in_state_round_trips, login_sessions_are_capped_per_user,
+            sessions_touch_sweep_and_purge, session_query_filters_orders_and_pages);
+    };
+    (@optional $make:expr; $($case:ident),*) => {$(
+        #[tokio::test]
+        async fn $case() {
+            let Some(store) = $make.await else { return };
+            $crate::conformance::$case(&*store).await;
+        }
+    )*};
+    ($make:expr) => {
+        $crate::store_conformance_tests!(@cases $make;
+            bootstrap_runs_once, users_round_trip_and_conflict, organizations_never_mix,
+            paging_walks_forward_and_back, api_keys_resolve_by_digest_only, groups_and_members,
+            policies_attach_and_resolve, roles_and_trusts_round_trip, sessions_live_and_end,
+            deleting_a_user_cleans_up, sign_in_state_round_trips, login_sessions_are_capped_per_user,
+            sessions_touch_sweep_and_purge, session_query_filters_orders_and_pages);
+    };
+    (@cases $make:expr; $($case:ident),*) => {$(
+        #[tokio::test]
+        async fn $case() {
+            let store = $make.await;
+            $crate::conformance::$case(&*store).await;
+        }
+    )*};
+}
+
+struct Fixture {
+    rng: StdRng,
+    org: OrgId,
+}
+
+const T0: Timestamp = Timestamp(1_800_000_000);
+
+impl Fixture {
+    async fn new(store: &dyn Store) -> Self {
+        let mut rng = StdRng::seed_from_u64(42);
+        let org = OrgId::generate(&mut rng);
+        let mut f = Self { rng, org };
+        let b = f.bootstrap_for(org);
+        assert!(store.bootstrap(&b).await.unwrap());
+        f
+    }
+
+    fn bootstrap_for(&mut self, org: OrgId) -> Bootstrap {
+        let admin = User {
+            id: UserId::generate(&mut self.rng),
+            org_id: org,
+            email: Email::parse("admin@example.com").unwrap(),
+            first_name: "Ada".into(),
+            last_name: "Admin".into(),
+            status: UserStatus::Active,
+            date_created: T0,
+        };
+        let key = mint(TokenKind::ApiKey, &mut self.rng);
+        Bootstrap {
+            organization: Organization { id: org, name: "default".into(), date_created: T0 },
+            policy: Policy {
+                id: PolicyId::generate(&mut self.rng),
+                org_id: org,
+                name: "Administrator".into(),
+                description: "everything".into(),
+                document: PolicyDocument::allow_all(),
+                date_created: T0,
+            },
+            api_key: ApiKey {
+                id: ApiKeyId::generate(&mut self.rng),
+                org_id: org,
+                user_id: admin.id,
+                name: "bootstrap".into(),
+                digest: key.digest,
+                date_created: T0,
+                date_expire: None,
+            },
+            admin,
+        }
+    }
+
+    fn user(&mut self, email: &str) -> User {
+        User {
+            id: UserId::generate(&mut self.rng),
+            org_id: self.org,
+            email: Email::parse(email).unwrap(),
+            first_name: "First".into(),
+            last_name: "Last".into(),
+            status: UserStatus::Active,
+            date_created: T0,
+        }
+    }
+
+    fn policy(&mut self, name: &str, doc: &str) -> Policy {
+        Policy {
+            id: PolicyId::generate(&mut self.rng),
+            org_id: self.org,
+            name: name.into(),
+            description: String::new(),
+            document: PolicyDocument::from_json(serde_json_doc(doc), "d").unwrap(),
+            date_created: T0,
+        }
+    }
+
+    fn role(&mut self, name: &str) -> Role {
+        Role {
+            id: RoleId::generate(&mut self.rng),
+            org_id: self.org,
+            name: name.into(),
+            description: "d".into(),
+            role_type: RoleType::Assumable,
+            max_session_duration: MaxSessionDuration::new(7_200).unwrap(),
+            date_created: T0,
+        }
+    }
+
+    fn session(&mut self, user: &User, role: Option<&Role>, created: Timestamp) -> (Session, TokenDigest) {
+        let token = mint(TokenKind::RoleSession, &mut self.rng);
+        let s = Session {
+            id: SessionId::generate(&mut self.rng),
+            org_id: self.org,
+            handle: token.digest.handle(),
+            kind: if role.is_some() { SessionKind::AssumedRole } else { SessionKind::Login },
+            user_id: user.id,
+            user_email: user.email.as_str().into(),
+            role_id: role.map(|r| r.id),
+            role_name: role.map(|r| r.name.clone()).unwrap_or_default(),
+            session_name: "s".into(),
+            auth_method: "api_key".into(),
+            duration: 3_600,
+            bound_ip: Some("10.0.0.1".parse().unwrap()),
+            source_ip: "127.0.0.1".into(),
+            conditions_met: vec!["ip_address".into()],
+            created,
+            modified: created,
+            expires: created.plus_secs(3_600),
+            idle_timeout: None,
+            last_activity: created,
+            status: SessionStatus::Active,
+            ended: None,
+            end_reason: None,
+            failed_logins: 0,
+            last_login_time: None,
+            last_login_client: String::new(),
+        };
+        (s, token.digest)
+    }
+}
+
+fn serde_json_doc(doc: &str) -> tessera_domain::policy::PolicyDocumentJson {
+    // The domain crate owns serde_json; go through its wire type.
+    tessera_domain::policy::parse_document_json(doc).expect("test document parses")
+}
+
+pub async fn bootstrap_runs_once(store: &dyn Store) {
+    let mut f = Fixture::new(store).await;
+    let other = OrgId::generate(&mut f.rng);
+    let again = f.bootstrap_for(other);
+    assert!(!store.bootstrap(&again).await.unwrap(), "a second bootstrap must not write");
+    assert!(store.get_organization(again.organization.id).await.unwrap().is_none());
+    let org = store.get_organization(f.org).await.unwrap().unwrap();
+    assert_eq!(org.name, "default");
+}
+
+pub async fn users_round_trip_and_conflict(store: &dyn Store) {
+    let mut f = Fixture::new(store).await;
+    let mut u = f.user("ann@example.com");
+    store.create_user(&u, None).await.unwrap();
+    assert_eq!(store.get_user(f.org, u.id).await.unwrap(), Some(u.clone()));
+    let dup = f.user("ann@example.com");
+    assert!(matches!(store.create_user(&dup, None).await, Err(StoreError::Conflict(_))));
+    u.first_name = "Annie".into();
+    u.status = UserStatus::Disabled;
+    assert!(store.update_user(&u).await.unwrap());
+    assert_eq!(store.get_user(f.org, u.id).await.unwrap(), Some(u.clone()));
+    let ghost = f.user("ghost@example.com");
+    assert!(!store.update_user(&ghost).await.unwrap());
+}
+
+pub async fn organizations_never_mix(store: &dyn Store) {
+    let mut f = Fixture::new(store).await;
+    let other = OrgId::generate(&mut f.rng);
+    let u = f.user("ann@example.com");
+    store.create_user(&u, None).await.unwrap();
+    assert!(store.get_user(other, u.id).await.unwrap().is_none());
+    assert_eq!(store.list_users(other, PageRequest::first(10)).await.unwrap().total, 0);
+    assert!(!store.delete_user(other, u.id, T0).await.unwrap());
+    let p = f.policy("p", r#"{"Statement":[{"Effect":"Allow","Action":"*"}]}"#);
+    store.create_policy(&p).await.unwrap();
+    assert!(store.get_policy(other, p.id).await.unwrap().is_none());
+    let attach = store.attach_policy(other, p.id, PolicyTarget::User(u.id)).await;
+    assert!(matches!(attach, Err(StoreError::MissingReference(_))), "{attach:?}");
+    assert!(store.user_policy_documents(other, u.id).await.unwrap().is_empty());
+}
+
+pub async fn paging_walks_forward_and_back(store: &dyn Store) {
+    let mut f = Fixture::new(store).await;
+    let mut created = vec![];
+    for i in 0..7 {
+        let u = f.user(&format!("u{i}@example.com"));
+        store.create_user(&u, None).await.unwrap();
+        created.push(u.id);
+    }
+    // The bootstrap admin is first.
+    let p1 = store.list_users(f.org, PageRequest::first(3)).await.unwrap();
+    assert_eq!(p1.total, 8);
+    assert_eq!(p1.items.len(), 3);
+    assert!(p1.prev.is_none());
+    let p2 = store.list_users(f.org, PageRequest { per_page: 3, cursor: p1.next }).await.unwrap();
+    let p3 = store.list_users(f.org, PageRequest { per_page: 3, cursor: p2.next }).await.unwrap();
+    assert_eq!(p3.items.len(), 2);
+    assert!(p3.next.is_none());
+    let walked: Vec<UserId> = [&p1, &p2, &p3].iter().flat_map(|p| p.items.iter().map(|u| u.id)).collect();
+    assert_eq!(&walked[1..], &created[..]);
+    let back = store.list_users(f.org, PageRequest { per_page: 3, cursor: p3.prev }).await.unwrap();
+    assert_eq!(back.items, p2.items);
+    let first = store.list_users(f.org, PageRequest { per_page: 3, cursor: back.prev }).await.unwrap();
+    assert_eq!(first.items, p1.items);
+    assert!(first.prev.is_none());
+}
+
+pub async fn api_keys_resolve_by_digest_only(store: &dyn Store) {
+    let mut f = Fixture::new(store).await;
+    let u = f.user("ann@example.com");
+    store.create_user(&u, None).await.unwrap();
+    let token = mint(TokenKind::ApiKey, &mut f.rng);
+    let key = ApiKey {
+        id: ApiKeyId::generate(&mut f.rng),
+        org_id: f.org,
+        user_id: u.id,
+        name: "ci".into(),
+        digest: token.digest,
+        date_created: T0,
+        date_expire: Some(T0.plus_secs(60)),
+    };
+    store.create_api_key(&key).await.unwrap();
+    match store.find_credential(TokenKind::ApiKey, &token.digest).await.unwrap() {
+        Some(Credential::ApiKey { key: k, user }) => {
+            assert_eq!(k, key);
+            assert_eq!(user, u);
+        }
+        other => panic!("expected the api key, got {other:?}"),
+    }
+    assert!(store.find_credential(TokenKind::ApiKey, &TokenDigest::of("nope")).await.unwrap().is_none());
+    let page = store.list_api_keys(f.org, u.id, PageRequest::first(10)).await.unwrap();
+    assert_eq!(page.items, vec![key.clone()]);
+    assert!(!store.delete_api_key(f.org, UserId::generate(&mut f.rng), key.id).await.unwrap());
+    assert!(store.delete_api_key(f.org, u.id, key.id).await.unwrap());
+    assert!(store.find_credential(TokenKind::ApiKey, &token.digest).await.unwrap().is_none());
+}
+
+pub async fn groups_and_members(store: &dyn Store) {
+    let mut f = Fixture::new(store).await;
+    let u = f.user("ann@example.com");
+    store.create_user(&u, None).await.unwrap();
+    let mut g = Group {
+        id: GroupId::generate(&mut f.rng),
+        org_id: f.org,
+        display_name: "ops".into(),
+        description: String::new(),
+        date_created: T0,
+    };
+    store.create_group(&g).await.unwrap();
+    assert!(store.add_group_member(f.org, g.id, u.id).await.unwrap());
+    assert!(!store.add_group_member(f.org, g.id, u.id).await.unwrap(), "second add is a no-op");
+    let missing = store.add_group_member(f.org, g.id, UserId::generate(&mut f.rng)).await;
+    assert!(matches!(missing, Err(StoreError::MissingReference(_))), "{missing:?}");
+    assert_eq!(store.groups_of_user(f.org, u.id).await.unwrap(), vec![g.id]);
+    let members = store.list_group_members(f.org, g.id, PageRequest::first(10)).await.unwrap();
+    assert_eq!(members.items, vec![u.clone()]);
+    g.description = "on call".into();
+    assert!(store.update_group(&g).await.unwrap());
+    assert_eq!(store.get_group(f.org, g.id).await.unwrap(), Some(g.clone()));
+    assert!(store.remove_group_member(f.org, g.id, u.id).await.unwrap());
+    assert!(store.groups_of_user(f.org, u.id).await.unwrap().is_empty());
+    assert!(store.delete_group(f.org, g.id).await.unwrap());
+    assert!(store.get_group(f.org, g.id).await.unwrap().is_none());
+    assert_eq!(store.list_groups(f.org, PageRequest::first(10)).await.unwrap().total, 0);
+}
+
+pub async fn policies_attach_and_resolve(store: &dyn Store) {
+    let mut f = Fixture::new(store).await;
+    let u = f.user("ann@example.com");
+    store.create_user(&u, None).await.unwrap();
+    let g = Group {
+        id: GroupId::generate(&mut f.rng),
+        org_id: f.org,
+        display_name: "g".into(),
+        description: String::new(),
+        date_created: T0,
+    };
+    store.create_group(&g).await.unwrap();
+    store.add_group_member(f.org, g.id, u.id).await.unwrap();
+    let direct = f.policy("direct", r#"{"Statement":[{"Effect":"Allow","Action":"iam.user.Read"}]}"#);
+    let via_group = f.policy("group", r#"{"Statement":[{"Effect":"Deny","Action":"iam.user.Delete"}]}"#);
+    let for_role = f.policy("role", r#"{"Statement":[{"Effect":"Allow","Action":"iam.role.*"}]}"#);
+    for p in [&direct, &via_group, &for_role] {
+        store.create_policy(p).await.unwrap();
+    }
+    let role = f.role("deployer");
+    store.create_role(&role).await.unwrap();
+    assert!(store.attach_policy(f.org, direct.id, PolicyTarget::User(u.id)).await.unwrap());
+    assert!(!store.attach_policy(f.org, direct.id, PolicyTarget::User(u.id)).await.unwrap());
+    assert!(store.attach_policy(f.org, via_group.id, PolicyTarget::Group(g.id)).await.unwrap());
+    assert!(store.attach_policy(f.org, for_role.id, PolicyTarget::Role(role.id)).await.unwrap());
+
+    let mut docs = store.user_policy_documents(f.org, u.id).await.unwrap();
+    docs.sort_by_key(|d| d.statements[0].actions[0].as_str().to_owned());
+    assert_eq!(docs, vec![via_group.document.clone(), direct.document.clone()]);
+    assert_eq!(store.role_policy_documents(f.org, role.id).await.unwrap(), vec![for_role.document.clone()]);
+    let attached =
+        store.list_attached_policies(f.org, PolicyTarget::Role(role.id), PageRequest::first(10)).await.unwrap();
+    assert_eq!(attached.items, vec![for_role.clone()]);
+    assert_eq!(store.list_policy_users(f.org, direct.id, PageRequest::first(10)).await.unwrap().items, vec![u.clone()]);
+    assert_eq!(
+        store.list_policy_groups(f.org, via_group.id, PageRequest::first(10)).await.unwrap().items,
+        vec![g.clone()]
+    );
+
+    let mut changed = direct.clone();
+    changed.document = PolicyDocument::allow_all();
+    changed.name = "renamed".into();
+    assert!(store.update_policy(&changed).await.unwrap());
+    assert_eq!(store.get_policy(f.org, direct.id).await.unwrap(), Some(changed));
+
+    assert!(store.detach_policy(f.org, direct.id, PolicyTarget::User(u.id)).await.unwrap());
+    assert!(!store.detach_policy(f.org, direct.id, PolicyTarget::User(u.id)).await.unwrap());
+    assert!(store.delete_policy(f.org, via_group.id).await.unwrap());
+    assert!(store.user_policy_documents(f.org, u.id).await.unwrap().is_empty());
+    let dup = Policy { id: PolicyId::generate(&mut f.rng), ..for_role.clone() };
+    assert!(matches!(store.create_policy(&dup).await, Err(StoreError::Conflict(_))));
+}
+
+pub async fn roles_and_trusts_round_trip(store: &dyn Store) {
+    let mut f = Fixture::new(store).await;
+    let u = f.user("ann@example.com");
+    store.create_user(&u, None).await.unwrap();
+    let mut role = f.role("deployer");
+    store.create_role(&role).await.unwrap();
+    assert!(matches!(
+        store.create_role(&Role { id: RoleId::generate(&mut f.rng), ..role.clone() }).await,
+        Err(StoreError::Conflict(_))
+    ));
+    role.max_session_duration = MaxSessionDuration::new(900).unwrap();
+    role.role_type = RoleType::Assignable;
+    assert!(store.update_role(&role).await.unwrap());
+    assert_eq!(store.get_role(f.org, role.id).await.unwrap(), Some(role.clone()));
+    let other_role = f.role("reader");
+    store.create_role(&other_role).await.unwrap();
+
+    let mut trust = RoleTrust {
+        id: TrustId::generate(&mut f.rng),
+        org_id: f.org,
+        role_id: role.id,
+        trust_type: "TemporaryAssumption".into(),
+        principal: TrustPrincipal::User(u.id),
+        conditions: TrustConditions {
+            ip_ranges: vec![parse_ip_range("10.0.0.0/8").unwrap(), parse_ip_range("2001:db8::/32").unwrap()],
+            time_of_day: Some(HourWindow::new(22, 6).unwrap()),
+        },
+        valid_until: Some(T0.plus_secs(86_400)),
+        date_created: T0,
+    };
+    store.create_trust(&trust).await.unwrap();
+    let other_trust = RoleTrust { id: TrustId::generate(&mut f.rng), role_id: other_role.id, ..trust.clone() };
+    store.create_trust(&other_trust).await.unwrap();
+    assert_eq!(store.get_trust(f.org, trust.id).await.unwrap(), Some(trust.clone()));
+    let by_role = store.list_trusts(f.org, Some(role.id), PageRequest::first(10)).await.unwrap();
+    assert_eq!(by_role.items, vec![trust.clone()]);
+    assert_eq!(store.list_trusts(f.org, None, PageRequest::first(10)).await.unwrap().total, 2);
+    trust.conditions = TrustConditions::default();
+    trust.valid_until = None;
+    assert!(store.update_trust(&trust).await.unwrap());
+    assert_eq!(store.get_trust(f.org, trust.id).await.unwrap(), Some(trust.clone()));
+    let bad = RoleTrust { id: TrustId::generate(&mut f.rng), role_id: RoleId::generate(&mut f.rng), ..trust.clone() };
+    assert!(matches!(store.create_trust(&bad).await, Err(StoreError::MissingReference(_))));
+    assert!(store.delete_role(f.org, role.id).await.unwrap());
+    assert!(store.get_trust(f.org, trust.id).await.unwrap().is_none(), "a role's trusts go with it");
+    assert!(store.delete_trust(f.org, other_trust.id).await.unwrap());
+    assert!(!store.delete_trust(f.org, other_trust.id).await.unwrap());
+}
+
+pub async fn sessions_live_and_end(store: &dyn Store) {
+    let mut f = Fixture::new(store).await;
+    let u = f.user("ann@example.com");
+    store.create_user(&u, None).await.unwrap();
+    let role = f.role("deployer");
+    store.create_role(&role).await.unwrap();
+    let (s1, d1) = f.session(&u, Some(&role), T0);
+    let (s2, d2) = f.session(&u, Some(&role), T0.plus_secs(10));
+    let (expired, d3) = f.session(&u, None, T0.plus_secs(-7_200));
+    for (s, d) in [(&s1, &d1), (&s2, &d2), (&expired, &d3)] {
+        store.create_session(s, d).await.unwrap();
+    }
+    assert_eq!(store.get_session(f.org, s1.id).await.unwrap(), Some(s1.clone()));
+    match store.find_credential(TokenKind::RoleSession, &d2).await.unwrap() {
+        Some(Credential::Session { session, user }) => {
+            assert_eq!(*session, s2);
+            assert_eq!(user, u);
+        }
+        other => panic!("expected the session, got {other:?}"),
+    }
+    let active = store.list_active_sessions(f.org, u.id, None, T0.plus_secs(20), PageRequest::first(10)).await.unwrap();
+    assert_eq!(active.items.iter().map(|s| s.id).collect::<Vec<_>>(), vec![s1.id, s2.id]);
+    let ended = store.end_session(f.org, s1.id, EndReason::Terminated, T0.plus_secs(30)).await.unwrap().unwrap();
+    assert_eq!(ended.status, SessionStatus::Terminated);
+    assert_eq!(ended.end_reason, Some(EndReason::Terminated));
+    assert_eq!(ended.ended, Some(T0.plus_secs(30)));
+    assert!(store.end_session(f.org, s1.id, EndReason::Logout, T0.plus_secs(40)).await.unwrap().is_none());
+    assert_eq!(store.get_session(f.org, s1.id).await.unwrap(), Some(ended));
+    let active = store.list_active_sessions(f.org, u.id, None, T0.plus_secs(20), PageRequest::first(10)).await.unwrap();
+    assert_eq!(active.total, 1);
+}
+
+pub async fn deleting_a_user_cleans_up(store: &dyn Store) {
+    let mut f = Fixture::new(store).await;
+    let u = f.user("ann@example.com");
+    store.create_user(&u, None).await.unwrap();
+    let token = mint(TokenKind::ApiKey, &mut f.rng);
+    let key = ApiKey {
+        id: ApiKeyId::generate(&mut f.rng),
+        org_id: f.org,
+        user_id: u.id,
+        name: "k".into(),
+        digest: token.digest,
+        date_created: T0,
+        date_expire: None,
+    };
+    store.create_api_key(&key).await.unwrap();
+    let (s, d) = f.session(&u, None, T0);
+    store.create_session(&s, &d).await.unwrap();
+    assert!(store.delete_user(f.org, u.id, T0.plus_secs(5)).await.unwrap());
+    assert!(store.get_user(f.org, u.id).await.unwrap().is_none());
+    assert!(store.find_credential(TokenKind::ApiKey, &token.digest).await.unwrap().is_none());
+    let kept = store.get_session(f.org, s.id).await.unwrap().expect("the record is kept for audit");
+    assert_eq!(kept.status, SessionStatus::Terminated);
+    assert!(
+        store.find_credential(TokenKind::LoginSession, &d).await.unwrap().is_none(),
+        "a deleted user's sessions stop working"
+    );
+    // The same email can be used again.
+    store.create_user(&f.user("ann@example.com"), None).await.unwrap();
+}
+
+pub async fn sign_in_state_round_trips(store: &dyn Store) {
+    let mut f = Fixture::new(store).await;
+    let u = f.user("ann@example.com");
+    store.create_user(&u, Some("$argon2id$fake")).await.unwrap();
+    let found = store.find_login(&Email::parse("ANN@example.com").unwrap()).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].user, u);
+    assert_eq!(found[0].password_hash.as_deref(), Some("$argon2id$fake"));
+    assert_eq!(found[0].state, LoginState::default());
+    let state = LoginState {
+        failed_logins: 3,
+        window_failures: 2,
+        window_start: Some(T0),
+        locked_until: Some(T0.plus_secs(60)),
+        lock_count: 1,
+        last_login_time: Some(T0.plus_secs(-100)),
+        last_login_client: "10.0.0.9".into(),
+    };
+    assert!(store.save_login_state(f.org, u.id, &state).await.unwrap());
+    assert!(store.set_password(f.org, u.id, "$argon2id$new").await.unwrap());
+    let found = store.find_login(&u.email).await.unwrap();
+    assert_eq!(found[0].state, state);
+    assert_eq!(found[0].password_hash.as_deref(), Some("$argon2id$new"));
+    assert!(store.find_login(&Email::parse("nobody@example.com").unwrap()).await.unwrap().is_empty());
+    assert!(!store.set_password(OrgId::generate(&mut f.rng), u.id, "x").await.unwrap(), "other orgs untouched");
+
+    assert_eq!(store.get_session_limits(f.org).await.unwrap(), SessionLimits::default());
+    let limits = SessionLimits::new(600, 3_600, 2).unwrap();
+    store.put_session_limits(f.org, &limits).await.unwrap();
+    assert_eq!(store.get_session_limits(f.org).await.unwrap(), limits);
+    let limits = SessionLimits::new(900, 7_200, 3).unwrap();
+    store.put_session_limits(f.org, &limits).await.unwrap();
+    assert_eq!(store.get_session_limits(f.org).await.unwrap(), limits);
+}
+
+fn login_session(f: &mut Fixture, user: &User, created: Timestamp) -> (Session, TokenDigest) {
+    let (mut s, d) = f.session(user, None, created);
+    s.kind = SessionKind::Login;
+    s.idle_timeout = Some(600);
+    s.bound_ip = None;
+    (s, d)
+}
+
+pub async fn login_sessions_are_capped_per_user(store: &dyn Store) {
+    let mut f = Fixture::new(store).await;
+    let u = f.user("ann@example.com");
+    store.create_user(&u, None).await.unwrap();
+    let mut ids = vec![];
+    for i in 0..3 {
+        let (s, d) = login_session(&mut f, &u, T0.plus_secs(i));
+        let ended = store.create_login_session(&s, &d, 2, T0.plus_secs(i)).await.unwrap();
+        if i < 2 {
+            assert!(ended.is_empty());
+        } else {
+            assert_eq!(ended.len(), 1);
+            assert_eq!(ended[0].id, ids[0], "the oldest makes room");
+            assert_eq!(ended[0].end_reason, Some(EndReason::Replaced));
+            assert_eq!(ended[0].status, SessionStatus::Ended);
+        }
+        ids.push(s.id);
+    }
+    let active = store
+        .list_active_sessions(f.org, u.id, Some(SessionKind::Login), T0.plus_secs(5), PageRequest::first(10))
+        .await
+        .unwrap();
+    assert_eq!(active.items.iter().map(|s| s.id).collect::<Vec<_>>(), ids[1..].to_vec());
+    let ended =
+        store.end_user_sessions(f.org, u.id, EndReason::Terminated, T0.plus_secs(9), Some(ids[2])).await.unwrap();
+    assert_eq!(ended.iter().map(|s| s.id).collect::<Vec<_>>(), vec![ids[1]]);
+    let left = store.list_active_sessions(f.org, u.id, None, T0.plus_secs(9), PageRequest::first(10)).await.unwrap();
+    assert_eq!(left.items.len(), 1);
+    assert_eq!(left.items[0].id, ids[2]);
+}
+
+pub async fn sessions_touch_sweep_and_purge(store: &dyn Store) {
+    let mut f = Fixture::new(store).await;
+    let u = f.user("ann@example.com");
+    store.create_user(&u, None).await.unwrap();
+    let (busy, d1) = login_session(&mut f, &u, T0);
+    let (idle, d2) = login_session(&mut f, &u, T0);
+    store.create_login_session(&busy, &d1, 10, T0).await.unwrap();
+    store.create_login_session(&idle, &d2, 10, T0).await.unwrap();
+    store.touch_session(f.org, busy.id, T0.plus_secs(500)).await.unwrap();
+    // An older touch never moves activity back.
+    store.touch_session(f.org, busy.id, T0.plus_secs(100)).await.unwrap();
+    let read = store.get_session(f.org, busy.id).await.unwrap().unwrap();
+    assert_eq!(read.last_activity, T0.plus_secs(500));
+    assert_eq!(store.sweep_sessions(T0.plus_secs(700)).await.unwrap(), 1, "only the idle one ends");
+    let idle_read = store.get_session(f.org, idle.id).await.unwrap().unwrap();
+    assert_eq!(idle_read.end_reason, Some(EndReason::IdleTimeout));
+    assert_eq!(idle_read.ended, Some(T0.plus_secs(600)));
+    assert_eq!(store.get_session(f.org, busy.id).await.unwrap().unwrap().status, SessionStatus::Active);
+    assert_eq!(store.sweep_sessions(T0.plus_secs(4_000)).await.unwrap(), 1);
+    let busy_read = store.get_session(f.org, busy.id).await.unwrap().unwrap();
+    assert_eq!(busy_read.end_reason, Some(EndReason::IdleTimeout), "idle deadline came before expiry");
+    assert_eq!(store.purge_sessions(T0.plus_secs(601)).await.unwrap(), 1);
+    assert!(store.get_session(f.org, idle.id).await.unwrap().is_none());
+    assert!(store.get_session(f.org, busy.id).await.unwrap().is_some());
+}
+
+fn q(filter: Option<&str>, order: &str, top: u32) -> SessionQuery {
+    use tessera_domain::filter::{parse_filter, parse_orderby};
+    SessionQuery {
+        filter: filter.map(|f| parse_filter(f, &SESSION_SCHEMA, T0.plus_secs(1_000)).unwrap()),
+        order: if order.is_empty() { vec![] } else { parse_orderby(order, &SESSION_SCHEMA).unwrap() },
+        top,
+        skip: 0,
+        after: None,
+        count: true,
+        rows: true,
+    }
+}
+
+pub async fn session_query_filters_orders_and_pages(store: &dyn Store) {
+    let mut f = Fixture::new(store).await;
+    let ann = f.user("ann%_@example.com");
+    let bob = f.user("bob@example.com");
+    store.create_user(&ann, None).await.unwrap();
+    store.create_user(&bob, None).await.unwrap();
+    let mut ids = vec![];
+    for i in 0..10 {
+        let who = if i % 2 == 0 { &ann } else { &bob };
+        let (mut s, d) = login_session(&mut f, who, T0.plus_secs(i * 10));
+        s.failed_logins = i;
+        store.create_login_session(&s, &d, 100, T0).await.unwrap();
+        ids.push(s.id);
+    }
+    store.end_session(f.org, ids[3], EndReason::Terminated, T0.plus_secs(500)).await.unwrap();
+    // Another organization's sessions never show.
+    let other = OrgId::generate(&mut f.rng);
+    let r = store.query_sessions(other, &q(None, "", 100)).await.unwrap();
+    assert_eq!((r.count, r.sessions.len()), (Some(0), 0));
+
+    let r = store.query_sessions(f.org, &q(Some("status eq 'Terminated'"), "", 100)).await.unwrap();
+    assert_eq!(r.sessions.iter().map(|s| s.id).collect::<Vec<_>>(), vec![ids[3]]);
+    // '%' and '_' are literal, and matching is case-sensitive.
+    let r = store.query_sessions(f.org, &q(Some("contains(user_id_or_email, '%_')"), "", 100)).await.unwrap();
+    assert_eq!(r.count, Some(5));
+    let r = store.query_sessions(f.org, &q(Some("startswith(user_id_or_email, 'BOB')"), "", 100)).await.unwrap();
+    assert_eq!(r.count, Some(0));
+    let r = store
+        .query_sessions(f.org, &q(Some("endswith(user_id_or_email, 'example.com') and failed_logins ge 8"), "", 100))
+        .await
+        .unwrap();
+    assert_eq!(r.count, Some(2));
+    let r = store
+        .query_sessions(f.org, &q(Some("failed_logins in (1, 2, 3) and not (status eq 'Terminated')"), "", 100))
+        .await
+        .unwrap();
+    assert_eq!(r.sessions.iter().map(|s| s.failed_logins).collect::<Vec<_>>(), vec![1, 2]);
+    let r = store.query_sessions(f.org, &q(Some("end_time eq null"), "", 100)).await.unwrap();
+    assert_eq!(r.count, Some(9));
+    let r = store.query_sessions(f.org, &q(Some("create_time ge now() sub PT950S"), "", 100)).await.unwrap();
+    assert_eq!(r.count, Some(5), "created at T0+50 and later");
+
+    // Ordering with paging by $skip and by keyset agree.
+    let mut page = q(None, "failed_logins desc", 4);
+    let first = store.query_sessions(f.org, &page).await.unwrap();
+    assert_eq!(first.sessions.iter().map(|s| s.failed_logins).collect::<Vec<_>>(), vec![9, 8, 7, 6]);
+    assert_eq!(first.count, Some(10));
+    page.after = first.next.clone();
+    let second = store.query_sessions(f.org, &page).await.unwrap();
+    assert_eq!(second.sessions.iter().map(|s| s.failed_logins).collect::<Vec<_>>(), vec![5, 4, 3, 2]);
+    page.after = second.next.clone();
+    let third = store.query_sessions(f.org, &page).await.unwrap();
+    assert_eq!(third.sessions.iter().map(|s| s.failed_logins).collect::<Vec<_>>(), vec![1, 0]);
+    assert!(third.next.is_none());
+    let mut skipped = q(None, "failed_logins desc", 4);
+    skipped.skip = 4;
+    assert_eq!(store.query_sessions(f.org, &skipped).await.unwrap().sessions, second.sessions);
+    // Ties on the sort key still page without overlap (insertion order breaks them).
+    let mut by_user = q(None, "user_id_or_email", 3);
+    let mut seen = vec![];
+    loop {
+        let r = store.query_sessions(f.org, &by_user).await.unwrap();
+        seen.extend(r.sessions.iter().map(|s| s.id));
+        match r.next {
+            Some(n) => by_user.after = Some(n),
+            None => break,
+        }
+    }
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!((seen.len(), sorted.len()), (10, 10));
+    let mut count_only = q(Some("kind eq 'login'"), "", 10);
+    count_only.rows = false;
+    let r = store.query_sessions(f.org, &count_only).await.unwrap();
+    assert_eq!((r.count, r.sessions.len()), (Some(10), 0));
+}

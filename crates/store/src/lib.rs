@@ -1,0 +1,275 @@
+//! The storage boundary: the `Store` trait, its error type, paging, and the conformance suite.
+//!
+//! Every method takes the organization it works in and never reads or writes a row of another
+//! one; the single exception is [`Store::find_credential`], because a bearer token is what
+//! tells us the organization in the first place.
+
+pub mod conformance;
+pub mod filter_sql;
+pub mod session_query;
+
+pub use session_query::{Keyset, SESSION_SCHEMA, SessionQuery, SessionQueryResult};
+
+use async_trait::async_trait;
+use tessera_domain::Timestamp;
+use tessera_domain::ids::{ApiKeyId, GroupId, OrgId, PolicyId, RoleId, SessionId, TrustId, UserId};
+use tessera_domain::login::{LoginState, SessionLimits};
+use tessera_domain::policy::PolicyDocument;
+use tessera_domain::role::Role;
+use tessera_domain::session::SessionKind;
+use tessera_domain::session::{EndReason, Session};
+use tessera_domain::token::{TokenDigest, TokenKind};
+use tessera_domain::trust::RoleTrust;
+use tessera_domain::user::{ApiKey, Email, Group, Organization, User};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was broken (duplicate email, name, membership).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A referenced row does not exist (e.g. attaching a policy to a deleted user).
+    #[error("{0}")]
+    MissingReference(String),
+    /// The database cannot be reached or is overloaded; the request may be retried.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("store failure: {0}")]
+    Internal(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Where a page starts: keyset positions over an insertion sequence, so paging stays one
+/// index range scan however deep it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cursor {
+    After(i64),
+    Before(i64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    pub per_page: u32,
+    pub cursor: Option<Cursor>,
+}
+
+impl PageRequest {
+    pub const DEFAULT_PER_PAGE: u32 = 100;
+    pub const MAX_PER_PAGE: u32 = 500;
+    pub fn first(per_page: u32) -> Self {
+        Self { per_page, cursor: None }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+    pub next: Option<Cursor>,
+    pub prev: Option<Cursor>,
+}
+
+impl<T> Page<T> {
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page { items: self.items.into_iter().map(f).collect(), total: self.total, next: self.next, prev: self.prev }
+    }
+}
+
+/// What a policy attaches to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyTarget {
+    User(UserId),
+    Group(GroupId),
+    Role(RoleId),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    pub id: PolicyId,
+    pub org_id: OrgId,
+    pub name: String,
+    pub description: String,
+    pub document: PolicyDocument,
+    pub date_created: Timestamp,
+}
+
+/// Everything the first start writes, in one transaction.
+#[derive(Debug, Clone)]
+pub struct Bootstrap {
+    pub organization: Organization,
+    pub admin: User,
+    pub policy: Policy,
+    pub api_key: ApiKey,
+}
+
+/// A user as sign-in sees it: with its password hash and its failed-login state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginRecord {
+    pub user: User,
+    pub password_hash: Option<String>,
+    pub state: LoginState,
+}
+
+/// What a bearer token resolves to: one indexed read on the authentication path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    ApiKey { key: ApiKey, user: User },
+    Session { session: Box<Session>, user: User },
+}
+
+/// A change made through another node (or this one) that caches must reflect. Backends
+/// shared by several nodes publish these; a single-node backend has nothing to publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreChange {
+    /// A user, key or password changed: cached credentials must be re-read.
+    Credentials,
+    /// A policy, attachment, membership or role changed: cached permissions must be rebuilt.
+    Permissions,
+    /// A session ended (logout, termination, replacement).
+    SessionEnded { id: SessionId, expires: Timestamp },
+    /// The change feed was lost: changes may be missed, so caches must not be trusted.
+    FeedLost,
+    /// The change feed is back: caches may be used again (after being emptied).
+    FeedRestored,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// A short name for logs and errors ("sqlite", "postgres").
+    fn backend(&self) -> &'static str;
+
+    /// Changes made by any node, when the backend can be shared by several.
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<StoreChange>> {
+        None
+    }
+
+    // Organizations and bootstrap.
+    /// Writes the first organization, its administrator, policy and key, unless any
+    /// organization exists already; returns whether it wrote.
+    async fn bootstrap(&self, b: &Bootstrap) -> StoreResult<bool>;
+    async fn get_organization(&self, org: OrgId) -> StoreResult<Option<Organization>>;
+
+    // Users.
+    async fn create_user(&self, user: &User, password_hash: Option<&str>) -> StoreResult<()>;
+    async fn get_user(&self, org: OrgId, id: UserId) -> StoreResult<Option<User>>;
+    async fn list_users(&self, org: OrgId, page: PageRequest) -> StoreResult<Page<User>>;
+    async fn update_user(&self, user: &User) -> StoreResult<bool>;
+    /// Deletes the user with its keys, memberships and attachments, and ends its sessions.
+    async fn delete_user(&self, org: OrgId, id: UserId, now: Timestamp) -> StoreResult<bool>;
+
+    // API keys.
+    async fn create_api_key(&self, key: &ApiKey) -> StoreResult<()>;
+    async fn list_api_keys(&self, org: OrgId, user: UserId, page: PageRequest) -> StoreResult<Page<ApiKey>>;
+    async fn delete_api_key(&self, org: OrgId, user: UserId, id: ApiKeyId) -> StoreResult<bool>;
+
+    /// Resolves a token digest to its API key or session, with the owning user.
+    /// `kind` (from the token's prefix) picks the one table to look in.
+    async fn find_credential(&self, kind: TokenKind, digest: &TokenDigest) -> StoreResult<Option<Credential>>;
+
+    // Groups.
+    async fn create_group(&self, group: &Group) -> StoreResult<()>;
+    async fn get_group(&self, org: OrgId, id: GroupId) -> StoreResult<Option<Group>>;
+    async fn list_groups(&self, org: OrgId, page: PageRequest) -> StoreResult<Page<Group>>;
+    async fn update_group(&self, group: &Group) -> StoreResult<bool>;
+    async fn delete_group(&self, org: OrgId, id: GroupId) -> StoreResult<bool>;
+    /// Returns false when the user already was a member.
+    async fn add_group_member(&self, org: OrgId, group: GroupId, user: UserId) -> StoreResult<bool>;
+    async fn remove_group_member(&self, org: OrgId, group: GroupId, user: UserId) -> StoreResult<bool>;
+    async fn list_group_members(&self, org: OrgId, group: GroupId, page: PageRequest) -> StoreResult<Page<User>>;
+    async fn groups_of_user(&self, org: OrgId, user: UserId) -> StoreResult<Vec<GroupId>>;
+
+    // Policies.
+    async fn create_policy(&self, policy: &Policy) -> StoreResult<()>;
+    async fn get_policy(&self, org: OrgId, id: PolicyId) -> StoreResult<Option<Policy>>;
+    async fn list_policies(&self, org: OrgId, page: PageRequest) -> StoreResult<Page<Policy>>;
+    async fn update_policy(&self, policy: &Policy) -> StoreResult<bool>;
+    async fn delete_policy(&self, org: OrgId, id: PolicyId) -> StoreResult<bool>;
+    /// Returns false when the policy already was attached there.
+    async fn attach_policy(&self, org: OrgId, policy: PolicyId, target: PolicyTarget) -> StoreResult<bool>;
+    async fn detach_policy(&self, org: OrgId, policy: PolicyId, target: PolicyTarget) -> StoreResult<bool>;
+    /// Policies attached directly to the target.
+    async fn list_attached_policies(
+        &self,
+        org: OrgId,
+        target: PolicyTarget,
+        page: PageRequest,
+    ) -> StoreResult<Page<Policy>>;
+    async fn list_policy_users(&self, org: OrgId, policy: PolicyId, page: PageRequest) -> StoreResult<Page<User>>;
+    async fn list_policy_groups(&self, org: OrgId, policy: PolicyId, page: PageRequest) -> StoreResult<Page<Group>>;
+    /// The documents that make up a user's own permissions: attached to it and to its groups.
+    async fn user_policy_documents(&self, org: OrgId, user: UserId) -> StoreResult<Vec<PolicyDocument>>;
+    async fn role_policy_documents(&self, org: OrgId, role: RoleId) -> StoreResult<Vec<PolicyDocument>>;
+
+    // Roles and trusts.
+    async fn create_role(&self, role: &Role) -> StoreResult<()>;
+    async fn get_role(&self, org: OrgId, id: RoleId) -> StoreResult<Option<Role>>;
+    async fn list_roles(&self, org: OrgId, page: PageRequest) -> StoreResult<Page<Role>>;
+    async fn update_role(&self, role: &Role) -> StoreResult<bool>;
+    async fn delete_role(&self, org: OrgId, id: RoleId) -> StoreResult<bool>;
+    async fn create_trust(&self, trust: &RoleTrust) -> StoreResult<()>;
+    async fn get_trust(&self, org: OrgId, id: TrustId) -> StoreResult<Option<RoleTrust>>;
+    async fn list_trusts(&self, org: OrgId, role: Option<RoleId>, page: PageRequest) -> StoreResult<Page<RoleTrust>>;
+    async fn update_trust(&self, trust: &RoleTrust) -> StoreResult<bool>;
+    async fn delete_trust(&self, org: OrgId, id: TrustId) -> StoreResult<bool>;
+
+    // Sessions.
+    /// Stores a new session; when this returns, the session is durable.
+    async fn create_session(&self, session: &Session, digest: &TokenDigest) -> StoreResult<()>;
+    async fn get_session(&self, org: OrgId, id: SessionId) -> StoreResult<Option<Session>>;
+    /// Active, unexpired sessions of a user (of one kind, or all), oldest first.
+    async fn list_active_sessions(
+        &self,
+        org: OrgId,
+        user: UserId,
+        kind: Option<SessionKind>,
+        now: Timestamp,
+        page: PageRequest,
+    ) -> StoreResult<Page<Session>>;
+    /// Ends an active session; returns the ended record, or None when it was not active.
+    async fn end_session(
+        &self,
+        org: OrgId,
+        id: SessionId,
+        reason: EndReason,
+        now: Timestamp,
+    ) -> StoreResult<Option<Session>>;
+
+    /// Records activity: moves the session's idle deadline (written back lazily by the app).
+    async fn touch_session(&self, org: OrgId, id: SessionId, at: Timestamp) -> StoreResult<()>;
+    /// Ends every active session of a user, except `except`; returns the ended records.
+    async fn end_user_sessions(
+        &self,
+        org: OrgId,
+        user: UserId,
+        reason: EndReason,
+        now: Timestamp,
+        except: Option<SessionId>,
+    ) -> StoreResult<Vec<Session>>;
+    /// Marks sessions whose absolute or idle deadline passed as ended, in every organization.
+    async fn sweep_sessions(&self, now: Timestamp) -> StoreResult<u64>;
+    /// Deletes ended and terminated session records that ended before `before`.
+    async fn purge_sessions(&self, before: Timestamp) -> StoreResult<u64>;
+
+    // Sign-in.
+    /// The users with this email, in any organization: like [`Store::find_credential`], the
+    /// email is what names the organization here.
+    async fn find_login(&self, email: &Email) -> StoreResult<Vec<LoginRecord>>;
+    async fn save_login_state(&self, org: OrgId, user: UserId, state: &LoginState) -> StoreResult<bool>;
+    async fn set_password(&self, org: OrgId, user: UserId, hash: &str) -> StoreResult<bool>;
+    /// The organization's limits, or the defaults when none were set.
+    async fn get_session_limits(&self, org: OrgId) -> StoreResult<SessionLimits>;
+    async fn put_session_limits(&self, org: OrgId, limits: &SessionLimits) -> StoreResult<()>;
+    /// Stores a login session and, in the same transaction, ends (reason `replaced`) the
+    /// user's oldest active login sessions so that at most `max_active` remain. Returns
+    /// the sessions it ended.
+    async fn create_login_session(
+        &self,
+        session: &Session,
+        digest: &TokenDigest,
+        max_active: u32,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Session>>;
+
+    /// Answers the session query within one organization.
+    async fn query_sessions(&self, org: OrgId, query: &SessionQuery) -> StoreResult<SessionQueryResult>;
+}

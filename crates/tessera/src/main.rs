@@ -1,0 +1,51 @@
+//! `tessera`: run the session authority (`tessera serve`) or talk to one (the CLI commands).
+
+mod cli;
+mod serve;
+
+use clap::{Parser, Subcommand};
+
+/// Tessera decides who is signed in, for how long, from where, and with which permissions.
+///
+/// Start a server with `tessera serve` (SQLite in a local data directory by default). On the
+/// first start it creates an organization and an administrator and prints the administrator's
+/// API key once. Use that key with the CLI commands (`--api-key` or TESSERA_API_KEY) or as
+/// `Authorization: Bearer <key>` against the HTTP API at /v2.
+#[derive(Parser)]
+#[command(name = "tessera", version, about, long_about)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: the /v2 API on --listen, with the store at --database.
+    Serve(serve::ServeArgs),
+    #[command(flatten)]
+    Cli(cli::CliCommand),
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match args.command {
+            Command::Serve(a) => serve::run(a).await,
+            Command::Cli(c) => cli::run(c).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! `tessera serve`: configuration, store selection, bootstrap, and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use tessera_app::{App, BootstrapOutcome, BootstrapRequest, SystemClock};
+use tessera_server::ServerConfig;
+use tessera_store::Store;
+use tessera_store_sqlite::SqliteStore;
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Address for the HTTP API.
+    #[arg(long, env = "TESSERA_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Where data lives: `sqlite:///abs/path.db`, `sqlite://rel/path.db`, or a plain file
+    /// path. Defaults to tessera.db in --data-dir.
+    #[arg(long, env = "TESSERA_DATABASE")]
+    pub database: Option<String>,
+
+    /// Directory for the default SQLite database.
+    #[arg(long, env = "TESSERA_DATA_DIR", default_value_os_t = default_data_dir())]
+    pub data_dir: PathBuf,
+
+    /// Email of the administrator created on the first start.
+    #[arg(long, env = "TESSERA_ADMIN_EMAIL", default_value = "admin@tessera.local")]
+    pub admin_email: String,
+
+    /// Add `Secure` to the login-session cookie (do this whenever clients reach Tessera over HTTPS).
+    #[arg(long, env = "TESSERA_COOKIE_SECURE")]
+    pub cookie_secure: bool,
+
+    /// SameSite of the login-session cookie: Lax, Strict or None.
+    #[arg(long, env = "TESSERA_COOKIE_SAME_SITE", default_value = "Lax", value_parser = ["Lax", "Strict", "None"])]
+    pub cookie_same_site: String,
+
+    /// A proxy (IP or CIDR) whose X-Forwarded-For is believed and that may call
+    /// /v2/auth/forward. Repeat for several; defaults to loopback only.
+    #[arg(long = "trusted-proxy", env = "TESSERA_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
+
+    /// Days ended and terminated sessions stay queryable before they are purged.
+    #[arg(long, env = "TESSERA_SESSION_RETENTION_DAYS", default_value_t = 30)]
+    pub session_retention_days: u32,
+
+    /// Seconds between sweeps that mark timed-out sessions ended and purge old records.
+    #[arg(long, env = "TESSERA_SWEEP_INTERVAL", default_value_t = 30)]
+    pub sweep_interval: u64,
+
+    /// Log format: `text` for people, `json` for log pipelines.
+    #[arg(long, env = "TESSERA_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+}
+
+fn default_data_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("tessera");
+    }
+    if let Some(h) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        return PathBuf::from(h).join(".local/share/tessera");
+    }
+    PathBuf::from("tessera-data")
+}
+
+/// Opens the store a `--database` value names.
+pub async fn open_store(database: Option<&str>, data_dir: &std::path::Path) -> anyhow::Result<Arc<dyn Store>> {
+    let path = match database {
+        None => data_dir.join("tessera.db"),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            let store = tessera_store_postgres::PgStore::connect(url)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot use PostgreSQL at {}: {e}", redact(url)))?;
+            tracing::info!(url = %redact(url), "using PostgreSQL store");
+            return Ok(Arc::new(store));
+        }
+        Some(url) => match url.strip_prefix("sqlite://") {
+            Some(rest) => PathBuf::from(rest),
+            None if url.contains("://") => bail!("unsupported --database URL scheme in '{url}'; use sqlite://"),
+            None => PathBuf::from(url.strip_prefix("sqlite:").unwrap_or(url)),
+        },
+    };
+    let store = SqliteStore::open(&path).with_context(|| format!("opening {}", path.display()))?;
+    tracing::info!(path = %path.display(), "using SQLite store");
+    Ok(Arc::new(store))
+}
+
+/// A database URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging(&args.log_format);
+    let store = open_store(args.database.as_deref(), &args.data_dir).await?;
+    let mut config = ServerConfig {
+        cookie_secure: args.cookie_secure,
+        cookie_same_site: args.cookie_same_site.clone(),
+        ..Default::default()
+    };
+    if !args.trusted_proxies.is_empty() {
+        config.trusted_proxies = args
+            .trusted_proxies
+            .iter()
+            .map(|s| {
+                s.parse::<ipnet::IpNet>()
+                    .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .with_context(|| format!("--trusted-proxy '{s}' is neither an IP address nor a CIDR block"))
+            })
+            .collect::<anyhow::Result<_>>()?;
+    }
+    let app = Arc::new(
+        App::new(store, Arc::new(SystemClock), Box::new(rand::rngs::OsRng))
+            .with_session_retention(i64::from(args.session_retention_days) * 86_400),
+    );
+
+    let bootstrap_key = std::env::var("TESSERA_BOOTSTRAP_API_KEY").ok().filter(|k| !k.is_empty());
+    let from_env = bootstrap_key.is_some();
+    let outcome = app
+        .bootstrap(BootstrapRequest {
+            organization_name: "default".into(),
+            admin_email: args.admin_email.clone(),
+            api_key: bootstrap_key,
+        })
+        .await
+        .context("bootstrapping the first organization")?;
+    if let BootstrapOutcome::Created { organization, admin, minted_key } = outcome {
+        tracing::info!(%organization, %admin, key_from_env = from_env, "created the first organization and its administrator");
+        if let Some(key) = minted_key {
+            // Printed once on stdout, never logged: it is stored only as a digest.
+            println!("\nTessera created the first organization and administrator ({}).", args.admin_email);
+            println!("Administrator API key (shown once, store it now):\n\n    {key}\n");
+        }
+    }
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    tracing::info!(address = %listener.local_addr()?, "Tessera API listening");
+    let follower = app.follow_store_changes();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let sweeper = tokio::spawn(sweep_loop(Arc::clone(&app), args.sweep_interval.max(1), stop_rx));
+    let served = tessera_server::serve(listener, app, config, shutdown_signal()).await;
+    let _ = stop_tx.send(true);
+    let _ = sweeper.await;
+    if let Some(f) = follower {
+        f.abort();
+    }
+    served.context("serving the API")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Marks timed-out sessions ended and purges old records until told to stop. Nothing
+/// depends on it for correctness: expired sessions never authenticate either way.
+async fn sweep_loop(app: Arc<App>, every: u64, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(every));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => match app.sweep().await {
+                Ok((0, 0)) => {}
+                Ok((ended, purged)) => tracing::info!(ended, purged, "swept sessions"),
+                Err(e) => tracing::warn!(error = %e, "session sweep failed"),
+            },
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

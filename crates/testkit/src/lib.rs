@@ -1,0 +1,304 @@
+//! Test support: [`spawn_app`] starts a real Tessera API server on 127.0.0.1 (port 0) over a
+//! fresh store, with a [`ManualClock`], and returns a client already holding the
+//! administrator's key. Dropping the [`TestApp`] shuts the server down.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rand::SeedableRng;
+use tessera_api_types as wire;
+use tessera_app::{App, BootstrapOutcome, BootstrapRequest, ManualClock};
+use tessera_client::Client;
+use tessera_domain::Timestamp;
+use tessera_store::Store;
+use tessera_store_sqlite::SqliteStore;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Which store a test runs against.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite,
+    /// A server URL (`TEST_POSTGRES_URL`); each app gets a fresh database on it.
+    Postgres(String),
+}
+
+impl Backend {
+    /// PostgreSQL when `TEST_POSTGRES_URL` is set.
+    pub fn postgres() -> Option<Backend> {
+        std::env::var("TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty()).map(Backend::Postgres)
+    }
+}
+
+/// Runs each named `async fn(Backend)` test once per backend: `sqlite::name` always and
+/// `postgres::name` when `TEST_POSTGRES_URL` is set (CI always sets it).
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    match $crate::Backend::postgres() {
+                        Some(b) => super::$name(b).await,
+                        None => eprintln!("TEST_POSTGRES_URL is not set: skipping the PostgreSQL run"),
+                    }
+                }
+            )*
+        }
+    };
+}
+
+/// A database created for one test on a PostgreSQL server, dropped with the test app unless
+/// the test failed (then it is kept for inspection).
+pub struct TempDatabase {
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+impl TempDatabase {
+    pub async fn create(admin_url: &str) -> TempDatabase {
+        let name = format!("tessera_e2e_{:016x}", rand::random::<u64>());
+        let (client, conn) =
+            tokio_postgres::connect(admin_url, tokio_postgres::NoTls).await.expect("connect to TEST_POSTGRES_URL");
+        tokio::spawn(conn);
+        client.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+        let (base, query) = admin_url.split_once('?').map_or((admin_url, ""), |(b, q)| (b, q));
+        let base = match base.rfind('/') {
+            Some(i) if i > "postgres://".len() => &base[..i],
+            _ => base,
+        };
+        let url = if query.is_empty() { format!("{base}/{name}") } else { format!("{base}/{name}?{query}") };
+        TempDatabase { url, admin_url: admin_url.to_owned(), name }
+    }
+}
+
+impl Drop for TempDatabase {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("kept database {} for inspection", self.name);
+            return;
+        }
+        let (url, name) = (self.admin_url.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            rt.block_on(async move {
+                if let Ok((client, conn)) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
+                    tokio::spawn(conn);
+                    let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                }
+            })
+        })
+        .join();
+    }
+}
+
+/// 2030-01-01T10:00:00Z: a fixed, mid-morning UTC start for every test clock.
+pub const T0: Timestamp = Timestamp(1_893_492_000);
+
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef0123456789";
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub url: String,
+    /// A client acting as the bootstrap administrator.
+    pub admin: Client,
+    pub admin_id: String,
+    pub clock: ManualClock,
+    pub app: Arc<App>,
+    /// The SQLite file, for tests that inspect what is stored.
+    pub db_path: Option<PathBuf>,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<()>>,
+    follower: Option<JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+    // Declared last: dropped after the server and store let go of their connections.
+    _db: Option<TempDatabase>,
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut db = None;
+    let (store, db_path): (Arc<dyn Store>, Option<PathBuf>) = match backend {
+        Backend::Sqlite => {
+            let path = dir.path().join("tessera.db");
+            (Arc::new(SqliteStore::open(&path).expect("open sqlite")), Some(path))
+        }
+        Backend::Postgres(admin_url) => {
+            let temp = TempDatabase::create(&admin_url).await;
+            let store = tessera_store_postgres::PgStore::connect(&temp.url).await.expect("open postgres");
+            db = Some(temp);
+            (Arc::new(store), None)
+        }
+    };
+    let clock = ManualClock::new(T0);
+    let rng = Box::new(rand::rngs::StdRng::from_entropy());
+    let app = Arc::new(App::new(store, Arc::new(clock.clone()), rng));
+    let outcome = app
+        .bootstrap(BootstrapRequest {
+            organization_name: "test".into(),
+            admin_email: "admin@example.com".into(),
+            api_key: Some(ADMIN_KEY.into()),
+        })
+        .await
+        .expect("bootstrap");
+    let admin_id = match outcome {
+        BootstrapOutcome::Created { admin, .. } => admin.to_string(),
+        BootstrapOutcome::AlreadyInitialized => panic!("fresh store was already initialized"),
+    };
+    let follower = app.follow_store_changes();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (tx, rx) = oneshot::channel::<()>();
+    let server_app = Arc::clone(&app);
+    let handle = tokio::spawn(async move {
+        tessera_server::serve(listener, server_app, tessera_server::ServerConfig::default(), async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("server");
+    });
+    let url = format!("http://{addr}");
+    let admin = Client::new(url.clone(), Some(ADMIN_KEY.into()));
+    TestApp {
+        addr,
+        url,
+        admin,
+        admin_id,
+        clock,
+        app,
+        db_path,
+        shutdown: Some(tx),
+        handle: Some(handle),
+        follower,
+        _dir: dir,
+        _db: db,
+    }
+}
+
+impl TestApp {
+    /// Another node on the same PostgreSQL database, sharing this node's clock: what a load
+    /// balancer in front of several Tessera processes looks like, in one test.
+    pub async fn another_node(&self) -> TestApp {
+        let url = self._db.as_ref().expect("another_node needs the PostgreSQL backend").url.clone();
+        let store: Arc<dyn Store> =
+            Arc::new(tessera_store_postgres::PgStore::connect(&url).await.expect("open postgres"));
+        let rng = Box::new(rand::rngs::StdRng::from_entropy());
+        let app = Arc::new(App::new(store, Arc::new(self.clock.clone()), rng));
+        let follower = app.follow_store_changes();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = oneshot::channel::<()>();
+        let server_app = Arc::clone(&app);
+        let handle = tokio::spawn(async move {
+            let _ = tessera_server::serve(listener, server_app, tessera_server::ServerConfig::default(), async {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        let url = format!("http://{addr}");
+        TestApp {
+            addr,
+            admin: Client::new(url.clone(), Some(ADMIN_KEY.into())),
+            url,
+            admin_id: self.admin_id.clone(),
+            clock: self.clock.clone(),
+            app,
+            db_path: None,
+            shutdown: Some(tx),
+            handle: Some(handle),
+            follower,
+            _dir: tempfile::tempdir().expect("temp dir"),
+            _db: None,
+        }
+    }
+
+    /// Stops applying the store's change feed (as if this node missed every notice).
+    pub fn stop_following_changes(&mut self) {
+        if let Some(f) = self.follower.take() {
+            f.abort();
+        }
+    }
+
+    /// A client with no credentials.
+    pub fn anonymous(&self) -> Client {
+        Client::new(self.url.clone(), None)
+    }
+
+    pub fn client(&self, token: &str) -> Client {
+        Client::new(self.url.clone(), Some(token.into()))
+    }
+
+    /// Stops the server and waits for in-flight requests to finish.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            let _ = h.await;
+        }
+    }
+
+    /// Creates a user with an API key and the given policy document attached (if any).
+    /// Returns the user and a client acting as that user.
+    pub async fn user_with_policy(&self, email: &str, document: Option<serde_json::Value>) -> (wire::UserView, Client) {
+        let user = self
+            .admin
+            .create_user(&wire::UserCreate {
+                email: email.into(),
+                first_name: "Test".into(),
+                last_name: "User".into(),
+                password: None,
+            })
+            .await
+            .expect("create user");
+        if let Some(doc) = document {
+            let policy = self
+                .admin
+                .create_policy(&wire::PolicyInput {
+                    name: format!("policy-for-{email}"),
+                    description: String::new(),
+                    policy_document: doc,
+                })
+                .await
+                .expect("create policy");
+            self.admin.attach_policy_to_user(&policy.id, &user.id).await.expect("attach");
+        }
+        let key = self
+            .admin
+            .create_api_key(&user.id, &wire::ApiKeyCreate { name: "test".into(), date_expire: None })
+            .await
+            .expect("api key");
+        let client = self.client(key.api_key.as_deref().expect("secret shown on create"));
+        (user, client)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            h.abort();
+        }
+        if let Some(f) = self.follower.take() {
+            f.abort();
+        }
+    }
+}
+
+/// A policy document allowing the given actions on every resource.
+pub fn allow(actions: &[&str]) -> serde_json::Value {
+    serde_json::json!({"Version": "2026-03-20", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]})
+}

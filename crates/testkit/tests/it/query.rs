@@ -1,0 +1,157 @@
+//! `GET /v2/iam/sessions`: one query over every kind of session, with Intersight's options.
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use tessera_api_types as wire;
+use tessera_testkit::{Backend, TestApp, allow, spawn_app};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+async fn seed(t: &TestApp) -> Vec<String> {
+    let mut moids = vec![];
+    for (i, email) in ["ann@example.com", "bob@example.com", "cy%@example.com"].iter().enumerate() {
+        t.admin
+            .create_user(&wire::UserCreate {
+                email: (*email).into(),
+                password: Some(PASSWORD.into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        for _ in 0..=i {
+            let s = t
+                .anonymous()
+                .sign_in(&wire::SignInRequest {
+                    email: (*email).into(),
+                    password: PASSWORD.into(),
+                    organization_id: None,
+                })
+                .await
+                .unwrap();
+            moids.push(s.session.moid);
+            t.clock.advance(10);
+        }
+    }
+    moids
+}
+
+async fn get(t: &TestApp, query: &str) -> (StatusCode, Value) {
+    t.admin.raw(Method::GET, &format!("/v2/iam/sessions?{query}"), None).await.unwrap()
+}
+
+fn moids(v: &Value) -> Vec<String> {
+    v["Results"].as_array().unwrap().iter().map(|r| r["moid"].as_str().unwrap().to_owned()).collect()
+}
+
+async fn filters_orders_selects_and_counts(backend: Backend) {
+    let t = spawn_app(backend).await;
+    let all = seed(&t).await;
+    let (code, v) = get(&t, "").await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(v["Count"], 6);
+    assert_eq!(moids(&v), all);
+
+    let (_, v) = get(&t, "$filter=user_id_or_email%20eq%20'bob@example.com'").await;
+    assert_eq!(moids(&v), all[1..3].to_vec());
+    let (_, v) = get(&t, "$filter=contains(user_id_or_email,'%25')&$orderby=create_time%20desc").await;
+    assert_eq!(moids(&v), vec![all[5].clone(), all[4].clone(), all[3].clone()]);
+    let (_, v) = get(&t, "$filter=create_time%20ge%20now()%20sub%20PT30S%20and%20kind%20eq%20'login'").await;
+    assert_eq!(v["Count"], 3);
+    let (_, v) = get(&t, "$top=2&$skip=2").await;
+    assert_eq!((moids(&v), v["Count"].as_u64()), (all[2..4].to_vec(), Some(6)));
+    let (_, v) = get(&t, "$select=moid,status&$top=1").await;
+    let row = v["Results"][0].as_object().unwrap();
+    assert_eq!(row.keys().collect::<Vec<_>>(), vec!["moid", "status"]);
+    let (_, v) = get(&t, "$count=true&$filter=status%20eq%20'Active'").await;
+    assert_eq!(v, serde_json::json!({"Count": 6}));
+    let (_, v) = get(&t, "$inlinecount=none&$top=1").await;
+    assert!(v.get("Count").is_none() && v["Results"].as_array().unwrap().len() == 1);
+}
+
+async fn skiptokens_walk_an_ordered_scan(backend: Backend) {
+    let t = spawn_app(backend).await;
+    let all = seed(&t).await;
+    let mut seen = vec![];
+    let mut query = "$orderby=create_time%20desc&$top=4".to_owned();
+    loop {
+        let (code, v) = get(&t, &query).await;
+        assert_eq!(code, StatusCode::OK);
+        seen.extend(moids(&v));
+        match v["NextSkipToken"].as_str() {
+            Some(tok) => query = format!("$orderby=create_time%20desc&$top=4&$skiptoken={tok}"),
+            None => break,
+        }
+    }
+    let mut want = all.clone();
+    want.reverse();
+    assert_eq!(seen, want);
+}
+
+async fn timed_out_sessions_read_as_ended_without_a_sweeper(backend: Backend) {
+    let t = spawn_app(backend).await;
+    t.admin
+        .put_session_limits(&wire::SessionLimitsView {
+            idle_timeout: 300,
+            absolute_timeout: 57_600,
+            max_sessions_per_user: 32,
+        })
+        .await
+        .unwrap();
+    let all = seed(&t).await;
+    t.clock.advance(1_000);
+    let (_, v) = get(&t, "$filter=status%20eq%20'Active'").await;
+    assert_eq!(v["Count"], 0);
+    let (_, v) = get(&t, "$filter=end_reason%20eq%20'idle_timeout'&$top=1").await;
+    assert_eq!(v["Count"], 6);
+    assert_eq!(v["Results"][0]["status"], "Ended");
+    assert_eq!(moids(&v), vec![all[0].clone()]);
+}
+
+async fn bad_queries_are_400s_that_point_at_the_problem(backend: Backend) {
+    let t = spawn_app(backend).await;
+    let cases: &[(&str, &str, &str)] = &[
+        ("$filter=statuz%20eq%20'x'", "$filter", "at 0: unknown field 'statuz'"),
+        (
+            "$filter=failed_logins%20eq%20'abc'",
+            "$filter",
+            "at 17: field 'failed_logins' is a number; 'abc' is a string",
+        ),
+        ("$filter=status%20eq", "$filter", "at 9: expected a value after 'eq', found end of input"),
+        ("$orderby=status%20up", "$orderby", "at 7: expected 'asc' or 'desc'"),
+        ("$top=0", "$top", "must be from 1 to 1000"),
+        ("$top=1001", "$top", "must be from 1 to 1000"),
+        ("$top=ten", "$top", "integer"),
+        ("$skip=-1", "$skip", "non-negative"),
+        ("$select=moid,secret", "$select", "at 5: unknown field 'secret'"),
+        ("$count=maybe", "$count", "true or false"),
+        ("$expand=User", "$expand", "not supported"),
+        ("$skiptoken=zzz", "$skiptoken", "not one this server issued"),
+        ("$orderby=create_time,status&$skiptoken=eyJpIjoxLCJzIjoxfQ", "$skiptoken", "at most one"),
+    ];
+    for (query, field, message) in cases {
+        let (code, v) = get(&t, query).await;
+        assert_eq!(code, StatusCode::BAD_REQUEST, "{query}: {v}");
+        assert_eq!(v["error"]["field"], *field, "{query}: {v}");
+        assert!(v["error"]["message"].as_str().unwrap().contains(message), "{query}: {v}");
+    }
+}
+
+async fn the_query_needs_its_action_and_stays_in_the_organization(backend: Backend) {
+    let t = spawn_app(backend).await;
+    seed(&t).await;
+    let (_, reader) = t.user_with_policy("reader@example.com", Some(allow(&["iam.user.List"]))).await;
+    let err = reader.query_sessions(&[]).await.unwrap_err();
+    assert_eq!(err.status(), Some(StatusCode::FORBIDDEN));
+    assert!(err.to_string().contains("iam.session.List"));
+    let (_, lister) = t.user_with_policy("lister@example.com", Some(allow(&["iam.session.List"]))).await;
+    let r = lister.query_sessions(&[("$filter", "kind eq 'login'")]).await.unwrap();
+    assert_eq!(r.count, Some(6));
+}
+
+tessera_testkit::both_backends!(
+    filters_orders_selects_and_counts,
+    skiptokens_walk_an_ordered_scan,
+    timed_out_sessions_read_as_ended_without_a_sweeper,
+    bad_queries_are_400s_that_point_at_the_problem,
+    the_query_needs_its_action_and_stays_in_the_organization,
+);

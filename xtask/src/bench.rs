@@ -1,0 +1,312 @@
+//! `cargo xtask bench [--quick]`: builds release binaries, starts Tessera and the comparison
+//! servers in the same run, drives load from a separate process, and prints one table of
+//! absolute figures and ratios (ratios hold on a noisy machine; absolute figures do not).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const ADMIN_KEY: &str = "bench-admin-key-0123456789abcdef0123456789";
+
+struct Settings {
+    duration: f64,
+    query_sessions: u64,
+    cached_sessions: u64,
+}
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").map(|l| l.local_addr().map(|a| a.port()).unwrap_or(0)).unwrap_or(0)
+}
+
+fn wait_port(port: u16) -> Result<(), String> {
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if start.elapsed() > Duration::from_secs(30) {
+            return Err(format!("nothing listens on {port} after 30 s"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+fn release_bin(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new(".")).join("target/release").join(name)
+}
+
+fn serve(database: &str, port: u16) -> Result<Proc, String> {
+    let child = Command::new(release_bin("tessera"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database", database])
+        .env("TESSERA_BOOTSTRAP_API_KEY", ADMIN_KEY)
+        .env("TESSERA_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start tessera: {e}"))?;
+    wait_port(port)?;
+    Ok(Proc(child))
+}
+
+fn bench(args: &[&str]) -> Result<Value, String> {
+    let out = Command::new(release_bin("tessera-bench"))
+        .args(args)
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!("tessera-bench {} failed", args.first().unwrap_or(&"")));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.lines().last().unwrap_or("null")).map_err(|e| format!("bad output {text}: {e}"))
+}
+
+fn load(url: &str, extra: &[&str], s: &Settings) -> Result<Value, String> {
+    let d = s.duration.to_string();
+    let mut args = vec!["load", "--url", url, "--duration", &d];
+    args.extend_from_slice(extra);
+    bench(&args)
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn stop(mut p: Proc) {
+    let _ = Command::new("kill").args(["-TERM", &p.0.id().to_string()]).status();
+    let _ = p.0.wait();
+}
+
+fn f(v: &Value, k: &str) -> f64 {
+    v[k].as_f64().unwrap_or(0.0)
+}
+
+pub fn run(quick: bool) -> Result<(), String> {
+    let s = if quick {
+        Settings { duration: 2.0, query_sessions: 100_000, cached_sessions: 50_000 }
+    } else {
+        Settings { duration: 10.0, query_sessions: 1_000_000, cached_sessions: 1_000_000 }
+    };
+    crate::run("cargo", &["build", "--release", "-p", "tessera", "-p", "tessera-bench"])?;
+    let work = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new(".")).join("target/bench");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+    let mut rows: Vec<(String, String, String)> = vec![];
+
+    // (1) an authenticated API call against bare axum.
+    let hello_port = free_port();
+    let hello = Proc(
+        Command::new(release_bin("tessera-bench"))
+            .args(["hello", "--listen", &format!("127.0.0.1:{hello_port}")])
+            .spawn()
+            .map_err(|e| e.to_string())?,
+    );
+    wait_port(hello_port)?;
+    let db = work.join("api.db");
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let server = serve(&format!("sqlite://{}", db.display()), port)?;
+    let idle_rss = rss_kib(server.0.id());
+    let ids = bench(&["setup", "--url", &url, "--admin-key", ADMIN_KEY])?;
+    let user_key = ids["user_key"].as_str().unwrap_or_default().to_owned();
+    let auth = format!("Authorization: Bearer {user_key}");
+    let bare = load(&format!("http://127.0.0.1:{hello_port}/"), &["--connections", "32"], &s)?;
+    let api =
+        load(&format!("{url}/v2/auth/check?action=iam.user.Read"), &["--connections", "32", "--header", &auth], &s)?;
+    drop(hello);
+    rows.push((
+        "1. token-authenticated call (GET /v2/auth/check) vs bare axum hello".into(),
+        format!(
+            "{:.0} req/s (p50 {} µs, p99 {} µs) vs {:.0} req/s",
+            f(&api, "rps"),
+            api["p50_us"],
+            api["p99_us"],
+            f(&bare, "rps")
+        ),
+        format!("{:.2} (target ≥ 0.85)", f(&api, "rps") / f(&bare, "rps").max(1.0)),
+    ));
+
+    // (2) durable assume-role creates.
+    let body = serde_json::json!({"user_id": ids["user_id"], "role_id": ids["role_id"], "session_name": "bench", "duration": 3600}).to_string();
+    let assume_args =
+        ["--method", "POST", "--connections", "64", "--expect", "201", "--header", &auth, "--body", &body];
+    let sqlite_assume = load(&format!("{url}/v2/assumed-roles/assume"), &assume_args, &s)?;
+    rows.push((
+        "2a. durable assume-role creates, SQLite (64 concurrent)".into(),
+        format!(
+            "{:.0} /s (p50 {} µs, p99 {} µs, errors {})",
+            f(&sqlite_assume, "rps"),
+            sqlite_assume["p50_us"],
+            sqlite_assume["p99_us"],
+            sqlite_assume["errors"]
+        ),
+        "target ≥ 20 000/s".into(),
+    ));
+    stop(server);
+
+    match std::env::var("TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty()) {
+        Some(admin_url) => {
+            let name = format!("tessera_bench_{}", std::process::id());
+            let ok = Command::new("psql")
+                .args([admin_url.as_str(), "-qc", &format!("CREATE DATABASE {name}")])
+                .status()
+                .is_ok_and(|s| s.success());
+            if ok {
+                let base = &admin_url[..admin_url.rfind('/').unwrap_or(admin_url.len())];
+                let pg_port = free_port();
+                let pg = serve(&format!("{base}/{name}"), pg_port)?;
+                let pg_url = format!("http://127.0.0.1:{pg_port}");
+                let pg_ids = bench(&["setup", "--url", &pg_url, "--admin-key", ADMIN_KEY])?;
+                let pg_auth = format!("Authorization: Bearer {}", pg_ids["user_key"].as_str().unwrap_or_default());
+                let pg_body =
+                    serde_json::json!({"user_id": pg_ids["user_id"], "role_id": pg_ids["role_id"], "session_name": "bench", "duration": 3600}).to_string();
+                let r = load(
+                    &format!("{pg_url}/v2/assumed-roles/assume"),
+                    &[
+                        "--method",
+                        "POST",
+                        "--connections",
+                        "64",
+                        "--expect",
+                        "201",
+                        "--header",
+                        &pg_auth,
+                        "--body",
+                        &pg_body,
+                    ],
+                    &s,
+                )?;
+                rows.push((
+                    "2b. durable assume-role creates, PostgreSQL (64 concurrent)".into(),
+                    format!(
+                        "{:.0} /s (p50 {} µs, p99 {} µs, errors {})",
+                        f(&r, "rps"),
+                        r["p50_us"],
+                        r["p99_us"],
+                        r["errors"]
+                    ),
+                    "target ≥ 8 000/s".into(),
+                ));
+                stop(pg);
+                let _ = Command::new("psql")
+                    .args([admin_url.as_str(), "-qc", &format!("DROP DATABASE {name} WITH (FORCE)")])
+                    .status();
+            }
+        }
+        None => rows.push(("2b. PostgreSQL".into(), "skipped: TEST_POSTGRES_URL is not set".into(), String::new())),
+    }
+
+    // (3) the session query over many stored sessions.
+    let seed_start = Instant::now();
+    let n = s.query_sessions.to_string();
+    bench(&["seed", "--database", &db.display().to_string(), "--admin-key", ADMIN_KEY, "--count", &n]).ok();
+    let seed_secs = seed_start.elapsed().as_secs_f64();
+    let server = serve(&format!("sqlite://{}", db.display()), port)?;
+    let admin = format!("Authorization: Bearer {ADMIN_KEY}");
+    for (label, q) in [
+        (
+            "3a. $filter on email, $top=100",
+            "$filter=user_id_or_email%20eq%20'user42@bench.example'%20and%20status%20eq%20'Active'&$top=100",
+        ),
+        (
+            "3b. $filter on status, newest first, $top=100, no count",
+            "$filter=status%20eq%20'Active'&$orderby=create_time%20desc&$top=100&$inlinecount=none",
+        ),
+        (
+            "3c. as 3b with Count of all matches (Intersight's default)",
+            "$filter=status%20eq%20'Active'&$orderby=create_time%20desc&$top=100",
+        ),
+    ] {
+        let r = load(&format!("{url}/v2/iam/sessions?{q}"), &["--connections", "1", "--header", &admin], &s)?;
+        rows.push((
+            format!("{label}, over {} sessions", s.query_sessions),
+            format!(
+                "p50 {:.2} ms, p99 {:.2} ms ({:.0} req/s)",
+                f(&r, "p50_us") / 1000.0,
+                f(&r, "p99_us") / 1000.0,
+                f(&r, "rps")
+            ),
+            "target p50 ≤ 5 ms, p99 ≤ 20 ms".into(),
+        ));
+    }
+    stop(server);
+
+    // (5) memory: idle, and with many cached sessions.
+    let mem_db = work.join("mem.db");
+    let tokens = work.join("tokens.txt");
+    {
+        let p = serve(&format!("sqlite://{}", mem_db.display()), port)?;
+        stop(p);
+    }
+    let m = s.cached_sessions.to_string();
+    bench(&[
+        "seed",
+        "--database",
+        &mem_db.display().to_string(),
+        "--admin-key",
+        ADMIN_KEY,
+        "--count",
+        &m,
+        "--tokens-out",
+        &tokens.display().to_string(),
+    ])?;
+    let server = serve(&format!("sqlite://{}", mem_db.display()), port)?;
+    let before = rss_kib(server.0.id());
+    let fill = bench(&[
+        "load",
+        "--url",
+        &format!("{url}/v2/auth/check?action=iam.user.Read"),
+        "--connections",
+        "32",
+        "--duration",
+        "600",
+        "--max-requests",
+        &m,
+        "--tokens-file",
+        &tokens.display().to_string(),
+    ])?;
+    std::thread::sleep(Duration::from_millis(500));
+    let after = rss_kib(server.0.id());
+    stop(server);
+    rows.push((
+        "5a. peak RSS idle (fresh server)".into(),
+        format!("{:.1} MB", idle_rss as f64 / 1024.0),
+        "target ≤ 30 MB".into(),
+    ));
+    rows.push((
+        format!("5b. RSS with {} cached sessions ({} authenticated calls)", s.cached_sessions, fill["requests"]),
+        format!(
+            "{:.1} MB ({} B per cached session)",
+            after as f64 / 1024.0,
+            (after.saturating_sub(before) * 1024) / s.cached_sessions.max(1)
+        ),
+        "target ≤ 512 B per session".into(),
+    ));
+    rows.push((
+        "(seeding)".into(),
+        format!("{} sessions written in {:.1} s", s.query_sessions, seed_secs),
+        String::new(),
+    ));
+
+    let mut table = String::from("| measure | result | ratio / target |\n|---|---|---|\n");
+    for (a, b, c) in &rows {
+        table.push_str(&format!("| {a} | {b} | {c} |\n"));
+    }
+    println!("\n{table}");
+    let _ = std::fs::write(work.join("latest.md"), &table);
+    eprintln!("(also written to {})", work.join("latest.md").display());
+    Ok(())
+}

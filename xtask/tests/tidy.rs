@@ -1,0 +1,117 @@
+//! Tidy checks written as tests: the architecture's boundaries and the house style hold.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
+
+/// Which workspace crates each crate may depend on (normal dependencies). Anything not
+/// listed is a boundary violation: see ARCHITECTURE.md.
+fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
+    BTreeMap::from([
+        ("tessera-domain", &[][..]),
+        ("tessera-store", &["tessera-domain"][..]),
+        ("tessera-store-sqlite", &["tessera-domain", "tessera-store"][..]),
+        ("tessera-store-postgres", &["tessera-domain", "tessera-store"][..]),
+        ("tessera-app", &["tessera-domain", "tessera-store"][..]),
+        ("tessera-api-types", &[][..]),
+        ("tessera-server", &["tessera-domain", "tessera-store", "tessera-app", "tessera-api-types"][..]),
+        (
+            "tessera-gateway",
+            &["tessera-domain", "tessera-store", "tessera-app", "tessera-api-types", "tessera-session-cookie"][..],
+        ),
+        ("tessera-session-cookie", &[][..]),
+        ("tessera-client", &["tessera-api-types"][..]),
+        ("terraform-provider-tessera", &["tessera-api-types", "tessera-client"][..]),
+        (
+            "tessera",
+            &[
+                "tessera-api-types",
+                "tessera-app",
+                "tessera-client",
+                "tessera-server",
+                "tessera-gateway",
+                "tessera-store",
+                "tessera-store-sqlite",
+                "tessera-store-postgres",
+            ][..],
+        ),
+        (
+            "tessera-testkit",
+            &[
+                "tessera-api-types",
+                "tessera-app",
+                "tessera-client",
+                "tessera-domain",
+                "tessera-server",
+                "tessera-gateway",
+                "tessera-store",
+                "tessera-store-sqlite",
+                "tessera-store-postgres",
+            ][..],
+        ),
+        ("tessera-bench", &["tessera-domain", "tessera-store", "tessera-store-sqlite"][..]),
+        ("xtask", &[][..]),
+    ])
+}
+
+#[test]
+fn crate_dependencies_point_the_right_way() {
+    let out = Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .current_dir(workspace_root())
+        .output()
+        .expect("cargo metadata runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let members: Vec<String> =
+        meta["packages"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_owned()).collect();
+    let rules = allowed();
+    let mut violations = vec![];
+    for p in meta["packages"].as_array().unwrap() {
+        let name = p["name"].as_str().unwrap();
+        let Some(ok) = rules.get(name) else {
+            violations.push(format!("{name} is not in the tidy table; add it with its allowed dependencies"));
+            continue;
+        };
+        for d in p["dependencies"].as_array().unwrap() {
+            let dep = d["name"].as_str().unwrap();
+            let normal = d["kind"].is_null();
+            if normal && members.iter().any(|m| m == dep) && !ok.contains(&dep) {
+                violations.push(format!("{name} depends on {dep}, which ARCHITECTURE.md forbids"));
+            }
+        }
+    }
+    assert!(violations.is_empty(), "{}", violations.join("\n"));
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if path.is_dir() {
+            if name != "target" && !name.starts_with('.') {
+                rust_files(&path, out);
+            }
+        } else if name.ends_with(".rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_rust_file_says_what_it_is_for() {
+    let root = workspace_root();
+    let mut files = vec![];
+    rust_files(&root.join("crates"), &mut files);
+    rust_files(&root.join("xtask"), &mut files);
+    let missing: Vec<String> = files
+        .iter()
+        .filter(|f| !std::fs::read_to_string(f).unwrap_or_default().trim_start().starts_with("//!"))
+        .map(|f| f.strip_prefix(&root).unwrap().display().to_string())
+        .collect();
+    assert!(missing.is_empty(), "files without a `//!` opening line:\n{}", missing.join("\n"));
+}

@@ -63,8 +63,39 @@ pub const SESSION_INTROSPECT: &str = "iam.session.Introspect";
 pub const SESSION_LIMITS_READ: &str = "iam.sessionlimits.Read";
 pub const SESSION_LIMITS_UPDATE: &str = "iam.sessionlimits.Update";
 
+pub const GATEWAY_SERVICE_CREATE: &str = "gateway.service.Create";
+pub const GATEWAY_SERVICE_READ: &str = "gateway.service.Read";
+pub const GATEWAY_SERVICE_LIST: &str = "gateway.service.List";
+pub const GATEWAY_SERVICE_UPDATE: &str = "gateway.service.Update";
+pub const GATEWAY_SERVICE_DELETE: &str = "gateway.service.Delete";
+pub const GATEWAY_ROUTE_CREATE: &str = "gateway.route.Create";
+pub const GATEWAY_ROUTE_READ: &str = "gateway.route.Read";
+pub const GATEWAY_ROUTE_LIST: &str = "gateway.route.List";
+pub const GATEWAY_ROUTE_UPDATE: &str = "gateway.route.Update";
+pub const GATEWAY_ROUTE_DELETE: &str = "gateway.route.Delete";
+pub const GATEWAY_PLUGIN_CREATE: &str = "gateway.plugin.Create";
+pub const GATEWAY_PLUGIN_READ: &str = "gateway.plugin.Read";
+pub const GATEWAY_PLUGIN_LIST: &str = "gateway.plugin.List";
+pub const GATEWAY_PLUGIN_UPDATE: &str = "gateway.plugin.Update";
+pub const GATEWAY_PLUGIN_DELETE: &str = "gateway.plugin.Delete";
+
 /// All actions, for the docs and for validating that the table stays complete.
 pub const ALL: &[&str] = &[
+    GATEWAY_SERVICE_CREATE,
+    GATEWAY_SERVICE_READ,
+    GATEWAY_SERVICE_LIST,
+    GATEWAY_SERVICE_UPDATE,
+    GATEWAY_SERVICE_DELETE,
+    GATEWAY_ROUTE_CREATE,
+    GATEWAY_ROUTE_READ,
+    GATEWAY_ROUTE_LIST,
+    GATEWAY_ROUTE_UPDATE,
+    GATEWAY_ROUTE_DELETE,
+    GATEWAY_PLUGIN_CREATE,
+    GATEWAY_PLUGIN_READ,
+    GATEWAY_PLUGIN_LIST,
+    GATEWAY_PLUGIN_UPDATE,
+    GATEWAY_PLUGIN_DELETE,
     USER_CREATE,
     USER_READ,
     USER_LIST,

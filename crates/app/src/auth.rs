@@ -141,7 +141,7 @@ impl AuthCache {
         ended.insert(id, expires);
     }
 
-    fn is_ended(&self, id: SessionId) -> bool {
+    pub fn is_ended(&self, id: SessionId) -> bool {
         self.ended.lock().expect("ended-set lock").contains_key(&id)
     }
 
@@ -334,9 +334,13 @@ impl App {
                 match rx.recv().await {
                     Ok(StoreChange::Credentials) => app.cache.credentials_changed(),
                     Ok(StoreChange::Permissions) => app.cache.permissions_changed(),
+                    Ok(StoreChange::Gateway) => app.gateway_changed(),
                     Ok(StoreChange::SessionEnded { id, expires }) => app.cache.session_ended(id, expires),
                     Ok(StoreChange::FeedLost) => app.cache.set_trusted(false),
-                    Ok(StoreChange::FeedRestored) => app.cache.set_trusted(true),
+                    Ok(StoreChange::FeedRestored) => {
+                        app.cache.set_trusted(true);
+                        app.gateway_changed();
+                    }
                     // Missed some: start over from the store.
                     Err(RecvError::Lagged(_)) => app.cache.clear(),
                     Err(RecvError::Closed) => return,

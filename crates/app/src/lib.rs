@@ -8,6 +8,7 @@ mod assume;
 mod auth;
 mod bootstrap;
 pub mod clock;
+pub mod gateway;
 mod iam;
 mod login;
 
@@ -70,6 +71,8 @@ pub struct App {
     pub(crate) session_retention: i64,
     /// When the query last swept timed-out sessions (Unix seconds).
     pub(crate) last_sweep: std::sync::atomic::AtomicI64,
+    /// Moves on every gateway configuration change; the gateway rebuilds its table.
+    pub(crate) gateway_epoch: tokio::sync::watch::Sender<u64>,
 }
 
 /// How long ended sessions stay queryable by default: 30 days.
@@ -85,6 +88,7 @@ impl App {
             lockout: Default::default(),
             session_retention: DEFAULT_SESSION_RETENTION,
             last_sweep: std::sync::atomic::AtomicI64::new(i64::MIN),
+            gateway_epoch: tokio::sync::watch::Sender::new(0),
         }
     }
 

@@ -10,7 +10,7 @@ use tessera_domain::ids::{OrgId, SessionId, UserId};
 use tessera_domain::login::{LoginState, SessionLimits};
 use tessera_domain::session::{EndReason, Session, SessionKind, SessionStatus};
 use tessera_domain::token::{TokenKind, mint};
-use tessera_domain::user::{Email, UserStatus};
+use tessera_domain::user::{Email, User, UserStatus};
 use tessera_store::{Keyset, LoginRecord, SESSION_SCHEMA, SessionQuery, SessionQueryResult};
 
 use crate::actions as act;
@@ -104,7 +104,10 @@ impl App {
         .unwrap_or(false)
     }
 
-    pub async fn sign_in(&self, req: SignIn) -> AppResult<SignedIn> {
+    /// Checks an email and password with the lockout rules, recording the outcome, and
+    /// answers the user and its failed-login state from before this sign-in. Every failure
+    /// answers [`SIGN_IN_FAILED`] after the same amount of work.
+    pub async fn check_password(&self, req: &SignIn) -> AppResult<(User, LoginState)> {
         let email = Email::parse(&req.email)?;
         if req.password.is_empty() || req.password.len() > 1024 {
             return Err(AppError::Unauthorized(SIGN_IN_FAILED.into()));
@@ -138,10 +141,14 @@ impl App {
         let Some(record) = matched else {
             return Err(AppError::Unauthorized(SIGN_IN_FAILED.into()));
         };
-        let user = record.user;
-        let previous = record.state;
-        self.store.save_login_state(user.org_id, user.id, &self.lockout.on_success(now, &client)).await?;
+        self.store.save_login_state(record.user.org_id, record.user.id, &self.lockout.on_success(now, &client)).await?;
+        Ok((record.user, record.state))
+    }
 
+    pub async fn sign_in(&self, req: SignIn) -> AppResult<SignedIn> {
+        let (user, previous) = self.check_password(&req).await?;
+        let now = self.now();
+        let client = req.client_ip.map(|ip| ip.to_canonical().to_string()).unwrap_or_default();
         let limits = self.store.get_session_limits(user.org_id).await?;
         let token = self.with_rng(|r| mint(TokenKind::LoginSession, &mut RngRef(r)));
         let session = Session {

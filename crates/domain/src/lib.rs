@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod filter;
+pub mod gateway;
 pub mod ids;
 pub mod login;
 pub mod policy;

@@ -71,7 +71,8 @@ pub fn router_with(app: Arc<App>, config: ServerConfig) -> Router {
         .route("/users/{user_id}/login-lock", get(sessions::get_lock).delete(sessions::clear_lock))
         .route("/oauth2/introspect", post(sessions::introspect))
         .route("/auth/forward", axum::routing::any(sessions::forward_auth))
-        .route("/auth/check", get(sessions::check));
+        .route("/auth/check", get(sessions::check))
+        .merge(routes::gateway::routes());
 
     Router::new()
         .route("/healthz", get(healthz))

@@ -152,6 +152,7 @@ async fn notify<C: GenericClient>(c: &C, change: &StoreChange) -> StoreResult<()
     let payload = match change {
         StoreChange::Credentials => "c".to_owned(),
         StoreChange::Permissions => "p".to_owned(),
+        StoreChange::Gateway => "g".to_owned(),
         StoreChange::SessionEnded { id, expires } => format!("e:{id}:{}", expires.0),
         StoreChange::FeedLost | StoreChange::FeedRestored => return Ok(()),
     };
@@ -1101,6 +1102,7 @@ impl Store for PgStore {
 
     async fn purge_sessions(&self, before: Timestamp) -> StoreResult<u64> {
         let c = self.client().await?;
+        c.execute("DELETE FROM gateway_keys WHERE expires < $1", &[&before.0]).await.map_err(map_err)?;
         c.execute("DELETE FROM sessions WHERE status <> 'Active' AND end_time < $1", &[&before.0])
             .await
             .map_err(map_err)
@@ -1285,4 +1287,170 @@ impl Store for PgStore {
         };
         Ok(SessionQueryResult { count, sessions, next })
     }
+
+    async fn put_gateway_object(&self, o: &GatewayObject, create: bool) -> StoreResult<bool> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(map_err)?;
+        let (id, org, kind) = (s(o.id), s(o.org_id), o.kind.as_str());
+        let n = if create {
+            tx.execute(
+                "INSERT INTO gateway_objects (id, org_id, kind, name, body, created, updated) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[&id, &org, &kind, &o.name, &o.body, &o.created.0, &o.updated.0],
+            )
+            .await
+        } else {
+            tx.execute(
+                "UPDATE gateway_objects SET name = $4, body = $5, updated = $6 WHERE id = $1 AND org_id = $2 AND kind = $3",
+                &[&id, &org, &kind, &o.name, &o.body, &o.updated.0],
+            )
+            .await
+        }
+            .map_err(|e| match map_err(e) {
+                StoreError::Conflict(_) => StoreError::Conflict(format!(
+                    "a {} named '{}' already exists",
+                    o.kind.as_str(),
+                    o.name.as_deref().unwrap_or_default()
+                )),
+                other => other,
+            })?;
+        notify(&*tx, &StoreChange::Gateway).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(n == 1)
+    }
+
+    async fn get_gateway_object(
+        &self,
+        org: OrgId,
+        kind: GatewayKind,
+        id: uuid::Uuid,
+    ) -> StoreResult<Option<GatewayObject>> {
+        let c = self.client().await?;
+        opt(
+            &**c,
+            "SELECT id, org_id, kind, name, body, created, updated FROM gateway_objects WHERE org_id = $1 AND kind = $2 AND id = $3",
+            &[&s(org), &kind.as_str(), &s(id)],
+            |r| gateway_object(r, kind),
+        )
+        .await
+    }
+
+    async fn list_gateway_objects(&self, org: Option<OrgId>, kind: GatewayKind) -> StoreResult<Vec<GatewayObject>> {
+        let c = self.client().await?;
+        let org = org.map(s);
+        all(
+            &**c,
+            "SELECT id, org_id, kind, name, body, created, updated FROM gateway_objects \
+             WHERE kind = $1 AND ($2::TEXT IS NULL OR org_id = $2) ORDER BY seq",
+            &[&kind.as_str(), &org],
+            |r| gateway_object(r, kind),
+        )
+        .await
+    }
+
+    async fn delete_gateway_object(&self, org: OrgId, kind: GatewayKind, id: uuid::Uuid) -> StoreResult<bool> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(map_err)?;
+        let n = tx
+            .execute(
+                "DELETE FROM gateway_objects WHERE org_id = $1 AND kind = $2 AND id = $3",
+                &[&s(org), &kind.as_str(), &s(id)],
+            )
+            .await
+            .map_err(map_err)?;
+        notify(&*tx, &StoreChange::Gateway).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(n == 1)
+    }
+
+    async fn create_gateway_session(
+        &self,
+        sess: &Session,
+        key: &TokenDigest,
+        data: &str,
+        key_expires: Timestamp,
+    ) -> StoreResult<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(map_err)?;
+        insert_session(&*tx, sess, key).await?;
+        tx.execute(
+            "INSERT INTO gateway_keys (digest, org_id, session_id, data, expires) VALUES ($1, $2, $3, $4, $5)",
+            &[&&key.0[..], &s(sess.org_id), &s(sess.id), &data, &key_expires.0],
+        )
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn find_gateway_key(&self, key: &TokenDigest) -> StoreResult<Option<GatewayKey>> {
+        let c = self.client().await?;
+        let sql = format!(
+            "SELECT {SESSION_COLS}, {}, k.data, k.expires FROM gateway_keys k \
+             JOIN sessions s ON s.id = k.session_id JOIN users u ON u.id = s.user_id AND u.org_id = s.org_id \
+             WHERE k.digest = $1",
+            user_cols("u")
+        );
+        opt(&**c, &sql, &[&&key.0[..]], |r| {
+            let at = SESSION_WIDTH + USER_WIDTH;
+            Ok(GatewayKey {
+                session: session(r, 0)?,
+                user: user(r, SESSION_WIDTH)?,
+                data: r.get(at),
+                expires: Timestamp(r.get(at + 1)),
+            })
+        })
+        .await
+    }
+
+    async fn rekey_gateway_session(&self, rk: &GatewayRekey) -> StoreResult<bool> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(map_err)?;
+        let active = tx
+            .query_opt(
+                "SELECT 1 FROM sessions WHERE org_id = $1 AND id = $2 AND status = 'Active' FOR UPDATE",
+                &[&s(rk.org_id), &s(rk.session)],
+            )
+            .await
+            .map_err(map_err)?;
+        if active.is_none() {
+            return Ok(false);
+        }
+        tx.execute(
+            "UPDATE gateway_keys SET expires = LEAST(expires, $2) WHERE digest = $1",
+            &[&&rk.old.0[..], &rk.old_expires.0],
+        )
+        .await
+        .map_err(map_err)?;
+        tx.execute(
+            "INSERT INTO gateway_keys (digest, org_id, session_id, data, expires) VALUES ($1, $2, $3, $4, $5)",
+            &[&&rk.new.0[..], &s(rk.org_id), &s(rk.session), &rk.data, &rk.new_expires.0],
+        )
+        .await
+        .map_err(map_err)?;
+        tx.execute(
+            "UPDATE sessions SET mod_time = $3 WHERE org_id = $1 AND id = $2",
+            &[&s(rk.org_id), &s(rk.session), &rk.now.0],
+        )
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
+    }
+
+    async fn delete_gateway_key(&self, key: &TokenDigest) -> StoreResult<()> {
+        let c = self.client().await?;
+        c.execute("DELETE FROM gateway_keys WHERE digest = $1", &[&&key.0[..]]).await.map_err(map_err)?;
+        Ok(())
+    }
+}
+
+fn gateway_object(r: &Row, kind: GatewayKind) -> StoreResult<GatewayObject> {
+    Ok(GatewayObject {
+        id: id(r, 0)?,
+        org_id: id(r, 1)?,
+        kind,
+        name: r.get(3),
+        body: r.get(4),
+        created: Timestamp(r.get(5)),
+        updated: Timestamp(r.get(6)),
+    })
 }

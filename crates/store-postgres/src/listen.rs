@@ -15,6 +15,7 @@ fn parse(payload: &str) -> Option<StoreChange> {
     match payload {
         "c" => Some(StoreChange::Credentials),
         "p" => Some(StoreChange::Permissions),
+        "g" => Some(StoreChange::Gateway),
         other => {
             let rest = other.strip_prefix("e:")?;
             let (id, expires) = rest.rsplit_once(':')?;

@@ -1,7 +1,8 @@
 //! The PostgreSQL schema, as numbered migrations recorded in `tessera_schema_version`,
 //! applied under an advisory lock so nodes starting together never race.
 
-pub const MIGRATIONS: &[&str] = &[r#"
+pub const MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE organizations (
         seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
         id TEXT NOT NULL UNIQUE,
@@ -143,4 +144,28 @@ pub const MIGRATIONS: &[&str] = &[r#"
         absolute_timeout BIGINT NOT NULL,
         max_sessions_per_user BIGINT NOT NULL
     );
-    "#];
+    "#,
+    // 2: the gateway: Kong-shaped objects and server-side session keys.
+    r#"
+    CREATE TABLE gateway_objects (
+        seq BIGSERIAL PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        org_id TEXT NOT NULL REFERENCES organizations(id),
+        kind TEXT NOT NULL,
+        name TEXT,
+        body TEXT NOT NULL,
+        created BIGINT NOT NULL,
+        updated BIGINT NOT NULL
+    );
+    CREATE UNIQUE INDEX gateway_objects_by_name ON gateway_objects (org_id, kind, name);
+    CREATE INDEX gateway_objects_by_kind ON gateway_objects (kind, seq);
+    CREATE TABLE gateway_keys (
+        digest BYTEA PRIMARY KEY,
+        org_id TEXT NOT NULL,
+        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        data TEXT NOT NULL,
+        expires BIGINT NOT NULL
+    );
+    CREATE INDEX gateway_keys_by_session ON gateway_keys (session_id);
+    "#,
+];

@@ -997,6 +997,9 @@ impl Store for SqliteStore {
     async fn purge_sessions(&self, before: Timestamp) -> StoreResult<u64> {
         self.engine
             .write(move |c| {
+                c.prepare_cached("DELETE FROM gateway_keys WHERE expires < ?1")
+                    .and_then(|mut st| st.execute(params![before.0]))
+                    .map_err(map_err)?;
                 c.prepare_cached("DELETE FROM sessions WHERE status != 'Active' AND end_time < ?1")
                     .and_then(|mut st| st.execute(params![before.0]))
                     .map(|n| n as u64)
@@ -1152,6 +1155,177 @@ impl Store for SqliteStore {
         let q = q.clone();
         self.engine.read(move |c| query_sessions(c, org, &q)).await
     }
+
+    async fn put_gateway_object(&self, o: &GatewayObject, create: bool) -> StoreResult<bool> {
+        let o = o.clone();
+        self.engine
+            .write(move |c| {
+                let sql = if create {
+                    "INSERT INTO gateway_objects (id, org_id, kind, name, body, created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                } else {
+                    "UPDATE gateway_objects SET name = ?4, body = ?5, updated = ?7 WHERE id = ?1 AND org_id = ?2 AND kind = ?3"
+                };
+                let n = c
+                    .prepare_cached(sql)
+                    .and_then(|mut st| {
+                        st.execute(params![s(o.id), s(o.org_id), o.kind.as_str(), o.name, o.body, o.created.0, o.updated.0])
+                    })
+                    .map_err(|e| match map_err(e) {
+                        StoreError::Conflict(_) => StoreError::Conflict(format!(
+                            "a {} named '{}' already exists",
+                            o.kind.as_str(),
+                            o.name.as_deref().unwrap_or_default()
+                        )),
+                        other => other,
+                    })?;
+                Ok(n == 1)
+            })
+            .await
+    }
+
+    async fn get_gateway_object(
+        &self,
+        org: OrgId,
+        kind: GatewayKind,
+        id: uuid::Uuid,
+    ) -> StoreResult<Option<GatewayObject>> {
+        self.engine
+            .read(move |c| {
+                one(
+                    c,
+                    "SELECT id, org_id, kind, name, body, created, updated FROM gateway_objects WHERE org_id = ?1 AND kind = ?2 AND id = ?3",
+                    &[&s(org), &kind.as_str(), &s(id)],
+                    |r| gateway_object(r, kind),
+                )
+            })
+            .await
+    }
+
+    async fn list_gateway_objects(&self, org: Option<OrgId>, kind: GatewayKind) -> StoreResult<Vec<GatewayObject>> {
+        self.engine
+            .read(move |c| {
+                let mut st = c
+                    .prepare_cached(
+                        "SELECT id, org_id, kind, name, body, created, updated FROM gateway_objects \
+                         WHERE kind = ?1 AND (?2 IS NULL OR org_id = ?2) ORDER BY seq",
+                    )
+                    .map_err(map_err)?;
+                st.query_map(params![kind.as_str(), org.map(s)], |r| gateway_object(r, kind))
+                    .map_err(map_err)?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(map_err)
+            })
+            .await
+    }
+
+    async fn delete_gateway_object(&self, org: OrgId, kind: GatewayKind, id: uuid::Uuid) -> StoreResult<bool> {
+        self.engine
+            .write(move |c| {
+                c.execute(
+                    "DELETE FROM gateway_objects WHERE org_id = ?1 AND kind = ?2 AND id = ?3",
+                    params![s(org), kind.as_str(), s(id)],
+                )
+                .map(|n| n == 1)
+                .map_err(map_err)
+            })
+            .await
+    }
+
+    async fn create_gateway_session(
+        &self,
+        sess: &Session,
+        key: &TokenDigest,
+        data: &str,
+        key_expires: Timestamp,
+    ) -> StoreResult<()> {
+        let (x, k, data) = (sess.clone(), *key, data.to_owned());
+        self.engine
+            .write(move |c| {
+                insert_session(c, &x, &k)?;
+                c.prepare_cached(
+                    "INSERT INTO gateway_keys (digest, org_id, session_id, data, expires) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .and_then(|mut st| st.execute(params![&k.0[..], s(x.org_id), s(x.id), data, key_expires.0]))
+                .map_err(map_err)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn find_gateway_key(&self, key: &TokenDigest) -> StoreResult<Option<GatewayKey>> {
+        let k = *key;
+        self.engine
+            .read(move |c| {
+                let sql = format!(
+                    "SELECT {SESSION_COLS}, {}, k.data, k.expires FROM gateway_keys k \
+                     JOIN sessions s ON s.id = k.session_id JOIN users u ON u.id = s.user_id AND u.org_id = s.org_id \
+                     WHERE k.digest = ?1",
+                    user_cols("u")
+                );
+                one(c, &sql, &[&&k.0[..]], |r| {
+                    let at = SESSION_WIDTH + USER_WIDTH;
+                    Ok(GatewayKey {
+                        session: session(r, 0)?,
+                        user: user(r, SESSION_WIDTH)?,
+                        data: r.get(at)?,
+                        expires: Timestamp(r.get(at + 1)?),
+                    })
+                })
+            })
+            .await
+    }
+
+    async fn rekey_gateway_session(&self, rk: &GatewayRekey) -> StoreResult<bool> {
+        let rk = rk.clone();
+        self.engine
+            .write(move |c| {
+                let active: Option<i64> = one(
+                    c,
+                    "SELECT 1 FROM sessions WHERE org_id = ?1 AND id = ?2 AND status = 'Active'",
+                    &[&s(rk.org_id), &s(rk.session)],
+                    |r| r.get(0),
+                )?;
+                if active.is_none() {
+                    return Ok(false);
+                }
+                c.prepare_cached("UPDATE gateway_keys SET expires = min(expires, ?2) WHERE digest = ?1")
+                    .and_then(|mut st| st.execute(params![&rk.old.0[..], rk.old_expires.0]))
+                    .map_err(map_err)?;
+                c.prepare_cached(
+                    "INSERT INTO gateway_keys (digest, org_id, session_id, data, expires) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![&rk.new.0[..], s(rk.org_id), s(rk.session), rk.data, rk.new_expires.0])
+                })
+                .map_err(map_err)?;
+                c.prepare_cached("UPDATE sessions SET mod_time = ?3 WHERE org_id = ?1 AND id = ?2")
+                    .and_then(|mut st| st.execute(params![s(rk.org_id), s(rk.session), rk.now.0]))
+                    .map_err(map_err)?;
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn delete_gateway_key(&self, key: &TokenDigest) -> StoreResult<()> {
+        let k = *key;
+        self.engine
+            .write(move |c| {
+                c.execute("DELETE FROM gateway_keys WHERE digest = ?1", params![&k.0[..]]).map(|_| ()).map_err(map_err)
+            })
+            .await
+    }
+}
+
+fn gateway_object(r: &Row<'_>, kind: GatewayKind) -> rusqlite::Result<GatewayObject> {
+    Ok(GatewayObject {
+        id: id(r, 0)?,
+        org_id: id(r, 1)?,
+        kind,
+        name: r.get(3)?,
+        body: r.get(4)?,
+        created: Timestamp(r.get(5)?),
+        updated: Timestamp(r.get(6)?),
+    })
 }
 
 fn end_ids(c: &Connection, org: OrgId, ids: &[String], reason: EndReason, now: Timestamp) -> StoreResult<Vec<Session>> {

@@ -35,6 +35,8 @@ pub fn user_cols(a: &str) -> String {
     format!("{a}.id, {a}.org_id, {a}.email, {a}.first_name, {a}.last_name, {a}.status, {a}.date_created")
 }
 
+pub const USER_WIDTH: usize = 7;
+
 pub fn user(row: &Row<'_>, at: usize) -> rusqlite::Result<User> {
     Ok(User {
         id: id(row, at)?,

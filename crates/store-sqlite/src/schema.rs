@@ -156,6 +156,29 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX sessions_by_org_kind_time ON sessions (org_id, kind, create_time, seq);
     CREATE INDEX sessions_by_org_expiration ON sessions (org_id, expiration, seq);
     "#,
+    // 4: the gateway: Kong-shaped objects and server-side session keys.
+    r#"
+    CREATE TABLE gateway_objects (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        org_id TEXT NOT NULL REFERENCES organizations(id),
+        kind TEXT NOT NULL,
+        name TEXT,
+        body TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        updated INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX gateway_objects_by_name ON gateway_objects (org_id, kind, name);
+    CREATE INDEX gateway_objects_by_kind ON gateway_objects (kind, seq);
+    CREATE TABLE gateway_keys (
+        digest BLOB PRIMARY KEY,
+        org_id TEXT NOT NULL,
+        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        data TEXT NOT NULL,
+        expires INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX gateway_keys_by_session ON gateway_keys (session_id);
+    "#,
 ];
 
 /// Brings the database up to the newest schema, each migration in its own transaction.

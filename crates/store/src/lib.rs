@@ -127,6 +127,8 @@ pub enum StoreChange {
     Permissions,
     /// A session ended (logout, termination, replacement).
     SessionEnded { id: SessionId, expires: Timestamp },
+    /// A gateway service, route or plugin changed: the routing table must be rebuilt.
+    Gateway,
     /// The change feed was lost: changes may be missed, so caches must not be trusted.
     FeedLost,
     /// The change feed is back: caches may be used again (after being emptied).
@@ -272,4 +274,89 @@ pub trait Store: Send + Sync + 'static {
 
     /// Answers the session query within one organization.
     async fn query_sessions(&self, org: OrgId, query: &SessionQuery) -> StoreResult<SessionQueryResult>;
+
+    // Gateway configuration: Kong-shaped services, routes and plugins, stored as their JSON.
+    /// Inserts (`create`) or replaces an object. A duplicate name within the organization and
+    /// kind is a conflict; replacing an object that does not exist answers `false`.
+    async fn put_gateway_object(&self, obj: &GatewayObject, create: bool) -> StoreResult<bool>;
+    async fn get_gateway_object(
+        &self,
+        org: OrgId,
+        kind: GatewayKind,
+        id: uuid::Uuid,
+    ) -> StoreResult<Option<GatewayObject>>;
+    /// Objects of one kind in creation order; `None` lists every organization's (the gateway
+    /// listener serves them all).
+    async fn list_gateway_objects(&self, org: Option<OrgId>, kind: GatewayKind) -> StoreResult<Vec<GatewayObject>>;
+    async fn delete_gateway_object(&self, org: OrgId, kind: GatewayKind, id: uuid::Uuid) -> StoreResult<bool>;
+
+    // Gateway sessions kept server-side (`storage = server`): the session record plus one
+    /// key per cookie generation (renewal makes a new key; the old one lives `stale_ttl` on).
+    async fn create_gateway_session(
+        &self,
+        session: &Session,
+        key: &TokenDigest,
+        data: &str,
+        key_expires: Timestamp,
+    ) -> StoreResult<()>;
+    /// The key, its session and user; `None` when the key is unknown (expiry is the caller's
+    /// to check, from `expires` and the session's liveness).
+    async fn find_gateway_key(&self, key: &TokenDigest) -> StoreResult<Option<GatewayKey>>;
+    /// Renewal: adds `new` for the session and shortens `old` to expire at `old_expires`
+    /// (never lengthening it). Answers `false` when the session is no longer active.
+    async fn rekey_gateway_session(&self, rekey: &GatewayRekey) -> StoreResult<bool>;
+    /// Logout: removes one key (the session record is ended separately).
+    async fn delete_gateway_key(&self, key: &TokenDigest) -> StoreResult<()>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GatewayKind {
+    Service,
+    Route,
+    Plugin,
+}
+
+impl GatewayKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Service => "service",
+            Self::Route => "route",
+            Self::Plugin => "plugin",
+        }
+    }
+}
+
+/// A gateway object as stored: its normalised Kong-shaped JSON and the columns the store
+/// needs to keep names unique.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayObject {
+    pub org_id: OrgId,
+    pub kind: GatewayKind,
+    pub id: uuid::Uuid,
+    pub name: Option<String>,
+    pub body: String,
+    pub created: Timestamp,
+    pub updated: Timestamp,
+}
+
+/// One server-side key of a gateway session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayKey {
+    pub session: Session,
+    pub user: User,
+    /// The sealed session data (base64url ciphertext), as the cookie would have carried it.
+    pub data: String,
+    pub expires: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayRekey {
+    pub org_id: OrgId,
+    pub session: SessionId,
+    pub old: TokenDigest,
+    pub old_expires: Timestamp,
+    pub new: TokenDigest,
+    pub data: String,
+    pub new_expires: Timestamp,
+    pub now: Timestamp,
 }

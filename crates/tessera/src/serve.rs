@@ -16,6 +16,11 @@ pub struct ServeArgs {
     #[arg(long, env = "TESSERA_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
+    /// Address for the session gateway (the reverse proxy with the session plugin), or
+    /// `off` to run without it.
+    #[arg(long, env = "TESSERA_GATEWAY_LISTEN", default_value = "127.0.0.1:8000")]
+    pub gateway_listen: String,
+
     /// Where data lives: `sqlite:///abs/path.db`, `sqlite://rel/path.db`, or a plain file
     /// path. Defaults to tessera.db in --data-dir.
     #[arg(long, env = "TESSERA_DATABASE")]
@@ -148,12 +153,52 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     tracing::info!(address = %listener.local_addr()?, "Tessera API listening");
+    let gateway_listener = match args.gateway_listen.as_str() {
+        "off" | "" => None,
+        addr => {
+            let addr: SocketAddr =
+                addr.parse().with_context(|| format!("--gateway-listen '{addr}' is not an address (or 'off')"))?;
+            let l = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+            tracing::info!(address = %l.local_addr()?, "Tessera gateway listening");
+            Some(l)
+        }
+    };
     let follower = app.follow_store_changes();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let sweeper = tokio::spawn(sweep_loop(Arc::clone(&app), args.sweep_interval.max(1), stop_rx));
-    let served = tessera_server::serve(listener, app, config, shutdown_signal()).await;
+    let sweeper = tokio::spawn(sweep_loop(Arc::clone(&app), args.sweep_interval.max(1), stop_rx.clone()));
+    let gateway = match gateway_listener {
+        Some(l) => {
+            let gw =
+                tessera_gateway::Gateway::new(Arc::clone(&app)).await.context("loading the gateway configuration")?;
+            let reloader = gw.follow_changes();
+            let mut stop = stop_rx.clone();
+            let service = gw.router().into_make_service_with_connect_info::<SocketAddr>();
+            let task = tokio::spawn(async move {
+                axum::serve(l, service)
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    })
+                    .await
+            });
+            Some((task, reloader))
+        }
+        None => None,
+    };
+    let stop_tx = Arc::new(stop_tx);
+    let on_signal = Arc::clone(&stop_tx);
+    let served = tessera_server::serve(listener, app, config, async move {
+        shutdown_signal().await;
+        let _ = on_signal.send(true);
+    })
+    .await;
     let _ = stop_tx.send(true);
     let _ = sweeper.await;
+    if let Some((task, reloader)) = gateway {
+        reloader.abort();
+        if let Ok(Err(e)) = task.await {
+            tracing::warn!(error = %e, "the gateway stopped with an error");
+        }
+    }
     if let Some(f) = follower {
         f.abort();
     }

@@ -126,6 +126,36 @@ pub struct TestApp {
     _db: Option<TempDatabase>,
 }
 
+/// A running gateway listener.
+pub struct TestGateway {
+    pub addr: SocketAddr,
+    pub url: String,
+    pub gateway: Arc<tessera_gateway::Gateway>,
+    task: JoinHandle<()>,
+    reloader: JoinHandle<()>,
+}
+
+impl TestGateway {
+    /// Waits until the gateway's table has `routes` routes (configuration changes apply
+    /// asynchronously, as they do across nodes).
+    pub async fn wait_for_routes(&self, routes: usize) {
+        for _ in 0..200 {
+            if self.gateway.route_count() == routes {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the gateway never reached {routes} routes (has {})", self.gateway.route_count());
+    }
+}
+
+impl Drop for TestGateway {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.reloader.abort();
+    }
+}
+
 pub async fn spawn_app(backend: Backend) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut db = None;
@@ -228,6 +258,20 @@ impl TestApp {
         if let Some(f) = self.follower.take() {
             f.abort();
         }
+    }
+
+    /// Starts the session gateway over this node's app on a free 127.0.0.1 port, following
+    /// configuration changes as `tessera serve` does.
+    pub async fn spawn_gateway(&self) -> TestGateway {
+        let gw = tessera_gateway::Gateway::new(Arc::clone(&self.app)).await.expect("gateway loads");
+        let reloader = gw.follow_changes();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let service = gw.router().into_make_service_with_connect_info::<SocketAddr>();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, service).await;
+        });
+        TestGateway { addr, url: format!("http://{addr}"), gateway: gw, task, reloader }
     }
 
     /// A client with no credentials.

@@ -2,6 +2,7 @@
 
 mod assume;
 mod bad_input;
+mod gateway;
 mod iam;
 mod login;
 mod nodes;

@@ -1,0 +1,406 @@
+//! Gateway use cases: Kong-shaped services, routes and plugins (validated, stored as JSON,
+//! announced to the running gateway), and the sessions the gateway's session plugin creates.
+
+use serde_json::Value;
+use tessera_domain::Timestamp;
+use tessera_domain::gateway::{Plugin, Route, Service, merge_patch};
+use tessera_domain::ids::{OrgId, SessionId};
+use tessera_domain::session::{EndReason, Session, SessionKind, SessionStatus};
+use tessera_domain::token::TokenDigest;
+use tessera_domain::user::User;
+use tessera_store::{GatewayKey, GatewayKind, GatewayObject, GatewayRekey};
+use uuid::Uuid;
+
+use crate::actions as act;
+use crate::{App, AppError, AppResult, Caller, FieldError};
+
+/// One of the three gateway object kinds, typed.
+pub trait GatewayResource: serde::Serialize + serde::de::DeserializeOwned + Clone {
+    const KIND: GatewayKind;
+    const NOUN: &'static str;
+    fn normalize(&mut self) -> Result<(), FieldError>;
+    fn id_mut(&mut self) -> &mut Option<Uuid>;
+    fn name(&self) -> Option<&str>;
+    fn stamps(&mut self) -> (&mut i64, &mut i64);
+}
+
+impl GatewayResource for Service {
+    const KIND: GatewayKind = GatewayKind::Service;
+    const NOUN: &'static str = "Service";
+    fn normalize(&mut self) -> Result<(), FieldError> {
+        Service::normalize(self)
+    }
+    fn id_mut(&mut self) -> &mut Option<Uuid> {
+        &mut self.id
+    }
+    fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+    fn stamps(&mut self) -> (&mut i64, &mut i64) {
+        (&mut self.created_at, &mut self.updated_at)
+    }
+}
+
+impl GatewayResource for Route {
+    const KIND: GatewayKind = GatewayKind::Route;
+    const NOUN: &'static str = "Route";
+    fn normalize(&mut self) -> Result<(), FieldError> {
+        Route::normalize(self)
+    }
+    fn id_mut(&mut self) -> &mut Option<Uuid> {
+        &mut self.id
+    }
+    fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+    fn stamps(&mut self) -> (&mut i64, &mut i64) {
+        (&mut self.created_at, &mut self.updated_at)
+    }
+}
+
+impl GatewayResource for Plugin {
+    const KIND: GatewayKind = GatewayKind::Plugin;
+    const NOUN: &'static str = "Plugin";
+    fn normalize(&mut self) -> Result<(), FieldError> {
+        Plugin::normalize(self)
+    }
+    fn id_mut(&mut self) -> &mut Option<Uuid> {
+        &mut self.id
+    }
+    fn name(&self) -> Option<&str> {
+        self.instance_name.as_deref()
+    }
+    fn stamps(&mut self) -> (&mut i64, &mut i64) {
+        (&mut self.created_at, &mut self.updated_at)
+    }
+}
+
+fn actions(kind: GatewayKind) -> [&'static str; 5] {
+    match kind {
+        GatewayKind::Service => [
+            act::GATEWAY_SERVICE_CREATE,
+            act::GATEWAY_SERVICE_READ,
+            act::GATEWAY_SERVICE_LIST,
+            act::GATEWAY_SERVICE_UPDATE,
+            act::GATEWAY_SERVICE_DELETE,
+        ],
+        GatewayKind::Route => [
+            act::GATEWAY_ROUTE_CREATE,
+            act::GATEWAY_ROUTE_READ,
+            act::GATEWAY_ROUTE_LIST,
+            act::GATEWAY_ROUTE_UPDATE,
+            act::GATEWAY_ROUTE_DELETE,
+        ],
+        GatewayKind::Plugin => [
+            act::GATEWAY_PLUGIN_CREATE,
+            act::GATEWAY_PLUGIN_READ,
+            act::GATEWAY_PLUGIN_LIST,
+            act::GATEWAY_PLUGIN_UPDATE,
+            act::GATEWAY_PLUGIN_DELETE,
+        ],
+    }
+}
+
+fn decode<T: GatewayResource>(o: &GatewayObject) -> AppResult<T> {
+    serde_json::from_str(&o.body).map_err(|e| AppError::Internal(format!("stored {} is unreadable: {e}", T::NOUN)))
+}
+
+/// A gateway object read from the store, in any organization (for the gateway itself).
+pub fn decode_all<T: GatewayResource>(objects: &[GatewayObject]) -> Vec<(OrgId, T)> {
+    objects.iter().filter_map(|o| decode::<T>(o).ok().map(|t| (o.org_id, t))).collect()
+}
+
+impl App {
+    /// Tells this node's gateway to rebuild its table (other nodes hear it from the store).
+    pub fn gateway_changed(&self) {
+        self.gateway_epoch.send_modify(|e| *e += 1);
+    }
+
+    /// Watches gateway configuration changes (a counter that moves on every change).
+    pub fn gateway_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.gateway_epoch.subscribe()
+    }
+
+    fn random_secret(&self) -> String {
+        use base64::Engine;
+        let mut b = [0u8; 32];
+        self.with_rng(|r| r.fill_bytes(&mut b));
+        // Kong's default: 32 random bytes, base64, with '/', '+' and '=' replaced.
+        base64::engine::general_purpose::STANDARD.encode(b).replace(['/', '+', '='], "x")
+    }
+
+    async fn check_refs(&self, org: OrgId, value: &Value) -> AppResult<()> {
+        for (field, kind, noun) in
+            [("service", GatewayKind::Service, "Service"), ("route", GatewayKind::Route, "Route")]
+        {
+            if let Some(id) = value.get(field).and_then(|r| r.get("id")).and_then(Value::as_str) {
+                let id: Uuid = id.parse().map_err(|_| FieldError::new(format!("{field}.id"), "must be a UUID"))?;
+                if self.store.get_gateway_object(org, kind, id).await?.is_none() {
+                    return Err(FieldError::new(format!("{field}.id"), format!("{noun} {id} does not exist")).into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn parse<T: GatewayResource>(&self, body: Value) -> AppResult<T> {
+        let mut t: T = serde_json::from_value(body).map_err(|e| FieldError::new("body", e.to_string()))?;
+        t.normalize()?;
+        Ok(t)
+    }
+
+    /// Creates an object from its JSON (`POST /v2/gateway/{kind}s`).
+    pub async fn create_gateway_object<T: GatewayResource>(&self, caller: &Caller, body: Value) -> AppResult<T> {
+        caller.authorize(actions(T::KIND)[0], "*")?;
+        let mut t: T = self.parse(body)?;
+        self.fill_secret(&mut t)?;
+        let now = self.now();
+        let id = *t.id_mut().get_or_insert_with(|| self.new_id(Uuid::from_bytes));
+        let (c, u) = t.stamps();
+        (*c, *u) = (now.0, now.0);
+        let value = serde_json::to_value(&t).map_err(|e| AppError::Internal(e.to_string()))?;
+        self.check_refs(caller.org_id, &value).await?;
+        let obj = GatewayObject {
+            org_id: caller.org_id,
+            kind: T::KIND,
+            id,
+            name: t.name().map(str::to_owned),
+            body: value.to_string(),
+            created: now,
+            updated: now,
+        };
+        if let Err(e) = self.store.put_gateway_object(&obj, true).await {
+            return Err(match e {
+                tessera_store::StoreError::Conflict(m) if m.contains("UNIQUE") || m.contains("duplicate") => {
+                    AppError::Conflict(format!("a {} with id {id} already exists", T::NOUN.to_lowercase()))
+                }
+                other => other.into(),
+            });
+        }
+        self.gateway_changed();
+        Ok(t)
+    }
+
+    /// The secret is generated on create when none is given (Kong's default), so every node
+    /// shares it through the store.
+    fn fill_secret<T: GatewayResource>(&self, t: &mut T) -> AppResult<()> {
+        if T::KIND == GatewayKind::Plugin {
+            let mut v = serde_json::to_value(&*t).map_err(|e| AppError::Internal(e.to_string()))?;
+            if v["config"]["secret"].as_str().is_none_or(str::is_empty) {
+                v["config"]["secret"] = Value::String(self.random_secret());
+                *t = serde_json::from_value(v).map_err(|e| AppError::Internal(e.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn get_gateway_object<T: GatewayResource>(&self, caller: &Caller, id: Uuid) -> AppResult<T> {
+        caller.authorize(actions(T::KIND)[1], &id.to_string())?;
+        let o = self
+            .store
+            .get_gateway_object(caller.org_id, T::KIND, id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("{} not found", T::NOUN)))?;
+        decode(&o)
+    }
+
+    pub async fn list_gateway_objects<T: GatewayResource>(&self, caller: &Caller) -> AppResult<Vec<T>> {
+        caller.authorize(actions(T::KIND)[2], "*")?;
+        let objects = self.store.list_gateway_objects(Some(caller.org_id), T::KIND).await?;
+        objects.iter().map(decode).collect()
+    }
+
+    /// Replaces (`PUT`, `merge = false`) or patches (`PATCH`, `merge = true`) an object.
+    pub async fn update_gateway_object<T: GatewayResource>(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        body: Value,
+        merge: bool,
+    ) -> AppResult<T> {
+        caller.authorize(actions(T::KIND)[3], &id.to_string())?;
+        let stored = self
+            .store
+            .get_gateway_object(caller.org_id, T::KIND, id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("{} not found", T::NOUN)))?;
+        let mut value: Value = if merge {
+            let mut v: Value = serde_json::from_str(&stored.body).map_err(|e| AppError::Internal(e.to_string()))?;
+            merge_patch(&mut v, body);
+            v
+        } else {
+            body
+        };
+        if let Some(given) = value.get("id").and_then(Value::as_str)
+            && given != id.to_string()
+        {
+            return Err(FieldError::new("id", "cannot change an object's id").into());
+        }
+        value["id"] = Value::String(id.to_string());
+        if let Some(v) = value.as_object_mut() {
+            // A service's url is sugar for its parts; parts from before must not contradict it.
+            if T::KIND == GatewayKind::Service && v.contains_key("url") {
+                for k in ["protocol", "host", "port", "path"] {
+                    v.remove(k);
+                }
+            }
+        }
+        let mut t: T = self.parse(value)?;
+        self.fill_secret(&mut t)?;
+        let now = self.now();
+        let (c, u) = t.stamps();
+        (*c, *u) = (stored.created.0, now.0);
+        let value = serde_json::to_value(&t).map_err(|e| AppError::Internal(e.to_string()))?;
+        self.check_refs(caller.org_id, &value).await?;
+        let obj = GatewayObject {
+            org_id: caller.org_id,
+            kind: T::KIND,
+            id,
+            name: t.name().map(str::to_owned),
+            body: value.to_string(),
+            created: stored.created,
+            updated: now,
+        };
+        if !self.store.put_gateway_object(&obj, false).await? {
+            return Err(AppError::NotFound(format!("{} not found", T::NOUN)));
+        }
+        self.gateway_changed();
+        Ok(t)
+    }
+
+    /// Deletes an object. A service still used by routes cannot go (409); plugins scoped to a
+    /// deleted route or service go with it, as in Kong.
+    pub async fn delete_gateway_object<T: GatewayResource>(&self, caller: &Caller, id: Uuid) -> AppResult<()> {
+        caller.authorize(actions(T::KIND)[4], &id.to_string())?;
+        let org = caller.org_id;
+        let scope = match T::KIND {
+            GatewayKind::Service => Some("service"),
+            GatewayKind::Route => Some("route"),
+            GatewayKind::Plugin => None,
+        };
+        if T::KIND == GatewayKind::Service {
+            let routes = self.store.list_gateway_objects(Some(org), GatewayKind::Route).await?;
+            let using: Vec<Route> = decode_all::<Route>(&routes)
+                .into_iter()
+                .map(|(_, r)| r)
+                .filter(|r| r.service.is_some_and(|s| s.id == id))
+                .collect();
+            if let Some(r) = using.first() {
+                return Err(AppError::Conflict(format!(
+                    "Service {id} is used by route {} (and {} more); delete or move those routes first",
+                    r.id.map(|i| i.to_string()).unwrap_or_default(),
+                    using.len() - 1
+                )));
+            }
+        }
+        if !self.store.delete_gateway_object(org, T::KIND, id).await? {
+            return Err(AppError::NotFound(format!("{} not found", T::NOUN)));
+        }
+        if let Some(field) = scope {
+            let plugins = self.store.list_gateway_objects(Some(org), GatewayKind::Plugin).await?;
+            for o in plugins {
+                let v: Value = serde_json::from_str(&o.body).unwrap_or_default();
+                if v[field]["id"].as_str() == Some(&id.to_string()) {
+                    self.store.delete_gateway_object(org, GatewayKind::Plugin, o.id).await?;
+                }
+            }
+        }
+        self.gateway_changed();
+        Ok(())
+    }
+
+    /// Every organization's enabled objects, for the gateway's routing table.
+    pub async fn gateway_snapshot(
+        &self,
+    ) -> AppResult<(Vec<(OrgId, Service)>, Vec<(OrgId, Route)>, Vec<(OrgId, Plugin)>)> {
+        let services = self.store.list_gateway_objects(None, GatewayKind::Service).await?;
+        let routes = self.store.list_gateway_objects(None, GatewayKind::Route).await?;
+        let plugins = self.store.list_gateway_objects(None, GatewayKind::Plugin).await?;
+        Ok((decode_all(&services), decode_all(&routes), decode_all(&plugins)))
+    }
+
+    // ---- sessions created by the gateway ------------------------------------------------
+
+    /// A fresh session id (the gateway picks it before sealing a server-stored cookie).
+    pub fn new_session_id(&self) -> SessionId {
+        self.new_id(SessionId::from_random)
+    }
+
+    /// A gateway session record (server storage): the user signed in through the gateway.
+    pub fn gateway_session_record(
+        &self,
+        user: &User,
+        client: &str,
+        key: &TokenDigest,
+        absolute: Option<i64>,
+    ) -> Session {
+        let now = self.now();
+        let lifetime = absolute.filter(|a| *a > 0).unwrap_or(400 * 86_400);
+        Session {
+            id: self.new_id(SessionId::from_random),
+            org_id: user.org_id,
+            handle: key.handle(),
+            kind: SessionKind::Gateway,
+            user_id: user.id,
+            user_email: user.email.as_str().to_owned(),
+            role_id: None,
+            role_name: String::new(),
+            session_name: String::new(),
+            auth_method: "password".into(),
+            duration: lifetime,
+            bound_ip: None,
+            source_ip: client.to_owned(),
+            conditions_met: vec![],
+            created: now,
+            modified: now,
+            expires: now.plus_secs(lifetime),
+            idle_timeout: None,
+            last_activity: now,
+            status: SessionStatus::Active,
+            ended: None,
+            end_reason: None,
+            failed_logins: 0,
+            last_login_time: None,
+            last_login_client: String::new(),
+        }
+    }
+
+    pub async fn create_gateway_session(
+        &self,
+        session: &Session,
+        key: &TokenDigest,
+        data: &str,
+        key_expires: Timestamp,
+    ) -> AppResult<()> {
+        self.store.create_gateway_session(session, key, data, key_expires).await?;
+        tracing::info!(session = %session.id, user = %session.user_id, "signed in through the gateway");
+        Ok(())
+    }
+
+    /// The live key, or None when it is unknown, stale, or its session has ended.
+    pub async fn find_gateway_key(&self, key: &TokenDigest) -> AppResult<Option<GatewayKey>> {
+        let now = self.now();
+        let Some(k) = self.store.find_gateway_key(key).await? else { return Ok(None) };
+        if k.expires <= now
+            || self.cache.is_ended(k.session.id)
+            || !matches!(k.session.liveness(now, now), tessera_domain::session::Liveness::Alive)
+            || k.user.status != tessera_domain::user::UserStatus::Active
+        {
+            return Ok(None);
+        }
+        Ok(Some(k))
+    }
+
+    pub async fn rekey_gateway_session(&self, rekey: &GatewayRekey) -> AppResult<bool> {
+        Ok(self.store.rekey_gateway_session(rekey).await?)
+    }
+
+    /// Logout through the gateway: the key goes and the record ends (`logout`).
+    pub async fn end_gateway_session(&self, org: OrgId, id: SessionId, key: &TokenDigest) -> AppResult<()> {
+        self.store.delete_gateway_key(key).await?;
+        if let Some(s) = self.store.end_session(org, id, EndReason::Logout, self.now()).await? {
+            self.cache.session_ended(s.id, s.expires);
+        }
+        Ok(())
+    }
+}

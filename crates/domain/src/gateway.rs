@@ -1,0 +1,511 @@
+//! The gateway's objects, shaped like Kong's Admin API: services (upstreams), routes (what
+//! requests they take) and plugins (only `session` for now), with Kong's defaults and
+//! validation. Pure: the gateway crate compiles these into a routing table.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::error::FieldError;
+
+/// A reference to another object by id, as Kong writes it: `{"id": "..."}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ref {
+    pub id: Uuid,
+}
+
+fn default_timeout_ms() -> u64 {
+    60_000
+}
+fn default_retries() -> u32 {
+    5
+}
+fn yes() -> bool {
+    true
+}
+
+/// An upstream, `{"name", "url"}` or its parts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    #[serde(default)]
+    pub id: Option<Uuid>,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Shorthand for protocol, host, port and path; written back as its parts.
+    #[serde(default, skip_serializing)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub protocol: Option<String>,
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    #[serde(default = "default_timeout_ms")]
+    pub connect_timeout: u64,
+    #[serde(default = "default_timeout_ms")]
+    pub write_timeout: u64,
+    #[serde(default = "default_timeout_ms")]
+    pub read_timeout: u64,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub created_at: i64,
+    #[serde(default)]
+    pub updated_at: i64,
+}
+
+impl Service {
+    /// Fills the parts from `url`, applies Kong's defaults and checks every field.
+    pub fn normalize(&mut self) -> Result<(), FieldError> {
+        if let Some(url) = self.url.take() {
+            let (scheme, rest) =
+                url.split_once("://").ok_or_else(|| FieldError::new("url", "must be an absolute http:// URL"))?;
+            let (authority, path) = match rest.find('/') {
+                Some(i) => (&rest[..i], &rest[i..]),
+                None => (rest, ""),
+            };
+            let (host, port) = match authority.rsplit_once(':') {
+                Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => {
+                    (h, Some(p.parse::<u16>().map_err(|_| FieldError::new("url", "invalid port"))?))
+                }
+                _ => (authority, None),
+            };
+            self.protocol = Some(scheme.to_ascii_lowercase());
+            self.host = Some(host.to_owned());
+            self.port = port;
+            self.path = if path.is_empty() { None } else { Some(path.to_owned()) };
+        }
+        let protocol = self.protocol.get_or_insert_with(|| "http".into());
+        if protocol != "http" {
+            return Err(FieldError::new(
+                "protocol",
+                format!(
+                    "'{protocol}' is not supported: upstreams are plain http (TLS terminates in front of the gateway)"
+                ),
+            ));
+        }
+        match &self.host {
+            Some(h) if !h.is_empty() && !h.contains(['/', ' ', '?', '#', '@']) => {}
+            _ => return Err(FieldError::new("host", "required: the upstream's host name or address")),
+        }
+        self.port.get_or_insert(80);
+        if let Some(p) = &self.path
+            && !p.starts_with('/')
+        {
+            return Err(FieldError::new("path", "must start with '/'"));
+        }
+        if let Some(n) = &self.name {
+            check_name("name", n)?;
+        }
+        for (field, v) in [
+            ("connect_timeout", self.connect_timeout),
+            ("write_timeout", self.write_timeout),
+            ("read_timeout", self.read_timeout),
+        ] {
+            if v == 0 || v > 2_147_483_646 {
+                return Err(FieldError::new(field, "must be between 1 and 2147483646 milliseconds"));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_name(field: &str, n: &str) -> Result<(), FieldError> {
+    if n.is_empty() || n.len() > 128 || !n.chars().all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c)) {
+        return Err(FieldError::new(field, "must be 1-128 characters of letters, digits, '-', '.', '_' or '~'"));
+    }
+    Ok(())
+}
+
+/// Which requests go to a service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    #[serde(default)]
+    pub id: Option<Uuid>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub paths: Vec<String>,
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    #[serde(default)]
+    pub methods: Vec<String>,
+    #[serde(default = "default_route_protocols")]
+    pub protocols: Vec<String>,
+    #[serde(default = "yes")]
+    pub strip_path: bool,
+    #[serde(default)]
+    pub preserve_host: bool,
+    pub service: Option<Ref>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub created_at: i64,
+    #[serde(default)]
+    pub updated_at: i64,
+}
+
+fn default_route_protocols() -> Vec<String> {
+    vec!["http".into(), "https".into()]
+}
+
+impl Route {
+    pub fn normalize(&mut self) -> Result<(), FieldError> {
+        if let Some(n) = &self.name {
+            check_name("name", n)?;
+        }
+        if self.paths.is_empty() && self.hosts.is_empty() && self.methods.is_empty() {
+            return Err(FieldError::new("paths", "a route needs at least one of paths, hosts or methods"));
+        }
+        for (i, p) in self.paths.iter().enumerate() {
+            if p.starts_with('~') {
+                return Err(FieldError::new(format!("paths[{i}]"), "regex paths are not supported; use a prefix"));
+            }
+            if !p.starts_with('/') {
+                return Err(FieldError::new(format!("paths[{i}]"), "must start with '/'"));
+            }
+        }
+        for (i, h) in self.hosts.iter_mut().enumerate() {
+            *h = h.to_ascii_lowercase();
+            if h.is_empty() || h.contains(['/', ' ']) {
+                return Err(FieldError::new(format!("hosts[{i}]"), "must be a host name, optionally with '*.'"));
+            }
+        }
+        for (i, m) in self.methods.iter_mut().enumerate() {
+            *m = m.to_ascii_uppercase();
+            if m.is_empty() || !m.chars().all(|c| c.is_ascii_uppercase()) {
+                return Err(FieldError::new(format!("methods[{i}]"), "must be an HTTP method such as GET"));
+            }
+        }
+        for (i, p) in self.protocols.iter().enumerate() {
+            if p != "http" && p != "https" {
+                return Err(FieldError::new(format!("protocols[{i}]"), "must be one of http, https"));
+            }
+        }
+        if self.service.is_none() {
+            return Err(FieldError::new("service", "required: {\"id\": \"<service id>\"}"));
+        }
+        Ok(())
+    }
+}
+
+/// The `session` plugin's `config`, with every field of Kong 3.12 and its defaults. Timeouts
+/// are numbers of seconds (Kong's schema says number; fractions are rounded down).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    pub secret: String,
+    pub storage: String,
+    pub audience: String,
+    pub idling_timeout: f64,
+    pub rolling_timeout: f64,
+    pub absolute_timeout: f64,
+    pub stale_ttl: f64,
+    pub cookie_name: String,
+    pub cookie_path: String,
+    pub cookie_domain: Option<String>,
+    pub cookie_same_site: String,
+    pub cookie_http_only: bool,
+    pub cookie_secure: bool,
+    pub remember: bool,
+    pub remember_cookie_name: String,
+    pub remember_rolling_timeout: f64,
+    pub remember_absolute_timeout: f64,
+    pub request_headers: Option<Vec<String>>,
+    pub response_headers: Option<Vec<String>>,
+    pub logout_methods: Vec<String>,
+    pub logout_query_arg: String,
+    pub logout_post_arg: String,
+    pub read_body_for_logout: bool,
+    pub hash_subject: bool,
+    pub store_metadata: bool,
+    pub bind: Option<Vec<String>>,
+    /// Tessera: what a request without a valid session gets. `reject` (401 JSON), `redirect`
+    /// (browsers asking for HTML go to the login page, others 401) or `pass` (Kong's own
+    /// behaviour: the request goes upstream without identity headers).
+    pub unauthenticated: String,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            secret: String::new(),
+            storage: "cookie".into(),
+            audience: "default".into(),
+            idling_timeout: 900.0,
+            rolling_timeout: 3600.0,
+            absolute_timeout: 86400.0,
+            stale_ttl: 10.0,
+            cookie_name: "session".into(),
+            cookie_path: "/".into(),
+            cookie_domain: None,
+            cookie_same_site: "Strict".into(),
+            cookie_http_only: true,
+            cookie_secure: true,
+            remember: false,
+            remember_cookie_name: "remember".into(),
+            remember_rolling_timeout: 604_800.0,
+            remember_absolute_timeout: 2_592_000.0,
+            request_headers: None,
+            response_headers: None,
+            logout_methods: vec!["POST".into(), "DELETE".into()],
+            logout_query_arg: "session_logout".into(),
+            logout_post_arg: "session_logout".into(),
+            read_body_for_logout: false,
+            hash_subject: false,
+            store_metadata: false,
+            bind: None,
+            unauthenticated: "reject".into(),
+        }
+    }
+}
+
+pub const SESSION_HEADERS: &[&str] =
+    &["id", "audience", "subject", "timeout", "idling-timeout", "rolling-timeout", "absolute-timeout"];
+
+impl SessionConfig {
+    /// Applies Kong's rules; `secret` is generated by the caller when empty.
+    pub fn normalize(&mut self) -> Result<(), FieldError> {
+        let f = |name: &str| FieldError::new(format!("config.{name}"), "");
+        let one_of = |name: &str, v: &str, allowed: &[&str]| -> Result<(), FieldError> {
+            if allowed.contains(&v) {
+                Ok(())
+            } else {
+                Err(FieldError { message: format!("'{v}': must be one of {}", allowed.join(", ")), ..f(name) })
+            }
+        };
+        one_of("storage", &self.storage, &["cookie", "server", "kong"])?;
+        one_of("cookie_same_site", &self.cookie_same_site, &["Strict", "Lax", "None", "Default"])?;
+        one_of("unauthenticated", &self.unauthenticated, &["reject", "redirect", "pass"])?;
+        for (name, v) in [
+            ("idling_timeout", self.idling_timeout),
+            ("rolling_timeout", self.rolling_timeout),
+            ("absolute_timeout", self.absolute_timeout),
+            ("stale_ttl", self.stale_ttl),
+            ("remember_rolling_timeout", self.remember_rolling_timeout),
+            ("remember_absolute_timeout", self.remember_absolute_timeout),
+        ] {
+            if !(0.0..=1e10).contains(&v) || v.is_nan() {
+                return Err(FieldError { message: "must be a number of seconds >= 0".into(), ..f(name) });
+            }
+        }
+        for (name, v) in [("cookie_name", &self.cookie_name), ("remember_cookie_name", &self.remember_cookie_name)] {
+            if v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+                return Err(FieldError {
+                    message: "must be a cookie name (letters, digits, '-', '_', '.')".into(),
+                    ..f(name)
+                });
+            }
+        }
+        if !self.cookie_path.starts_with('/') || self.cookie_path.contains([';', ' ']) {
+            return Err(FieldError { message: "must start with '/'".into(), ..f("cookie_path") });
+        }
+        if let Some(d) = &self.cookie_domain
+            && d.contains([';', ' ', '/'])
+        {
+            return Err(FieldError { message: "must be a domain name".into(), ..f("cookie_domain") });
+        }
+        if self.audience.is_empty() {
+            return Err(FieldError { message: "must not be empty".into(), ..f("audience") });
+        }
+        for (i, m) in self.logout_methods.iter_mut().enumerate() {
+            *m = m.to_ascii_uppercase();
+            one_of(&format!("logout_methods[{i}]"), m, &["GET", "POST", "DELETE"])?;
+        }
+        for (list, name) in [(&self.request_headers, "request_headers"), (&self.response_headers, "response_headers")] {
+            for (i, h) in list.iter().flatten().enumerate() {
+                one_of(&format!("{name}[{i}]"), h, SESSION_HEADERS)?;
+            }
+        }
+        if let Some(b) = &mut self.bind {
+            for (i, v) in b.iter_mut().enumerate() {
+                if v == "user_agent" {
+                    *v = "user-agent".into();
+                }
+                one_of(&format!("bind[{i}]"), v, &["ip", "scheme", "user-agent"])?;
+            }
+        }
+        if self.secret.len() > 1024 {
+            return Err(FieldError { message: "at most 1024 characters".into(), ..f("secret") });
+        }
+        Ok(())
+    }
+
+    pub fn server_storage(&self) -> bool {
+        self.storage != "cookie"
+    }
+}
+
+/// A plugin instance. Only `session` is known; its `config` is a [`SessionConfig`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plugin {
+    #[serde(default)]
+    pub id: Option<Uuid>,
+    pub name: String,
+    #[serde(default)]
+    pub instance_name: Option<String>,
+    #[serde(default)]
+    pub config: SessionConfig,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default = "default_plugin_protocols")]
+    pub protocols: Vec<String>,
+    #[serde(default)]
+    pub route: Option<Ref>,
+    #[serde(default)]
+    pub service: Option<Ref>,
+    #[serde(default)]
+    pub consumer: Option<Ref>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Accepted and stored for compatibility with Kong's schema; the gateway runs one plugin,
+    /// so ordering has nothing to order.
+    #[serde(default)]
+    pub ordering: Option<Value>,
+    #[serde(default)]
+    pub partials: Option<Vec<Value>>,
+    #[serde(default = "default_workspace")]
+    pub workspace: String,
+    #[serde(default)]
+    pub created_at: i64,
+    #[serde(default)]
+    pub updated_at: i64,
+}
+
+fn default_plugin_protocols() -> Vec<String> {
+    vec!["grpc".into(), "grpcs".into(), "http".into(), "https".into()]
+}
+fn default_workspace() -> String {
+    "default".into()
+}
+
+impl Plugin {
+    pub fn normalize(&mut self) -> Result<(), FieldError> {
+        if self.name != "session" {
+            return Err(FieldError::new(
+                "name",
+                format!("plugin '{}' is not available; available: session", self.name),
+            ));
+        }
+        if self.consumer.is_some() {
+            return Err(FieldError::new("consumer", "the session plugin cannot be scoped to a consumer"));
+        }
+        if let Some(n) = &self.instance_name {
+            check_name("instance_name", n)?;
+        }
+        for (i, p) in self.protocols.iter().enumerate() {
+            if !["grpc", "grpcs", "http", "https", "ws", "wss"].contains(&p.as_str()) {
+                return Err(FieldError::new(
+                    format!("protocols[{i}]"),
+                    "must be one of grpc, grpcs, http, https, ws, wss",
+                ));
+            }
+        }
+        if let Some(o) = &self.ordering
+            && !o.is_object()
+        {
+            return Err(FieldError::new("ordering", "must be an object {\"before\": {...}, \"after\": {...}}"));
+        }
+        self.config.normalize()
+    }
+}
+
+/// Merges a JSON patch into a stored object (Kong's PATCH): objects merge key by key,
+/// everything else is replaced, `null` removes.
+pub fn merge_patch(target: &mut Value, patch: Value) {
+    match (target, patch) {
+        (Value::Object(t), Value::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(&k);
+                } else {
+                    merge_patch(t.entry(k).or_insert(Value::Null), v);
+                }
+            }
+        }
+        (t, p) => *t = p,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_service_url_becomes_its_parts() {
+        let mut s: Service = serde_json::from_str(r#"{"name":"echo","url":"http://127.0.0.1:9000/api"}"#).unwrap();
+        s.normalize().unwrap();
+        assert_eq!(
+            (s.protocol.as_deref(), s.host.as_deref(), s.port, s.path.as_deref()),
+            (Some("http"), Some("127.0.0.1"), Some(9000), Some("/api"))
+        );
+        let v = serde_json::to_value(&s).unwrap();
+        assert!(v.get("url").is_none());
+        assert_eq!(v["connect_timeout"], 60_000);
+    }
+
+    #[test]
+    fn https_upstreams_and_bad_names_are_refused_with_the_field() {
+        let mut s: Service = serde_json::from_str(r#"{"url":"https://example.com"}"#).unwrap();
+        assert_eq!(s.normalize().unwrap_err().field, "protocol");
+        let mut s: Service = serde_json::from_str(r#"{"name":"a b","url":"http://x"}"#).unwrap();
+        assert_eq!(s.normalize().unwrap_err().field, "name");
+    }
+
+    #[test]
+    fn a_route_needs_a_matcher_and_a_service() {
+        let mut r: Route = serde_json::from_str(r#"{"name":"r"}"#).unwrap();
+        assert_eq!(r.normalize().unwrap_err().field, "paths");
+        let mut r: Route =
+            serde_json::from_str(r#"{"paths":["/a","b"],"service":{"id":"00000000-0000-0000-0000-000000000001"}}"#)
+                .unwrap();
+        assert_eq!(r.normalize().unwrap_err().field, "paths[1]");
+        let mut r: Route =
+            serde_json::from_str(r#"{"methods":["get"],"service":{"id":"00000000-0000-0000-0000-000000000001"}}"#)
+                .unwrap();
+        r.normalize().unwrap();
+        assert_eq!(r.methods, ["GET"]);
+        assert!(r.strip_path);
+    }
+
+    #[test]
+    fn session_config_has_kongs_defaults_and_validation() {
+        let mut p: Plugin = serde_json::from_str(r#"{"name":"session"}"#).unwrap();
+        p.normalize().unwrap();
+        assert_eq!(p.config.cookie_same_site, "Strict");
+        assert_eq!(p.config.rolling_timeout, 3600.0);
+        assert_eq!(p.config.logout_methods, ["POST", "DELETE"]);
+        let mut p: Plugin =
+            serde_json::from_str(r#"{"name":"session","config":{"cookie_same_site":"Loose"}}"#).unwrap();
+        let e = p.normalize().unwrap_err();
+        assert_eq!(e.field, "config.cookie_same_site");
+        assert!(e.message.contains("Default, Lax") || e.message.contains("Strict, Lax"), "{e}");
+        let mut p: Plugin = serde_json::from_str(r#"{"name":"session","config":{"storage":"kong"}}"#).unwrap();
+        p.normalize().unwrap();
+        assert!(p.config.server_storage());
+        let mut p: Plugin =
+            serde_json::from_str(r#"{"name":"session","config":{"bind":["ip","user_agent"]}}"#).unwrap();
+        p.normalize().unwrap();
+        assert_eq!(p.config.bind.unwrap(), ["ip", "user-agent"]);
+        let mut p: Plugin = serde_json::from_str(r#"{"name":"key-auth"}"#).unwrap();
+        assert_eq!(p.normalize().unwrap_err().field, "name");
+        assert!(serde_json::from_str::<Plugin>(r#"{"name":"session","config":{"nope":1}}"#).is_err());
+    }
+
+    #[test]
+    fn merge_patch_merges_objects_and_replaces_the_rest() {
+        let mut v = serde_json::json!({"a": 1, "config": {"x": 1, "y": [1]}});
+        merge_patch(&mut v, serde_json::json!({"config": {"y": [2], "z": null}, "b": 2}));
+        assert_eq!(v, serde_json::json!({"a": 1, "b": 2, "config": {"x": 1, "y": [2]}}));
+    }
+}

@@ -1,0 +1,267 @@
+//! The routing table: services, routes and session plugins compiled from the store into
+//! what one request needs, rebuilt whole on every configuration change.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tessera_domain::gateway::{Plugin, Route, Service, SessionConfig};
+use tessera_domain::ids::OrgId;
+use tessera_session_cookie::{Bind, Keys, Timeouts};
+use uuid::Uuid;
+
+/// Where a route sends requests.
+#[derive(Clone)]
+pub struct Upstream {
+    pub authority: String,
+    pub path: String,
+    pub read_timeout: Duration,
+    /// A pooled client whose connector enforces the service's `connect_timeout`.
+    pub client: crate::proxy::HttpClient,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream").field("authority", &self.authority).field("path", &self.path).finish()
+    }
+}
+
+/// A session plugin ready to run: its config plus keys derived once from its secret.
+pub struct SessionPlugin {
+    pub id: Uuid,
+    pub org: OrgId,
+    pub config: SessionConfig,
+    pub keys: Keys,
+    pub timeouts: Timeouts,
+    pub remember_timeouts: Timeouts,
+    pub bind: Bind,
+    pub stale_ttl: u64,
+}
+
+impl std::fmt::Debug for SessionPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionPlugin").field("id", &self.id).field("cookie", &self.config.cookie_name).finish()
+    }
+}
+
+fn secs(v: f64) -> u64 {
+    if v.is_finite() && v > 0.0 { v as u64 } else { 0 }
+}
+
+impl SessionPlugin {
+    pub fn new(org: OrgId, p: &Plugin) -> Self {
+        let c = &p.config;
+        Self {
+            id: p.id.unwrap_or_default(),
+            org,
+            keys: Keys::from_secret(c.secret.as_bytes()),
+            timeouts: Timeouts {
+                idling: secs(c.idling_timeout),
+                rolling: secs(c.rolling_timeout),
+                absolute: secs(c.absolute_timeout),
+            },
+            remember_timeouts: Timeouts {
+                idling: 0,
+                rolling: secs(c.remember_rolling_timeout),
+                absolute: secs(c.remember_absolute_timeout),
+            },
+            bind: Bind::from_names(c.bind.iter().flatten().map(String::as_str)).unwrap_or_default(),
+            stale_ttl: secs(c.stale_ttl),
+            config: c.clone(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct CompiledRoute {
+    pub id: Uuid,
+    pub org: OrgId,
+    pub name: Option<String>,
+    pub hosts: Vec<String>,
+    pub methods: Vec<String>,
+    pub paths: Vec<String>,
+    pub strip_path: bool,
+    pub preserve_host: bool,
+    pub upstream: Upstream,
+    pub plugin: Option<Arc<SessionPlugin>>,
+}
+
+/// What matched a request.
+pub struct Matched<'t> {
+    pub route: &'t CompiledRoute,
+    /// The route path that matched (empty when the route has no paths).
+    pub prefix: &'t str,
+}
+
+#[derive(Debug, Default)]
+pub struct Table {
+    routes: Vec<CompiledRoute>,
+}
+
+fn host_matches(pattern: &str, host: &str) -> bool {
+    match pattern.strip_prefix("*.") {
+        Some(suffix) => {
+            host.len() > suffix.len() + 1
+                && host.ends_with(suffix)
+                && host.as_bytes()[host.len() - suffix.len() - 1] == b'.'
+        }
+        None => pattern == host,
+    }
+}
+
+/// Kong's prefix match: `/api` matches `/api`, `/api/x` and `/apix` (Kong does too).
+fn path_prefix<'p>(paths: &'p [String], path: &str) -> Option<&'p str> {
+    paths.iter().filter(|p| path.starts_with(p.as_str())).map(String::as_str).max_by_key(|p| p.len())
+}
+
+impl Table {
+    pub fn build(services: Vec<(OrgId, Service)>, routes: Vec<(OrgId, Route)>, plugins: Vec<(OrgId, Plugin)>) -> Self {
+        let services: HashMap<Uuid, (OrgId, Service)> =
+            services.into_iter().filter_map(|(o, s)| s.id.map(|id| (id, (o, s)))).collect();
+        let mut by_route = HashMap::new();
+        let mut by_service = HashMap::new();
+        let mut global = HashMap::new();
+        for (org, p) in plugins.into_iter().filter(|(_, p)| p.enabled && p.name == "session") {
+            let compiled = Arc::new(SessionPlugin::new(org, &p));
+            match (p.route, p.service) {
+                (Some(r), _) => by_route.insert(r.id, compiled),
+                (None, Some(s)) => by_service.insert(s.id, compiled),
+                (None, None) => global.insert(org, compiled),
+            };
+        }
+        let mut compiled = vec![];
+        // One pooled client per distinct connect timeout, shared by the routes that use it.
+        let mut clients = HashMap::new();
+        for (org, r) in routes {
+            let Some(sid) = r.service.map(|s| s.id) else { continue };
+            let Some((sorg, s)) = services.get(&sid) else { continue };
+            if *sorg != org || !s.enabled {
+                continue;
+            }
+            let id = r.id.unwrap_or_default();
+            let plugin = by_route.get(&id).or_else(|| by_service.get(&sid)).or_else(|| global.get(&org)).cloned();
+            compiled.push(CompiledRoute {
+                id,
+                org,
+                name: r.name,
+                hosts: r.hosts,
+                methods: r.methods,
+                paths: r.paths,
+                strip_path: r.strip_path,
+                preserve_host: r.preserve_host,
+                upstream: Upstream {
+                    authority: format!("{}:{}", s.host.as_deref().unwrap_or("127.0.0.1"), s.port.unwrap_or(80)),
+                    path: s.path.clone().unwrap_or_default(),
+                    read_timeout: Duration::from_millis(s.read_timeout),
+                    client: clients
+                        .entry(s.connect_timeout)
+                        .or_insert_with(|| crate::proxy::client(Duration::from_millis(s.connect_timeout)))
+                        .clone(),
+                },
+                plugin,
+            });
+        }
+        Self { routes: compiled }
+    }
+
+    pub fn len(&self) -> usize {
+        self.routes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+
+    /// The most specific route for a request: the longest matching path, then a host
+    /// match, then a method match (Kong's order of precedence, simplified to prefixes).
+    pub fn find(&self, host: &str, method: &str, path: &str) -> Option<Matched<'_>> {
+        let host = host.split(':').next().unwrap_or(host).to_ascii_lowercase();
+        let mut best: Option<(Matched<'_>, (usize, bool, bool))> = None;
+        for r in &self.routes {
+            if !r.hosts.is_empty() && !r.hosts.iter().any(|h| host_matches(h, &host)) {
+                continue;
+            }
+            if !r.methods.is_empty() && !r.methods.iter().any(|m| m == method) {
+                continue;
+            }
+            let prefix = if r.paths.is_empty() {
+                ""
+            } else {
+                match path_prefix(&r.paths, path) {
+                    Some(p) => p,
+                    None => continue,
+                }
+            };
+            let rank = (prefix.len(), !r.hosts.is_empty(), !r.methods.is_empty());
+            if best.as_ref().is_none_or(|(_, b)| rank > *b) {
+                best = Some((Matched { route: r, prefix }, rank));
+            }
+        }
+        best.map(|(m, _)| m)
+    }
+}
+
+/// The upstream path for a request, as Kong joins them: with `strip_path` the matched prefix
+/// goes; the service path is prepended.
+pub fn upstream_path(service_path: &str, prefix: &str, strip: bool, path: &str) -> String {
+    let rest = if strip { &path[prefix.len().min(path.len())..] } else { path };
+    let base = service_path.trim_end_matches('/');
+    match (base.is_empty(), rest.is_empty()) {
+        (true, true) => "/".into(),
+        (true, false) if rest.starts_with('/') => rest.into(),
+        (true, false) => format!("/{rest}"),
+        (false, true) => service_path.into(),
+        (false, false) if rest.starts_with('/') => format!("{base}{rest}"),
+        (false, false) => format!("{base}/{rest}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_join_like_kong() {
+        assert_eq!(upstream_path("", "/api", true, "/api/users"), "/users");
+        assert_eq!(upstream_path("", "/api", true, "/api"), "/");
+        assert_eq!(upstream_path("/v1", "/api", true, "/api/users"), "/v1/users");
+        assert_eq!(upstream_path("/v1/", "/api", true, "/api"), "/v1/");
+        assert_eq!(upstream_path("/v1", "/api", false, "/api/users"), "/v1/api/users");
+        assert_eq!(upstream_path("", "/api/", true, "/api/x"), "/x");
+    }
+
+    #[test]
+    fn wildcard_hosts_match_one_level_or_more_of_subdomain() {
+        assert!(host_matches("*.example.com", "a.example.com"));
+        assert!(!host_matches("*.example.com", "example.com"));
+        assert!(!host_matches("*.example.com", "aexample.com"));
+        assert!(host_matches("example.com", "example.com"));
+    }
+
+    fn route(paths: &[&str], hosts: &[&str], service: Uuid) -> (OrgId, Route) {
+        let mut r: Route = serde_json::from_value(serde_json::json!({
+            "id": Uuid::from_u128(paths.len() as u128 * 10 + hosts.len() as u128),
+            "paths": paths, "hosts": hosts, "service": {"id": service}
+        }))
+        .unwrap();
+        r.normalize().unwrap();
+        (OrgId(Uuid::nil()), r)
+    }
+
+    #[test]
+    fn the_longest_path_then_a_host_wins() {
+        let sid = Uuid::from_u128(7);
+        let mut s: Service =
+            serde_json::from_value(serde_json::json!({"id": sid, "url": "http://127.0.0.1:9"})).unwrap();
+        s.normalize().unwrap();
+        let t = Table::build(
+            vec![(OrgId(Uuid::nil()), s)],
+            vec![route(&["/"], &[], sid), route(&["/api", "/b"], &[], sid), route(&["/api"], &["x.test"], sid)],
+            vec![],
+        );
+        assert_eq!(t.len(), 3);
+        assert_eq!(t.find("other", "GET", "/api/1").unwrap().route.paths, ["/api", "/b"]);
+        assert_eq!(t.find("x.test:8000", "GET", "/api/1").unwrap().route.hosts, ["x.test"]);
+        assert_eq!(t.find("other", "GET", "/zzz").unwrap().prefix, "/");
+    }
+}

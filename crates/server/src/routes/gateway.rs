@@ -1,0 +1,120 @@
+//! `/v2/gateway/{services,routes,plugins}`: Kong-shaped gateway objects. Bodies are Kong's
+//! Admin API JSON; answers follow this API's rule (one object under its singular name, a
+//! list under its plural name with `meta`).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use tessera_app::App;
+use tessera_app::gateway::GatewayResource;
+use tessera_domain::gateway::{Plugin, Route, Service};
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Authed, parse_json, path_id};
+
+type S = State<Arc<App>>;
+
+/// Checks the body's shape against `T` (so errors carry the field's path) and hands the
+/// JSON on. Content-Type must be JSON, as everywhere in the API.
+fn body<T: GatewayResource>(headers: &axum::http::HeaderMap, bytes: &Bytes, partial: bool) -> ApiResult<Value> {
+    let is_json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the body must be JSON, sent with Content-Type: application/json",
+        ));
+    }
+    let value: Value = parse_json(bytes)?;
+    if !value.is_object() {
+        return Err(ApiError::invalid("body", "the body must be a JSON object"));
+    }
+    if !partial {
+        let _: T = parse_json(bytes)?;
+    }
+    Ok(value)
+}
+
+fn plural<T: GatewayResource>() -> String {
+    format!("{}s", T::NOUN.to_lowercase())
+}
+
+fn one<T: GatewayResource>(t: &T) -> Json<Value> {
+    Json(json!({ T::NOUN.to_lowercase(): t }))
+}
+
+async fn list<T: GatewayResource>(State(app): S, Authed(c): Authed) -> ApiResult<Json<Value>> {
+    let items: Vec<T> = app.list_gateway_objects(&c).await?;
+    let total = items.len();
+    Ok(Json(json!({ plural::<T>(): items, "meta": {"total": total, "links": {"next": "", "prev": ""}} })))
+}
+
+async fn create<T: GatewayResource>(
+    State(app): S,
+    Authed(c): Authed,
+    headers: axum::http::HeaderMap,
+    bytes: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let v = body::<T>(&headers, &bytes, false)?;
+    let t: T = app.create_gateway_object(&c, v).await?;
+    Ok((StatusCode::CREATED, one(&t)))
+}
+
+async fn get<T: GatewayResource>(State(app): S, Authed(c): Authed, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let t: T = app.get_gateway_object(&c, path_id("id", &id)?).await?;
+    Ok(one(&t))
+}
+
+async fn put<T: GatewayResource>(
+    State(app): S,
+    Authed(c): Authed,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+    bytes: Bytes,
+) -> ApiResult<Json<Value>> {
+    let id = path_id("id", &id)?;
+    let v = body::<T>(&headers, &bytes, false)?;
+    let t: T = app.update_gateway_object(&c, id, v, false).await?;
+    Ok(one(&t))
+}
+
+async fn patch<T: GatewayResource>(
+    State(app): S,
+    Authed(c): Authed,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+    bytes: Bytes,
+) -> ApiResult<Json<Value>> {
+    let id = path_id("id", &id)?;
+    let v = body::<T>(&headers, &bytes, true)?;
+    let t: T = app.update_gateway_object(&c, id, v, true).await?;
+    Ok(one(&t))
+}
+
+async fn delete<T: GatewayResource>(State(app): S, Authed(c): Authed, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    app.delete_gateway_object::<T>(&c, path_id("id", &id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The gateway's routes, to nest under `/v2`.
+pub fn routes() -> axum::Router<Arc<App>> {
+    use axum::routing::get as g;
+    fn pair<T: GatewayResource + Send + Sync + 'static>(
+        r: axum::Router<Arc<App>>,
+        base: &str,
+    ) -> axum::Router<Arc<App>> {
+        r.route(base, g(list::<T>).post(create::<T>))
+            .route(&format!("{base}/{{id}}"), g(get::<T>).put(put::<T>).patch(patch::<T>).delete(delete::<T>))
+    }
+    let r = axum::Router::new();
+    let r = pair::<Service>(r, "/gateway/services");
+    let r = pair::<Route>(r, "/gateway/routes");
+    pair::<Plugin>(r, "/gateway/plugins")
+}

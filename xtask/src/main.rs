@@ -6,6 +6,7 @@
 //! - `bench [--quick]`: the side-by-side benchmark (see BENCHMARKS.md).
 
 mod bench;
+mod tools;
 
 use std::process::{Command, ExitCode};
 
@@ -45,6 +46,8 @@ fn ci() -> Result<(), String> {
         Ok(url) if !url.is_empty() => eprintln!("xtask: PostgreSQL tier enabled ({url})"),
         _ => eprintln!("xtask: TEST_POSTGRES_URL is not set; PostgreSQL tests will be skipped"),
     }
+    // Tools some crates and tests need (protoc, terraform), installed into .tools/ if missing.
+    tools::ensure()?;
     run("cargo", &["fmt", "--all", "--", "--check"])?;
     run("cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
     if has_nextest() {
@@ -54,5 +57,7 @@ fn ci() -> Result<(), String> {
     } else {
         run("cargo", &["test", "--workspace", "--no-fail-fast"])?;
     }
+    // Proves the benchmark still runs end to end; its numbers are not checked here.
+    bench::run(true)?;
     Ok(())
 }

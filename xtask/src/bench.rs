@@ -45,8 +45,13 @@ fn release_bin(name: &str) -> PathBuf {
 }
 
 fn serve(database: &str, port: u16) -> Result<Proc, String> {
+    serve_with_gateway(database, port, None)
+}
+
+fn serve_with_gateway(database: &str, port: u16, gateway: Option<u16>) -> Result<Proc, String> {
+    let gw = gateway.map(|p| format!("127.0.0.1:{p}")).unwrap_or_else(|| "off".into());
     let child = Command::new(release_bin("tessera"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database", database])
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database", database, "--gateway-listen", &gw])
         .env("TESSERA_BOOTSTRAP_API_KEY", ADMIN_KEY)
         .env("TESSERA_LOG", "warn")
         .stdout(Stdio::null())
@@ -85,6 +90,30 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// nginx as a plain reverse proxy to the upstream, when nginx is installed; one worker, as in
+/// the reference measurements.
+fn nginx_proxy(upstream_port: u16, work: &Path) -> Option<(Proc, u16)> {
+    let bin = ["/usr/sbin/nginx", "/usr/bin/nginx"].into_iter().find(|p| Path::new(p).exists())?;
+    let port = free_port();
+    let dir = work.join("nginx");
+    std::fs::create_dir_all(dir.join("logs")).ok()?;
+    let conf = format!(
+        "worker_processes 1; daemon off; error_log {dir}/logs/error.log; pid {dir}/nginx.pid;\n\
+         events {{ worker_connections 1024; }}\n\
+         http {{ access_log off; upstream up {{ server 127.0.0.1:{upstream_port}; keepalive 64; }}\n\
+         server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection \"\"; }} }} }}\n",
+        dir = dir.display()
+    );
+    std::fs::write(dir.join("nginx.conf"), conf).ok()?;
+    let child = Command::new(bin)
+        .args(["-p", &dir.display().to_string(), "-c", &dir.join("nginx.conf").display().to_string()])
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    wait_port(port).ok()?;
+    Some((Proc(child), port))
+}
+
 fn stop(mut p: Proc) {
     let _ = Command::new("kill").args(["-TERM", &p.0.id().to_string()]).status();
     let _ = p.0.wait();
@@ -117,8 +146,9 @@ pub fn run(quick: bool) -> Result<(), String> {
     wait_port(hello_port)?;
     let db = work.join("api.db");
     let port = free_port();
+    let gw_port = free_port();
     let url = format!("http://127.0.0.1:{port}");
-    let server = serve(&format!("sqlite://{}", db.display()), port)?;
+    let server = serve_with_gateway(&format!("sqlite://{}", db.display()), port, Some(gw_port))?;
     let idle_rss = rss_kib(server.0.id());
     let ids = bench(&["setup", "--url", &url, "--admin-key", ADMIN_KEY])?;
     let user_key = ids["user_key"].as_str().unwrap_or_default().to_owned();
@@ -126,7 +156,6 @@ pub fn run(quick: bool) -> Result<(), String> {
     let bare = load(&format!("http://127.0.0.1:{hello_port}/"), &["--connections", "32"], &s)?;
     let api =
         load(&format!("{url}/v2/auth/check?action=iam.user.Read"), &["--connections", "32", "--header", &auth], &s)?;
-    drop(hello);
     rows.push((
         "1. token-authenticated call (GET /v2/auth/check) vs bare axum hello".into(),
         format!(
@@ -138,6 +167,30 @@ pub fn run(quick: bool) -> Result<(), String> {
         ),
         format!("{:.2} (target ≥ 0.85)", f(&api, "rps") / f(&bare, "rps").max(1.0)),
     ));
+
+    // (4) the gateway: a valid cookie, proxied to the static hello upstream.
+    let hello_url = format!("http://127.0.0.1:{hello_port}");
+    let gw_url = format!("http://127.0.0.1:{gw_port}");
+    let cookie = bench(&["gateway-setup", "--url", &url, "--admin-key", ADMIN_KEY, "--upstream", &hello_url, "--gateway", &gw_url])?;
+    let cookie_header = format!("Cookie: {}", cookie["cookie"].as_str().unwrap_or_default());
+    let gw = load(&format!("{gw_url}/"), &["--connections", "32", "--header", &cookie_header, "--expect", "200"], &s)?;
+    rows.push((
+        "4a. gateway, valid cookie, proxied to a static upstream vs the upstream direct".into(),
+        format!("{:.0} req/s (p50 {} µs, p99 {} µs, errors {}) vs {:.0} req/s", f(&gw, "rps"), gw["p50_us"], gw["p99_us"], gw["errors"], f(&bare, "rps")),
+        format!("{:.2}", f(&gw, "rps") / f(&bare, "rps").max(1.0)),
+    ));
+    match nginx_proxy(hello_port, &work) {
+        Some(nginx) => {
+            let n = load(&format!("http://127.0.0.1:{}/", nginx.1), &["--connections", "32"], &s)?;
+            rows.push((
+                "4b. gateway vs nginx proxy_pass (no session) to the same upstream".into(),
+                format!("{:.0} req/s vs nginx {:.0} req/s", f(&gw, "rps"), f(&n, "rps")),
+                format!("{:.2} (target ≥ 0.85)", f(&gw, "rps") / f(&n, "rps").max(1.0)),
+            ));
+        }
+        None => rows.push(("4b. gateway vs nginx".into(), "skipped: nginx is not installed".into(), String::new())),
+    }
+    drop(hello);
 
     // (2) durable assume-role creates.
     let body = serde_json::json!({"user_id": ids["user_id"], "role_id": ids["role_id"], "session_name": "bench", "duration": 3600}).to_string();

@@ -67,7 +67,15 @@ impl App {
             }
         }
         let org = caller.org_id;
-        let role = self.store.get_role(org, input.role_id).await?.ok_or_else(|| not_found("Role"))?;
+        // The four reads are independent: issue them together (on SQLite they run on
+        // different reader connections; on PostgreSQL on different pooled connections).
+        let (role, user, trusts, groups) = tokio::join!(
+            self.store.get_role(org, input.role_id),
+            self.store.get_user(org, input.user_id),
+            self.store.list_trusts(org, Some(input.role_id), PageRequest::first(MAX_TRUSTS_PER_ROLE)),
+            self.store.groups_of_user(org, input.user_id),
+        );
+        let role = role?.ok_or_else(|| not_found("Role"))?;
         if role.role_type != RoleType::Assumable {
             return Err(FieldError::new(
                 "role_id",
@@ -76,13 +84,11 @@ impl App {
             .into());
         }
         let duration = session_duration(input.duration, &role)?;
-        let user =
-            self.store.get_user(org, input.user_id).await?.ok_or_else(|| AppError::NotFound("Invalid user".into()))?;
+        let user = user?.ok_or_else(|| AppError::NotFound("Invalid user".into()))?;
         if user.status != UserStatus::Active {
             return Err(AppError::Forbidden(format!("user {} is disabled", user.id)));
         }
-        let trusts = self.store.list_trusts(org, Some(role.id), PageRequest::first(MAX_TRUSTS_PER_ROLE)).await?;
-        let groups = self.store.groups_of_user(org, user.id).await?;
+        let (trusts, groups) = (trusts?, groups?);
         let now = self.now();
         let ctx = AssumeContext { user_id: user.id, group_ids: &groups, ip: input.ip_address.or(input.source_ip), now };
         let conditions_met =

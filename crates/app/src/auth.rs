@@ -8,13 +8,13 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tessera_domain::Timestamp;
 use tessera_domain::ids::{ApiKeyId, OrgId, RoleId, SessionId, UserId};
 use tessera_domain::policy::{Decision, PermissionSet};
-use tessera_domain::session::{EndReason, Liveness, Session, SessionKind};
+use tessera_domain::session::{EndReason, Lifetime, Liveness, SessionKind};
 use tessera_domain::token::{TokenDigest, TokenKind};
 use tessera_domain::user::UserStatus;
 use tessera_store::Credential;
@@ -49,9 +49,49 @@ enum PermKey {
     Role(OrgId, RoleId),
 }
 
+/// What the cache keeps of a credential: only what authentication needs (about 150 bytes
+/// with the email), not the whole session record.
 struct CachedCredential {
     epoch: u64,
-    credential: Credential,
+    org_id: OrgId,
+    user_id: UserId,
+    email: Box<str>,
+    user_active: bool,
+    kind: CachedKind,
+}
+
+enum CachedKind {
+    ApiKey { id: ApiKeyId, digest: TokenDigest, expires: Option<Timestamp> },
+    Session { id: SessionId, kind: SessionKind, role_id: Option<RoleId>, bound_ip: Option<IpAddr>, lifetime: Lifetime },
+}
+
+impl CachedCredential {
+    fn new(epoch: u64, c: Credential) -> Self {
+        match c {
+            Credential::ApiKey { key, user } => Self {
+                epoch,
+                org_id: user.org_id,
+                user_id: user.id,
+                email: user.email.as_str().into(),
+                user_active: user.status == UserStatus::Active,
+                kind: CachedKind::ApiKey { id: key.id, digest: key.digest, expires: key.date_expire },
+            },
+            Credential::Session { session, user } => Self {
+                epoch,
+                org_id: session.org_id,
+                user_id: user.id,
+                email: user.email.as_str().into(),
+                user_active: user.status == UserStatus::Active,
+                kind: CachedKind::Session {
+                    id: session.id,
+                    kind: session.kind,
+                    role_id: session.role_id,
+                    bound_ip: session.bound_ip,
+                    lifetime: session.lifetime(),
+                },
+            },
+        }
+    }
 }
 
 pub struct AuthCache {
@@ -66,16 +106,22 @@ pub struct AuthCache {
     /// False while the store's change feed is down: changes made elsewhere could be missed,
     /// so every request reads the store.
     trusted: std::sync::atomic::AtomicBool,
-    /// Latest activity seen per idle-tracked session, and when it was last written back.
-    activity: moka::sync::Cache<SessionId, Arc<Activity>>,
+    /// Latest activity seen per idle-tracked session, and when it was last written back;
+    /// sharded maps of two integers per session (a cache entry would cost far more).
+    activity: Vec<Mutex<HashMap<SessionId, Activity>>>,
 }
 
 /// Activity of one session on this node. Requests move `seen` in memory; the store learns of
 /// it at most once per [`ACTIVITY_WRITE_BACK`] seconds, far inside any idle timeout (≥ 300 s).
+#[derive(Clone, Copy)]
 struct Activity {
-    seen: AtomicI64,
-    written: AtomicI64,
+    seen: i64,
+    written: i64,
 }
+
+const ACTIVITY_SHARDS: usize = 16;
+/// Activity older than the longest idle timeout (18 000 s) can no longer matter.
+const ACTIVITY_HORIZON: i64 = 18_000;
 
 /// Seconds between write-backs of one session's activity.
 pub const ACTIVITY_WRITE_BACK: i64 = 60;
@@ -98,16 +144,18 @@ impl AuthCache {
             permission_epoch: AtomicU64::new(0),
             ended: Mutex::new(HashMap::new()),
             trusted: std::sync::atomic::AtomicBool::new(true),
-            activity: moka::sync::Cache::builder()
-                .max_capacity(1_000_000)
-                .time_to_idle(std::time::Duration::from_secs(18_000))
-                .build(),
+            activity: (0..ACTIVITY_SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
         }
+    }
+
+    fn activity_shard(&self, id: SessionId) -> &Mutex<HashMap<SessionId, Activity>> {
+        let b = id.0.as_bytes();
+        &self.activity[usize::from(b[0] ^ b[15]) % ACTIVITY_SHARDS]
     }
 
     /// The latest activity this node has seen for a session.
     pub fn activity_of(&self, id: SessionId) -> Option<Timestamp> {
-        self.activity.get(&id).map(|a| Timestamp(a.seen.load(Ordering::Relaxed)))
+        self.activity_shard(id).lock().expect("activity lock").get(&id).map(|a| Timestamp(a.seen))
     }
 
     /// Forget every cached credential (a user was disabled or deleted, a key revoked).
@@ -145,9 +193,13 @@ impl AuthCache {
         self.ended.lock().expect("ended-set lock").contains_key(&id)
     }
 
-    /// Drops remembered ends of sessions that have expired anyway.
+    /// Drops remembered ends of sessions that have expired anyway, and activity too old to
+    /// matter.
     pub fn prune(&self, now: Timestamp) {
         self.ended.lock().expect("ended-set lock").retain(|_, exp| *exp > now);
+        for shard in &self.activity {
+            shard.lock().expect("activity lock").retain(|_, a| now.0 - a.seen < ACTIVITY_HORIZON);
+        }
     }
 
     pub fn cached_credentials(&self) -> u64 {
@@ -173,46 +225,47 @@ impl App {
             Some(c) if c.epoch == epoch => c,
             _ => {
                 let found = self.store.find_credential(kind, &digest).await?.ok_or_else(unauthorized)?;
-                let entry = Arc::new(CachedCredential { epoch, credential: found });
+                let entry = Arc::new(CachedCredential::new(epoch, found));
                 self.cache.credentials.insert(digest, Arc::clone(&entry));
                 entry
             }
         };
         let now = self.clock.now();
-        match &cached.credential {
-            Credential::ApiKey { key, user } => {
+        if !cached.user_active {
+            return Err(unauthorized());
+        }
+        match cached.kind {
+            CachedKind::ApiKey { id, digest: stored, expires } => {
                 // The lookup matched on the digest; compare again in constant time anyway so
                 // no code path ever decides on a variable-time comparison of secrets.
-                if !key.digest.ct_eq(&digest) || user.status != UserStatus::Active {
+                if !stored.ct_eq(&digest) {
                     return Err(unauthorized());
                 }
-                if key.date_expire.is_some_and(|exp| now >= exp) {
+                if expires.is_some_and(|exp| now >= exp) {
                     return Err(AppError::Unauthorized("API key expired".into()));
                 }
-                let permissions = self.user_permissions(user.org_id, user.id).await?;
+                let permissions = self.user_permissions(cached.org_id, cached.user_id).await?;
                 Ok(Caller {
-                    org_id: user.org_id,
-                    user_id: user.id,
-                    email: user.email.as_str().to_owned(),
-                    kind: CallerKind::ApiKey(key.id),
+                    org_id: cached.org_id,
+                    user_id: cached.user_id,
+                    email: cached.email.to_string(),
+                    kind: CallerKind::ApiKey(id),
                     permissions,
                 })
             }
-            Credential::Session { session, user } => {
-                if user.status != UserStatus::Active || self.cache.is_ended(session.id) {
+            CachedKind::Session { id, kind: session_kind, role_id, bound_ip, lifetime } => {
+                if self.cache.is_ended(id) {
                     return Err(unauthorized());
                 }
-                let seen = self.cache.activity_of(session.id).unwrap_or(session.last_activity);
-                let refreshed: Session;
-                let mut session: &Session = session;
-                match session.liveness(now, seen) {
+                let seen = self.cache.activity_of(id).unwrap_or(lifetime.last_activity);
+                let mut lifetime = lifetime;
+                match lifetime.liveness(now, seen) {
                     Liveness::Alive => {}
                     Liveness::Dead(EndReason::IdleTimeout) => {
                         // Another node may have seen activity this one has not: ask the store
                         // before ending a session that may be in use.
-                        refreshed = self.refresh_session(kind, &digest, epoch).await?;
-                        session = &refreshed;
-                        if let Liveness::Dead(reason) = session.liveness(now, seen) {
+                        lifetime = self.refresh_session(kind, &digest, epoch).await?;
+                        if let Liveness::Dead(reason) = lifetime.liveness(now, seen) {
                             return Err(AppError::Unauthorized(format!("session has ended ({})", reason.as_str())));
                         }
                     }
@@ -220,23 +273,28 @@ impl App {
                         return Err(AppError::Unauthorized(format!("session has ended ({})", reason.as_str())));
                     }
                 }
-                if !session.ip_allows(peer) {
+                let allowed = match (bound_ip, peer) {
+                    (None, _) => true,
+                    (Some(bound), Some(peer)) => bound.to_canonical() == peer.to_canonical(),
+                    (Some(_), None) => false,
+                };
+                if !allowed {
                     return Err(AppError::Unauthorized("this session token is bound to another IP address".into()));
                 }
-                if session.idle_timeout.is_some() {
-                    self.record_activity(session, now).await;
+                if lifetime.idle_timeout.is_some() {
+                    self.record_activity(cached.org_id, id, lifetime.last_activity, now).await;
                 }
-                let (kind, permissions) = match (session.kind, session.role_id) {
+                let (kind, permissions) = match (session_kind, role_id) {
                     (SessionKind::AssumedRole, Some(role)) => (
-                        CallerKind::RoleSession { session: session.id, role },
-                        self.role_permissions(session.org_id, role).await?,
+                        CallerKind::RoleSession { session: id, role },
+                        self.role_permissions(cached.org_id, role).await?,
                     ),
-                    _ => (CallerKind::LoginSession(session.id), self.user_permissions(session.org_id, user.id).await?),
+                    _ => (CallerKind::LoginSession(id), self.user_permissions(cached.org_id, cached.user_id).await?),
                 };
                 Ok(Caller {
-                    org_id: session.org_id,
-                    user_id: user.id,
-                    email: user.email.as_str().to_owned(),
+                    org_id: cached.org_id,
+                    user_id: cached.user_id,
+                    email: cached.email.to_string(),
                     kind,
                     permissions,
                 })
@@ -245,30 +303,39 @@ impl App {
     }
 
     /// Re-reads a session credential from the store and replaces the cached copy.
-    async fn refresh_session(&self, kind: TokenKind, digest: &TokenDigest, epoch: u64) -> AppResult<Session> {
+    async fn refresh_session(&self, kind: TokenKind, digest: &TokenDigest, epoch: u64) -> AppResult<Lifetime> {
         let found = self.store.find_credential(kind, digest).await?.ok_or_else(unauthorized)?;
-        let session = match &found {
-            Credential::Session { session, .. } => (**session).clone(),
-            Credential::ApiKey { .. } => return Err(unauthorized()),
-        };
-        self.cache.credentials.insert(*digest, Arc::new(CachedCredential { epoch, credential: found }));
-        Ok(session)
+        let entry = CachedCredential::new(epoch, found);
+        let CachedKind::Session { lifetime, .. } = entry.kind else { return Err(unauthorized()) };
+        if !entry.user_active {
+            return Err(unauthorized());
+        }
+        self.cache.credentials.insert(*digest, Arc::new(entry));
+        Ok(lifetime)
     }
 
     /// Moves a session's activity to `now` in memory, and in the store at most once a minute.
-    async fn record_activity(&self, session: &Session, now: Timestamp) {
-        let cell = self.cache.activity.get_with(session.id, || {
-            Arc::new(Activity { seen: AtomicI64::new(now.0), written: AtomicI64::new(session.last_activity.0) })
-        });
-        cell.seen.fetch_max(now.0, Ordering::Relaxed);
-        let written = cell.written.load(Ordering::Relaxed);
-        if now.0 - written >= ACTIVITY_WRITE_BACK
-            && cell.written.compare_exchange(written, now.0, Ordering::Relaxed, Ordering::Relaxed).is_ok()
-            && let Err(e) = self.store.touch_session(session.org_id, session.id, now).await
+    async fn record_activity(&self, org: OrgId, id: SessionId, stored: Timestamp, now: Timestamp) {
+        let write_from = {
+            let mut shard = self.cache.activity_shard(id).lock().expect("activity lock");
+            let a = shard.entry(id).or_insert(Activity { seen: now.0, written: stored.0 });
+            a.seen = a.seen.max(now.0);
+            if now.0 - a.written >= ACTIVITY_WRITE_BACK {
+                let before = a.written;
+                a.written = now.0;
+                Some(before)
+            } else {
+                None
+            }
+        };
+        if let Some(before) = write_from
+            && let Err(e) = self.store.touch_session(org, id, now).await
         {
             // The in-memory activity still protects this node; the next request retries.
-            cell.written.store(written, Ordering::Relaxed);
-            tracing::warn!(session = %session.id, error = %e, "could not record session activity");
+            if let Some(a) = self.cache.activity_shard(id).lock().expect("activity lock").get_mut(&id) {
+                a.written = before;
+            }
+            tracing::warn!(session = %id, error = %e, "could not record session activity");
         }
     }
 

@@ -70,6 +70,18 @@ enum Cmd {
         #[arg(long)]
         admin_key: String,
     },
+    /// Configure the gateway in front of --upstream (service, route `/`, session plugin with
+    /// cookie storage), sign a user in through it, and print {"cookie": "session=..."}.
+    GatewaySetup {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        admin_key: String,
+        #[arg(long)]
+        upstream: String,
+        #[arg(long)]
+        gateway: String,
+    },
     /// Insert login sessions for the user of --admin-key into a SQLite database (server stopped).
     Seed {
         #[arg(long)]
@@ -98,6 +110,9 @@ fn main() -> anyhow::Result<()> {
                 seed(&database, &admin_key, count, tokens_out).await
             }
             Cmd::Setup { url, admin_key } => setup(&url, &admin_key).await,
+            Cmd::GatewaySetup { url, admin_key, upstream, gateway } => {
+                gateway_setup(&url, &admin_key, &upstream, &gateway).await
+            }
         }
     })
 }
@@ -378,4 +393,67 @@ async fn setup(url: &str, admin: &str) -> anyhow::Result<()> {
     let user_key = key["api_key"]["api_key"].as_str().context("api key")?;
     println!("{}", serde_json::json!({"user_id": user_id, "role_id": role_id, "user_key": user_key}));
     Ok(())
+}
+
+async fn gateway_setup(url: &str, admin: &str, upstream: &str, gateway: &str) -> anyhow::Result<()> {
+    let expect = |r: (u16, serde_json::Value), want: u16| -> anyhow::Result<serde_json::Value> {
+        if r.0 != want {
+            bail!("gateway setup call answered {}: {}", r.0, r.1);
+        }
+        Ok(r.1)
+    };
+    let password = "bench-password-0123456789";
+    expect(
+        call(url, admin, "POST", "/v2/users", Some(serde_json::json!({"email": "gw@example.com", "password": password})))
+            .await?,
+        201,
+    )?;
+    let service = expect(
+        call(url, admin, "POST", "/v2/gateway/services", Some(serde_json::json!({"name": "static", "url": upstream})))
+            .await?,
+        201,
+    )?;
+    let sid = service["service"]["id"].as_str().context("service id")?;
+    let route = expect(
+        call(url, admin, "POST", "/v2/gateway/routes", Some(serde_json::json!({"paths": ["/"], "strip_path": false, "service": {"id": sid}})))
+            .await?,
+        201,
+    )?;
+    let rid = route["route"]["id"].as_str().context("route id")?;
+    expect(
+        call(url, admin, "POST", "/v2/gateway/plugins", Some(serde_json::json!({"name": "session", "route": {"id": rid},
+            "config": {"cookie_secure": false, "secret": "benchmark-secret-change-me"}})))
+        .await?,
+        201,
+    )?;
+    // The gateway applies configuration asynchronously: retry the sign-in briefly.
+    for _ in 0..100 {
+        let uri: hyper::Uri = format!("{gateway}/.tessera/login").parse()?;
+        let host = uri.host().context("host")?.to_owned();
+        let stream = tokio::net::TcpStream::connect((host.as_str(), uri.port_u16().unwrap_or(80))).await?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+        tokio::spawn(conn);
+        let body = serde_json::json!({"email": "gw@example.com", "password": password, "next": "/"});
+        let req = hyper::Request::builder()
+            .method("POST")
+            .uri("/.tessera/login")
+            .header("host", host)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body.to_string())))?;
+        let res = sender.send_request(req).await?;
+        if res.status() == 200 {
+            let cookie = res
+                .headers()
+                .get_all("set-cookie")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .filter_map(|v| v.split(';').next())
+                .collect::<Vec<_>>()
+                .join("; ");
+            println!("{}", serde_json::json!({"cookie": cookie}));
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    bail!("could not sign in through the gateway")
 }

@@ -128,20 +128,30 @@ pub enum Liveness {
     Dead(EndReason),
 }
 
-impl Session {
+/// The part of a session that decides its liveness: small enough to keep for every cached
+/// session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetime {
+    /// Set once the session has ended (a non-active status without a reason reads as
+    /// terminated).
+    pub ended: Option<EndReason>,
+    pub expires: Timestamp,
+    pub idle_timeout: Option<i64>,
+    /// The last activity the store knows of.
+    pub last_activity: Timestamp,
+}
+
+impl Lifetime {
     pub fn idle_deadline(&self, last_activity: Timestamp) -> Option<Timestamp> {
         self.idle_timeout.map(|t| last_activity.plus_secs(t).min(self.expires))
     }
 
-    /// Decides liveness from the record alone, given the latest activity known (which may be
-    /// newer than the stored one). Ended sessions stay ended; time-outs apply even when no
-    /// sweeper has marked the record yet.
+    /// Liveness at `now`, given the latest activity known (which may be newer than the
+    /// stored one). Ended sessions stay ended; time-outs apply even when no sweeper has
+    /// marked the record yet.
     pub fn liveness(&self, now: Timestamp, last_activity: Timestamp) -> Liveness {
-        if let Some(reason) = self.end_reason {
+        if let Some(reason) = self.ended {
             return Liveness::Dead(reason);
-        }
-        if self.status != SessionStatus::Active {
-            return Liveness::Dead(EndReason::Terminated);
         }
         if now >= self.expires {
             return Liveness::Dead(EndReason::Expired);
@@ -152,6 +162,28 @@ impl Session {
             return Liveness::Dead(EndReason::IdleTimeout);
         }
         Liveness::Alive
+    }
+}
+
+impl Session {
+    pub fn lifetime(&self) -> Lifetime {
+        let ended = match (self.end_reason, self.status) {
+            (Some(r), _) => Some(r),
+            (None, SessionStatus::Active) => None,
+            (None, _) => Some(EndReason::Terminated),
+        };
+        Lifetime { ended, expires: self.expires, idle_timeout: self.idle_timeout, last_activity: self.last_activity }
+    }
+
+    pub fn idle_deadline(&self, last_activity: Timestamp) -> Option<Timestamp> {
+        self.lifetime().idle_deadline(last_activity)
+    }
+
+    /// Decides liveness from the record alone, given the latest activity known (which may be
+    /// newer than the stored one). Ended sessions stay ended; time-outs apply even when no
+    /// sweeper has marked the record yet.
+    pub fn liveness(&self, now: Timestamp, last_activity: Timestamp) -> Liveness {
+        self.lifetime().liveness(now, last_activity)
     }
 
     /// Seconds left before the absolute deadline; 0 once the session is not alive.

@@ -1235,7 +1235,12 @@ impl Store for PgStore {
             .order
             .iter()
             .map(|o| {
-                format!("{} IS NULL, {} {}", o.field.column, o.field.column, if o.descending { "DESC" } else { "ASC" })
+                let dir = if o.descending { "DESC" } else { "ASC" };
+                if o.field.nullable {
+                    format!("{} IS NULL, {} {dir}", o.field.column, o.field.column)
+                } else {
+                    format!("{} {dir}", o.field.column)
+                }
             })
             .collect();
         order.push(format!("s.seq {seq_dir}"));

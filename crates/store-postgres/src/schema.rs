@@ -168,4 +168,8 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX gateway_keys_by_session ON gateway_keys (session_id);
     "#,
+    // 3: the session query by user email (the most common administrator question).
+    r#"
+    CREATE INDEX sessions_by_org_email ON sessions (org_id, user_email, seq);
+    "#,
 ];

@@ -1429,8 +1429,13 @@ fn query_sessions(c: &Connection, org: OrgId, q: &SessionQuery) -> StoreResult<S
         .iter()
         .map(|o| {
             let dir = if o.descending { "DESC" } else { "ASC" };
-            // NULLs sort last either way, as readers of "newest first" expect.
-            format!("{} IS NULL, {} {dir}", o.field.column, o.field.column)
+            // NULLs sort last either way, as readers of "newest first" expect. Columns that
+            // cannot be NULL sort plainly, so an index on them serves the order.
+            if o.field.nullable {
+                format!("{} IS NULL, {} {dir}", o.field.column, o.field.column)
+            } else {
+                format!("{} {dir}", o.field.column)
+            }
         })
         .collect();
     order.push(format!("s.seq {seq_dir}"));

@@ -179,6 +179,10 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX gateway_keys_by_session ON gateway_keys (session_id);
     "#,
+    // 5: the session query by user email (the most common administrator question).
+    r#"
+    CREATE INDEX sessions_by_org_email ON sessions (org_id, user_email, seq);
+    "#,
 ];
 
 /// Brings the database up to the newest schema, each migration in its own transaction.

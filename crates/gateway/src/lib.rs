@@ -32,6 +32,7 @@ pub struct Gateway {
     app: Arc<App>,
     table: RwLock<Arc<Table>>,
     users: session::UserCache,
+    decoded: session::DecodedCache,
 }
 
 impl Gateway {
@@ -41,6 +42,7 @@ impl Gateway {
             app,
             table: RwLock::new(Arc::new(Table::default())),
             users: session::UserCache::default(),
+            decoded: session::DecodedCache::default(),
         });
         gw.reload().await?;
         Ok(gw)
@@ -99,17 +101,17 @@ pub(crate) fn error_response(status: StatusCode, code: &str, message: &str) -> R
         .expect("static response parts")
 }
 
+/// The client's request id, or a new one: a random per-process prefix and a counter (no
+/// system call per request, unlike a random UUID).
 fn request_id(req: &Request<Body>) -> HeaderValue {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(1);
     req.headers().get("x-request-id").filter(|v| !v.is_empty() && v.len() <= 200).cloned().unwrap_or_else(|| {
-        let mut b = [0u8; 16];
-        rand_bytes(&mut b);
-        HeaderValue::from_str(&uuid::Uuid::from_bytes(b).to_string()).expect("uuid is a header value")
+        let prefix = PREFIX.get_or_init(|| format!("{:08x}", rand::random::<u32>()));
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        HeaderValue::from_str(&format!("{prefix}-{n:012x}")).expect("hex is a header value")
     })
-}
-
-pub(crate) fn rand_bytes(b: &mut [u8]) {
-    use rand::RngCore;
-    rand::rngs::OsRng.fill_bytes(b);
 }
 
 async fn handle(

@@ -42,6 +42,36 @@ pub struct UserCache(Mutex<HashMap<(OrgId, UserId), (bool, Instant)>>);
 
 const USER_TTL: Duration = Duration::from_secs(5);
 
+/// Payloads already decrypted, by plugin, session id and GCM tag. A header whose MAC
+/// verified names exactly one ciphertext (the tag authenticates it), so a hit whose payload
+/// is byte-for-byte the one decrypted before skips AES-GCM and JSON parsing. Bounded: it is
+/// emptied when it grows past [`DECODED_MAX`] entries.
+#[derive(Default)]
+pub struct DecodedCache(Mutex<HashMap<DecodedKey, Decoded>>);
+
+/// Plugin id, session id, GCM tag.
+type DecodedKey = (uuid::Uuid, [u8; 32], [u8; 16]);
+/// The payload as received, and what it decrypted to.
+type Decoded = Arc<(Box<str>, Arc<SessionData>)>;
+
+const DECODED_MAX: usize = 100_000;
+
+impl DecodedCache {
+    fn get(&self, plugin: uuid::Uuid, h: &Header, payload: &str) -> Option<Arc<SessionData>> {
+        let map = self.0.lock().expect("decoded cache");
+        let hit = map.get(&(plugin, h.sid, h.tag))?;
+        (*hit.0 == *payload).then(|| Arc::clone(&hit.1))
+    }
+
+    fn put(&self, plugin: uuid::Uuid, h: &Header, payload: &str, data: &Arc<SessionData>) {
+        let mut map = self.0.lock().expect("decoded cache");
+        if map.len() >= DECODED_MAX {
+            map.clear();
+        }
+        map.insert((plugin, h.sid, h.tag), Arc::new((payload.into(), Arc::clone(data))));
+    }
+}
+
 impl UserCache {
     async fn active(&self, gw: &Gateway, org: OrgId, user: UserId) -> bool {
         if let Some((ok, at)) = self.0.lock().expect("user cache").get(&(org, user))
@@ -77,7 +107,7 @@ pub(crate) struct Identity {
 struct Open {
     header: Header,
     value: String,
-    data: SessionData,
+    data: Arc<SessionData>,
     identity: Identity,
     /// Server storage: the record and the key the cookie names.
     server: Option<(OrgId, SessionId, TokenDigest)>,
@@ -152,12 +182,20 @@ async fn open(gw: &Gateway, p: &SessionPlugin, r: &Request2<'_>, now: u64) -> Fo
     let chunks = chunk::count(p.config.cookie_name.len(), value.len().saturating_sub(110)).unwrap_or(1);
     let (data, server, stored_identity) = match st {
         Storage::Cookie => {
-            match tessera_session_cookie::decrypt(&p.keys, CookieKind::Session, &header, &value[110..]) {
-                Ok(d) => (d, None, None),
-                Err(e) => {
-                    tracing::debug!(reason = %e, "session payload rejected");
-                    return Found::None;
-                }
+            let payload = &value[110..];
+            match gw.decoded.get(p.id, &header, payload) {
+                Some(d) => (d, None, None),
+                None => match tessera_session_cookie::decrypt(&p.keys, CookieKind::Session, &header, payload) {
+                    Ok(d) => {
+                        let d = Arc::new(d);
+                        gw.decoded.put(p.id, &header, payload, &d);
+                        (d, None, None)
+                    }
+                    Err(e) => {
+                        tracing::debug!(reason = %e, "session payload rejected");
+                        return Found::None;
+                    }
+                },
             }
         }
         Storage::Server => {
@@ -179,14 +217,14 @@ async fn open(gw: &Gateway, p: &SessionPlugin, r: &Request2<'_>, now: u64) -> Fo
                         credential: key.session.id.to_string(),
                         groups: vec![],
                     };
-                    (d, Some((key.session.org_id, key.session.id, digest)), Some(id))
+                    (Arc::new(d), Some((key.session.org_id, key.session.id, digest)), Some(id))
                 }
                 Err(_) => return Found::None,
             }
         }
     };
     let Some(entry) = data.iter().find(|e| e.audience == p.config.audience) else {
-        return Found::OtherAudiences(data);
+        return Found::OtherAudiences((*data).clone());
     };
     let Some(mut identity) = identity_from_entry(entry) else { return Found::None };
     if let Some(stored) = stored_identity {
@@ -348,29 +386,25 @@ async fn refresh(
     }
 }
 
-fn is_logout(p: &SessionPlugin, req: &Request<Body>, body: Option<&[u8]>) -> bool {
-    if !p.config.logout_methods.iter().any(|m| m == req.method().as_str()) {
+fn is_logout(p: &SessionPlugin, req: &axum::http::request::Parts, headers: &HeaderMap, body: Option<&[u8]>) -> bool {
+    if !p.config.logout_methods.iter().any(|m| m == req.method.as_str()) {
         return false;
     }
-    let arg = &p.config.logout_query_arg;
-    let in_query = req
-        .uri()
-        .query()
-        .is_some_and(|q| q.split('&').any(|kv| kv.split('=').next().is_some_and(|k| k == arg.as_str())));
+    let arg = p.config.logout_query_arg.as_str();
+    let in_query = req.uri.query().is_some_and(|q| q.split('&').any(|kv| kv.split('=').next() == Some(arg)));
     if in_query {
         return true;
     }
     let Some(body) = body else { return false };
-    let post = &p.config.logout_post_arg;
-    let is_json = req
-        .headers()
+    let post = p.config.logout_post_arg.as_str();
+    let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|c| c.starts_with("application/json"));
     if is_json {
         serde_json::from_slice::<Value>(body).ok().is_some_and(|v| v.get(post).is_some())
     } else {
-        std::str::from_utf8(body).is_ok_and(|b| b.split('&').any(|kv| kv.split('=').next() == Some(post.as_str())))
+        std::str::from_utf8(body).is_ok_and(|b| b.split('&').any(|kv| kv.split('=').next() == Some(post)))
     }
 }
 
@@ -379,7 +413,7 @@ fn is_logout(p: &SessionPlugin, req: &Request<Body>, body: Option<&[u8]>) -> boo
 async fn logout(gw: &Gateway, p: &SessionPlugin, o: Open, bind: &BindValues<'_>, now: u64) -> Response<Body> {
     let flags = attributes(p);
     let mut cookies = vec![];
-    let remaining: SessionData = o.data.into_iter().filter(|e| e.audience != p.config.audience).collect();
+    let remaining: SessionData = o.data.iter().filter(|e| e.audience != p.config.audience).cloned().collect();
     if let Some((org, sid, key)) = o.server
         && let Err(e) = gw.app.end_gateway_session(org, sid, &key).await
     {
@@ -493,9 +527,9 @@ fn basic_credentials(h: &HeaderMap) -> Option<(String, String)> {
     Some((user.to_owned(), pass.to_owned()))
 }
 
-fn wants_html(req: &Request<Body>) -> bool {
-    req.method() == Method::GET
-        && req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"))
+fn wants_html(req: &axum::http::request::Parts) -> bool {
+    req.method == Method::GET
+        && req.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"))
 }
 
 pub(crate) fn percent_encode(s: &str) -> String {
@@ -526,12 +560,14 @@ pub async fn run(
     let now = gw.app.now().0.max(0) as u64;
     let ip = peer_ip(peer);
     let (mut parts, body) = req.into_parts();
-    let headers = parts.headers.clone();
+    // Read from the request's own headers (taken out, put back below): no copy per request.
+    let headers = std::mem::take(&mut parts.headers);
     let ua = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
     let r = Request2 { bind: BindValues { ip: &ip, scheme: "http", user_agent: ua }, cookies: parse_cookies(&headers) };
 
     let mut set_cookies: Vec<String> = vec![];
     let mut fresh_header: Option<Header> = None;
+    let mut strip_authorization = false;
     let found = open(gw, &p, &r, now).await;
     let (found, others) = match found {
         Found::Valid(o) => (Some(*o), vec![]),
@@ -556,8 +592,7 @@ pub async fn run(
             }
             body = Body::from(buffered.clone().unwrap_or_default());
         }
-        let probe = Request::from_parts(parts.clone(), Body::empty());
-        if is_logout(&p, &probe, buffered.as_deref()) {
+        if is_logout(&p, &parts, &headers, buffered.as_deref()) {
             let Some(o) = found else { unreachable!() };
             return logout(gw, &p, o, &r.bind, now).await;
         }
@@ -595,7 +630,7 @@ pub async fn run(
                     match gw.app.check_password(&sign_in).await {
                         Ok((user, _)) => match create(gw, &p, &user, &ip, &r.bind, others, now).await {
                             Ok((c, i, h)) => {
-                                parts.headers.remove(header::AUTHORIZATION);
+                                strip_authorization = true;
                                 set_cookies = c;
                                 fresh_header = Some(h);
                                 Some(i)
@@ -620,6 +655,11 @@ pub async fn run(
         },
     };
 
+    drop(r);
+    parts.headers = headers;
+    if strip_authorization {
+        parts.headers.remove(header::AUTHORIZATION);
+    }
     let Some(identity) = identity else {
         match p.config.unauthenticated.as_str() {
             "pass" => {
@@ -628,7 +668,7 @@ pub async fn run(
                 }
                 return proxy::forward(m, Request::from_parts(parts, body), peer, rid).await;
             }
-            "redirect" if wants_html(&Request::from_parts(parts.clone(), Body::empty())) => {
+            "redirect" if wants_html(&parts) => {
                 let next = parts.uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
                 let location = format!("{LOGIN_PATH}?next={}", percent_encode(next));
                 return Response::builder()

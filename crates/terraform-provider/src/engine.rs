@@ -223,7 +223,10 @@ impl Res {
     fn keep_prior_forms(&self, prior: &Val, mut new: Val) -> Val {
         for name in self.names() {
             let p = prior.get(name);
-            if self.same(name, p, new.get(name)) {
+            // A computed attribute takes the server's value when the state has none: its
+            // configuration, if any, is then compared with that value.
+            let computed = self.spec.attr(name).is_some_and(|a| a.is_computed());
+            if (!computed || !p.is_null()) && self.same(name, p, new.get(name)) {
                 set(&mut new, name, p.clone());
             }
         }
@@ -397,7 +400,11 @@ impl Resource for Res {
     async fn import<'a>(&self, diags: &mut Diagnostics, id: String) -> Option<(Doc, Doc)> {
         let api = self.api(diags)?;
         match self.imp.import(&api, id.trim()).await {
-            Ok(Some(state)) => Some((self.encode(&state.unknown_to_null()), Doc::default())),
+            Ok(Some(state)) => {
+                // As a read from nothing: empty values the configuration leaves out stay null.
+                let state = self.keep_prior_forms(&empty_object(&self.spec), state);
+                Some((self.encode(&state), Doc::default()))
+            }
             Ok(None) => {
                 add(diags, Error::new(format!("cannot import tessera_{} {id}: it does not exist", self.imp.name())));
                 None

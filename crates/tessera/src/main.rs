@@ -5,6 +5,11 @@ mod serve;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc: fewer cycles per allocation than glibc's malloc on the request path (8 % of the
+/// profile of an authenticated call was malloc/free) and less fragmentation under churn.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Tessera decides who is signed in, for how long, from where, and with which permissions.
 ///
 /// Start a server with `tessera serve` (SQLite in a local data directory by default). On the

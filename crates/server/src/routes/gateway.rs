@@ -103,7 +103,7 @@ async fn delete<T: GatewayResource>(State(app): S, Authed(c): Authed, Path(id): 
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The gateway's routes, to nest under `/v2`.
+/// The gateway's routes under `/v2/gateway`.
 pub fn routes() -> axum::Router<Arc<App>> {
     use axum::routing::get as g;
     fn pair<T: GatewayResource + Send + Sync + 'static>(
@@ -114,7 +114,7 @@ pub fn routes() -> axum::Router<Arc<App>> {
             .route(&format!("{base}/{{id}}"), g(get::<T>).put(put::<T>).patch(patch::<T>).delete(delete::<T>))
     }
     let r = axum::Router::new();
-    let r = pair::<Service>(r, "/gateway/services");
-    let r = pair::<Route>(r, "/gateway/routes");
-    pair::<Plugin>(r, "/gateway/plugins")
+    let r = pair::<Service>(r, "/v2/gateway/services");
+    let r = pair::<Route>(r, "/v2/gateway/routes");
+    pair::<Plugin>(r, "/v2/gateway/plugins")
 }

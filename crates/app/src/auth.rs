@@ -101,6 +101,9 @@ pub struct AuthCache {
     credential_epoch: AtomicU64,
     /// Bumped when any policy, attachment or group membership changes.
     permission_epoch: AtomicU64,
+    /// What assuming a role reads (role, user, trusts, groups), per (org, role, user), tagged
+    /// with both epochs: any change to users, roles, trusts or memberships bumps one.
+    pub(crate) assume_facts: moka::sync::Cache<(OrgId, RoleId, UserId), Arc<crate::assume::AssumeFacts>>,
     /// Sessions ended since they were cached, with their expiry (after which they can go).
     ended: Mutex<HashMap<SessionId, Timestamp>>,
     /// False while the store's change feed is down: changes made elsewhere could be missed,
@@ -143,6 +146,10 @@ impl AuthCache {
             credential_epoch: AtomicU64::new(0),
             permission_epoch: AtomicU64::new(0),
             ended: Mutex::new(HashMap::new()),
+            assume_facts: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_idle(std::time::Duration::from_secs(600))
+                .build(),
             trusted: std::sync::atomic::AtomicBool::new(true),
             activity: (0..ACTIVITY_SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
         }
@@ -178,6 +185,12 @@ impl AuthCache {
     pub fn set_trusted(&self, trusted: bool) {
         self.trusted.store(trusted, Ordering::SeqCst);
         self.clear();
+    }
+
+    /// The current (credential, permission) epochs, or None while caches must not be used.
+    pub(crate) fn epochs(&self) -> Option<(u64, u64)> {
+        self.is_trusted()
+            .then(|| (self.credential_epoch.load(Ordering::SeqCst), self.permission_epoch.load(Ordering::SeqCst)))
     }
 
     fn is_trusted(&self) -> bool {

@@ -450,7 +450,10 @@ impl App {
         role.description = input.description;
         role.role_type = input.role_type;
         role.max_session_duration = input.max_session_duration;
-        if !self.store.update_role(&role).await? {
+        let updated = self.store.update_role(&role).await?;
+        // Assume reads cached roles and trusts: changes to either must be seen at once.
+        self.cache.permissions_changed();
+        if !updated {
             return Err(not_found("Role"));
         }
         Ok(role)
@@ -480,6 +483,7 @@ impl App {
             date_created: self.now(),
         };
         self.store.create_trust(&trust).await?;
+        self.cache.permissions_changed();
         Ok(trust)
     }
 
@@ -515,7 +519,9 @@ impl App {
         trust.principal = input.principal;
         trust.conditions = input.conditions;
         trust.valid_until = input.valid_until;
-        if !self.store.update_trust(&trust).await? {
+        let updated = self.store.update_trust(&trust).await?;
+        self.cache.permissions_changed();
+        if !updated {
             return Err(not_found("Role trust"));
         }
         Ok(trust)
@@ -523,7 +529,9 @@ impl App {
 
     pub async fn delete_trust(&self, caller: &Caller, id: TrustId) -> AppResult<()> {
         caller.authorize(act::TRUST_DELETE, &id.to_string())?;
-        if !self.store.delete_trust(caller.org_id, id).await? {
+        let deleted = self.store.delete_trust(caller.org_id, id).await?;
+        self.cache.permissions_changed();
+        if !deleted {
             return Err(not_found("Role trust"));
         }
         Ok(())

@@ -55,7 +55,10 @@ pub fn router_with(app: Arc<App>, config: ServerConfig) -> Router {
         .route("/v2/roles", get(iam::list_roles).post(iam::create_role))
         .route("/v2/roles/{role_id}", get(iam::get_role).put(iam::update_role).delete(iam::delete_role))
         .route("/v2/roles/{role_id}/policies", get(iam::list_role_policies))
-        .route("/v2/roles/{role_id}/policies/{policy_id}", post(iam::attach_role_policy).delete(iam::detach_role_policy))
+        .route(
+            "/v2/roles/{role_id}/policies/{policy_id}",
+            post(iam::attach_role_policy).delete(iam::detach_role_policy),
+        )
         .route("/v2/role-trusts", get(iam::list_trusts).post(iam::create_trust))
         .route("/v2/role-trusts/by-role/{role_id}", get(iam::list_trusts_by_role))
         .route("/v2/role-trusts/{role_trust_id}", get(iam::get_trust).put(iam::update_trust).delete(iam::delete_trust))

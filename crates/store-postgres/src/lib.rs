@@ -886,6 +886,8 @@ impl Store for PgStore {
             )
             .await
             .map_err(|e| conflict(map_err(e), format!("a role named '{}' already exists", r.name)))?;
+        // Cached assume facts hold the role: other nodes must re-read it.
+        notify(&**c, &StoreChange::Permissions).await?;
         Ok(n == 1)
     }
 
@@ -924,6 +926,7 @@ impl Store for PgStore {
         )
         .await
         .map_err(map_err)?;
+        notify(&**c, &StoreChange::Permissions).await?;
         Ok(())
     }
 
@@ -977,6 +980,7 @@ impl Store for PgStore {
             )
             .await
             .map_err(map_err)?;
+        notify(&**c, &StoreChange::Permissions).await?;
         Ok(n == 1)
     }
 
@@ -986,6 +990,7 @@ impl Store for PgStore {
             .execute("DELETE FROM role_trusts WHERE org_id = $1 AND id = $2", &[&s(org), &s(tid)])
             .await
             .map_err(map_err)?;
+        notify(&**c, &StoreChange::Permissions).await?;
         Ok(n == 1)
     }
 

@@ -182,3 +182,45 @@ async fn a_lost_change_feed_turns_caches_off_until_it_is_back() {
     b.app.cache().set_trusted(true);
     assert_eq!(status(&on_b).await, StatusCode::UNAUTHORIZED, "restored caches start empty");
 }
+
+#[tokio::test]
+async fn a_trust_deleted_on_one_node_stops_assumes_on_another() {
+    let Some((a, b)) = two_nodes().await else { return };
+    let raw = |t: &TestApp, m: reqwest::Method, path: &str, body: Option<serde_json::Value>| {
+        let (client, path, body) = (t.admin.clone(), path.to_owned(), body.map(|b| b.to_string()));
+        async move { client.raw(m, &path, body.as_deref()).await.unwrap() }
+    };
+    let (_, role) = raw(
+        &a,
+        reqwest::Method::POST,
+        "/v2/roles",
+        Some(serde_json::json!({"name": "ops", "role_type": "assumable", "max_session_duration": 3600})),
+    )
+    .await;
+    let role_id = role["role"]["id"].as_str().unwrap().to_owned();
+    let (st, trust) = raw(
+        &a,
+        reqwest::Method::POST,
+        "/v2/role-trusts",
+        Some(serde_json::json!({"role_id": role_id, "trusted_user_id": a.admin_id})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{trust}");
+    let trust_id = trust["role_trust"]["id"].as_str().unwrap().to_owned();
+    let assume = serde_json::json!({"user_id": a.admin_id, "role_id": role_id, "session_name": "s", "duration": 900});
+    // Twice on node A: the second is served from A's cached role, trust and groups.
+    for _ in 0..2 {
+        let (st, body) = raw(&a, reqwest::Method::POST, "/v2/assumed-roles/assume", Some(assume.clone())).await;
+        assert_eq!(st, StatusCode::CREATED, "{body}");
+    }
+    let (st, _) = raw(&b, reqwest::Method::DELETE, &format!("/v2/role-trusts/{trust_id}"), None).await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let took = within("the deleted trust on node A", || {
+        let (a, assume) = (&a, assume.clone());
+        async move {
+            raw(a, reqwest::Method::POST, "/v2/assumed-roles/assume", Some(assume)).await.0 == StatusCode::FORBIDDEN
+        }
+    })
+    .await;
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+}

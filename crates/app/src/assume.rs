@@ -88,7 +88,7 @@ impl App {
 
         let token = self.with_rng(|r| mint(TokenKind::RoleSession, &mut RngRef(r)));
         let session = Session {
-            id: self.new_id(SessionId::from_random),
+            id: self.new_session_id(),
             org_id: org,
             handle: token.digest.handle(),
             kind: SessionKind::AssumedRole,

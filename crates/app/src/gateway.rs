@@ -323,7 +323,9 @@ impl App {
 
     /// A fresh session id (the gateway picks it before sealing a server-stored cookie).
     pub fn new_session_id(&self) -> SessionId {
-        self.new_id(SessionId::from_random)
+        let mut random = [0u8; 10];
+        self.with_rng(|r| r.fill_bytes(&mut random));
+        SessionId::time_ordered(self.now().0.max(0) as u64 * 1000, random)
     }
 
     /// A gateway session record (server storage): the user signed in through the gateway.
@@ -337,7 +339,7 @@ impl App {
         let now = self.now();
         let lifetime = absolute.filter(|a| *a > 0).unwrap_or(400 * 86_400);
         Session {
-            id: self.new_id(SessionId::from_random),
+            id: self.new_session_id(),
             org_id: user.org_id,
             handle: key.handle(),
             kind: SessionKind::Gateway,

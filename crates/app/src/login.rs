@@ -152,7 +152,7 @@ impl App {
         let limits = self.store.get_session_limits(user.org_id).await?;
         let token = self.with_rng(|r| mint(TokenKind::LoginSession, &mut RngRef(r)));
         let session = Session {
-            id: self.new_id(SessionId::from_random),
+            id: self.new_session_id(),
             org_id: user.org_id,
             handle: token.digest.handle(),
             kind: SessionKind::Login,

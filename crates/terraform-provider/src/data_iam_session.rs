@@ -48,17 +48,17 @@ fn result_ty() -> Ty {
 
 fn spec() -> BlockSpec {
     let mut attrs: Vec<AttrSpec> = vec![
-        optional(
-            "filter",
-            Ty::Str,
-            "An OData `$filter`, e.g. `status eq 'Active' and create_time gt now() sub PT2H`.",
-        ),
+        optional("filter", Ty::Str, "An OData `$filter`, e.g. `status eq 'Active' and create_time gt now() sub PT2H`."),
         optional("orderby", Ty::Str, "An OData `$orderby`, e.g. `create_time desc`."),
         optional("page_size", Ty::Num, "Records asked for per request (`$top`, 1–1000; 100)."),
     ];
     attrs.extend(FIELDS.iter().map(|(n, t, d)| optional(n, t.clone(), d)));
     attrs.push(computed("id", Ty::Str, "The filter that was applied (`*` for none)."));
-    attrs.push(computed("count", Ty::Num, "How many records matched."));
+    attrs.push(computed(
+        "total",
+        Ty::Num,
+        "How many records matched (`Count`; `count` is a reserved name in Terraform).",
+    ));
     attrs.push(computed("results", Ty::list(result_ty()), "Every matching record, in the server's order."));
     BlockSpec::new(
         "Sessions of every kind (sign-ins, assumed roles, gateway sessions). The results are in `results`: `data.tessera_iam_session.NAME.results[i].FIELD`.",
@@ -83,7 +83,9 @@ fn filter_of(config: &Val) -> Option<String> {
         }
         match (ty, config.get(name)) {
             (Ty::Num, v) if v.as_i64().is_some() => parts.push(format!("{name} eq {}", v.as_i64().unwrap_or(0))),
-            (_, v) if v.as_str().is_some() => parts.push(format!("{name} eq {}", quote(v.as_str().unwrap_or_default()))),
+            (_, v) if v.as_str().is_some() => {
+                parts.push(format!("{name} eq {}", quote(v.as_str().unwrap_or_default())))
+            }
             _ => {}
         }
     }
@@ -151,11 +153,18 @@ impl DataImpl for IamSession {
         }
         let results: Vec<Val> = rows
             .iter()
-            .map(|r| Val::Obj(FIELDS.iter().map(|(n, _, _)| ((*n).to_owned(), from_json(r.get(*n).unwrap_or(&Json::Null)))).collect()))
+            .map(|r| {
+                Val::Obj(
+                    FIELDS
+                        .iter()
+                        .map(|(n, _, _)| ((*n).to_owned(), from_json(r.get(*n).unwrap_or(&Json::Null))))
+                        .collect(),
+                )
+            })
             .collect();
         let mut out = config.clone();
         set(&mut out, "id", Val::str(filter.unwrap_or_else(|| "*".into())));
-        set(&mut out, "count", Val::num(results.len() as f64));
+        set(&mut out, "total", Val::num(results.len() as f64));
         set(&mut out, "results", Val::List(results));
         Ok(out)
     }

@@ -74,7 +74,9 @@ fn merge_known(planned: &Val, new: &Val) -> Val {
     }
     match (planned, new) {
         (Val::Obj(p), Val::Obj(n)) => Val::Obj(
-            n.iter().map(|(k, nv)| (k.clone(), p.get(k).map_or_else(|| nv.clone(), |pv| merge_known(pv, nv)))).collect(),
+            n.iter()
+                .map(|(k, nv)| (k.clone(), p.get(k).map_or_else(|| nv.clone(), |pv| merge_known(pv, nv))))
+                .collect(),
         ),
         (Val::List(p), Val::List(n)) if p.len() == n.len() => {
             Val::List(p.iter().zip(n).map(|(a, b)| merge_known(a, b)).collect())
@@ -112,8 +114,10 @@ pub trait ResourceImpl: Send + Sync + 'static {
         &[]
     }
     /// Whether two known values of an attribute mean the same (the server normalises some
-    /// values: `10.0.0.1` is `10.0.0.1/32`, `Ann@Example.com` is `ann@example.com`).
-    fn equivalent(&self, _attr: &str, _a: &Val, _b: &Val) -> bool {
+    /// values: `10.0.0.1` is `10.0.0.1/32`, `Ann@Example.com` is `ann@example.com`). `prior`
+    /// is the state's value; `other` the planned one (in a plan) or the server's (in a read).
+    /// Null, empty strings and empty lists already count as the same.
+    fn equivalent(&self, _attr: &str, _prior: &Val, _other: &Val) -> bool {
         false
     }
     /// Last touches to a plan (`prior` is None when creating).
@@ -193,8 +197,10 @@ impl Res {
         let data_equal = match self.attr_ty(name) {
             Some(Ty::Dyn) => same_data(&to_json(a), &to_json(b)),
             Some(Ty::Set(_)) => {
-                let mut x: Vec<String> = a.as_list().unwrap_or_default().iter().map(|v| to_json(v).to_string()).collect();
-                let mut y: Vec<String> = b.as_list().unwrap_or_default().iter().map(|v| to_json(v).to_string()).collect();
+                let mut x: Vec<String> =
+                    a.as_list().unwrap_or_default().iter().map(|v| to_json(v).to_string()).collect();
+                let mut y: Vec<String> =
+                    b.as_list().unwrap_or_default().iter().map(|v| to_json(v).to_string()).collect();
                 x.sort();
                 y.sort();
                 x == y
@@ -212,7 +218,12 @@ impl Res {
     /// After apply, every value the plan knew must be in the state as planned.
     fn settle(&self, planned: &Val, mut new: Val) -> Val {
         for name in self.names() {
-            let merged = merge_known(planned.get(name), new.get(name));
+            let (p, n) = (planned.get(name), new.get(name));
+            // A set's elements have no positions to match up: partly unknown, it is the server's.
+            let merged = match self.attr_ty(name) {
+                Some(Ty::Set(_)) if !p.is_wholly_known() => n.clone(),
+                _ => merge_known(p, n),
+            };
             set(&mut new, name, merged);
         }
         new.unknown_to_null()
@@ -321,11 +332,8 @@ impl Resource for Res {
             }
         }
         self.imp.plan(Some(&prior), &config, &mut planned);
-        let replace = changed
-            .iter()
-            .filter(|c| self.imp.force_new().contains(c))
-            .map(|c| AttributePath::new(*c))
-            .collect();
+        let replace =
+            changed.iter().filter(|c| self.imp.force_new().contains(c)).map(|c| AttributePath::new(*c)).collect();
         Some((self.encode(&planned), prior_private_state, replace))
     }
 

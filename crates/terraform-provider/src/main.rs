@@ -11,10 +11,8 @@ fn main() -> ExitCode {
     if std::env::var_os("RUST_LIB_BACKTRACE").is_none_or(|v| v != "0") {
         use std::os::unix::process::CommandExt;
         if let Ok(exe) = std::env::current_exe() {
-            let err = std::process::Command::new(exe)
-                .args(std::env::args_os().skip(1))
-                .env("RUST_LIB_BACKTRACE", "0")
-                .exec();
+            let err =
+                std::process::Command::new(exe).args(std::env::args_os().skip(1)).env("RUST_LIB_BACKTRACE", "0").exec();
             eprintln!("terraform-provider-tessera: cannot restart itself: {err}");
         }
     }
@@ -25,7 +23,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(tf_provider::serve("tessera", terraform_provider_tessera::provider::TesseraProvider::default()))
+    match runtime
+        .block_on(tf_provider::serve("tessera", terraform_provider_tessera::provider::TesseraProvider::default()))
     {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -81,7 +81,11 @@ impl Provider for TesseraProvider {
         }
         let Some(api_key) = setting(&config, "api_key", "TESSERA_API_KEY", diags) else {
             if diags.errors.is_empty() {
-                error(diags, "api_key", "api_key is required: set it in the provider block or in TESSERA_API_KEY".into());
+                error(
+                    diags,
+                    "api_key",
+                    "api_key is required: set it in the provider block or in TESSERA_API_KEY".into(),
+                );
             }
             return Some(());
         };

@@ -266,7 +266,11 @@ pub fn decode(mp: &Mp, ty: &Ty) -> Result<Val, String> {
         },
         Ty::Tuple(ts) => match mp {
             Mp::Array(items) => Ok(Val::List(
-                items.iter().zip(ts.iter().chain(std::iter::repeat(&Ty::Dyn))).map(|(i, t)| decode(i, t)).collect::<Result<_, _>>()?,
+                items
+                    .iter()
+                    .zip(ts.iter().chain(std::iter::repeat(&Ty::Dyn)))
+                    .map(|(i, t)| decode(i, t))
+                    .collect::<Result<_, _>>()?,
             )),
             other => Err(format!("expected a tuple, found {other}")),
         },
@@ -379,10 +383,9 @@ pub fn type_of(v: &Val) -> Json {
         Val::Num(_) => Json::from("number"),
         Val::Str(_) => Json::from("string"),
         Val::List(items) => Json::Array(vec!["tuple".into(), Json::Array(items.iter().map(type_of).collect())]),
-        Val::Obj(m) => Json::Array(vec![
-            "object".into(),
-            Json::Object(m.iter().map(|(k, v)| (k.clone(), type_of(v))).collect()),
-        ]),
+        Val::Obj(m) => {
+            Json::Array(vec!["object".into(), Json::Object(m.iter().map(|(k, v)| (k.clone(), type_of(v))).collect())])
+        }
         Val::Dyn(t, _) => t.clone(),
     }
 }

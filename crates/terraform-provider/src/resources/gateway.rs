@@ -42,7 +42,8 @@ impl Kind {
         Ok(api.json(Method::POST, self.path(), Some(body)).await?[self.key()].take())
     }
     async fn get(self, api: &Api, id: &str) -> Result<Option<Json>> {
-        Ok(found(api.json(Method::GET, &format!("{}/{id}", self.path()), None).await)?.map(|mut v| v[self.key()].take()))
+        Ok(found(api.json(Method::GET, &format!("{}/{id}", self.path()), None).await)?
+            .map(|mut v| v[self.key()].take()))
     }
     async fn put(self, api: &Api, id: &str, body: &Json) -> Result<Json> {
         Ok(api.json(Method::PUT, &format!("{}/{id}", self.path()), Some(body)).await?[self.key()].take())
@@ -110,8 +111,20 @@ fn stamps(obj: &Json, prior: &Val) -> [(&'static str, Val); 2] {
 
 pub struct GatewayService;
 
-const SERVICE_KEYS: &[&str] =
-    &["id", "name", "protocol", "host", "port", "path", "retries", "connect_timeout", "write_timeout", "read_timeout", "enabled", "tags"];
+const SERVICE_KEYS: &[&str] = &[
+    "id",
+    "name",
+    "protocol",
+    "host",
+    "port",
+    "path",
+    "retries",
+    "connect_timeout",
+    "write_timeout",
+    "read_timeout",
+    "enabled",
+    "tags",
+];
 const SERVICE_PARTS: &[&str] = &["protocol", "host", "port", "path"];
 
 fn service_spec() -> BlockSpec {
@@ -289,7 +302,10 @@ impl ResourceImpl for GatewayRoute {
         route_spec()
     }
     fn validate(&self, config: &Val, d: &mut Diags) {
-        if ["paths", "hosts", "methods"].iter().all(|k| config.get(k).as_list().is_some_and(<[Val]>::is_empty) || config.get(k).is_null()) {
+        if ["paths", "hosts", "methods"]
+            .iter()
+            .all(|k| config.get(k).as_list().is_some_and(<[Val]>::is_empty) || config.get(k).is_null())
+        {
             d.error("paths", "a route needs at least one of paths, hosts or methods");
         }
     }
@@ -423,7 +439,10 @@ fn check_config(config: &Val, d: &mut Diags) {
     for (k, v) in &m {
         let Some((_, want)) = CONFIG_FIELDS.iter().find(|(name, _)| name == k) else {
             let known: Vec<&str> = CONFIG_FIELDS.iter().map(|f| f.0).collect();
-            d.error("config", format!("config.{k} is not a setting of the session plugin; known: {}", known.join(", ")));
+            d.error(
+                "config",
+                format!("config.{k} is not a setting of the session plugin; known: {}", known.join(", ")),
+            );
             continue;
         };
         let got = json_kind(v);
@@ -450,7 +469,10 @@ fn check_ordering(v: &Val, d: &mut Diags) {
         _ => false,
     };
     if !ok {
-        d.error("ordering", "ordering must look like { before = { access = [\"...\"] }, after = { access = [\"...\"] } }");
+        d.error(
+            "ordering",
+            "ordering must look like { before = { access = [\"...\"] }, after = { access = [\"...\"] } }",
+        );
     }
 }
 
@@ -474,10 +496,9 @@ fn check_partials(v: &Val, d: &mut Diags) {
 /// `b`'s fields are among `a`'s, with the same values (`a` is the prior value).
 fn config_within(a: &Val, b: &Val) -> bool {
     match (to_json(a), to_json(b)) {
-        (Json::Object(prior), Json::Object(now)) => now
-            .iter()
-            .filter(|(_, v)| !v.is_null())
-            .all(|(k, v)| prior.get(k).is_some_and(|p| same_data(p, v))),
+        (Json::Object(prior), Json::Object(now)) => {
+            now.iter().filter(|(_, v)| !v.is_null()).all(|(k, v)| prior.get(k).is_some_and(|p| same_data(p, v)))
+        }
         _ => false,
     }
 }

@@ -31,10 +31,9 @@ fn spec() -> BlockSpec {
 }
 
 async fn members(api: &Api, group: &str) -> Result<Vec<String>> {
-    let users = all_pages(|p| async move {
-        api.client.list_group_members(group, &p).await.map(|l| (l.members, l.meta))
-    })
-    .await?;
+    let users =
+        all_pages(|p| async move { api.client.list_group_members(group, &p).await.map(|l| (l.members, l.meta)) })
+            .await?;
     Ok(users.into_iter().map(|u| u.id).collect())
 }
 
@@ -42,7 +41,10 @@ async fn set_members(api: &Api, group: &str, want: &[String]) -> Result<()> {
     let have: BTreeSet<String> = members(api, group).await?.into_iter().collect();
     let want: BTreeSet<String> = want.iter().cloned().collect();
     for u in want.difference(&have) {
-        api.client.add_group_member(group, u).await.map_err(|e| crate::api::Error::from(e).ctx(&format!("adding member {u}")))?;
+        api.client
+            .add_group_member(group, u)
+            .await
+            .map_err(|e| crate::api::Error::from(e).ctx(&format!("adding member {u}")))?;
     }
     for u in have.difference(&want) {
         gone_is_fine(api.client.remove_group_member(group, u).await.map_err(Into::into))

@@ -121,9 +121,8 @@ pub(crate) fn same_nets(a: &Val, b: &Val) -> bool {
 /// The same instant, whatever the offset it is written with.
 pub(crate) fn same_instant(a: &Val, b: &Val) -> bool {
     let parse = |v: &Val| {
-        v.as_str().and_then(|s| {
-            time::OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc3339).ok()
-        })
+        v.as_str()
+            .and_then(|s| time::OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc3339).ok())
     };
     matches!((parse(a), parse(b)), (Some(x), Some(y)) if x == y)
 }

@@ -31,7 +31,11 @@ fn statement_spec() -> BlockSpec {
 fn document_spec() -> BlockSpec {
     BlockSpec::new(
         "The policy document.",
-        vec![optional_computed("version", Ty::Str, "The document's version string (the server's default when not set).")],
+        vec![optional_computed(
+            "version",
+            Ty::Str,
+            "The document's version string (the server's default when not set).",
+        )],
     )
     .with_block("statement", Nesting::List, statement_spec())
 }
@@ -100,11 +104,8 @@ fn document_val(j: &Json) -> Val {
         })
         .unwrap_or_default();
     Val::Obj(
-        [
-            ("version".to_owned(), Val::opt_str(j["Version"].as_str())),
-            ("statement".to_owned(), Val::List(statements)),
-        ]
-        .into(),
+        [("version".to_owned(), Val::opt_str(j["Version"].as_str())), ("statement".to_owned(), Val::List(statements))]
+            .into(),
     )
 }
 
@@ -138,13 +139,11 @@ fn same_document(a: &Val, b: &Val) -> bool {
         (Some(x), Some(y)) => x == y,
         _ => true,
     };
-    version_ok
-        && sa.len() == sb.len()
-        && sa.iter().zip(sb).all(|(x, y)| {
-            matches!((x.get("effect").as_str(), y.get("effect").as_str()), (Some(p), Some(q)) if p.eq_ignore_ascii_case(q))
-                && x.get("actions").as_strings() == y.get("actions").as_strings()
-                && x.get("resources").as_strings() == y.get("resources").as_strings()
-        })
+    version_ok && sa.len() == sb.len() && sa.iter().zip(sb).all(|(x, y)| {
+        matches!((x.get("effect").as_str(), y.get("effect").as_str()), (Some(p), Some(q)) if p.eq_ignore_ascii_case(q))
+            && x.get("actions").as_strings() == y.get("actions").as_strings()
+            && x.get("resources").as_strings() == y.get("resources").as_strings()
+    })
 }
 
 #[async_trait]

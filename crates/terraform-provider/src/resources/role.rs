@@ -21,7 +21,11 @@ fn spec() -> BlockSpec {
             computed("id", Ty::Str, "The role's id."),
             required("name", Ty::Str, "The role's name (unique in the organization)."),
             optional("description", Ty::Str, "A description."),
-            required("type", Ty::Str, "`assumable` (users assume it through a trust) or `assignable` (`role_type` in the API)."),
+            required(
+                "type",
+                Ty::Str,
+                "`assumable` (users assume it through a trust) or `assignable` (`role_type` in the API).",
+            ),
             optional_computed(
                 "max_session_duration",
                 Ty::Num,
@@ -38,10 +42,9 @@ fn spec() -> BlockSpec {
 }
 
 async fn policies(api: &Api, role: &str) -> Result<Vec<String>> {
-    let list = all_pages(|p| async move {
-        api.client.list_role_policies(role, &p).await.map(|l| (l.policies, l.meta))
-    })
-    .await?;
+    let list =
+        all_pages(|p| async move { api.client.list_role_policies(role, &p).await.map(|l| (l.policies, l.meta)) })
+            .await?;
     Ok(list.into_iter().map(|p| p.id).collect())
 }
 

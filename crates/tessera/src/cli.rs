@@ -54,6 +54,13 @@ pub enum CliCommand {
         #[command(flatten)]
         conn: Connection,
     },
+    /// Manage the session gateway's services, routes and plugins.
+    Gateway {
+        #[command(subcommand)]
+        action: GatewayAction,
+        #[command(flatten)]
+        conn: Connection,
+    },
     /// Assume a role and print the session, with its token (shown once).
     Assume {
         /// The role to assume.
@@ -98,6 +105,23 @@ pub enum SessionsAction {
         /// Terminate all sessions of this user instead.
         #[arg(long, conflicts_with = "moid")]
         user: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum GatewayAction {
+    /// Make the gateway's configuration match a JSON file, by name (Kong decK style):
+    /// `{"services": [...], "routes": [...], "plugins": [...]}` where routes name their
+    /// service (`"service": {"name": "api"}`) and plugins their route or service the same way;
+    /// plugins are matched by `instance_name`. Objects in the file are created or replaced;
+    /// with --prune, named objects not in the file are deleted. Applied without a restart.
+    Apply {
+        /// The configuration file (JSON).
+        #[arg(long)]
+        file: std::path::PathBuf,
+        /// Also delete services, routes and plugins that the file does not name.
+        #[arg(long)]
+        prune: bool,
     },
 }
 
@@ -152,8 +176,92 @@ fn print(output: &str, value: &Value, columns: &[&str]) {
     }
 }
 
+/// One API call that must succeed; the error names what failed and the server's message.
+async fn call(c: &Client, method: axum::http::Method, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
+    let text = body.map(Value::to_string);
+    let (status, answer) = c.raw(method.clone(), path, text.as_deref()).await?;
+    if !status.is_success() {
+        let msg = answer["error"]["message"].as_str().map(str::to_owned).unwrap_or_else(|| answer.to_string());
+        anyhow::bail!("{method} {path}: {status}: {msg}");
+    }
+    Ok(answer)
+}
+
+/// `tessera gateway apply`: services, then routes, then plugins, each created or replaced by
+/// name; references by name become ids. Prints what changed.
+async fn gateway_apply(c: &Client, file: &std::path::Path, prune: bool) -> anyhow::Result<Value> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let desired: Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
+    let mut report = vec![];
+    let mut surplus: Vec<(&str, &str, String, String)> = vec![];
+    let mut ids: std::collections::HashMap<(&str, String), String> = Default::default();
+    for (kind, plural, key) in
+        [("service", "services", "name"), ("route", "routes", "name"), ("plugin", "plugins", "instance_name")]
+    {
+        let existing = call(c, axum::http::Method::GET, &format!("/v2/gateway/{plural}"), None).await?;
+        let existing: Vec<Value> = existing[plural].as_array().cloned().unwrap_or_default();
+        let by_name = |n: &str| existing.iter().find(|o| o[key].as_str() == Some(n)).cloned();
+        let items = desired[plural].as_array().cloned().unwrap_or_default();
+        let mut wanted = std::collections::HashSet::new();
+        for (i, mut item) in items.into_iter().enumerate() {
+            let name = item[key]
+                .as_str()
+                .map(str::to_owned)
+                .with_context(|| format!("{plural}[{i}]: \"{key}\" is required to match it with what exists"))?;
+            for (field, target) in [("service", "service"), ("route", "route")] {
+                if let Some(n) = item[field]["name"].as_str().map(str::to_owned) {
+                    let id = ids
+                        .get(&(target, n.clone()))
+                        .with_context(|| format!("{plural}[{i}].{field}: no {target} named '{n}' in the file"))?;
+                    item[field] = serde_json::json!({ "id": id });
+                }
+            }
+            let (verb, answer) = match by_name(&name) {
+                Some(old) => {
+                    let id = old["id"].as_str().unwrap_or_default().to_owned();
+                    let path = format!("/v2/gateway/{plural}/{id}");
+                    ("replaced", call(c, axum::http::Method::PUT, &path, Some(&item)).await?)
+                }
+                None => {
+                    ("created", call(c, axum::http::Method::POST, &format!("/v2/gateway/{plural}"), Some(&item)).await?)
+                }
+            };
+            let id = answer[kind]["id"].as_str().unwrap_or_default().to_owned();
+            ids.insert((kind, name.clone()), id.clone());
+            wanted.insert(name.clone());
+            report.push(serde_json::json!({"kind": kind, "name": name, "id": id, "change": verb}));
+        }
+        if prune {
+            for old in &existing {
+                if let Some(n) = old[key].as_str()
+                    && !wanted.contains(n)
+                {
+                    let id = old["id"].as_str().unwrap_or_default().to_owned();
+                    surplus.push((kind, plural, n.to_owned(), id));
+                }
+            }
+        }
+    }
+    // Plugins before routes before services: nothing is deleted while something uses it.
+    for (kind, plural, name, id) in surplus.into_iter().rev() {
+        let path = format!("/v2/gateway/{plural}/{id}");
+        let (status, answer) = c.raw(axum::http::Method::DELETE, &path, None).await?;
+        // A plugin may already have gone with its route.
+        if !status.is_success() && status != axum::http::StatusCode::NOT_FOUND {
+            anyhow::bail!("DELETE {path}: {status}: {answer}");
+        }
+        report.push(serde_json::json!({"kind": kind, "name": name, "id": id, "change": "deleted"}));
+    }
+    Ok(Value::Array(report))
+}
+
 pub async fn run(cmd: CliCommand) -> anyhow::Result<()> {
     match cmd {
+        CliCommand::Gateway { action: GatewayAction::Apply { file, prune }, conn } => {
+            let c = client(&conn)?;
+            let report = gateway_apply(&c, &file, prune).await?;
+            print(&conn.output, &report, &["kind", "name", "id", "change"]);
+        }
         CliCommand::Users { action, conn } => {
             let c = client(&conn)?;
             match action {

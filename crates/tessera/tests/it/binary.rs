@@ -8,7 +8,7 @@ use crate::free_port;
 
 fn start(dir: &std::path::Path, port: u16, key: Option<&str>) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tessera"));
-    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--gateway-listen", "off", "--data-dir"])
         .arg(dir)
         .env_remove("TESSERA_BOOTSTRAP_API_KEY")
         .env_remove("TESSERA_DATABASE")

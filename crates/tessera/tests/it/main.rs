@@ -3,6 +3,7 @@
 mod binary;
 mod cluster;
 mod crash;
+mod gateway;
 mod outage;
 
 use std::net::TcpListener;
@@ -31,7 +32,15 @@ impl Node {
     pub async fn start(database: &str) -> Node {
         let port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_tessera"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database", database])
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--database",
+                database,
+                "--gateway-listen",
+                "off",
+            ])
             .env("TESSERA_BOOTSTRAP_API_KEY", ADMIN_KEY)
             .env("TESSERA_LOG", "warn")
             .stdout(Stdio::null())

@@ -49,10 +49,75 @@ enum PermKey {
     Role(OrgId, RoleId),
 }
 
+/// Credentials unused this long leave the cache (the next use costs one indexed read).
+const CREDENTIAL_IDLE: std::time::Duration = std::time::Duration::from_secs(600);
+const CREDENTIAL_SHARDS: usize = 32;
+
+/// The credential cache: sharded maps from token digest to the compact entry, about 60 bytes
+/// of table per entry (a general-purpose cache with access-order bookkeeping cost ~250).
+/// Bounded: a full shard drops an arbitrary tenth of its entries; idle entries go in `prune`.
+struct CredentialMap {
+    shards: Vec<std::sync::RwLock<HashMap<TokenDigest, Arc<CachedCredential>>>>,
+    per_shard: usize,
+    /// Coarse clock for idle tracking (seconds since the map was made).
+    born: std::time::Instant,
+}
+
+impl CredentialMap {
+    fn new(capacity: usize) -> Self {
+        Self {
+            shards: (0..CREDENTIAL_SHARDS).map(|_| std::sync::RwLock::new(HashMap::new())).collect(),
+            per_shard: capacity.div_ceil(CREDENTIAL_SHARDS),
+            born: std::time::Instant::now(),
+        }
+    }
+
+    fn shard(&self, d: &TokenDigest) -> &std::sync::RwLock<HashMap<TokenDigest, Arc<CachedCredential>>> {
+        &self.shards[usize::from(d.0[0]) % CREDENTIAL_SHARDS]
+    }
+
+    fn tick(&self) -> u32 {
+        self.born.elapsed().as_secs() as u32
+    }
+
+    fn get(&self, d: &TokenDigest) -> Option<Arc<CachedCredential>> {
+        let hit = self.shard(d).read().expect("credential shard").get(d).cloned()?;
+        hit.used.store(self.tick(), Ordering::Relaxed);
+        Some(hit)
+    }
+
+    fn insert(&self, d: TokenDigest, c: Arc<CachedCredential>) {
+        c.used.store(self.tick(), Ordering::Relaxed);
+        let mut shard = self.shard(&d).write().expect("credential shard");
+        if shard.len() >= self.per_shard && !shard.contains_key(&d) {
+            let drop: Vec<TokenDigest> = shard.keys().take(self.per_shard / 10 + 1).copied().collect();
+            for k in drop {
+                shard.remove(&k);
+            }
+        }
+        shard.insert(d, c);
+    }
+
+    fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.read().expect("credential shard").len()).sum()
+    }
+
+    fn prune_idle(&self, idle: std::time::Duration) {
+        let now = self.tick();
+        for s in &self.shards {
+            s.write()
+                .expect("credential shard")
+                .retain(|_, c| now.saturating_sub(c.used.load(Ordering::Relaxed)) < idle.as_secs() as u32);
+        }
+    }
+}
+
 /// What the cache keeps of a credential: only what authentication needs (about 150 bytes
 /// with the email), not the whole session record.
 struct CachedCredential {
     epoch: u64,
+    /// When it was last used, in [`CredentialMap`] ticks.
+    used: std::sync::atomic::AtomicU32,
     org_id: OrgId,
     user_id: UserId,
     email: Box<str>,
@@ -70,6 +135,7 @@ impl CachedCredential {
         match c {
             Credential::ApiKey { key, user } => Self {
                 epoch,
+                used: Default::default(),
                 org_id: user.org_id,
                 user_id: user.id,
                 email: user.email.as_str().into(),
@@ -78,6 +144,7 @@ impl CachedCredential {
             },
             Credential::Session { session, user } => Self {
                 epoch,
+                used: Default::default(),
                 org_id: session.org_id,
                 user_id: user.id,
                 email: user.email.as_str().into(),
@@ -95,7 +162,7 @@ impl CachedCredential {
 }
 
 pub struct AuthCache {
-    credentials: moka::sync::Cache<TokenDigest, Arc<CachedCredential>>,
+    credentials: CredentialMap,
     permissions: moka::sync::Cache<PermKey, Arc<(u64, Arc<PermissionSet>)>>,
     /// Bumped when a user, key or session changes in a way a cached credential must see.
     credential_epoch: AtomicU64,
@@ -138,10 +205,7 @@ impl Default for AuthCache {
 impl AuthCache {
     pub fn new() -> Self {
         Self {
-            credentials: moka::sync::Cache::builder()
-                .max_capacity(1_000_000)
-                .time_to_idle(std::time::Duration::from_secs(600))
-                .build(),
+            credentials: CredentialMap::new(1_000_000),
             permissions: moka::sync::Cache::builder().max_capacity(100_000).build(),
             credential_epoch: AtomicU64::new(0),
             permission_epoch: AtomicU64::new(0),
@@ -210,14 +274,14 @@ impl AuthCache {
     /// matter.
     pub fn prune(&self, now: Timestamp) {
         self.ended.lock().expect("ended-set lock").retain(|_, exp| *exp > now);
+        self.credentials.prune_idle(CREDENTIAL_IDLE);
         for shard in &self.activity {
             shard.lock().expect("activity lock").retain(|_, a| now.0 - a.seen < ACTIVITY_HORIZON);
         }
     }
 
     pub fn cached_credentials(&self) -> u64 {
-        self.credentials.run_pending_tasks();
-        self.credentials.entry_count()
+        self.credentials.len() as u64
     }
 }
 

@@ -171,6 +171,8 @@ pub struct AuthCache {
     /// What assuming a role reads (role, user, trusts, groups), per (org, role, user), tagged
     /// with both epochs: any change to users, roles, trusts or memberships bumps one.
     pub(crate) assume_facts: moka::sync::Cache<(OrgId, RoleId, UserId), Arc<crate::assume::AssumeFacts>>,
+    /// Server-side gateway session keys, briefly (see `App::find_gateway_key`).
+    pub(crate) gateway_keys: moka::sync::Cache<TokenDigest, Arc<(u64, tessera_store::GatewayKey)>>,
     /// Sessions ended since they were cached, with their expiry (after which they can go).
     ended: Mutex<HashMap<SessionId, Timestamp>>,
     /// False while the store's change feed is down: changes made elsewhere could be missed,
@@ -210,6 +212,10 @@ impl AuthCache {
             credential_epoch: AtomicU64::new(0),
             permission_epoch: AtomicU64::new(0),
             ended: Mutex::new(HashMap::new()),
+            gateway_keys: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(crate::gateway::GATEWAY_KEY_TTL)
+                .build(),
             assume_facts: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_idle(std::time::Duration::from_secs(600))

@@ -14,6 +14,9 @@ use uuid::Uuid;
 use crate::actions as act;
 use crate::{App, AppError, AppResult, Caller, FieldError};
 
+/// How long a server-side gateway key may be served from memory.
+pub const GATEWAY_KEY_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// One of the three gateway object kinds, typed.
 pub trait GatewayResource: serde::Serialize + serde::de::DeserializeOwned + Clone {
     const KIND: GatewayKind;
@@ -380,9 +383,24 @@ impl App {
     }
 
     /// The live key, or None when it is unknown, stale, or its session has ended.
+    /// Keys are cached for a few seconds under the credential epoch: ended sessions are caught
+    /// by the ended-set on every hit, renewals and logouts on this node drop the old key's
+    /// entry, and a renewal on another node shortens an old key here at most
+    /// [`GATEWAY_KEY_TTL`] late.
     pub async fn find_gateway_key(&self, key: &TokenDigest) -> AppResult<Option<GatewayKey>> {
         let now = self.now();
-        let Some(k) = self.store.find_gateway_key(key).await? else { return Ok(None) };
+        let epoch = self.cache.epochs().map(|(credentials, _)| credentials);
+        let hit = epoch.and_then(|e| self.cache.gateway_keys.get(key).filter(|c| c.0 == e).map(|c| c.1.clone()));
+        let k = match hit {
+            Some(k) => k,
+            None => {
+                let Some(k) = self.store.find_gateway_key(key).await? else { return Ok(None) };
+                if let Some(e) = epoch {
+                    self.cache.gateway_keys.insert(*key, std::sync::Arc::new((e, k.clone())));
+                }
+                k
+            }
+        };
         if k.expires <= now
             || self.cache.is_ended(k.session.id)
             || !matches!(k.session.liveness(now, now), tessera_domain::session::Liveness::Alive)
@@ -394,12 +412,15 @@ impl App {
     }
 
     pub async fn rekey_gateway_session(&self, rekey: &GatewayRekey) -> AppResult<bool> {
-        Ok(self.store.rekey_gateway_session(rekey).await?)
+        let done = self.store.rekey_gateway_session(rekey).await?;
+        self.cache.gateway_keys.invalidate(&rekey.old);
+        Ok(done)
     }
 
     /// Logout through the gateway: the key goes and the record ends (`logout`).
     pub async fn end_gateway_session(&self, org: OrgId, id: SessionId, key: &TokenDigest) -> AppResult<()> {
         self.store.delete_gateway_key(key).await?;
+        self.cache.gateway_keys.invalidate(key);
         if let Some(s) = self.store.end_session(org, id, EndReason::Logout, self.now()).await? {
             self.cache.session_ended(s.id, s.expires);
         }

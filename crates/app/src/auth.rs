@@ -356,12 +356,7 @@ impl App {
                         return Err(AppError::Unauthorized(format!("session has ended ({})", reason.as_str())));
                     }
                 }
-                let allowed = match (bound_ip, peer) {
-                    (None, _) => true,
-                    (Some(bound), Some(peer)) => bound.to_canonical() == peer.to_canonical(),
-                    (Some(_), None) => false,
-                };
-                if !allowed {
+                if !tessera_domain::session::ip_allows(bound_ip, peer) {
                     return Err(AppError::Unauthorized("this session token is bound to another IP address".into()));
                 }
                 if lifetime.idle_timeout.is_some() {

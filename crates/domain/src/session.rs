@@ -214,11 +214,16 @@ impl Session {
 
     /// Whether a request from `peer` may use this session's token.
     pub fn ip_allows(&self, peer: Option<IpAddr>) -> bool {
-        match (self.bound_ip, peer) {
-            (None, _) => true,
-            (Some(bound), Some(peer)) => bound.to_canonical() == peer.to_canonical(),
-            (Some(_), None) => false,
-        }
+        ip_allows(self.bound_ip, peer)
+    }
+}
+
+/// Whether a token bound to `bound` (if any) may be used from `peer`.
+pub fn ip_allows(bound: Option<IpAddr>, peer: Option<IpAddr>) -> bool {
+    match (bound, peer) {
+        (None, _) => true,
+        (Some(bound), Some(peer)) => bound.to_canonical() == peer.to_canonical(),
+        (Some(_), None) => false,
     }
 }
 

@@ -67,6 +67,12 @@ impl ActionPattern {
 }
 
 /// A resource pattern: `*`, an exact id, or a prefix ending in `*`.
+///
+/// Ids are compared as the API prints them (lower-case, hyphenated), so the pattern is put in
+/// that form when it is parsed: `{0E8F…}`, `0E8F…` and `urn:uuid:0e8f…` all become `0e8f…`, and
+/// a prefix made only of hex digits and hyphens is lower-cased. Otherwise a Deny naming an id
+/// in another spelling would be stored and never match. Braces around anything but a whole id
+/// are refused rather than guessed at.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ResourcePattern(String);
 
@@ -75,8 +81,24 @@ impl ResourcePattern {
         if s.is_empty() || s.len() > 256 {
             return Err("a resource must be 1 to 256 characters".into());
         }
+        if s.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(format!("{s:?}: a resource must not contain spaces or control characters"));
+        }
         if s[..s.len() - 1].contains('*') {
             return Err(format!("'{s}': '*' is only allowed at the end of a resource"));
+        }
+        if let Some(prefix) = s.strip_suffix('*') {
+            if prefix.contains(['{', '}']) {
+                return Err(format!("'{s}': braces are not part of an id; write ids as 0e8f…-…, without braces"));
+            }
+            let id_prefix = !prefix.is_empty() && prefix.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+            return Ok(Self(if id_prefix { s.to_ascii_lowercase() } else { s.to_owned() }));
+        }
+        if let Ok(id) = uuid::Uuid::parse_str(s) {
+            return Ok(Self(id.hyphenated().to_string()));
+        }
+        if s.contains(['{', '}']) {
+            return Err(format!("'{s}': braces are not part of an id; write ids as 0e8f…-…, without braces"));
         }
         Ok(Self(s.to_owned()))
     }
@@ -342,6 +364,35 @@ mod tests {
         let bad_action: PolicyDocumentJson =
             serde_json::from_str(r#"{"Statement":[{"Effect":"Allow","Action":["ok.x","no pe"]}]}"#).unwrap();
         assert_eq!(PolicyDocument::from_json(bad_action, "d").unwrap_err().field, "d.Statement[0].Action");
+    }
+
+    #[test]
+    fn resource_ids_are_stored_in_the_form_they_are_compared_in() {
+        let id = "0e8f5c2a-1b3d-4c5e-8f70-123456789abc";
+        for spelling in [
+            "0E8F5C2A-1B3D-4C5E-8F70-123456789ABC",
+            "{0e8f5c2a-1b3d-4c5e-8f70-123456789abc}",
+            "{0E8F5C2A-1B3D-4C5E-8F70-123456789ABC}",
+            "0e8f5c2a1b3d4c5e8f70123456789abc",
+            "urn:uuid:0e8f5c2a-1b3d-4c5e-8f70-123456789abc",
+        ] {
+            assert_eq!(ResourcePattern::parse(spelling).unwrap().as_str(), id, "{spelling}");
+        }
+        assert_eq!(ResourcePattern::parse("0E8F5C2A-*").unwrap().as_str(), "0e8f5c2a-*");
+        assert_eq!(ResourcePattern::parse("team-*").unwrap().as_str(), "team-*", "other names keep their case");
+        for bad in ["{0e8f5c2a}", "{team}", "{0e8f*", "a b", "a\u{0}", "x\n"] {
+            assert!(ResourcePattern::parse(bad).is_err(), "{bad:?}");
+        }
+        let deny = doc(&format!(
+            r#"{{"Statement":[{{"Effect":"Allow","Action":"*","Resource":"*"}},
+                {{"Effect":"Deny","Action":"IAM.User.DELETE","Resource":"{{{}}}"}}]}}"#,
+            id.to_uppercase()
+        ));
+        let set = PermissionSet::from_documents([&deny]);
+        assert_eq!(set.evaluate("iam.user.Delete", id), Decision::ExplicitDeny);
+        assert_eq!(set.evaluate("iam.user.Read", id), Decision::Allow);
+        let json = serde_json::to_value(deny.to_json()).unwrap();
+        assert_eq!(json["Statement"][1]["Resource"], serde_json::json!([id]), "the stored document is canonical");
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod filter;
 pub mod gateway;
 pub mod ids;
 pub mod login;
+pub mod path;
 pub mod policy;
 pub mod role;
 pub mod session;

@@ -421,6 +421,10 @@ pub struct SessionEnvelope {
 pub struct SignInResponse {
     pub session: IamSessionView,
     pub token: String,
+    /// Send as `X-CSRF-Token` on state changes authenticated by the session cookie when the
+    /// client sends no `Origin` header (also set as the readable `tessera_csrf` cookie).
+    #[serde(default)]
+    pub csrf_token: String,
 }
 
 /// `GET /v2/iam/sessions`: Intersight's list shape. `Count` is the number of matches (absent

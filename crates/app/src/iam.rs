@@ -103,10 +103,9 @@ impl App {
             s
         });
         let pw = pw.to_owned();
-        // Argon2 is deliberately slow; keep it off the async workers.
-        let hash = tokio::task::spawn_blocking(move || hash_password(&pw, salt))
-            .await
-            .map_err(|e| AppError::Internal(e.to_string()))??;
+        // Argon2 is deliberately slow and large: off the async workers, through the bounded gate.
+        let _admitted = self.hashing.admit()?;
+        let hash = self.hashing.run(move || hash_password(&pw, salt)).await??;
         Ok(Some(hash))
     }
 

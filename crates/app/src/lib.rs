@@ -9,6 +9,7 @@ mod auth;
 mod bootstrap;
 pub mod clock;
 pub mod gateway;
+pub mod hashing;
 mod iam;
 mod login;
 
@@ -39,6 +40,10 @@ pub enum AppError {
     Conflict(String),
     #[error("{0}")]
     Unavailable(String),
+    /// Too much of a bounded resource (password hashing) is in use; retry after the given
+    /// number of seconds. Nothing was changed.
+    #[error("{message}")]
+    Overloaded { message: String, retry_after_secs: u64 },
     #[error("{0}")]
     Internal(String),
 }
@@ -73,6 +78,8 @@ pub struct App {
     pub(crate) last_sweep: std::sync::atomic::AtomicI64,
     /// Moves on every gateway configuration change; the gateway rebuilds its table.
     pub(crate) gateway_epoch: tokio::sync::watch::Sender<u64>,
+    /// The bounded gate every password hash and verification goes through.
+    pub(crate) hashing: hashing::PasswordHashing,
 }
 
 /// How long ended sessions stay queryable by default: 30 days.
@@ -89,6 +96,7 @@ impl App {
             session_retention: DEFAULT_SESSION_RETENTION,
             last_sweep: std::sync::atomic::AtomicI64::new(i64::MIN),
             gateway_epoch: tokio::sync::watch::Sender::new(0),
+            hashing: hashing::PasswordHashing::new(Default::default()),
         }
     }
 

@@ -91,17 +91,20 @@ fn decoy_hash() -> &'static str {
 }
 
 impl App {
-    async fn verify(&self, hash: Option<String>, password: &str) -> bool {
+    /// Verifies `password` against `hash` (or a decoy hash, so an unknown email costs the same)
+    /// on the bounded hashing gate, under the caller's admission. No store connection is held
+    /// while this waits or runs.
+    async fn verify(&self, hash: Option<String>, password: &str) -> AppResult<bool> {
         let password = password.to_owned();
-        tokio::task::spawn_blocking(move || match hash {
-            Some(h) => verify_password(&h, &password),
-            None => {
-                let _ = verify_password(decoy_hash(), &password);
-                false
-            }
-        })
-        .await
-        .unwrap_or(false)
+        self.hashing
+            .run(move || match hash {
+                Some(h) => verify_password(&h, &password),
+                None => {
+                    let _ = verify_password(decoy_hash(), &password);
+                    false
+                }
+            })
+            .await
     }
 
     /// Checks an email and password with the lockout rules, recording the outcome, and
@@ -112,6 +115,9 @@ impl App {
         if req.password.is_empty() || req.password.len() > 1024 {
             return Err(AppError::Unauthorized(SIGN_IN_FAILED.into()));
         }
+        // Admitted to password hashing before anything is read or counted: a sign-in refused
+        // under a flood (429) touches no store connection and counts no failure.
+        let _admitted = self.hashing.admit()?;
         let mut candidates: Vec<LoginRecord> = self.store.find_login(&email).await?;
         if let Some(org) = req.organization {
             candidates.retain(|c| c.user.org_id == org);
@@ -119,14 +125,14 @@ impl App {
         let now = self.now();
         let client = req.client_ip.map(|ip| ip.to_canonical().to_string()).unwrap_or_default();
         if candidates.is_empty() {
-            self.verify(None, &req.password).await;
+            self.verify(None, &req.password).await?;
             return Err(AppError::Unauthorized(SIGN_IN_FAILED.into()));
         }
         let mut matched = None;
         for c in candidates {
             let usable = c.user.status == UserStatus::Active && !c.state.is_locked(now);
             let hash = if usable { c.password_hash.clone() } else { None };
-            if self.verify(hash, &req.password).await {
+            if self.verify(hash, &req.password).await? {
                 matched = Some(c);
                 break;
             }

@@ -97,7 +97,7 @@ pub fn group_view(g: &Group) -> wire::GroupView {
 pub fn group_input(b: wire::GroupInput) -> Result<GroupInput, ApiError> {
     Ok(GroupInput {
         display_name: user::name("display_name", &b.display_name, 100)?,
-        description: user::text("description", &b.description, 1000)?,
+        description: user::description("description", &b.description, 1000)?,
     })
 }
 
@@ -121,7 +121,7 @@ pub fn policy_input(b: wire::PolicyInput) -> Result<PolicyInput, ApiError> {
     })?;
     Ok(PolicyInput {
         name: user::name("name", &b.name, 100)?,
-        description: user::text("description", &b.description, 1000)?,
+        description: user::description("description", &b.description, 1000)?,
         document: PolicyDocument::from_json(json, "policy_document")?,
     })
 }
@@ -142,7 +142,7 @@ pub fn role_view(r: &Role) -> wire::RoleView {
 pub fn role_input(b: wire::RoleInput) -> Result<RoleInput, ApiError> {
     Ok(RoleInput {
         name: user::name("name", &b.name, 100)?,
-        description: user::text("description", &b.description, 1000)?,
+        description: user::description("description", &b.description, 1000)?,
         role_type: RoleType::parse(&b.role_type)?,
         max_session_duration: match b.max_session_duration {
             Some(s) => MaxSessionDuration::new(s)?,

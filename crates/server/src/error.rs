@@ -1,7 +1,9 @@
-//! `ApiError`: the only place an error becomes an HTTP answer.
+//! `ApiError`: the only place an error becomes an HTTP answer, and the net that gives the
+//! framework's own refusals (axum's extractor rejections, a body over the limit) the same
+//! JSON shape.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tessera_api_types::{ErrorBody, ErrorDetail};
 use tessera_app::AppError;
@@ -13,11 +15,13 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub field: Option<String>,
+    /// Seconds for `Retry-After` (429 and 503 answers).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), field: None }
+        Self { status, code, message: message.into(), field: None, retry_after: None }
     }
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
@@ -25,6 +29,7 @@ impl ApiError {
             code: "invalid_request",
             message: message.into(),
             field: Some(field.into()),
+            retry_after: None,
         }
     }
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
@@ -48,6 +53,10 @@ impl From<AppError> for ApiError {
             AppError::Unauthorized(m) => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", m),
             AppError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m),
             AppError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            AppError::Overloaded { message, retry_after_secs } => ApiError {
+                retry_after: Some(retry_after_secs),
+                ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message)
+            },
             AppError::Unavailable(m) => {
                 tracing::warn!(error = %m, "store unavailable");
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the store is unavailable; retry shortly")
@@ -73,8 +82,71 @@ impl IntoResponse for ApiError {
                 axum::http::HeaderValue::from_static("Bearer realm=\"tessera\""),
             );
         }
+        if let Some(secs) = self.retry_after {
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         res
     }
+}
+
+/// The code and a fallback message for a status the framework answered on its own.
+fn framework_code(status: StatusCode) -> (&'static str, &'static str) {
+    match status {
+        StatusCode::BAD_REQUEST => ("invalid_request", "the request is malformed"),
+        StatusCode::NOT_FOUND => ("not_found", "no such route"),
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "method not allowed"),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the body is too large"),
+        StatusCode::URI_TOO_LONG => ("uri_too_long", "the request target is too long"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "unsupported content type"),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => ("headers_too_large", "the request headers are too large"),
+        StatusCode::UNPROCESSABLE_ENTITY => ("invalid_request", "the request could not be processed"),
+        s if s.is_server_error() => ("internal", "internal error"),
+        _ => ("error", "the request failed"),
+    }
+}
+
+/// Middleware: every 4xx or 5xx this server answers is the JSON error shape. Our handlers
+/// already answer with [`ApiError`]; this catches what axum produces itself (a path segment
+/// that is not UTF-8 answers "Invalid URL…", a body over the limit on a route that reads raw
+/// bytes, a missing extension) and keeps its message. A 413 also closes the connection, and
+/// says so: the rest of the body is not read.
+pub async fn json_errors(res: Response) -> Response {
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    let mut res = if is_json {
+        res
+    } else {
+        let (parts, body) = res.into_parts();
+        let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+        let (code, fallback) = framework_code(status);
+        let message = if status.is_server_error() {
+            // Internal details stay in the log, never in the answer.
+            tracing::error!(status = status.as_u16(), body = %String::from_utf8_lossy(&text), "framework error");
+            fallback.to_owned()
+        } else {
+            let printable: String =
+                String::from_utf8_lossy(&text).chars().filter(|c| !c.is_control()).take(300).collect();
+            if printable.trim().is_empty() { fallback.to_owned() } else { printable.trim().to_owned() }
+        };
+        let mut out = ApiError::new(status, code, message).into_response();
+        for (name, value) in &parts.headers {
+            if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+                out.headers_mut().append(name.clone(), value.clone());
+            }
+        }
+        out
+    };
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    res
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -53,6 +53,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Every request body is an object. serde would read a struct from an array too
+    // (`["ops","assumable"]` as a role), so anything else is refused before it is looked at.
+    let found = match bytes.iter().find(|b| !b" \t\r\n".contains(b)) {
+        Some(b'[') => Some("an array"),
+        Some(b'"') => Some("a string"),
+        Some(b'-' | b'0'..=b'9') => Some("a number"),
+        Some(b't' | b'f') => Some("a boolean"),
+        Some(b'n') => Some("null"),
+        _ => None,
+    };
+    if let Some(found) = found {
+        return Err(ApiError::invalid("body", format!("the body must be a JSON object, found {found}")));
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -70,10 +83,15 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 /// The authenticated caller of a request.
 pub struct Authed(pub Caller);
 
+/// The TCP peer's address.
+pub fn peer_addr(parts: &Parts) -> Option<std::net::IpAddr> {
+    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_canonical())
+}
+
 /// The client's address: the TCP peer, or, when the peer is a trusted proxy, the nearest
 /// untrusted address in `X-Forwarded-For`.
 pub fn peer_ip(parts: &Parts) -> Option<std::net::IpAddr> {
-    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_canonical())?;
+    let peer = peer_addr(parts)?;
     let Some(config) = parts.extensions.get::<Arc<ServerConfig>>() else { return Some(peer) };
     if !config.is_trusted_proxy(peer) {
         return Some(peer);
@@ -94,8 +112,17 @@ pub fn peer_ip(parts: &Parts) -> Option<std::net::IpAddr> {
     Some(client)
 }
 
-/// The bearer token of a request: the `Authorization` header, else the session cookie.
-pub fn bearer_token(parts: &Parts) -> Result<Option<String>, ApiError> {
+/// A token a request authenticates with, and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    pub token: String,
+    /// From the session cookie, which a browser sends on cross-site requests too: state
+    /// changes carried by it need a same-origin proof (see `csrf`).
+    pub from_cookie: bool,
+}
+
+/// The token of a request: the `Authorization: Bearer` header, else the session cookie.
+pub fn credential(parts: &Parts) -> Result<Option<Credential>, ApiError> {
     if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
         let token = value
             .to_str()
@@ -109,7 +136,7 @@ pub fn bearer_token(parts: &Parts) -> Result<Option<String>, ApiError> {
                     "the Authorization header must be 'Bearer <token>'",
                 )
             })?;
-        return Ok(Some(token.to_owned()));
+        return Ok(Some(Credential { token: token.to_owned(), from_cookie: false }));
     }
     let name = parts.extensions.get::<Arc<ServerConfig>>().map(|c| c.cookie_name.as_str()).unwrap_or("tessera_session");
     for value in parts.headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()) {
@@ -118,7 +145,7 @@ pub fn bearer_token(parts: &Parts) -> Result<Option<String>, ApiError> {
                 && k == name
                 && !v.is_empty()
             {
-                return Ok(Some(v.to_owned()));
+                return Ok(Some(Credential { token: v.to_owned(), from_cookie: true }));
             }
         }
     }
@@ -129,15 +156,35 @@ impl FromRequestParts<Arc<App>> for Authed {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Self::Rejection> {
-        let Some(token) = bearer_token(parts)? else {
+        let Some(cred) = credential(parts)? else {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
                 "missing Authorization: Bearer <api key or session token>",
             ));
         };
-        let caller = app.authenticate(&token, peer_ip(parts)).await?;
+        if cred.from_cookie && crate::csrf::is_unsafe(&parts.method) {
+            let default = ServerConfig::default();
+            let config = parts.extensions.get::<Arc<ServerConfig>>().map_or(&default, |c| &**c);
+            crate::csrf::check_cookie_request(parts, config, &cred.token)?;
+        }
+        let caller = app.authenticate(&cred.token, peer_ip(parts)).await?;
         Ok(Authed(caller))
+    }
+}
+
+/// Refuses a request a browser marked as cross-site (login CSRF on `POST /v2/sessions`):
+/// a sign-in needs no cookie, but a foreign page must not sign the visitor in as someone else.
+pub struct SameOrigin;
+
+impl<S: Send + Sync> FromRequestParts<S> for SameOrigin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let default = ServerConfig::default();
+        let config = parts.extensions.get::<Arc<ServerConfig>>().map_or(&default, |c| &**c);
+        crate::csrf::check_origin(parts, config)?;
+        Ok(SameOrigin)
     }
 }
 

@@ -5,18 +5,28 @@
 
 pub mod config;
 mod convert;
+mod csrf;
 pub mod error;
 mod extract;
 mod routes;
+mod serve;
+
+/// The edge parsers and wire-to-app conversions the handlers call, public so the fuzz targets
+/// (`crates/fuzz`) check a body exactly as a request's would be checked, without a server.
+#[doc(hidden)]
+pub mod edge {
+    pub use crate::convert::{
+        group_input, new_user, parse_ip, parse_time, policy_input, role_input, trust_input, user_patch,
+    };
+    pub use crate::extract::{body_id, form_pairs, parse_json};
+}
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{Method, StatusCode, Uri};
-use axum::routing::{get, post};
 use tessera_app::App;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -24,68 +34,28 @@ use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, 
 
 pub use error::{ApiError, ApiResult};
 
-use routes::{assumed, iam, sessions};
-
 pub use config::ServerConfig;
+pub use routes::{Access, RouteSpec, route_table};
 
 /// Builds the router over an app with default settings.
 pub fn router(app: Arc<App>) -> Router {
     router_with(app, ServerConfig::default())
 }
 
-/// Builds the router over an app.
+/// Builds the router over an app: the route table, then the layers every request passes
+/// (outermost first): request ids, the configuration, the JSON error net, the head limits,
+/// panic recovery and the body limit.
 pub fn router_with(app: Arc<App>, config: ServerConfig) -> Router {
-    let v2 = Router::new()
-        .route("/v2/users", get(iam::list_users).post(iam::create_user))
-        .route("/v2/users/{user_id}", get(iam::get_user).patch(iam::update_user).delete(iam::delete_user))
-        .route("/v2/users/{user_id}/apikeys", get(iam::list_api_keys).post(iam::create_api_key))
-        .route("/v2/users/{user_id}/apikeys/{apikey_id}", axum::routing::delete(iam::delete_api_key))
-        .route("/v2/users/{user_id}/policies", get(iam::list_user_policies))
-        .route("/v2/groups", get(iam::list_groups).post(iam::create_group))
-        .route("/v2/groups/{group_id}", get(iam::get_group).put(iam::update_group).delete(iam::delete_group))
-        .route("/v2/groups/{group_id}/members", get(iam::list_members).post(iam::add_member))
-        .route("/v2/groups/{group_id}/members/{user_id}", axum::routing::delete(iam::remove_member))
-        .route("/v2/groups/{group_id}/policies", get(iam::list_group_policies))
-        .route("/v2/policies", get(iam::list_policies).post(iam::create_policy))
-        .route("/v2/policies/{policy_id}", get(iam::get_policy).put(iam::update_policy).delete(iam::delete_policy))
-        .route("/v2/policies/{policy_id}/users", get(iam::list_policy_users))
-        .route("/v2/policies/{policy_id}/users/{user_id}", post(iam::attach_user).delete(iam::detach_user))
-        .route("/v2/policies/{policy_id}/groups", get(iam::list_policy_groups))
-        .route("/v2/policies/{policy_id}/groups/{group_id}", post(iam::attach_group).delete(iam::detach_group))
-        .route("/v2/roles", get(iam::list_roles).post(iam::create_role))
-        .route("/v2/roles/{role_id}", get(iam::get_role).put(iam::update_role).delete(iam::delete_role))
-        .route("/v2/roles/{role_id}/policies", get(iam::list_role_policies))
-        .route(
-            "/v2/roles/{role_id}/policies/{policy_id}",
-            post(iam::attach_role_policy).delete(iam::detach_role_policy),
-        )
-        .route("/v2/role-trusts", get(iam::list_trusts).post(iam::create_trust))
-        .route("/v2/role-trusts/by-role/{role_id}", get(iam::list_trusts_by_role))
-        .route("/v2/role-trusts/{role_trust_id}", get(iam::get_trust).put(iam::update_trust).delete(iam::delete_trust))
-        .route("/v2/assumed-roles/assume", post(assumed::assume))
-        .route("/v2/assumed-roles/users/{user_id}/sessions", get(assumed::list_for_user))
-        .route("/v2/assumed-roles/{session_id}", get(assumed::get).delete(assumed::revoke))
-        .route("/v2/sessions", post(sessions::sign_in))
-        .route("/v2/sessions/current", get(sessions::current).delete(sessions::sign_out))
-        .route("/v2/iam/sessions", get(sessions::query))
-        .route("/v2/iam/sessions/{moid}", get(sessions::get).delete(sessions::terminate))
-        .route("/v2/iam/session-limits", get(sessions::get_limits).put(sessions::put_limits))
-        .route("/v2/users/{user_id}/sessions", axum::routing::delete(sessions::terminate_user))
-        .route("/v2/users/{user_id}/login-lock", get(sessions::get_lock).delete(sessions::clear_lock))
-        .route("/v2/oauth2/introspect", post(sessions::introspect))
-        .route("/v2/auth/forward", axum::routing::any(sessions::forward_auth))
-        .route("/v2/auth/check", get(sessions::check))
-        .merge(routes::gateway::routes());
-
-    Router::new()
-        .route("/healthz", get(healthz))
-        // Routes carry their /v2 prefix rather than being nested: nesting rewrites every
-        // request's URI (a measurable share of the cheapest authenticated call).
-        .merge(v2)
+    // Routes carry their /v2 prefix rather than being nested: nesting rewrites every
+    // request's URI (a measurable share of the cheapest authenticated call).
+    let mut router = Router::new();
+    for entry in routes::table() {
+        router = router.route(entry.spec.path, entry.handler);
+    }
+    router
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY))
-        .layer(axum::Extension(Arc::new(config)))
         .layer(CatchPanicLayer::custom(|_| {
             axum::response::IntoResponse::into_response(ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -93,6 +63,9 @@ pub fn router_with(app: Arc<App>, config: ServerConfig) -> Router {
                 "internal error",
             ))
         }))
+        .layer(axum::middleware::from_fn(serve::head_limits))
+        .layer(axum::middleware::map_response(error::json_errors))
+        .layer(axum::Extension(Arc::new(config)))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(RequestIds::new()))
         .with_state(app)
@@ -120,7 +93,7 @@ impl MakeRequestId for RequestIds {
     }
 }
 
-async fn healthz(State(app): State<Arc<App>>) -> axum::Json<tessera_api_types::Health> {
+pub(crate) async fn healthz(State(app): State<Arc<App>>) -> axum::Json<tessera_api_types::Health> {
     axum::Json(tessera_api_types::Health { status: "ok".into(), store: app.store().backend().into() })
 }
 
@@ -143,6 +116,5 @@ pub async fn serve(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let service = router_with(app, config).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, service).with_graceful_shutdown(shutdown).await
+    serve::serve(listener, router_with(app, config), shutdown).await
 }

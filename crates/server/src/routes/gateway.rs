@@ -103,18 +103,56 @@ async fn delete<T: GatewayResource>(State(app): S, Authed(c): Authed, Path(id): 
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The gateway's routes under `/v2/gateway`.
-pub fn routes() -> axum::Router<Arc<App>> {
-    use axum::routing::get as g;
-    fn pair<T: GatewayResource + Send + Sync + 'static>(
-        r: axum::Router<Arc<App>>,
-        base: &str,
-    ) -> axum::Router<Arc<App>> {
-        r.route(base, g(list::<T>).post(create::<T>))
-            .route(&format!("{base}/{{id}}"), g(get::<T>).put(put::<T>).patch(patch::<T>).delete(delete::<T>))
+/// The gateway's routes under `/v2/gateway`, for the route table.
+pub(crate) fn table() -> Vec<super::Entry> {
+    use super::{Access::Action as A, at};
+    use tessera_app::actions as act;
+    fn kind<T: GatewayResource + Send + Sync + 'static>(
+        base: &'static str,
+        one: &'static str,
+        [create, read, list, update, delete]: [&'static str; 5],
+    ) -> Vec<super::Entry> {
+        vec![
+            at("GET", base, A(list), self::list::<T>),
+            at("POST", base, A(create), self::create::<T>),
+            at("GET", one, A(read), self::get::<T>),
+            at("PUT", one, A(update), self::put::<T>),
+            at("PATCH", one, A(update), self::patch::<T>),
+            at("DELETE", one, A(delete), self::delete::<T>),
+        ]
     }
-    let r = axum::Router::new();
-    let r = pair::<Service>(r, "/v2/gateway/services");
-    let r = pair::<Route>(r, "/v2/gateway/routes");
-    pair::<Plugin>(r, "/v2/gateway/plugins")
+    let mut t = kind::<Service>(
+        "/v2/gateway/services",
+        "/v2/gateway/services/{id}",
+        [
+            act::GATEWAY_SERVICE_CREATE,
+            act::GATEWAY_SERVICE_READ,
+            act::GATEWAY_SERVICE_LIST,
+            act::GATEWAY_SERVICE_UPDATE,
+            act::GATEWAY_SERVICE_DELETE,
+        ],
+    );
+    t.extend(kind::<Route>(
+        "/v2/gateway/routes",
+        "/v2/gateway/routes/{id}",
+        [
+            act::GATEWAY_ROUTE_CREATE,
+            act::GATEWAY_ROUTE_READ,
+            act::GATEWAY_ROUTE_LIST,
+            act::GATEWAY_ROUTE_UPDATE,
+            act::GATEWAY_ROUTE_DELETE,
+        ],
+    ));
+    t.extend(kind::<Plugin>(
+        "/v2/gateway/plugins",
+        "/v2/gateway/plugins/{id}",
+        [
+            act::GATEWAY_PLUGIN_CREATE,
+            act::GATEWAY_PLUGIN_READ,
+            act::GATEWAY_PLUGIN_LIST,
+            act::GATEWAY_PLUGIN_UPDATE,
+            act::GATEWAY_PLUGIN_DELETE,
+        ],
+    ));
+    t
 }

@@ -15,15 +15,17 @@ use tessera_domain::login::SessionLimits;
 use crate::config::ServerConfig;
 use crate::convert::{iam_session_view, login_lock_view};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Authed, Body, ClientIp, bearer_token, body_id, form_pairs, path_id, peer_ip};
+use crate::extract::{Authed, Body, ClientIp, SameOrigin, body_id, credential, form_pairs, path_id, peer_ip};
 
 type S = State<Arc<App>>;
 
-fn cookie(config: &ServerConfig, value: &str, max_age: i64) -> HeaderValue {
-    let mut c = format!(
-        "{}={value}; Path=/; HttpOnly; SameSite={}; Max-Age={max_age}",
-        config.cookie_name, config.cookie_same_site
-    );
+/// A `Set-Cookie` value; `http_only` is off only for the CSRF cookie, which the admin
+/// console's scripts read to echo it back.
+fn cookie(config: &ServerConfig, name: &str, value: &str, max_age: i64, http_only: bool) -> HeaderValue {
+    let mut c = format!("{name}={value}; Path=/; SameSite={}; Max-Age={max_age}", config.cookie_same_site);
+    if http_only {
+        c.push_str("; HttpOnly");
+    }
     if config.cookie_secure || config.cookie_same_site == "None" {
         c.push_str("; Secure");
     }
@@ -33,16 +35,20 @@ fn cookie(config: &ServerConfig, value: &str, max_age: i64) -> HeaderValue {
 pub async fn sign_in(
     State(app): S,
     axum::Extension(config): axum::Extension<Arc<ServerConfig>>,
+    _: SameOrigin,
     ClientIp(ip): ClientIp,
     Body(b): Body<wire::SignInRequest>,
 ) -> ApiResult<Response> {
     let organization = b.organization_id.as_deref().map(|o| body_id("organization_id", o)).transpose()?;
     let signed = app.sign_in(SignIn { email: b.email, password: b.password, organization, client_ip: ip }).await?;
     let max_age = signed.session.expires.0 - signed.session.created.0;
-    let set_cookie = cookie(&config, &signed.token, max_age);
-    let body = wire::SignInResponse { session: iam_session_view(&signed.session), token: signed.token };
+    let csrf_token = crate::csrf::token_for(&signed.token);
+    let session_cookie = cookie(&config, &config.cookie_name, &signed.token, max_age, true);
+    let csrf_cookie = cookie(&config, &config.csrf_cookie_name, &csrf_token, max_age, false);
+    let body = wire::SignInResponse { session: iam_session_view(&signed.session), token: signed.token, csrf_token };
     let mut res = (StatusCode::CREATED, Json(body)).into_response();
-    res.headers_mut().insert(header::SET_COOKIE, set_cookie);
+    res.headers_mut().append(header::SET_COOKIE, session_cookie);
+    res.headers_mut().append(header::SET_COOKIE, csrf_cookie);
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(res)
 }
@@ -59,7 +65,8 @@ pub async fn sign_out(
 ) -> ApiResult<Response> {
     app.sign_out(&c).await?;
     let mut res = StatusCode::NO_CONTENT.into_response();
-    res.headers_mut().insert(header::SET_COOKIE, cookie(&config, "", 0));
+    res.headers_mut().append(header::SET_COOKIE, cookie(&config, &config.cookie_name, "", 0, true));
+    res.headers_mut().append(header::SET_COOKIE, cookie(&config, &config.csrf_cookie_name, "", 0, false));
     Ok(res)
 }
 
@@ -182,15 +189,16 @@ pub async fn forward_auth(
     req: Request,
 ) -> ApiResult<Response> {
     let (parts, _) = req.into_parts();
-    let trusted = parts.extensions.get::<Arc<ServerConfig>>().is_some_and(|c| c.is_trusted_proxy(peer.ip()));
-    if !trusted {
+    let allowed = parts.extensions.get::<Arc<ServerConfig>>().is_some_and(|c| c.may_forward_auth(peer.ip()));
+    if !allowed {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
-            format!("{} is not a trusted proxy; add it to --trusted-proxy", peer.ip()),
+            format!("{} may not ask for forward-auth; add it to --trusted-proxy", peer.ip()),
         ));
     }
-    let Some(token) = bearer_token(&parts)? else {
+    // A read-only check for a proxy, never a state change: the cookie needs no CSRF proof.
+    let Some(token) = credential(&parts)?.map(|c| c.token) else {
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "no session token or API key"));
     };
     let caller = app.authenticate(&token, peer_ip(&parts)).await?;

@@ -1,0 +1,122 @@
+//! The listener: HTTP/1.1 connections served by hyper with limits set so that this server,
+//! not hyper, answers an oversized request head, in the JSON error shape.
+//!
+//! hyper refuses a request head it cannot buffer (431), with more header fields than it has
+//! room for (431) or with a target over 64 KiB (414) by itself, with an empty body, before
+//! any of our code runs. So hyper's limits are set well above ours: its buffer holds a
+//! [`HEAD_BUFFER`] head and [`HEAD_FIELDS`] fields, and [`head_limits`] refuses anything past
+//! the configured (much smaller) limits with a JSON answer. Only a head beyond hyper's own
+//! limits (over 1 MiB, or over 64 KiB of target) still gets hyper's bare status.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Request};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tower::ServiceExt;
+
+use crate::config::ServerConfig;
+use crate::error::ApiError;
+use crate::extract::MAX_BODY;
+
+/// The largest request head hyper buffers; past it hyper answers a bare 431 and closes.
+pub const HEAD_BUFFER: usize = 1024 * 1024;
+/// The most header fields hyper parses; past it hyper answers a bare 431 and closes.
+pub const HEAD_FIELDS: usize = 2048;
+/// A client has this long to send a whole request head (slow-loris connections are closed).
+const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Middleware, before any handler: refuses a request whose target, header block or declared
+/// body is over the limit, in the JSON shape, and closes the connection after a refused head.
+pub async fn head_limits(req: Request, next: Next) -> Response {
+    let config = req.extensions().get::<Arc<ServerConfig>>().cloned().unwrap_or_default();
+    let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if target > config.max_uri_bytes {
+        return close(ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("the request target is {target} bytes; at most {} are accepted", config.max_uri_bytes),
+        ));
+    }
+    let fields = req.headers().len();
+    let bytes: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+    if fields > config.max_headers || bytes > config.max_header_bytes {
+        return close(ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!(
+                "the request carries {fields} header fields in {bytes} bytes; at most {} fields and {} bytes are \
+                 accepted",
+                config.max_headers, config.max_header_bytes
+            ),
+        ));
+    }
+    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if let Some(n) = declared
+        && n > MAX_BODY as u64
+    {
+        // Refused before a byte of the body is read.
+        return close(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the body exceeds {MAX_BODY} bytes"),
+        ));
+    }
+    next.run(req).await
+}
+
+fn close(e: ApiError) -> Response {
+    let mut res = e.into_response();
+    res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    res
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests
+/// finish (idle connections close at once).
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.max_buf_size(HEAD_BUFFER).max_headers(HEAD_FIELDS).timer(TokioTimer::new()).header_read_timeout(HEAD_TIMEOUT);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: keep serving the connections we have.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+            req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+            router.clone().oneshot(req)
+        });
+        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}

@@ -1,11 +1,15 @@
 //! `cargo xtask <task>`: the project's automation, in Rust so it runs wherever cargo does.
 //!
 //! - `ci`: formatting, clippy, and every test (the PostgreSQL tier too when
-//!   `TEST_POSTGRES_URL` is set), then `bench --quick` to prove the benchmark still runs
-//!   (no thresholds). This is the one command that must pass before a merge.
+//!   `TEST_POSTGRES_URL` is set; under `CI` it must be), printing how many tests passed on
+//!   each backend, then `bench --quick` to prove the benchmark still runs (no thresholds).
+//!   This is the one command that must pass before a merge.
 //! - `bench [--quick]`: the side-by-side benchmark (see BENCHMARKS.md).
+//! - `tools`: installs what some tests need into `.tools/` (terraform, a Python for the
+//!   reference cookie decoder); `ci` does this first.
 
 mod bench;
+mod tally;
 mod tools;
 
 use std::process::{Command, ExitCode};
@@ -14,10 +18,11 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
+        Some("tools") => tools::ensure(),
         Some("bench") => bench::run(args.iter().any(|a| a == "--quick")),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | bench [--quick]>\n\n  ci      fmt check, clippy -D warnings, and all tests\n  bench   release build, servers side by side, one table of figures and ratios (see BENCHMARKS.md)"
+                "usage: cargo xtask <ci | bench [--quick] | tools>\n\n  ci      fmt check, clippy -D warnings, and all tests\n  tools   install what the tests need into .tools/ (terraform, python with cryptography)\n  bench   release build, servers side by side, one table of figures and ratios (see BENCHMARKS.md)"
             );
             return ExitCode::from(2);
         }
@@ -41,21 +46,45 @@ fn has_nextest() -> bool {
     Command::new("cargo").args(["nextest", "--version"]).output().is_ok_and(|o| o.status.success())
 }
 
+/// True when running under CI: `CI` is set to anything but empty, `0` or `false`.
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false"))
+}
+
 fn ci() -> Result<(), String> {
-    match std::env::var("TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => eprintln!("xtask: PostgreSQL tier enabled ({url})"),
-        _ => eprintln!("xtask: TEST_POSTGRES_URL is not set; PostgreSQL tests will be skipped"),
+    let postgres = std::env::var("TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty());
+    match &postgres {
+        Some(url) => eprintln!("xtask: PostgreSQL tier enabled ({url})"),
+        // A CI run that skips the PostgreSQL tier would pass without testing half the product.
+        None if in_ci() => return Err("CI is set but TEST_POSTGRES_URL is not: the PostgreSQL tier must run".into()),
+        None => eprintln!("xtask: TEST_POSTGRES_URL is not set; the PostgreSQL tests will print SKIPPED"),
     }
-    // Tools some crates and tests need (protoc, terraform), installed into .tools/ if missing.
+    // Tools some crates and tests need (protoc, terraform, a Python for the reference cookie
+    // decoder), installed into .tools/ if missing.
     tools::ensure()?;
     run("cargo", &["fmt", "--all", "--", "--check"])?;
     run("cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
-    if has_nextest() {
-        run("cargo", &["nextest", "run", "--workspace", "--no-fail-fast"])?;
+    let (tests, counts) = if has_nextest() {
+        let (outcome, counts) = tally::nextest()?;
         // nextest does not run doctests.
-        run("cargo", &["test", "--workspace", "--doc"])?;
+        let doc = run("cargo", &["test", "--workspace", "--doc"]);
+        (outcome.and(doc), counts)
     } else {
-        run("cargo", &["test", "--workspace", "--no-fail-fast"])?;
+        tally::cargo_test()?
+    };
+    if postgres.is_some() {
+        eprintln!("xtask: {counts}");
+    } else {
+        // Each of them printed SKIPPED and returned: none of them ran.
+        eprintln!(
+            "xtask: tests passed per backend: PostgreSQL 0 ({} SKIPPED: TEST_POSTGRES_URL is not set), SQLite {}, \
+             no particular backend {}",
+            counts.postgres, counts.sqlite, counts.other
+        );
+    }
+    tests?;
+    if postgres.is_some() && counts.postgres == 0 {
+        return Err("no PostgreSQL test ran although TEST_POSTGRES_URL is set".into());
     }
     // Proves the benchmark still runs end to end; its numbers are not checked here.
     bench::run(true)?;

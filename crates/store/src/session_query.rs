@@ -1,7 +1,8 @@
 //! The query over all sessions (`GET /v2/iam/sessions`): the fields a filter may name, and
 //! the typed query every backend answers.
 
-use tessera_domain::filter::{Expr, FieldDef, FieldType, OrderBy, Schema};
+use tessera_domain::FieldError;
+use tessera_domain::filter::{Expr, FieldDef, FieldType, OrderBy, Schema, Value};
 use tessera_domain::session::Session;
 
 use crate::filter_sql::SqlValue;
@@ -67,6 +68,39 @@ pub struct SessionQueryResult {
 }
 
 impl SessionQuery {
+    /// Checks what came from outside and is not already typed: the skip token must fit the
+    /// order it continues (a forged one must never reach the database as a parameter of
+    /// the wrong type), and no text may hold a NUL, which PostgreSQL cannot store. Every
+    /// backend calls this first, so both answer such a query alike.
+    pub fn check(&self) -> Result<(), FieldError> {
+        if let Some(f) = &self.filter
+            && has_nul(f)
+        {
+            return Err(FieldError::new("$filter", "a string must not contain the NUL character (U+0000)"));
+        }
+        let Some(after) = &self.after else { return Ok(()) };
+        let invalid = |why: &str| Err(FieldError::new("$skiptoken", format!("$skiptoken is not valid: {why}")));
+        if !self.keyset_capable() {
+            return invalid("a skip token continues an order by at most one non-nullable field");
+        }
+        if after.seq < 0 {
+            return invalid("use the NextSkipToken of the previous page");
+        }
+        let fits = match (self.order.first().map(|o| o.field.ty), &after.value) {
+            // Insertion order continues from the sequence alone.
+            (None, _) => true,
+            (Some(FieldType::Text), SqlValue::Text(t)) => !t.contains('\0'),
+            (Some(FieldType::Int | FieldType::Time), SqlValue::Int(_)) => true,
+            (Some(FieldType::Bool), SqlValue::Bool(_)) => true,
+            _ => false,
+        };
+        if fits {
+            Ok(())
+        } else {
+            invalid("it does not continue this $orderby; use the NextSkipToken of the previous page")
+        }
+    }
+
     /// Whether this order can continue by keyset: at most one key, and not a nullable one.
     pub fn keyset_capable(&self) -> bool {
         match self.order.as_slice() {
@@ -74,5 +108,16 @@ impl SessionQuery {
             [o] => !o.field.nullable,
             _ => false,
         }
+    }
+}
+
+fn has_nul(e: &Expr) -> bool {
+    let text = |v: &Value| matches!(v, Value::Text(t) if t.contains('\0'));
+    match e {
+        Expr::Compare { value, .. } => text(value),
+        Expr::In { values, .. } => values.iter().any(text),
+        Expr::Func { value, .. } => value.contains('\0'),
+        Expr::And(a, b) | Expr::Or(a, b) => has_nul(a) || has_nul(b),
+        Expr::Not(a) => has_nul(a),
     }
 }

@@ -70,6 +70,11 @@ pub fn lex(input: &str) -> Result<Vec<Token>, FilterError> {
                             i += 1;
                             break;
                         }
+                        // No stored text can hold it (PostgreSQL cannot store it at all), so
+                        // it could never match; refuse it alike on every backend.
+                        Some('\0') => {
+                            return Err(FilterError::new(i, "a string must not contain the NUL character (U+0000)"));
+                        }
                         Some(ch) => {
                             s.push(*ch);
                             i += 1;

@@ -138,6 +138,8 @@ fn errors_name_the_position_and_what_was_expected() {
         ("", "at 0: expected an expression, found an empty filter"),
         ("and eq 'x'", "at 0: expected a field name, found the keyword 'and'"),
         ("status eq 'a' # x", "at 14: unexpected character '#'"),
+        ("status eq 'a\u{0}b'", "at 12: a string must not contain the NUL character (U+0000)"),
+        ("contains(status, '\u{0}')", "at 18: a string must not contain the NUL character (U+0000)"),
     ];
     for (input, want) in cases {
         assert_eq!(&err(input), want, "input {input:?}");

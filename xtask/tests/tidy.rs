@@ -54,6 +54,18 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
             ][..],
         ),
         ("tessera-bench", &["tessera-domain", "tessera-store", "tessera-store-sqlite"][..]),
+        (
+            "tessera-fuzz",
+            &[
+                "tessera-api-types",
+                "tessera-app",
+                "tessera-domain",
+                "tessera-gateway",
+                "tessera-server",
+                "tessera-session-cookie",
+                "tessera-store",
+            ][..],
+        ),
         ("xtask", &[][..]),
     ])
 }

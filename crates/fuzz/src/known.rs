@@ -1,0 +1,57 @@
+//! Bugs the fuzzers found and the lead has been told of, stepped around until they are fixed
+//! so that the long runs and the CI smoke run go on finding new ones. Each has a crash input
+//! in `regressions/<target>/` and an ignored test in `tests/it` that replays it strictly;
+//! when a fix lands, delete the bug here and un-ignore its test.
+//!
+//! `TESSERA_FUZZ_STRICT=1` (or [`strict`]) turns every workaround off.
+
+use std::cell::Cell;
+
+use tessera_domain::policy::{OneOrMany, PolicyDocumentJson};
+
+/// A reported bug.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bug {
+    /// `ResourcePattern::parse` (crates/domain/src/policy.rs) slices `s[..s.len() - 1]`, which
+    /// panics when a resource ends with a multi-byte character (`"Resource": "é"`).
+    ResourceEndsInMultibyteChar,
+    /// `path::normalize` (crates/domain/src/path.rs) refuses `..;x` but keeps `..%3Bx`: an
+    /// upstream that decodes `%3B` before dropping `;params` reads a `..` the gateway never saw.
+    EncodedSemicolonAfterDots,
+    /// Routes match by string prefix (`/public` takes `/public..`) and `upstream_path`
+    /// (crates/gateway/src/table.rs) joins what is left after a stripped prefix with a `/`, so
+    /// `/public../app/secret.txt` is forwarded as `<service path>/../app/secret.txt` and an
+    /// upstream that normalises serves `/app/secret.txt` through the open route.
+    StrippedPrefixLeavesDotSegment,
+}
+
+/// The bugs not yet fixed.
+const OPEN: &[Bug] =
+    &[Bug::ResourceEndsInMultibyteChar, Bug::EncodedSemicolonAfterDots, Bug::StrippedPrefixLeavesDotSegment];
+
+thread_local! {
+    static STRICT: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with every workaround off (on this thread).
+pub fn strict<R>(f: impl FnOnce() -> R) -> R {
+    let before = STRICT.replace(true);
+    let r = f();
+    STRICT.set(before);
+    r
+}
+
+/// Whether a target should step around `bug`.
+pub fn avoid(bug: Bug) -> bool {
+    OPEN.contains(&bug) && !STRICT.get() && std::env::var_os("TESSERA_FUZZ_STRICT").is_none_or(|v| v != "1")
+}
+
+/// Whether `doc` would hit an open policy bug (a resource ending in a multi-byte character).
+pub fn policy_bug(doc: &PolicyDocumentJson) -> bool {
+    let ends_multibyte = |r: &String| r.chars().last().is_some_and(|c| !c.is_ascii());
+    avoid(Bug::ResourceEndsInMultibyteChar)
+        && doc.statement.iter().any(|s| match &s.resource {
+            OneOrMany::One(r) => ends_multibyte(r),
+            OneOrMany::Many(v) => v.iter().any(ends_multibyte),
+        })
+}

@@ -246,13 +246,22 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing in-flight requests");
 }
 
+/// `TESSERA_LOG` chooses what Tessera's own code logs. Dependencies log what they are handed:
+/// tokio-postgres prints every query's parameters at debug (password hashes, plugin secrets),
+/// HTTP stacks print headers (tokens, cookies) at trace. So every target outside Tessera is
+/// capped at info, whatever `TESSERA_LOG` says, even `trace` or `tokio_postgres=trace`.
 fn init_logging(format: &str) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let dependencies_capped = tracing_subscriber::filter::filter_fn(|meta| {
+        meta.target().starts_with("tessera") || *meta.level() <= tracing::Level::INFO
+    });
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if format == "json" {
-        builder.json().init();
+        builder.json().finish().with(dependencies_capped).init();
     } else {
-        builder.init();
+        builder.finish().with(dependencies_capped).init();
     }
 }

@@ -9,6 +9,7 @@
 //!   reference cookie decoder); `ci` does this first.
 
 mod bench;
+mod fuzz;
 mod tally;
 mod tools;
 
@@ -20,6 +21,7 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("tools") => tools::ensure(),
         Some("bench") => bench::run(args.iter().any(|a| a == "--quick")),
+        Some("fuzz") => fuzz::run(fuzz::seconds(&args)),
         _ => {
             eprintln!(
                 "usage: cargo xtask <ci | bench [--quick] | tools>\n\n  ci      fmt check, clippy -D warnings, and all tests\n  tools   install what the tests need into .tools/ (terraform, python with cryptography)\n  bench   release build, servers side by side, one table of figures and ratios (see BENCHMARKS.md)"
@@ -86,6 +88,8 @@ fn ci() -> Result<(), String> {
     if postgres.is_some() && counts.postgres == 0 {
         return Err("no PostgreSQL test ran although TEST_POSTGRES_URL is set".into());
     }
+    // Replays the fuzz corpora and fuzzes every target briefly (bounded: 45 s in all).
+    fuzz::run(45)?;
     // Proves the benchmark still runs end to end; its numbers are not checked here.
     bench::run(true)?;
     Ok(())

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 use tessera_domain::Timestamp;
-use tessera_domain::gateway::{Plugin, Route, Service, merge_patch};
+use tessera_domain::gateway::{Plugin, Route, Service, check_text, merge_patch};
 use tessera_domain::ids::{OrgId, SessionId};
 use tessera_domain::session::{EndReason, Session, SessionKind, SessionStatus};
 use tessera_domain::token::TokenDigest;
@@ -78,6 +78,38 @@ impl GatewayResource for Plugin {
     }
 }
 
+/// Plugin writes on this node, one at a time, so two requests cannot both find a scope free
+/// of session plugins and both add one. (Across nodes, the gateway applies the oldest.)
+static PLUGIN_WRITES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The secret is write-only (reads answer it as null): a replace or patch that leaves it out,
+/// or sends it back as null or empty, keeps the stored one.
+fn keep_stored_secret(value: &mut Value, stored: &str) {
+    let given = value.get("config").and_then(|c| c.get("secret"));
+    if given.is_some_and(|s| s.as_str().is_some_and(|s| !s.is_empty())) {
+        return;
+    }
+    let stored: Value = serde_json::from_str(stored).unwrap_or_default();
+    let Some(secret) = stored.get("config").and_then(|c| c.get("secret")).filter(|s| s.is_string()) else { return };
+    match value.get_mut("config") {
+        Some(Value::Object(c)) => {
+            c.insert("secret".into(), secret.clone());
+        }
+        None | Some(Value::Null) => value["config"] = serde_json::json!({ "secret": secret }),
+        // Not an object: parsing refuses it with the field's name.
+        Some(_) => {}
+    }
+}
+
+/// The scope a plugin applies to: a route, a service, or the whole organization.
+fn plugin_scope(v: &Value) -> (Option<&str>, Option<&str>) {
+    let id = |field: &str| v.get(field).and_then(|r| r.get("id")).and_then(Value::as_str);
+    match id("route") {
+        Some(r) => (Some(r), None),
+        None => (None, id("service")),
+    }
+}
+
 fn actions(kind: GatewayKind) -> [&'static str; 5] {
     match kind {
         GatewayKind::Service => [
@@ -124,6 +156,13 @@ impl App {
         self.gateway_epoch.subscribe()
     }
 
+    /// 32 fresh random bytes for the gateway (the sign-in form's token).
+    pub fn gateway_nonce(&self) -> [u8; 32] {
+        let mut b = [0u8; 32];
+        self.with_rng(|r| r.fill_bytes(&mut b));
+        b
+    }
+
     fn random_secret(&self) -> String {
         use base64::Engine;
         let mut b = [0u8; 32];
@@ -147,6 +186,7 @@ impl App {
     }
 
     fn parse<T: GatewayResource>(&self, body: Value) -> AppResult<T> {
+        check_text(&body)?;
         let mut t: T = serde_json::from_value(body).map_err(|e| FieldError::new("body", e.to_string()))?;
         t.normalize()?;
         Ok(t)
@@ -163,6 +203,8 @@ impl App {
         (*c, *u) = (now.0, now.0);
         let value = serde_json::to_value(&t).map_err(|e| AppError::Internal(e.to_string()))?;
         self.check_refs(caller.org_id, &value).await?;
+        let _one_writer = if T::KIND == GatewayKind::Plugin { Some(PLUGIN_WRITES.lock().await) } else { None };
+        self.check_one_session_plugin(caller.org_id, T::KIND, id, &value).await?;
         let obj = GatewayObject {
             org_id: caller.org_id,
             kind: T::KIND,
@@ -192,6 +234,31 @@ impl App {
             if v["config"]["secret"].as_str().is_none_or(str::is_empty) {
                 v["config"]["secret"] = Value::String(self.random_secret());
                 *t = serde_json::from_value(v).map_err(|e| AppError::Internal(e.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses a second `session` plugin on one route, one service, or globally (Kong refuses
+    /// the same with a unique constraint): two would fight over one cookie.
+    async fn check_one_session_plugin(&self, org: OrgId, kind: GatewayKind, id: Uuid, value: &Value) -> AppResult<()> {
+        if kind != GatewayKind::Plugin {
+            return Ok(());
+        }
+        let scope = plugin_scope(value);
+        let plugins = self.store.list_gateway_objects(Some(org), GatewayKind::Plugin).await?;
+        for other in plugins.iter().filter(|o| o.id != id) {
+            let v: Value = serde_json::from_str(&other.body).unwrap_or_default();
+            if v["name"] == "session" && plugin_scope(&v) == scope {
+                let on = match scope {
+                    (Some(r), _) => format!("route {r}"),
+                    (None, Some(s)) => format!("service {s}"),
+                    (None, None) => "every route (global)".into(),
+                };
+                return Err(AppError::Conflict(format!(
+                    "a session plugin ({}) already applies to {on}; change that one instead",
+                    other.id
+                )));
             }
         }
         Ok(())
@@ -240,6 +307,9 @@ impl App {
             return Err(FieldError::new("id", "cannot change an object's id").into());
         }
         value["id"] = Value::String(id.to_string());
+        if T::KIND == GatewayKind::Plugin {
+            keep_stored_secret(&mut value, &stored.body);
+        }
         if let Some(v) = value.as_object_mut() {
             // A service's url is sugar for its parts; parts from before must not contradict it.
             if T::KIND == GatewayKind::Service && v.contains_key("url") {
@@ -255,6 +325,8 @@ impl App {
         (*c, *u) = (stored.created.0, now.0);
         let value = serde_json::to_value(&t).map_err(|e| AppError::Internal(e.to_string()))?;
         self.check_refs(caller.org_id, &value).await?;
+        let _one_writer = if T::KIND == GatewayKind::Plugin { Some(PLUGIN_WRITES.lock().await) } else { None };
+        self.check_one_session_plugin(caller.org_id, T::KIND, id, &value).await?;
         let obj = GatewayObject {
             org_id: caller.org_id,
             kind: T::KIND,

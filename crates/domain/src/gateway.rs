@@ -7,6 +7,61 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::FieldError;
+use crate::path::normalize;
+
+/// Refuses control characters (C0, DEL, C1: CR/LF, NUL, ESC for ANSI escapes) in every
+/// string of a gateway object's JSON, naming the first offending field (`config.audience`,
+/// `tags[2]`). They have no use in names, paths, hosts or secrets, and would reach headers,
+/// cookies and logs.
+pub fn check_text(value: &Value) -> Result<(), FieldError> {
+    fn walk(v: &Value, at: &mut String) -> Result<(), FieldError> {
+        match v {
+            Value::String(s) if s.chars().any(char::is_control) => {
+                let field = if at.is_empty() { "body".to_owned() } else { at.clone() };
+                Err(FieldError::new(field, "control characters (CR, LF, NUL, ESC, ...) are not allowed"))
+            }
+            Value::Array(items) => items.iter().enumerate().try_for_each(|(i, item)| {
+                let len = at.len();
+                at.push_str(&format!("[{i}]"));
+                let r = walk(item, at);
+                at.truncate(len);
+                r
+            }),
+            Value::Object(m) => m.iter().try_for_each(|(k, item)| {
+                let len = at.len();
+                if !at.is_empty() {
+                    at.push('.');
+                }
+                at.push_str(k);
+                let r = walk(item, at);
+                at.truncate(len);
+                r
+            }),
+            _ => Ok(()),
+        }
+    }
+    walk(value, &mut String::new())
+}
+
+/// A host name or address: DNS characters, or an IPv6 address in brackets.
+fn valid_host(h: &str) -> bool {
+    if let Some(inner) = h.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+        return inner.parse::<std::net::Ipv6Addr>().is_ok();
+    }
+    !h.is_empty()
+        && h.len() <= 253
+        && h.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+        && !h.starts_with(['.', '-'])
+}
+
+/// A path that is already in the form the gateway matches and forwards.
+fn normalised_path(field: &str, p: &str) -> Result<(), FieldError> {
+    match normalize(p) {
+        Ok(n) if n == p => Ok(()),
+        Ok(n) => Err(FieldError::new(field, format!("must be a normalised path; did you mean '{n}'?"))),
+        Err(e) => Err(FieldError::new(field, e.to_string())),
+    }
+}
 
 /// A reference to another object by id, as Kong writes it: `{"id": "..."}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,14 +148,18 @@ impl Service {
             ));
         }
         match &self.host {
-            Some(h) if !h.is_empty() && !h.contains(['/', ' ', '?', '#', '@']) => {}
+            Some(h) if valid_host(h) => {}
+            Some(h) if !h.is_empty() => {
+                return Err(FieldError::new(
+                    "host",
+                    "must be a host name (letters, digits, '-', '.', '_') or an address ([::1] for IPv6)",
+                ));
+            }
             _ => return Err(FieldError::new("host", "required: the upstream's host name or address")),
         }
         self.port.get_or_insert(80);
-        if let Some(p) = &self.path
-            && !p.starts_with('/')
-        {
-            return Err(FieldError::new("path", "must start with '/'"));
+        if let Some(p) = &self.path {
+            normalised_path("path", p)?;
         }
         if let Some(n) = &self.name {
             check_name("name", n)?;
@@ -170,13 +229,13 @@ impl Route {
             if p.starts_with('~') {
                 return Err(FieldError::new(format!("paths[{i}]"), "regex paths are not supported; use a prefix"));
             }
-            if !p.starts_with('/') {
-                return Err(FieldError::new(format!("paths[{i}]"), "must start with '/'"));
-            }
+            // Requests are matched on their normalised path: a route path in another form
+            // would silently never match.
+            normalised_path(&format!("paths[{i}]"), p)?;
         }
         for (i, h) in self.hosts.iter_mut().enumerate() {
             *h = h.to_ascii_lowercase();
-            if h.is_empty() || h.contains(['/', ' ']) {
+            if !valid_host(h.strip_prefix("*.").unwrap_or(h)) {
                 return Err(FieldError::new(format!("hosts[{i}]"), "must be a host name, optionally with '*.'"));
             }
         }
@@ -203,6 +262,8 @@ impl Route {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SessionConfig {
+    /// Write-only: the API answers it as `null`, and `null` on a write means "keep it".
+    #[serde(deserialize_with = "null_as_empty")]
     pub secret: String,
     pub storage: String,
     pub audience: String,
@@ -233,6 +294,10 @@ pub struct SessionConfig {
     /// (browsers asking for HTML go to the login page, others 401) or `pass` (Kong's own
     /// behaviour: the request goes upstream without identity headers).
     pub unauthenticated: String,
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
 }
 
 impl Default for SessionConfig {
@@ -306,16 +371,32 @@ impl SessionConfig {
                 });
             }
         }
-        if !self.cookie_path.starts_with('/') || self.cookie_path.contains([';', ' ']) {
-            return Err(FieldError { message: "must start with '/'".into(), ..f("cookie_path") });
+        if self.cookie_path.contains([';', ',']) {
+            return Err(FieldError { message: "must be a path without ';' or ','".into(), ..f("cookie_path") });
         }
+        normalised_path("config.cookie_path", &self.cookie_path)?;
         if let Some(d) = &self.cookie_domain
-            && d.contains([';', ' ', '/'])
+            && !valid_host(d.strip_prefix('.').unwrap_or(d))
         {
-            return Err(FieldError { message: "must be a domain name".into(), ..f("cookie_domain") });
+            return Err(FieldError {
+                message: "must be a domain name (letters, digits, '-', '.')".into(),
+                ..f("cookie_domain")
+            });
         }
-        if self.audience.is_empty() {
-            return Err(FieldError { message: "must not be empty".into(), ..f("audience") });
+        // The audience is sent as the `Session-Audience` header: printable ASCII only.
+        if self.audience.is_empty()
+            || self.audience.len() > 256
+            || !self.audience.bytes().all(|b| (0x20..0x7f).contains(&b))
+        {
+            return Err(FieldError { message: "must be 1-256 printable ASCII characters".into(), ..f("audience") });
+        }
+        for (name, v) in [("logout_query_arg", &self.logout_query_arg), ("logout_post_arg", &self.logout_post_arg)] {
+            if v.is_empty() || v.len() > 128 || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b)) {
+                return Err(FieldError {
+                    message: "must be 1-128 letters, digits, '-', '.', '_' or '~'".into(),
+                    ..f(name)
+                });
+            }
         }
         for (i, m) in self.logout_methods.iter_mut().enumerate() {
             *m = m.to_ascii_uppercase();
@@ -500,6 +581,79 @@ mod tests {
         let mut p: Plugin = serde_json::from_str(r#"{"name":"key-auth"}"#).unwrap();
         assert_eq!(p.normalize().unwrap_err().field, "name");
         assert!(serde_json::from_str::<Plugin>(r#"{"name":"session","config":{"nope":1}}"#).is_err());
+    }
+
+    #[test]
+    fn control_characters_are_refused_wherever_they_hide() {
+        let v = serde_json::json!({"name": "a", "tags": ["ok", "x\u{1b}[31m"], "config": {"audience": "a\r\nb"}});
+        let e = check_text(&v).unwrap_err();
+        assert!(e.field == "tags[1]" || e.field == "config.audience", "{e}");
+        assert_eq!(
+            check_text(&serde_json::json!({"config": {"secret": "a\u{0}"}})).unwrap_err().field,
+            "config.secret"
+        );
+        assert_eq!(check_text(&serde_json::json!("\u{85}")).unwrap_err().field, "body");
+        assert!(check_text(&serde_json::json!({"name": "é ok", "n": 1, "l": [true, null]})).is_ok());
+    }
+
+    fn plugin_error(config: Value) -> String {
+        let mut p: Plugin = serde_json::from_value(serde_json::json!({"name": "session", "config": config})).unwrap();
+        p.normalize().unwrap_err().field
+    }
+
+    #[test]
+    fn cookie_attributes_audiences_and_logout_args_are_checked() {
+        assert_eq!(plugin_error(serde_json::json!({"cookie_path": "/a;b"})), "config.cookie_path");
+        assert_eq!(plugin_error(serde_json::json!({"cookie_path": "/a/../b"})), "config.cookie_path");
+        assert_eq!(plugin_error(serde_json::json!({"cookie_path": "a"})), "config.cookie_path");
+        assert_eq!(plugin_error(serde_json::json!({"cookie_domain": "a.com;x"})), "config.cookie_domain");
+        assert_eq!(plugin_error(serde_json::json!({"cookie_domain": "a com"})), "config.cookie_domain");
+        assert_eq!(plugin_error(serde_json::json!({"audience": ""})), "config.audience");
+        assert_eq!(plugin_error(serde_json::json!({"audience": "é"})), "config.audience");
+        assert_eq!(plugin_error(serde_json::json!({"logout_query_arg": "a&b"})), "config.logout_query_arg");
+        let mut p: Plugin = serde_json::from_value(
+            serde_json::json!({"name": "session", "config": {"cookie_domain": ".example.com", "cookie_path": "/app/"}}),
+        )
+        .unwrap();
+        p.normalize().unwrap();
+    }
+
+    #[test]
+    fn upstreams_and_route_paths_must_be_what_the_gateway_matches() {
+        for (url, field) in [
+            ("http://a b/", "host"),
+            ("http://evil.com@x/", "host"),
+            ("http://x/a/../b", "path"),
+            ("http://x/a%2fb", "path"),
+            ("http://x//a", "path"),
+        ] {
+            let mut s: Service = serde_json::from_value(serde_json::json!({"url": url})).unwrap();
+            assert_eq!(s.normalize().unwrap_err().field, field, "{url}");
+        }
+        let mut s: Service = serde_json::from_value(serde_json::json!({"url": "http://[::1]:8080/api"})).unwrap();
+        s.normalize().unwrap();
+        assert_eq!(s.host.as_deref(), Some("[::1]"));
+        let sid = "00000000-0000-0000-0000-000000000001";
+        for (paths, hosts, field) in [
+            (vec!["/a/../b"], vec![], "paths[0]"),
+            (vec!["/ok", "/%2e%2e/x"], vec![], "paths[1]"),
+            (vec!["/a%7e"], vec![], "paths[0]"),
+            (vec!["//a"], vec![], "paths[0]"),
+            (vec!["/a"], vec!["a b"], "hosts[0]"),
+            (vec!["/a"], vec!["a/b"], "hosts[0]"),
+        ] {
+            let mut r: Route =
+                serde_json::from_value(serde_json::json!({"paths": paths, "hosts": hosts, "service": {"id": sid}}))
+                    .unwrap();
+            let e = r.normalize().unwrap_err();
+            assert_eq!(e.field, field, "{paths:?} {hosts:?}");
+        }
+        let mut r: Route = serde_json::from_value(
+            serde_json::json!({"paths": ["/api/", "/a~b"], "hosts": ["*.Example.com"], "service": {"id": sid}}),
+        )
+        .unwrap();
+        r.normalize().unwrap();
+        assert_eq!(r.hosts, ["*.example.com"]);
     }
 
     #[test]

@@ -1,13 +1,20 @@
 //! The session gateway: a reverse proxy whose `session` plugin keeps users signed in with
 //! lua-resty-session 4.x cookies, with the semantics of Kong's session plugin.
 //!
+//! - `admit`: what every request goes through before routing: size limits, the normalised
+//!   path (routing and forwarding both use it), owned headers removed, the client's facts.
 //! - `table`: services, routes and plugins compiled into a routing table, rebuilt whole on
 //!   every configuration change (API on this node, or the store's change feed from others).
 //! - `proxy`: streaming forwarding with `X-Forwarded-*`, 502/504 answers.
 //! - `session`: opening, refreshing (touch/renew), saving and destroying cookies; identity
 //!   headers; logout; server-side storage through the store.
 //! - `login`: the reserved sign-in page and endpoint under [`LOGIN_PATH`].
+//! - `listener`: the HTTP/1.1 listener with its limits and graceful stop.
+//! - `error`: the gateway's own JSON errors.
 
+mod admit;
+mod error;
+mod listener;
 mod login;
 mod proxy;
 mod session;
@@ -20,27 +27,56 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderValue, Request, Response, StatusCode, header};
+use ipnet::IpNet;
 use tessera_app::App;
 
+pub use admit::LocalAddr;
+pub use listener::serve;
 use table::Table;
+
+use crate::error::{OwnError, error_response};
 
 /// Where the gateway's own sign-in page and endpoint live, on every host it serves.
 pub const LOGIN_PATH: &str = "/.tessera/login";
+/// The gateway's readiness probe: 200 once its table reflects every configuration change
+/// this node has seen, 503 before.
+pub const READY_PATH: &str = "/.tessera/ready";
+
+/// How the gateway treats its peers.
+#[derive(Debug, Clone, Default)]
+pub struct GatewayConfig {
+    /// Peers whose `X-Forwarded-For`, `-Proto`, `-Host` and `-Port` are believed. Empty by
+    /// default: every client's forwarding headers are replaced with what the gateway saw.
+    pub trusted_proxies: Vec<IpNet>,
+}
 
 /// The gateway: the app, the current routing table and a pooled upstream client.
 pub struct Gateway {
     app: Arc<App>,
+    config: GatewayConfig,
     table: RwLock<Arc<Table>>,
+    /// The configuration generation (the app's gateway change counter) the table was built at.
+    generation: tokio::sync::watch::Sender<u64>,
+    /// One rebuild at a time, so an older snapshot never replaces a newer one.
+    rebuilding: tokio::sync::Mutex<()>,
     users: session::UserCache,
     decoded: session::DecodedCache,
 }
 
 impl Gateway {
-    /// Builds the gateway and loads its table from the store.
+    /// Builds the gateway (trusting no proxy) and loads its table from the store.
     pub async fn new(app: Arc<App>) -> Result<Arc<Self>, tessera_app::AppError> {
+        Self::with_config(app, GatewayConfig::default()).await
+    }
+
+    /// Builds the gateway with `config` and loads its table from the store.
+    pub async fn with_config(app: Arc<App>, config: GatewayConfig) -> Result<Arc<Self>, tessera_app::AppError> {
         let gw = Arc::new(Self {
             app,
+            config,
             table: RwLock::new(Arc::new(Table::default())),
+            generation: tokio::sync::watch::Sender::new(0),
+            rebuilding: tokio::sync::Mutex::new(()),
             users: session::UserCache::default(),
             decoded: session::DecodedCache::default(),
         });
@@ -50,17 +86,29 @@ impl Gateway {
 
     /// Rebuilds the routing table from the store.
     pub async fn reload(&self) -> Result<usize, tessera_app::AppError> {
+        let _one_at_a_time = self.rebuilding.lock().await;
+        // Read before the snapshot: the table holds at least every change up to this one.
+        let generation = *self.app.gateway_changes().borrow();
         let (services, routes, plugins) = self.app.gateway_snapshot().await?;
         let table = Table::build(services, routes, plugins);
         let n = table.len();
-        *self.table.write().expect("table lock") = Arc::new(table);
-        tracing::debug!(routes = n, "gateway table rebuilt");
+        *self.table.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(table);
+        self.generation.send_if_modified(|g| {
+            let newer = generation > *g;
+            if newer {
+                *g = generation;
+            }
+            newer
+        });
+        tracing::debug!(routes = n, generation, "gateway table rebuilt");
         Ok(n)
     }
 
     /// Rebuilds the table whenever the configuration changes, until the app is dropped.
     pub fn follow_changes(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let mut rx = self.app.gateway_changes();
+        // A change between loading and following is not missed: start with one rebuild.
+        rx.mark_changed();
         let gw = Arc::downgrade(self);
         tokio::spawn(async move {
             while rx.changed().await.is_ok() {
@@ -81,24 +129,33 @@ impl Gateway {
         self.table().len()
     }
 
-    fn table(&self) -> Arc<Table> {
-        Arc::clone(&self.table.read().expect("table lock"))
+    /// The configuration generation the current table was built at.
+    pub fn generation(&self) -> u64 {
+        *self.generation.borrow()
     }
 
-    /// The gateway's HTTP service (serve it `with_connect_info::<SocketAddr>()`).
+    /// Whether the table reflects every configuration change this node has seen.
+    pub fn is_current(&self) -> bool {
+        self.generation() >= *self.app.gateway_changes().borrow()
+    }
+
+    /// Waits until the table reflects every configuration change this node had seen when
+    /// called (an API write on this node, or a change feed notice from another).
+    pub async fn caught_up(&self) {
+        let target = *self.app.gateway_changes().borrow();
+        let mut rx = self.generation.subscribe();
+        let _ = rx.wait_for(|g| *g >= target).await;
+    }
+
+    fn table(&self) -> Arc<Table> {
+        Arc::clone(&self.table.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The gateway's HTTP service. [`serve`] runs it with the gateway's limits; served
+    /// elsewhere, it needs `ConnectInfo<SocketAddr>` (`into_make_service_with_connect_info`).
     pub fn router(self: &Arc<Self>) -> Router {
         Router::new().fallback(handle).with_state(Arc::clone(self))
     }
-}
-
-/// A JSON error in the API's shape: `{"error": {"code", "message"}}`.
-pub(crate) fn error_response(status: StatusCode, code: &str, message: &str) -> Response<Body> {
-    let body = serde_json::json!({"error": {"code": code, "message": message}});
-    Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(body.to_string()))
-        .expect("static response parts")
 }
 
 /// The client's request id, or a new one: a random per-process prefix and a counter (no
@@ -110,8 +167,15 @@ fn request_id(req: &Request<Body>) -> HeaderValue {
     req.headers().get("x-request-id").filter(|v| !v.is_empty() && v.len() <= 200).cloned().unwrap_or_else(|| {
         let prefix = PREFIX.get_or_init(|| format!("{:08x}", rand::random::<u32>()));
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        HeaderValue::from_str(&format!("{prefix}-{n:012x}")).expect("hex is a header value")
+        HeaderValue::try_from(format!("{prefix}-{n:012x}")).unwrap_or(HeaderValue::from_static("-"))
     })
+}
+
+/// Whether the request carries a body (which an early answer leaves unread).
+fn has_body(req: &Request<Body>) -> bool {
+    let h = req.headers();
+    h.contains_key(header::TRANSFER_ENCODING)
+        || h.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).is_some_and(|n| n.trim() != "0")
 }
 
 async fn handle(
@@ -120,25 +184,52 @@ async fn handle(
     req: Request<Body>,
 ) -> Response<Body> {
     let rid = request_id(&req);
-    let mut res = if req.uri().path() == LOGIN_PATH {
-        login::handle(&gw, peer, req).await
-    } else {
-        let table = gw.table();
-        let host = req
-            .headers()
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .or_else(|| req.uri().host())
-            .unwrap_or("")
-            .to_owned();
-        match table.find(&host, req.method().as_str(), req.uri().path()) {
-            None => error_response(StatusCode::NOT_FOUND, "no_route", "no route matched this request"),
-            Some(m) => match &m.route.plugin {
-                None => proxy::forward(&m, req, peer, &rid).await,
-                Some(plugin) => session::run(&gw, &m, Arc::clone(plugin), req, peer, &rid).await,
-            },
-        }
+    let unread_body = has_body(&req);
+    let local = req.extensions().get::<LocalAddr>().map(|l| l.0);
+    let client = admit::client(req.headers(), peer, local, &gw.config.trusted_proxies);
+    let mut res = match admit::admit(req) {
+        Err(res) => res,
+        Ok(req) => dispatch(&gw, &client, req, &rid).await,
     };
+    // An error of ours answered before the body was read: the connection cannot be reused,
+    // so say so rather than let the client find a closed socket.
+    if unread_body && res.extensions().get::<OwnError>().is_some() {
+        res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     res.headers_mut().insert("x-request-id", rid);
+    res
+}
+
+async fn dispatch(gw: &Gateway, client: &admit::Client, req: Request<Body>, rid: &HeaderValue) -> Response<Body> {
+    match req.uri().path() {
+        LOGIN_PATH => return login::handle(gw, client, req).await,
+        READY_PATH => return ready(gw),
+        _ => {}
+    }
+    let table = gw.table();
+    // Routes match the Host the request names (as Kong's router does), not a forwarded one.
+    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).or_else(|| req.uri().host());
+    let host = host.unwrap_or("");
+    match table.find(host, req.method().as_str(), req.uri().path()) {
+        None => error_response(StatusCode::NOT_FOUND, "no_route", "no route matched this request"),
+        Some(m) => match &m.route.plugin {
+            None => proxy::forward(&m, req, client, rid).await,
+            Some(plugin) => session::run(gw, &m, Arc::clone(plugin), req, client, rid).await,
+        },
+    }
+}
+
+fn ready(gw: &Gateway) -> Response<Body> {
+    if !gw.is_current() {
+        return error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "the routing table is being rebuilt after a configuration change",
+        );
+    }
+    let body = serde_json::json!({"status": "ready", "generation": gw.generation(), "routes": gw.route_count()});
+    let mut res = Response::new(Body::from(body.to_string()));
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }

@@ -1,16 +1,17 @@
 //! Forwarding one request upstream: streamed bodies both ways, kept-alive upstream
-//! connections, `X-Forwarded-*`, and 502/504 answers when the upstream fails or is slow.
-
-use std::net::SocketAddr;
+//! connections, `X-Forwarded-*` rebuilt from what the gateway decided about the client, and
+//! 502/504 answers when the upstream fails or is slow. The request arrives admitted: its URI
+//! is the normalised path, and no header the gateway owns is left from the client.
 
 use axum::body::Body;
-use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use axum::http::header::{self, HeaderValue};
 use axum::http::{Request, Response, StatusCode, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::error_response;
+use crate::admit::{self, strip_hop_by_hop};
+use crate::error::error_response;
 use crate::table::{Matched, upstream_path};
 
 pub type HttpClient = Client<HttpConnector, Body>;
@@ -23,75 +24,41 @@ pub fn client(connect_timeout: std::time::Duration) -> HttpClient {
     Client::builder(TokioExecutor::new()).pool_idle_timeout(std::time::Duration::from_secs(60)).build(connector)
 }
 
-/// Headers that describe one hop and must not be forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
-
-fn strip_hop_by_hop(h: &mut HeaderMap) {
-    // Also whatever the Connection header names.
-    let named: Vec<HeaderName> = h
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
-    for n in HOP_BY_HOP {
-        h.remove(*n);
+/// The upstream URI: the route's service, and the (normalised) path Kong's way.
+fn target(matched: &Matched<'_>, uri: &Uri) -> Option<Uri> {
+    let route = matched.route;
+    let up = &route.upstream;
+    let mut target = upstream_path(&up.path, matched.prefix, route.strip_path, uri.path());
+    if let Some(q) = uri.query() {
+        target.push('?');
+        target.push_str(q);
     }
-    for n in named {
-        h.remove(n);
-    }
+    format!("http://{}{}", up.authority, target).parse().ok()
 }
 
 /// Sends `req` to the matched route's upstream and streams the answer back.
 pub async fn forward(
     matched: &Matched<'_>,
     mut req: Request<Body>,
-    peer: SocketAddr,
+    client: &admit::Client,
     request_id: &HeaderValue,
 ) -> Response<Body> {
     let route = matched.route;
     let up = &route.upstream;
-    let path = req.uri().path();
-    let mut target = upstream_path(&up.path, matched.prefix, route.strip_path, path);
-    if let Some(q) = req.uri().query() {
-        target.push('?');
-        target.push_str(q);
-    }
-    let uri: Uri = match format!("http://{}{}", up.authority, target).parse() {
-        Ok(u) => u,
-        Err(_) => {
-            return error_response(StatusCode::BAD_REQUEST, "bad_request", "the request path cannot be forwarded");
-        }
+    let Some(uri) = target(matched, req.uri()) else {
+        return error_response(StatusCode::BAD_REQUEST, "bad_path", "the request path cannot be forwarded");
     };
-    let original_host = req.headers().get(header::HOST).cloned();
     let h = req.headers_mut();
-    strip_hop_by_hop(h);
-    let peer_ip = peer.ip().to_canonical().to_string();
-    let xff = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {peer_ip}"),
-        None => peer_ip,
-    };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
+    if let Ok(v) = HeaderValue::from_str(&client.forwarded_for) {
         h.insert("x-forwarded-for", v);
     }
-    h.insert("x-forwarded-proto", HeaderValue::from_static("http"));
-    if let Some(host) = &original_host {
+    let proto = if client.proto == "https" { "https" } else { "http" };
+    h.insert("x-forwarded-proto", HeaderValue::from_static(proto));
+    if let Some(host) = &client.host {
         h.insert("x-forwarded-host", host.clone());
-        if let Some(port) = host.to_str().ok().and_then(|s| s.rsplit_once(':')).map(|(_, p)| p.to_owned())
-            && let Ok(v) = HeaderValue::from_str(&port)
-        {
-            h.insert("x-forwarded-port", v);
-        }
+    }
+    if let Some(port) = client.port {
+        h.insert("x-forwarded-port", HeaderValue::from(port));
     }
     if !matched.prefix.is_empty()
         && route.strip_path

@@ -6,8 +6,7 @@
 //! login page, or passed on, as configured.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -15,7 +14,7 @@ use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::http::{Method, Request, Response, StatusCode};
 use base64::Engine;
 use serde_json::{Value, json};
-use tessera_app::SignIn;
+use tessera_app::{AppError, SignIn};
 use tessera_domain::Timestamp;
 use tessera_domain::ids::{OrgId, SessionId, UserId};
 use tessera_domain::token::TokenDigest;
@@ -26,8 +25,10 @@ use tessera_session_cookie::{
 };
 use tessera_store::GatewayRekey;
 
+use crate::admit::Client;
+use crate::error::{app_error, error_response, redirect};
 use crate::table::{Matched, SessionPlugin};
-use crate::{Gateway, LOGIN_PATH, error_response, proxy};
+use crate::{Gateway, LOGIN_PATH, proxy};
 
 const TOUCH_THRESHOLD: u64 = 60;
 /// Kong's `remember_safety` is not configurable: Medium, 10 000 PBKDF2 iterations.
@@ -56,15 +57,20 @@ type Decoded = Arc<(Box<str>, Arc<SessionData>)>;
 
 const DECODED_MAX: usize = 100_000;
 
+/// A cache's lock: a panic elsewhere while holding it leaves a map that is still usable.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl DecodedCache {
     fn get(&self, plugin: uuid::Uuid, h: &Header, payload: &str) -> Option<Arc<SessionData>> {
-        let map = self.0.lock().expect("decoded cache");
+        let map = lock(&self.0);
         let hit = map.get(&(plugin, h.sid, h.tag))?;
         (*hit.0 == *payload).then(|| Arc::clone(&hit.1))
     }
 
     fn put(&self, plugin: uuid::Uuid, h: &Header, payload: &str, data: &Arc<SessionData>) {
-        let mut map = self.0.lock().expect("decoded cache");
+        let mut map = lock(&self.0);
         if map.len() >= DECODED_MAX {
             map.clear();
         }
@@ -74,7 +80,7 @@ impl DecodedCache {
 
 impl UserCache {
     async fn active(&self, gw: &Gateway, org: OrgId, user: UserId) -> bool {
-        if let Some((ok, at)) = self.0.lock().expect("user cache").get(&(org, user))
+        if let Some((ok, at)) = lock(&self.0).get(&(org, user))
             && at.elapsed() < USER_TTL
         {
             return *ok;
@@ -83,9 +89,9 @@ impl UserCache {
             Ok(Some(u)) => u.status == UserStatus::Active,
             Ok(None) => false,
             // The store is down: keep the last answer rather than sign everyone out.
-            Err(_) => return self.0.lock().expect("user cache").get(&(org, user)).is_some_and(|(ok, _)| *ok),
+            Err(_) => return lock(&self.0).get(&(org, user)).is_some_and(|(ok, _)| *ok),
         };
-        let mut map = self.0.lock().expect("user cache");
+        let mut map = lock(&self.0);
         if map.len() > 100_000 {
             map.clear();
         }
@@ -284,7 +290,7 @@ pub(crate) async fn create(
         gw.app
             .create_gateway_session(&record, &digest, &sealed.storage_record(), Timestamp((now + key_ttl) as i64))
             .await
-            .map_err(|e| unavailable(&e))?;
+            .map_err(|e| app_error(&e))?;
     }
     let flags = attributes(p);
     let mut cookies = flags.set_cookies(&p.config.cookie_name, &sealed.value, None).map_err(|e| {
@@ -303,7 +309,9 @@ pub(crate) async fn create(
                 .extend(flags.set_cookies(&p.config.remember_cookie_name, &r.value, Some(&expiry)).unwrap_or_default());
         }
     }
-    let identity = identity_from_entry(&entry).expect("the entry was just built");
+    let identity = identity_from_entry(&entry).ok_or_else(|| {
+        error_response(StatusCode::INTERNAL_SERVER_ERROR, "session_error", "the session entry has no user")
+    })?;
     Ok((cookies, identity, sealed.header))
 }
 
@@ -315,15 +323,6 @@ fn key_ttl(p: &SessionPlugin, now: u64, creation: u64) -> u64 {
         ttl = ttl.min((creation + p.timeouts.absolute).saturating_sub(now));
     }
     ttl.max(1)
-}
-
-fn unavailable(e: &tessera_app::AppError) -> Response<Body> {
-    match e {
-        tessera_app::AppError::Unavailable(m) => {
-            error_response(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &format!("the store is unavailable: {m}"))
-        }
-        other => error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal", &other.to_string()),
-    }
 }
 
 /// `refresh()`: touch or renew. Returns the cookies to send, or None if the session could not
@@ -368,7 +367,7 @@ async fn refresh(
                 match gw.app.rekey_gateway_session(&rekey).await {
                     Ok(true) => o.server = Some((org, sid, new)),
                     Ok(false) => return Ok(None),
-                    Err(e) => return Err(unavailable(&e)),
+                    Err(e) => return Err(app_error(&e)),
                 }
             }
             let mut cookies = flags
@@ -408,23 +407,34 @@ fn is_logout(p: &SessionPlugin, req: &axum::http::request::Parts, headers: &Head
     }
 }
 
+/// What logging out of one audience leaves in the cookie: the other audiences' entries to
+/// re-seal, or None when every cookie of the session is to expire (no other audience, or
+/// server storage, whose record ends for all of them).
+fn logout_leaves(data: &[SessionEntry], audience: &str, server_storage: bool) -> Option<SessionData> {
+    let remaining: SessionData = data.iter().filter(|e| e.audience != audience).cloned().collect();
+    (!remaining.is_empty() && !server_storage).then_some(remaining)
+}
+
 /// Logout: with other audiences in the cookie, re-save without this one; otherwise expire
 /// every cookie of the session (chunks and remember too) and end the server record.
 async fn logout(gw: &Gateway, p: &SessionPlugin, o: Open, bind: &BindValues<'_>, now: u64) -> Response<Body> {
     let flags = attributes(p);
     let mut cookies = vec![];
-    let remaining: SessionData = o.data.iter().filter(|e| e.audience != p.config.audience).cloned().collect();
     if let Some((org, sid, key)) = o.server
         && let Err(e) = gw.app.end_gateway_session(org, sid, &key).await
     {
-        return unavailable(&e);
+        return app_error(&e);
     }
-    if remaining.is_empty() || storage(p) == Storage::Server {
+    let Some(remaining) = logout_leaves(&o.data, &p.config.audience, storage(p) == Storage::Server) else {
         cookies.extend(flags.expire_chunks(&p.config.cookie_name, 1..=o.chunks.max(1)));
         if p.config.remember {
             cookies.push(flags.expire(&p.config.remember_cookie_name));
         }
-    } else {
+        let mut res = Response::new(Body::empty());
+        append_cookies(res.headers_mut(), &cookies);
+        return res;
+    };
+    {
         let opts = SealOptions { storage: Storage::Cookie, bind: p.bind, ..SealOptions::default() };
         if let Ok(s) = tessera_session_cookie::seal(&p.keys, &opts, &remaining, bind, now) {
             let n;
@@ -440,7 +450,7 @@ async fn logout(gw: &Gateway, p: &SessionPlugin, o: Open, bind: &BindValues<'_>,
             }
         }
     }
-    let mut res = Response::builder().status(StatusCode::OK).body(Body::empty()).expect("static parts");
+    let mut res = Response::new(Body::empty());
     append_cookies(res.headers_mut(), &cookies);
     res
 }
@@ -480,15 +490,6 @@ fn session_headers(
     }
     out
 }
-
-const IDENTITY_HEADERS: &[&str] = &[
-    "x-consumer-id",
-    "x-consumer-custom-id",
-    "x-consumer-username",
-    "x-credential-identifier",
-    "x-authenticated-groups",
-    "x-anonymous-consumer",
-];
 
 /// Removes this plugin's cookies from the upstream request's Cookie header.
 fn strip_session_cookies(h: &mut HeaderMap, p: &SessionPlugin) {
@@ -544,8 +545,33 @@ pub(crate) fn percent_encode(s: &str) -> String {
     out
 }
 
-pub(crate) fn peer_ip(peer: SocketAddr) -> String {
-    peer.ip().to_canonical().to_string()
+/// Who a request is, once the plugin has decided: the identity, the cookies to send back and
+/// the header the `Session-*` headers are computed from.
+struct Signed {
+    identity: Identity,
+    cookies: Vec<String>,
+    header: Option<Header>,
+    /// HTTP Basic signed the request in: the password must not reach the upstream.
+    by_password: bool,
+}
+
+/// What a request without a valid session gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unauthenticated {
+    /// Upstream, without identity headers (Kong's own behaviour).
+    Pass,
+    /// To the sign-in page (browsers asking for HTML, when configured).
+    Redirect,
+    /// 401 JSON.
+    Reject,
+}
+
+fn unauthenticated(mode: &str, req: &axum::http::request::Parts) -> Unauthenticated {
+    match mode {
+        "pass" => Unauthenticated::Pass,
+        "redirect" if wants_html(req) => Unauthenticated::Redirect,
+        _ => Unauthenticated::Reject,
+    }
 }
 
 /// Runs the plugin around forwarding one request.
@@ -554,170 +580,156 @@ pub async fn run(
     m: &Matched<'_>,
     p: Arc<SessionPlugin>,
     req: Request<Body>,
-    peer: SocketAddr,
+    client: &Client,
     rid: &HeaderValue,
 ) -> Response<Body> {
     let now = gw.app.now().0.max(0) as u64;
-    let ip = peer_ip(peer);
-    let (mut parts, body) = req.into_parts();
+    let ip = client.ip_string();
+    let (mut parts, mut body) = req.into_parts();
     // Read from the request's own headers (taken out, put back below): no copy per request.
     let headers = std::mem::take(&mut parts.headers);
     let ua = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
     let r = Request2 { bind: BindValues { ip: &ip, scheme: "http", user_agent: ua }, cookies: parse_cookies(&headers) };
 
-    let mut set_cookies: Vec<String> = vec![];
-    let mut fresh_header: Option<Header> = None;
-    let mut strip_authorization = false;
-    let found = open(gw, &p, &r, now).await;
-    let (found, others) = match found {
+    let (found, others) = match open(gw, &p, &r, now).await {
         Found::Valid(o) => (Some(*o), vec![]),
         Found::OtherAudiences(d) => (None, d),
         Found::None => (None, vec![]),
     };
-
     // Logout needs a valid session; the body is read only when the config says so.
-    let mut body = body;
-    if let Some(o) = &found
-        && p.config.logout_methods.iter().any(|m| m == parts.method.as_str())
-    {
-        let mut buffered = None;
-        if p.config.read_body_for_logout
-            && matches!(parts.method, Method::POST | Method::DELETE | Method::PUT | Method::PATCH)
-        {
-            match axum::body::to_bytes(body, 1 << 20).await {
-                Ok(b) => buffered = Some(b),
-                Err(_) => {
-                    return error_response(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "the request body is too large");
-                }
+    let found = match found {
+        Some(o) if p.config.logout_methods.iter().any(|m| m == parts.method.as_str()) => {
+            let (wanted, b) = match logout_requested(&p, &parts, &headers, body).await {
+                Ok(x) => x,
+                Err(res) => return res,
+            };
+            body = b;
+            if wanted {
+                return logout(gw, &p, o, &r.bind, now).await;
             }
-            body = Body::from(buffered.clone().unwrap_or_default());
+            Some(o)
         }
-        if is_logout(&p, &parts, &headers, buffered.as_deref()) {
-            let Some(o) = found else { unreachable!() };
-            return logout(gw, &p, o, &r.bind, now).await;
-        }
-        let _ = o;
-    }
-
-    let identity = match found {
-        Some(mut o) => match refresh(gw, &p, &mut o, &r.bind, now).await {
-            Ok(Some(c)) => {
-                set_cookies = c;
-                fresh_header = Some(o.header);
-                Some(o.identity)
-            }
-            Ok(None) => None,
-            Err(res) => return res,
-        },
-        None => None,
+        other => other,
     };
-    let identity = match identity {
-        Some(i) => Some(i),
-        None => match remembered(gw, &p, &r, &ip, now).await {
-            Ok(Some((c, i, h))) => {
-                set_cookies = c;
-                fresh_header = Some(h);
-                Some(i)
-            }
-            Ok(None) => match basic_credentials(&headers) {
-                Some((email, password)) => {
-                    let sign_in = SignIn {
-                        email,
-                        password,
-                        organization: Some(p.org),
-                        client_ip: Some(peer.ip().to_canonical()),
-                    };
-                    match gw.app.check_password(&sign_in).await {
-                        Ok((user, _)) => match create(gw, &p, &user, &ip, &r.bind, others, now).await {
-                            Ok((c, i, h)) => {
-                                strip_authorization = true;
-                                set_cookies = c;
-                                fresh_header = Some(h);
-                                Some(i)
-                            }
-                            Err(res) => return res,
-                        },
-                        Err(tessera_app::AppError::Unavailable(m)) => {
-                            return error_response(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &m);
-                        }
-                        Err(_) => {
-                            return error_response(
-                                StatusCode::UNAUTHORIZED,
-                                "unauthorized",
-                                tessera_app::SIGN_IN_FAILED,
-                            );
-                        }
-                    }
-                }
-                None => None,
-            },
-            Err(res) => return res,
-        },
+    let signed = match authenticate(gw, &p, found, others, &r, &headers, client, now).await {
+        Ok(s) => s,
+        Err(res) => return res,
     };
-
     drop(r);
     parts.headers = headers;
-    if strip_authorization {
+    let Some(signed) = signed else {
+        return match unauthenticated(&p.config.unauthenticated, &parts) {
+            Unauthenticated::Pass => proxy::forward(m, Request::from_parts(parts, body), client, rid).await,
+            Unauthenticated::Redirect => {
+                let next = parts.uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
+                redirect(StatusCode::FOUND, &format!("{LOGIN_PATH}?next={}", percent_encode(next)))
+            }
+            Unauthenticated::Reject => error_response(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                &format!("sign in first: POST {LOGIN_PATH}, or send HTTP Basic credentials"),
+            ),
+        };
+    };
+    if signed.by_password {
         parts.headers.remove(header::AUTHORIZATION);
     }
-    let Some(identity) = identity else {
-        match p.config.unauthenticated.as_str() {
-            "pass" => {
-                for h in IDENTITY_HEADERS {
-                    parts.headers.remove(*h);
-                }
-                return proxy::forward(m, Request::from_parts(parts, body), peer, rid).await;
-            }
-            "redirect" if wants_html(&parts) => {
-                let next = parts.uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
-                let location = format!("{LOGIN_PATH}?next={}", percent_encode(next));
-                return Response::builder()
-                    .status(StatusCode::FOUND)
-                    .header(header::LOCATION, location)
-                    .body(Body::empty())
-                    .expect("static parts");
-            }
-            _ => {
-                return error_response(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthorized",
-                    &format!("sign in first: POST {LOGIN_PATH}, or send HTTP Basic credentials"),
-                );
-            }
+    identify_upstream(&mut parts.headers, &p, &signed, now);
+    let mut res = proxy::forward(m, Request::from_parts(parts, body), client, rid).await;
+    answer_with_session(res.headers_mut(), &p, &signed, now);
+    res
+}
+
+/// Whether this request asks to log out (reading the body only when the config says so);
+/// hands the body back for forwarding otherwise.
+async fn logout_requested(
+    p: &SessionPlugin,
+    parts: &axum::http::request::Parts,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(bool, Body), Response<Body>> {
+    if !(p.config.read_body_for_logout
+        && matches!(parts.method, Method::POST | Method::DELETE | Method::PUT | Method::PATCH))
+    {
+        return Ok((is_logout(p, parts, headers, None), body));
+    }
+    let Ok(b) = axum::body::to_bytes(body, 1 << 20).await else {
+        return Err(error_response(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "the request body is too large"));
+    };
+    Ok((is_logout(p, parts, headers, Some(&b)), Body::from(b)))
+}
+
+/// The session (refreshed), else the remember cookie, else HTTP Basic credentials; None when
+/// none of them signs the request in.
+#[allow(clippy::too_many_arguments)]
+async fn authenticate(
+    gw: &Gateway,
+    p: &SessionPlugin,
+    found: Option<Open>,
+    others: SessionData,
+    r: &Request2<'_>,
+    headers: &HeaderMap,
+    client: &Client,
+    now: u64,
+) -> Result<Option<Signed>, Response<Body>> {
+    if let Some(mut o) = found
+        && let Some(cookies) = refresh(gw, p, &mut o, &r.bind, now).await?
+    {
+        return Ok(Some(Signed { identity: o.identity, cookies, header: Some(o.header), by_password: false }));
+    }
+    let ip = client.ip_string();
+    if let Some((cookies, identity, header)) = remembered(gw, p, r, &ip, now).await? {
+        return Ok(Some(Signed { identity, cookies, header: Some(header), by_password: false }));
+    }
+    let Some((email, password)) = basic_credentials(headers) else { return Ok(None) };
+    let sign_in = SignIn { email, password, organization: Some(p.org), client_ip: Some(client.ip) };
+    let user = match gw.app.check_password(&sign_in).await {
+        Ok((user, _)) => user,
+        Err(AppError::Invalid(_) | AppError::Unauthorized(_) | AppError::Forbidden(_) | AppError::NotFound(_)) => {
+            return Err(error_response(StatusCode::UNAUTHORIZED, "unauthorized", tessera_app::SIGN_IN_FAILED));
+        }
+        Err(
+            e
+            @ (AppError::Conflict(_) | AppError::Overloaded { .. } | AppError::Unavailable(_) | AppError::Internal(_)),
+        ) => {
+            return Err(app_error(&e));
         }
     };
+    let (cookies, identity, header) = create(gw, p, &user, &ip, &r.bind, others, now).await?;
+    Ok(Some(Signed { identity, cookies, header: Some(header), by_password: true }))
+}
 
-    // Identity headers: never trust what the client sent.
-    let h = &mut parts.headers;
-    for name in IDENTITY_HEADERS {
-        h.remove(*name);
-    }
+/// The identity headers and configured `Session-*` headers for the upstream; the session's
+/// own cookies are not forwarded. (Admission removed whatever the client sent under these
+/// names.)
+fn identify_upstream(h: &mut HeaderMap, p: &SessionPlugin, s: &Signed, now: u64) {
     let set = |h: &mut HeaderMap, name: &'static str, v: &str| {
         if let Ok(v) = HeaderValue::from_str(v) {
             h.insert(name, v);
         }
     };
-    set(h, "x-consumer-id", &identity.user_id);
-    set(h, "x-consumer-username", &identity.subject);
-    set(h, "x-credential-identifier", &identity.credential);
-    if !identity.groups.is_empty() {
-        set(h, "x-authenticated-groups", &identity.groups.join(", "));
+    let id = &s.identity;
+    set(h, "x-consumer-id", &id.user_id);
+    set(h, "x-consumer-username", &id.subject);
+    set(h, "x-credential-identifier", &id.credential);
+    if !id.groups.is_empty() {
+        set(h, "x-authenticated-groups", &id.groups.join(", "));
     }
-    strip_session_cookies(h, &p);
-    let header_now = fresh_header;
-    if let (Some(list), Some(hd)) = (&p.config.request_headers, &header_now) {
-        for (name, v) in session_headers(&p, list, hd, &identity, now) {
+    strip_session_cookies(h, p);
+    if let (Some(list), Some(hd)) = (&p.config.request_headers, &s.header) {
+        for (name, v) in session_headers(p, list, hd, id, now) {
             if let Ok(v) = HeaderValue::from_str(&v) {
                 h.insert(name, v);
             }
         }
     }
+}
 
-    let mut res = proxy::forward(m, Request::from_parts(parts, body), peer, rid).await;
-    let rh = res.headers_mut();
-    if !set_cookies.is_empty() {
-        // Ours replace an upstream cookie of the same name.
-        let ours: Vec<&str> = set_cookies.iter().filter_map(|c| c.split('=').next()).collect();
+/// Our cookies (replacing an upstream cookie of the same name) and the configured
+/// `Session-*` response headers.
+fn answer_with_session(rh: &mut HeaderMap, p: &SessionPlugin, s: &Signed, now: u64) {
+    if !s.cookies.is_empty() {
+        let ours: Vec<&str> = s.cookies.iter().filter_map(|c| c.split('=').next()).collect();
         let upstream: Vec<HeaderValue> = rh
             .get_all(header::SET_COOKIE)
             .iter()
@@ -728,16 +740,15 @@ pub async fn run(
         for v in upstream {
             rh.append(header::SET_COOKIE, v);
         }
-        append_cookies(rh, &set_cookies);
+        append_cookies(rh, &s.cookies);
     }
-    if let (Some(list), Some(hd)) = (&p.config.response_headers, &header_now) {
-        for (name, v) in session_headers(&p, list, hd, &identity, now) {
+    if let (Some(list), Some(hd)) = (&p.config.response_headers, &s.header) {
+        for (name, v) in session_headers(p, list, hd, &s.identity, now) {
             if let Ok(v) = HeaderValue::from_str(&v) {
                 rh.insert(name, v);
             }
         }
     }
-    res
 }
 
 /// The remember cookie, when the session cookie is missing or invalid: opens it (PBKDF2) and
@@ -760,7 +771,7 @@ async fn remembered(
     let user = match gw.app.store().get_user(p.org, uid).await {
         Ok(Some(u)) if u.status == UserStatus::Active => u,
         Ok(_) => return Ok(None),
-        Err(e) => return Err(unavailable(&e.into())),
+        Err(e) => return Err(app_error(&e.into())),
     };
     let (mut cookies, identity, header) = create(gw, p, &user, ip, &r.bind, opened.data.clone(), now).await?;
     // `create` issued a new remember cookie; keep the original creation time instead, as
@@ -775,4 +786,317 @@ async fn remembered(
         );
     }
     Ok(Some((cookies, identity, header)))
+}
+
+#[cfg(test)]
+mod tests {
+    //! The plugin's decisions over a real app on SQLite with a controlled clock: opening,
+    //! refreshing (nothing, touch, renew), logout, remember, and who is refused.
+
+    use rand::SeedableRng;
+    use tessera_app::{App, BootstrapOutcome, BootstrapRequest, ManualClock};
+    use tessera_domain::gateway::{Plugin, merge_patch};
+
+    use super::*;
+
+    const T0: u64 = 1_700_000_000;
+    const UA: &str = "UA-1";
+
+    struct Harness {
+        gw: Arc<Gateway>,
+        clock: ManualClock,
+        user: User,
+        _dir: tempfile::TempDir,
+    }
+
+    async fn harness() -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(tessera_store_sqlite::SqliteStore::open(&dir.path().join("t.db")).unwrap());
+        let clock = ManualClock::new(Timestamp(T0 as i64));
+        let rng = Box::new(rand::rngs::StdRng::seed_from_u64(7));
+        let app = Arc::new(App::new(store, Arc::new(clock.clone()), rng));
+        let req =
+            BootstrapRequest { organization_name: "t".into(), admin_email: "gia@example.com".into(), api_key: None };
+        let BootstrapOutcome::Created { organization, admin, .. } = app.bootstrap(req).await.unwrap() else {
+            panic!("a fresh store")
+        };
+        let user = app.store().get_user(organization, admin).await.unwrap().unwrap();
+        let gw = Gateway::new(app).await.unwrap();
+        Harness { gw, clock, user, _dir: dir }
+    }
+
+    fn plugin(h: &Harness, config: Value) -> SessionPlugin {
+        let mut cfg = json!({"secret": "a-test-secret", "cookie_secure": false});
+        merge_patch(&mut cfg, config);
+        let mut p: Plugin = serde_json::from_value(json!({"name": "session", "config": cfg})).unwrap();
+        p.normalize().unwrap();
+        p.id = Some(uuid::Uuid::from_u128(1));
+        SessionPlugin::new(h.user.org_id, &p)
+    }
+
+    fn now(h: &Harness) -> u64 {
+        h.gw.app.now().0 as u64
+    }
+
+    /// A browser's cookie jar: `Set-Cookie` lines applied in order (Max-Age=0 removes).
+    #[derive(Default, Clone)]
+    struct Jar(HashMap<String, String>);
+
+    impl Jar {
+        fn apply(&mut self, set_cookies: &[String]) {
+            for c in set_cookies {
+                let (name, rest) = c.split_once('=').unwrap();
+                let value = rest.split(';').next().unwrap();
+                if c.contains("Max-Age=0") {
+                    self.0.remove(name);
+                } else {
+                    self.0.insert(name.to_owned(), value.to_owned());
+                }
+            }
+        }
+
+        fn request(&self, ua: &'static str) -> Request2<'_> {
+            let cookies = self.0.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            Request2 { bind: BindValues { ip: "127.0.0.1", scheme: "http", user_agent: ua }, cookies }
+        }
+    }
+
+    async fn sign_in(h: &Harness, p: &SessionPlugin, others: SessionData) -> Jar {
+        let bind = BindValues { ip: "127.0.0.1", scheme: "http", user_agent: UA };
+        let (cookies, identity, _) = create(&h.gw, p, &h.user, "127.0.0.1", &bind, others, now(h)).await.unwrap();
+        assert_eq!(identity.subject, "gia@example.com");
+        let mut jar = Jar::default();
+        jar.apply(&cookies);
+        jar
+    }
+
+    async fn open_as(h: &Harness, p: &SessionPlugin, jar: &Jar, ua: &'static str) -> Found {
+        open(&h.gw, p, &jar.request(ua), now(h)).await
+    }
+
+    fn valid(f: Found) -> Open {
+        match f {
+            Found::Valid(o) => *o,
+            Found::OtherAudiences(_) => panic!("expected a valid session, found other audiences"),
+            Found::None => panic!("expected a valid session, found none"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_session_opens_for_its_audience_and_its_browser_only() {
+        let h = harness().await;
+        let p = plugin(&h, json!({"audience": "app-a", "bind": ["user-agent"]}));
+        let jar = sign_in(&h, &p, vec![]).await;
+        let o = valid(open_as(&h, &p, &jar, UA).await);
+        assert_eq!(
+            (o.identity.user_id.as_str(), o.identity.subject.as_str()),
+            (&*h.user.id.to_string(), "gia@example.com")
+        );
+        assert!(matches!(open_as(&h, &p, &jar, "UA-2").await, Found::None), "bound to the User-Agent");
+        let other = plugin(&h, json!({"audience": "app-b", "bind": ["user-agent"]}));
+        match open_as(&h, &other, &jar, UA).await {
+            Found::OtherAudiences(d) => {
+                assert_eq!(d.iter().map(|e| e.audience.as_str()).collect::<Vec<_>>(), ["app-a"])
+            }
+            _ => panic!("another audience's plugin must see the entries to keep"),
+        }
+        let wrong_secret = plugin(&h, json!({"audience": "app-a", "secret": "another"}));
+        assert!(matches!(open_as(&h, &wrong_secret, &jar, UA).await, Found::None), "another secret cannot open it");
+    }
+
+    #[tokio::test]
+    async fn refresh_does_nothing_then_touches_then_renews() {
+        let h = harness().await;
+        let p = plugin(&h, json!({"idling_timeout": 300, "rolling_timeout": 1000, "absolute_timeout": 5000}));
+        let bind = BindValues { ip: "127.0.0.1", scheme: "http", user_agent: UA };
+        let mut jar = sign_in(&h, &p, vec![]).await;
+        let mut o = valid(open_as(&h, &p, &jar, UA).await);
+        let first = o.header.storage_key();
+        h.clock.advance(30);
+        assert_eq!(refresh(&h.gw, &p, &mut o, &bind, now(&h)).await.unwrap(), Some(vec![]), "fresh: nothing to send");
+        h.clock.advance(31); // 61 s since the last save: touch
+        let touched = refresh(&h.gw, &p, &mut o, &bind, now(&h)).await.unwrap().unwrap();
+        assert_eq!(touched.len(), 1, "a touch re-sends the first cookie only: {touched:?}");
+        assert_eq!(o.header.storage_key(), first, "a touch keeps the session id");
+        jar.apply(&touched);
+        // Kept busy (a request every 250 s, each a touch) until 761 s > 3/4 of rolling (750).
+        for _ in 0..2 {
+            h.clock.advance(250);
+            let mut o = valid(open_as(&h, &p, &jar, UA).await);
+            let touched = refresh(&h.gw, &p, &mut o, &bind, now(&h)).await.unwrap().unwrap();
+            assert_eq!(o.header.storage_key(), first, "still a touch");
+            jar.apply(&touched);
+        }
+        h.clock.advance(200);
+        let mut o = valid(open_as(&h, &p, &jar, UA).await);
+        let renewed = refresh(&h.gw, &p, &mut o, &bind, now(&h)).await.unwrap().unwrap();
+        assert!(renewed.iter().any(|c| c.starts_with("session=")), "{renewed:?}");
+        assert_ne!(o.header.storage_key(), first, "a renewal gives a new session id");
+        jar.apply(&renewed);
+        assert_eq!(valid(open_as(&h, &p, &jar, UA).await).header.storage_key(), o.header.storage_key());
+        h.clock.advance(301);
+        assert!(matches!(open_as(&h, &p, &jar, UA).await, Found::None), "idle past idling_timeout");
+    }
+
+    #[tokio::test]
+    async fn logout_keeps_other_audiences_and_otherwise_expires_every_cookie() {
+        let h = harness().await;
+        let a = plugin(&h, json!({"audience": "app-a", "remember": true}));
+        let b = plugin(&h, json!({"audience": "app-b", "remember": true}));
+        let bind = BindValues { ip: "127.0.0.1", scheme: "http", user_agent: UA };
+        let jar = sign_in(&h, &a, vec![]).await;
+        let a_data = (*valid(open_as(&h, &a, &jar, UA).await).data).clone();
+        let mut jar = {
+            let mut j = jar.clone();
+            j.apply(&create(&h.gw, &b, &h.user, "127.0.0.1", &bind, a_data, now(&h)).await.unwrap().0);
+            j
+        };
+        let o = valid(open_as(&h, &a, &jar, UA).await);
+        assert_eq!(o.data.len(), 2, "one cookie, two audiences");
+        let res = logout(&h.gw, &a, o, &bind, now(&h)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let set: Vec<String> =
+            res.headers().get_all(header::SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+        assert!(set.iter().all(|c| !c.contains("Max-Age=0")), "re-sealed, nothing expired: {set:?}");
+        jar.apply(&set);
+        assert!(matches!(open_as(&h, &a, &jar, UA).await, Found::OtherAudiences(_)), "out of app-a");
+        let o = valid(open_as(&h, &b, &jar, UA).await);
+        let res = logout(&h.gw, &b, o, &bind, now(&h)).await;
+        let set: Vec<String> =
+            res.headers().get_all(header::SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+        assert!(set.iter().any(|c| c.starts_with("session=;") && c.contains("Max-Age=0")), "{set:?}");
+        assert!(set.iter().any(|c| c.starts_with("remember=;") && c.contains("Max-Age=0")), "{set:?}");
+        jar.apply(&set);
+        assert!(jar.0.is_empty(), "every cookie expired: {:?}", jar.0);
+    }
+
+    #[test]
+    fn logout_leaves_the_other_audiences_unless_the_record_is_shared() {
+        let e = |aud: &str| SessionEntry::new(json!(["u"]), aud, "s");
+        let data = vec![e("a"), e("b")];
+        let left = logout_leaves(&data, "a", false).unwrap();
+        assert_eq!(left.iter().map(|e| e.audience.as_str()).collect::<Vec<_>>(), ["b"]);
+        assert!(logout_leaves(&data, "a", true).is_none(), "server storage ends the record for all");
+        assert!(logout_leaves(&data[..1], "a", false).is_none(), "nothing left: expire");
+    }
+
+    #[tokio::test]
+    async fn the_remember_cookie_brings_back_an_idled_session_and_a_disabled_user_loses_it() {
+        let h = harness().await;
+        let p = plugin(&h, json!({"remember": true, "idling_timeout": 60, "rolling_timeout": 3600}));
+        let jar = sign_in(&h, &p, vec![]).await;
+        assert!(jar.0.contains_key("remember"));
+        h.clock.advance(120);
+        assert!(matches!(open_as(&h, &p, &jar, UA).await, Found::None), "the session cookie idled out");
+        let (cookies, identity, _) =
+            remembered(&h.gw, &p, &jar.request(UA), "127.0.0.1", now(&h)).await.unwrap().unwrap();
+        assert_eq!(identity.subject, "gia@example.com");
+        assert!(
+            cookies.iter().any(|c| c.starts_with("session=")) && cookies.iter().any(|c| c.starts_with("remember="))
+        );
+        let mut renewed = jar.clone();
+        renewed.apply(&cookies);
+        valid(open_as(&h, &p, &renewed, UA).await);
+        let without = plugin(&h, json!({"remember": false, "idling_timeout": 60}));
+        assert!(remembered(&h.gw, &without, &jar.request(UA), "127.0.0.1", now(&h)).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_disabled_user_opens_neither_cookie() {
+        let h = harness().await;
+        let p = plugin(&h, json!({"remember": true, "idling_timeout": 60}));
+        let jar = sign_in(&h, &p, vec![]).await;
+        let mut disabled = h.user.clone();
+        disabled.status = UserStatus::Disabled;
+        h.gw.app.store().update_user(&disabled, h.gw.app.now()).await.unwrap();
+        assert!(matches!(open_as(&h, &p, &jar, UA).await, Found::None), "the session cookie is refused");
+        assert!(remembered(&h.gw, &p, &jar.request(UA), "127.0.0.1", now(&h)).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn server_storage_keys_open_renew_and_end_with_logout() {
+        let h = harness().await;
+        let p = plugin(&h, json!({"storage": "server", "rolling_timeout": 100, "idling_timeout": 0, "stale_ttl": 10}));
+        let bind = BindValues { ip: "127.0.0.1", scheme: "http", user_agent: UA };
+        let old = sign_in(&h, &p, vec![]).await;
+        assert_eq!(old.0["session"].len(), 110, "the cookie is the header only");
+        h.clock.advance(80);
+        let mut o = valid(open_as(&h, &p, &old, UA).await);
+        assert!(o.server.is_some());
+        let renewed = refresh(&h.gw, &p, &mut o, &bind, now(&h)).await.unwrap().unwrap();
+        let mut new = old.clone();
+        new.apply(&renewed);
+        valid(open_as(&h, &p, &old, UA).await); // within stale_ttl
+        h.clock.advance(11);
+        assert!(matches!(open_as(&h, &p, &old, UA).await, Found::None), "the old key went stale");
+        let o = valid(open_as(&h, &p, &new, UA).await);
+        assert_eq!(logout(&h.gw, &p, o, &bind, now(&h)).await.status(), StatusCode::OK);
+        assert!(matches!(open_as(&h, &p, &new, UA).await, Found::None), "logout ended the record");
+    }
+
+    #[test]
+    fn server_keys_live_to_the_rolling_deadline_capped_by_the_absolute_one() {
+        let mut p = SessionPlugin::new(
+            OrgId(uuid::Uuid::nil()),
+            &serde_json::from_value(json!({"name": "session", "config": {"secret": "s"}})).unwrap(),
+        );
+        p.timeouts = tessera_session_cookie::Timeouts { idling: 0, rolling: 3600, absolute: 86_400 };
+        assert_eq!(key_ttl(&p, 1000, 1000), 3600);
+        assert_eq!(key_ttl(&p, 86_000 + 1000, 1000), 400, "capped by the absolute deadline");
+        assert_eq!(key_ttl(&p, 90_000, 1000), 1, "never zero");
+        p.timeouts = tessera_session_cookie::Timeouts { idling: 0, rolling: 0, absolute: 0 };
+        assert_eq!(key_ttl(&p, 0, 0), MAX_TTL);
+    }
+
+    fn parts(method: &str, uri: &str, accept: Option<&str>) -> axum::http::request::Parts {
+        let mut b = Request::builder().method(method).uri(uri);
+        if let Some(a) = accept {
+            b = b.header(header::ACCEPT, a);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn requests_without_a_session_pass_redirect_or_are_rejected_as_configured() {
+        let html = parts("GET", "/x", Some("text/html,application/xhtml+xml"));
+        let api = parts("GET", "/x", Some("application/json"));
+        let post = parts("POST", "/x", Some("text/html"));
+        assert_eq!(unauthenticated("pass", &api), Unauthenticated::Pass);
+        assert_eq!(unauthenticated("redirect", &html), Unauthenticated::Redirect);
+        assert_eq!(unauthenticated("redirect", &api), Unauthenticated::Reject, "programs get 401");
+        assert_eq!(unauthenticated("redirect", &post), Unauthenticated::Reject, "only GET is redirected");
+        assert_eq!(unauthenticated("reject", &html), Unauthenticated::Reject);
+    }
+
+    #[tokio::test]
+    async fn logout_is_asked_by_query_or_body_with_a_configured_method() {
+        let h = harness().await;
+        let p = plugin(&h, json!({"logout_methods": ["POST"], "read_body_for_logout": true}));
+        let none = HeaderMap::new();
+        assert!(is_logout(&p, &parts("POST", "/x?a=1&session_logout", None), &none, None));
+        assert!(!is_logout(&p, &parts("DELETE", "/x?session_logout", None), &none, None), "not a logout method");
+        assert!(!is_logout(&p, &parts("POST", "/x?session_logoutx=1", None), &none, None));
+        assert!(is_logout(&p, &parts("POST", "/x", None), &none, Some(b"a=1&session_logout=1")));
+        let json_ct: HeaderMap =
+            [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))].into_iter().collect();
+        assert!(is_logout(&p, &parts("POST", "/x", None), &json_ct, Some(br#"{"session_logout":true}"#)));
+        assert!(!is_logout(&p, &parts("POST", "/x", None), &json_ct, Some(b"session_logout")));
+        let (asked, body) =
+            logout_requested(&p, &parts("POST", "/x", None), &none, Body::from("keep=me")).await.unwrap();
+        assert!(!asked);
+        assert_eq!(axum::body::to_bytes(body, 100).await.unwrap(), "keep=me", "the body still goes upstream");
+    }
+
+    #[test]
+    fn the_session_cookies_never_reach_the_upstream() {
+        let mut h = HeaderMap::new();
+        h.append(header::COOKIE, HeaderValue::from_static("theme=dark; session=a; session2=b; remember=c"));
+        h.append(header::COOKIE, HeaderValue::from_static("session10=x; sessionx=y"));
+        let p = SessionPlugin::new(
+            OrgId(uuid::Uuid::nil()),
+            &serde_json::from_value(json!({"name": "session", "config": {"secret": "s"}})).unwrap(),
+        );
+        strip_session_cookies(&mut h, &p);
+        assert_eq!(h[header::COOKIE], "theme=dark; session10=x; sessionx=y");
+    }
 }

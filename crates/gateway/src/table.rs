@@ -121,13 +121,25 @@ impl Table {
         let mut by_route = HashMap::new();
         let mut by_service = HashMap::new();
         let mut global = HashMap::new();
-        for (org, p) in plugins.into_iter().filter(|(_, p)| p.enabled && p.name == "session") {
-            let compiled = Arc::new(SessionPlugin::new(org, &p));
-            match (p.route, p.service) {
-                (Some(r), _) => by_route.insert(r.id, compiled),
-                (None, Some(s)) => by_service.insert(s.id, compiled),
-                (None, None) => global.insert(org, compiled),
+        // The API refuses a second session plugin on one scope; should two exist anyway (two
+        // nodes writing at once), the oldest one applies, on every node alike.
+        let mut plugins: Vec<(OrgId, Plugin)> =
+            plugins.into_iter().filter(|(_, p)| p.enabled && p.name == "session").collect();
+        plugins.sort_by_key(|(_, p)| (p.created_at, p.id));
+        for (org, p) in plugins {
+            let slot = match (p.route, p.service) {
+                (Some(r), _) => by_route.entry(r.id),
+                (None, Some(s)) => by_service.entry(s.id),
+                (None, None) => global.entry(org.0),
             };
+            match slot {
+                std::collections::hash_map::Entry::Occupied(_) => {
+                    tracing::warn!(plugin = ?p.id, "a second session plugin on one scope is ignored");
+                }
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(Arc::new(SessionPlugin::new(org, &p)));
+                }
+            }
         }
         let mut compiled = vec![];
         // One pooled client per distinct connect timeout, shared by the routes that use it.
@@ -139,7 +151,7 @@ impl Table {
                 continue;
             }
             let id = r.id.unwrap_or_default();
-            let plugin = by_route.get(&id).or_else(|| by_service.get(&sid)).or_else(|| global.get(&org)).cloned();
+            let plugin = by_route.get(&id).or_else(|| by_service.get(&sid)).or_else(|| global.get(&org.0)).cloned();
             compiled.push(CompiledRoute {
                 id,
                 org,

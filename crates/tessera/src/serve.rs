@@ -168,18 +168,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let sweeper = tokio::spawn(sweep_loop(Arc::clone(&app), args.sweep_interval.max(1), stop_rx.clone()));
     let gateway = match gateway_listener {
         Some(l) => {
-            let gw =
-                tessera_gateway::Gateway::new(Arc::clone(&app)).await.context("loading the gateway configuration")?;
+            // The gateway believes forwarding headers from the same proxies the API does.
+            let gateway_config =
+                tessera_gateway::GatewayConfig { trusted_proxies: config.trusted_proxies.clone() };
+            let gw = tessera_gateway::Gateway::with_config(Arc::clone(&app), gateway_config)
+                .await
+                .context("loading the gateway configuration")?;
             let reloader = gw.follow_changes();
             let mut stop = stop_rx.clone();
-            let service = gw.router().into_make_service_with_connect_info::<SocketAddr>();
-            let task = tokio::spawn(async move {
-                axum::serve(l, service)
-                    .with_graceful_shutdown(async move {
-                        let _ = stop.wait_for(|s| *s).await;
-                    })
-                    .await
-            });
+            let task = tokio::spawn(tessera_gateway::serve(gw, l, async move {
+                let _ = stop.wait_for(|s| *s).await;
+            }));
             Some((task, reloader))
         }
         None => None,

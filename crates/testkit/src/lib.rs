@@ -267,9 +267,10 @@ impl TestApp {
         let reloader = gw.follow_changes();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let service = gw.router().into_make_service_with_connect_info::<SocketAddr>();
+        // The gateway's own listener (its limits and JSON answers), as `tessera serve` runs it.
+        let served = Arc::clone(&gw);
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, service).await;
+            let _ = tessera_gateway::serve(served, listener, std::future::pending()).await;
         });
         TestGateway { addr, url: format!("http://{addr}"), gateway: gw, task, reloader }
     }

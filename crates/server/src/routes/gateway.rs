@@ -46,12 +46,25 @@ fn plural<T: GatewayResource>() -> String {
     format!("{}s", T::NOUN.to_lowercase())
 }
 
+/// An object as answered: a plugin's `config.secret` is write-only and reads as `null` (it
+/// keys every session cookie; whoever reads the configuration must not be able to forge
+/// them). Writes that leave it out or send `null` keep the stored one.
+fn shown<T: GatewayResource>(t: &T) -> Value {
+    let mut v = serde_json::to_value(t).unwrap_or_default();
+    if T::KIND == tessera_store::GatewayKind::Plugin
+        && let Some(config) = v.get_mut("config").and_then(Value::as_object_mut)
+    {
+        config.insert("secret".into(), Value::Null);
+    }
+    v
+}
+
 fn one<T: GatewayResource>(t: &T) -> Json<Value> {
-    Json(json!({ T::NOUN.to_lowercase(): t }))
+    Json(json!({ T::NOUN.to_lowercase(): shown(t) }))
 }
 
 async fn list<T: GatewayResource>(State(app): S, Authed(c): Authed) -> ApiResult<Json<Value>> {
-    let items: Vec<T> = app.list_gateway_objects(&c).await?;
+    let items: Vec<Value> = app.list_gateway_objects::<T>(&c).await?.iter().map(shown).collect();
     let total = items.len();
     Ok(Json(json!({ plural::<T>(): items, "meta": {"total": total, "links": {"next": "", "prev": ""}} })))
 }

@@ -521,8 +521,12 @@ fn plugin_state(obj: &Json, prior: &Val) -> Val {
     let server = obj["config"].as_object().cloned().unwrap_or_default();
     let config = match to_json(prior.get("config")) {
         Json::Object(keys) => {
-            let projected: Map<String, Json> =
-                keys.keys().map(|k| (k.clone(), server.get(k).cloned().unwrap_or(Json::Null))).collect();
+            // The API answers the secret as null (it is write-only): the configured one stays.
+            let value = |k: &String, configured: &Json| match server.get(k) {
+                Some(Json::Null) | None if k == "secret" => configured.clone(),
+                v => v.cloned().unwrap_or(Json::Null),
+            };
+            let projected: Map<String, Json> = keys.iter().map(|(k, c)| (k.clone(), value(k, c))).collect();
             dyn_from_json(&Json::Object(projected))
         }
         _ => dyn_from_json(&Json::Object(server)),

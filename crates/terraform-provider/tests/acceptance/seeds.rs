@@ -216,7 +216,9 @@ fn seed_003_plugin_session_applies_imports_and_destroys() {
     let (_, p) = server.call(Method::GET, &format!("/v2/gateway/plugins/{id}"), None);
     let p = &p["plugin"];
     assert_eq!(p["config"]["absolute_timeout"], json!(3.79));
-    assert_eq!(p["config"]["secret"], "my_secret");
+    assert!(p["config"]["secret"].is_null(), "the secret is write-only: {p}");
+    let configured = tf.attrs("tessera_plugin_session.my_pluginsession");
+    assert_eq!(configured["config"]["secret"], "my_secret", "the configured secret stays in the state");
     assert_eq!(p["ordering"], json!({"after": {"access": ["..."]}, "before": {"access": ["..."]}}));
     assert_eq!(p["workspace"], "747d1e5-8246-4f65-a939-b392f1ee17f8");
     assert_eq!(p["protocols"], json!(["wss"]));

@@ -1,0 +1,261 @@
+//! What every request goes through before routing: size limits (answered in JSON by us, below
+//! hyper's own limits), the path normalised once (the route is chosen on it and exactly it is
+//! forwarded), every header the gateway owns removed whatever the client sent, and the
+//! client's facts (address, scheme, host, port) decided from the connection and, only when
+//! the peer is a trusted proxy, from its `X-Forwarded-*` headers.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::body::Body;
+use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use axum::http::{Request, Response, StatusCode, Uri};
+use ipnet::IpNet;
+use tessera_domain::path::{PathError, normalize};
+
+use crate::error::{error_response, field_error};
+
+/// Longest request target (path and query) we take: nginx's (and so Kong's) default buffer.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// Most header fields in one request.
+pub const MAX_HEADERS: usize = 100;
+/// Most bytes of header names and values in one request.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// The listener's local address, when the gateway's own listener served the connection.
+#[derive(Debug, Clone, Copy)]
+pub struct LocalAddr(pub SocketAddr);
+
+/// Who is asking, as the gateway decides it.
+#[derive(Debug, Clone)]
+pub(crate) struct Client {
+    /// The client's address: the TCP peer, or, when the peer is a trusted proxy, the nearest
+    /// untrusted address of its `X-Forwarded-For`.
+    pub ip: IpAddr,
+    /// `X-Forwarded-For` for the upstream: a trusted proxy's chain plus the peer, else the peer.
+    pub forwarded_for: String,
+    /// `http` (the listener is plain), or what a trusted proxy says.
+    pub proto: String,
+    /// The host the client asked for (a trusted proxy's `X-Forwarded-Host`, else `Host`).
+    pub host: Option<HeaderValue>,
+    /// The port the client connected to (a trusted proxy's `X-Forwarded-Port`, else ours).
+    pub port: Option<u16>,
+}
+
+impl Client {
+    pub fn ip_string(&self) -> String {
+        self.ip.to_string()
+    }
+}
+
+/// Header families only the gateway may set upstream: identity (ours and Kong's), session
+/// facts, forwarding facts, and anything `X-Tessera-`.
+const OWNED_PREFIXES: &[&str] =
+    &["x-tessera-", "x-consumer-", "x-credential-", "x-authenticated-", "x-anonymous-", "x-forwarded-"];
+const OWNED_NAMES: &[&str] = &["forwarded", "x-real-ip"];
+
+fn owned(name: &HeaderName) -> bool {
+    let n = name.as_str();
+    OWNED_NAMES.contains(&n)
+        || OWNED_PREFIXES.iter().any(|p| n.starts_with(p))
+        || n.strip_prefix("session-").is_some_and(|s| tessera_domain::gateway::SESSION_HEADERS.contains(&s))
+}
+
+/// Headers that describe one hop and must not be forwarded (RFC 9110 §7.6.1).
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Removes hop-by-hop headers, and whatever the `Connection` header names.
+pub(crate) fn strip_hop_by_hop(h: &mut HeaderMap) {
+    let named: Vec<HeaderName> = h
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for n in HOP_BY_HOP {
+        h.remove(*n);
+    }
+    for n in named {
+        h.remove(n);
+    }
+}
+
+fn trusted(proxies: &[IpNet], ip: IpAddr) -> bool {
+    proxies.iter().any(|n| n.contains(&ip))
+}
+
+fn header_str<'h>(h: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    h.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// The client's facts, from the connection and a trusted proxy's word.
+pub(crate) fn client(h: &HeaderMap, peer: SocketAddr, local: Option<SocketAddr>, proxies: &[IpNet]) -> Client {
+    let peer_ip = peer.ip().to_canonical();
+    let host = h.get(header::HOST).cloned();
+    let own_port = local.map(|l| l.port());
+    if !trusted(proxies, peer_ip) {
+        return Client { ip: peer_ip, forwarded_for: peer_ip.to_string(), proto: "http".into(), host, port: own_port };
+    }
+    let chain: Vec<&str> = h.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+    let chain = chain.join(",");
+    let hops: Vec<IpAddr> = chain.split(',').map_while(|hop| hop.trim().parse::<IpAddr>().ok()).collect();
+    let mut ip = peer_ip;
+    for hop in hops.iter().rev() {
+        ip = hop.to_canonical();
+        if !trusted(proxies, ip) {
+            break;
+        }
+    }
+    let mut forwarded_for: Vec<String> = hops.iter().map(IpAddr::to_string).collect();
+    forwarded_for.push(peer_ip.to_string());
+    let proto = match header_str(h, "x-forwarded-proto") {
+        Some(p) if p.eq_ignore_ascii_case("https") => "https",
+        _ => "http",
+    };
+    Client {
+        ip,
+        forwarded_for: forwarded_for.join(", "),
+        proto: proto.into(),
+        host: h.get("x-forwarded-host").filter(|v| !v.is_empty()).cloned().or(host),
+        port: header_str(h, "x-forwarded-port").and_then(|p| p.parse().ok()).or(own_port),
+    }
+}
+
+fn too_large(status: StatusCode, code: &str, message: &str) -> Response<Body> {
+    let mut res = error_response(status, code, message);
+    res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    res
+}
+
+/// Checks the request's size and path and cleans its headers. On success the request's URI is
+/// its normalised path and query: what routing, the plugin and forwarding all see.
+pub(crate) fn admit(mut req: Request<Body>) -> Result<Request<Body>, Response<Body>> {
+    let target_len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if target_len > MAX_URI_BYTES {
+        return Err(too_large(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            &format!("the request target is longer than {MAX_URI_BYTES} bytes"),
+        ));
+    }
+    let h = req.headers();
+    let header_bytes: usize = h.iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
+    if h.len() > MAX_HEADERS || header_bytes > MAX_HEADER_BYTES {
+        return Err(too_large(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            &format!("at most {MAX_HEADERS} header fields and {MAX_HEADER_BYTES} bytes of headers"),
+        ));
+    }
+    let path = normalize(req.uri().path()).map_err(bad_path)?;
+    let target = match req.uri().query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path,
+    };
+    *req.uri_mut() = target.parse::<Uri>().map_err(|_| bad_path(PathError::BadEscape))?;
+    let h = req.headers_mut();
+    strip_hop_by_hop(h);
+    let names: Vec<HeaderName> = h.keys().filter(|n| owned(n)).cloned().collect();
+    for n in names {
+        h.remove(n);
+    }
+    Ok(req)
+}
+
+fn bad_path(e: PathError) -> Response<Body> {
+    field_error(StatusCode::BAD_REQUEST, "bad_path", &e.to_string(), "path")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(uri: &str, headers: &[(&str, &str)]) -> Request<Body> {
+        let mut b = Request::builder().uri(uri);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(Body::empty()).unwrap()
+    }
+
+    #[test]
+    fn the_uri_becomes_its_normalised_path_and_query() {
+        let req = admit(request("/public/%2e%2e/app//x?a=%2e%2e", &[])).unwrap();
+        assert_eq!(req.uri(), "/app/x?a=%2e%2e");
+        let res = admit(request("/public/..%2fapp", &[])).unwrap_err();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn owned_headers_never_survive_admission() {
+        let sent = [
+            ("session-id", "x"),
+            ("Session-Subject", "x"),
+            ("session-audience", "x"),
+            ("session-timeout", "x"),
+            ("x-forwarded-prefix", "/x"),
+            ("x-forwarded-for", "1.2.3.4"),
+            ("x-forwarded-host", "evil"),
+            ("x-tessera-user", "x"),
+            ("x-consumer-id", "x"),
+            ("x-credential-identifier", "x"),
+            ("x-authenticated-groups", "admins"),
+            ("x-anonymous-consumer", "false"),
+            ("forwarded", "for=1.2.3.4"),
+            ("x-real-ip", "1.2.3.4"),
+            ("connection", "x-keep-me, close"),
+            ("x-keep-me", "1"),
+            ("session-token", "app's own"),
+            ("accept", "*/*"),
+        ];
+        let req = admit(request("/", &sent)).unwrap();
+        let mut left: Vec<&str> = req.headers().keys().map(HeaderName::as_str).collect();
+        left.sort();
+        assert_eq!(left, ["accept", "session-token"]);
+    }
+
+    #[test]
+    fn size_limits_answer_json_and_close() {
+        let long = format!("/{}", "a".repeat(MAX_URI_BYTES));
+        let res = admit(request(&long, &[])).unwrap_err();
+        assert_eq!(res.status(), StatusCode::URI_TOO_LONG);
+        assert_eq!(res.headers()[header::CONNECTION], "close");
+        let big = "b".repeat(MAX_HEADER_BYTES);
+        let res = admit(request("/", &[("x-big", &big)])).unwrap_err();
+        assert_eq!(res.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    }
+
+    #[test]
+    fn forwarded_facts_come_only_from_trusted_proxies() {
+        let h: HeaderMap = [
+            (header::HOST, HeaderValue::from_static("app.example")),
+            (HeaderName::from_static("x-forwarded-for"), HeaderValue::from_static("203.0.113.9, 10.0.0.2")),
+            (HeaderName::from_static("x-forwarded-proto"), HeaderValue::from_static("https")),
+            (HeaderName::from_static("x-forwarded-host"), HeaderValue::from_static("evil.example")),
+        ]
+        .into_iter()
+        .collect();
+        let peer: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        let local: SocketAddr = "10.0.0.5:8000".parse().unwrap();
+        let c = client(&h, peer, Some(local), &[]);
+        assert_eq!(
+            (c.ip.to_string(), c.forwarded_for.as_str(), c.proto.as_str()),
+            ("10.0.0.1".into(), "10.0.0.1", "http")
+        );
+        assert_eq!((c.host.unwrap(), c.port), (HeaderValue::from_static("app.example"), Some(8000)));
+        let proxies: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let c = client(&h, peer, Some(local), &proxies);
+        assert_eq!(c.ip.to_string(), "203.0.113.9", "the nearest untrusted hop");
+        assert_eq!(c.forwarded_for, "203.0.113.9, 10.0.0.2, 10.0.0.1");
+        assert_eq!((c.proto.as_str(), c.host.unwrap()), ("https", HeaderValue::from_static("evil.example")));
+    }
+}

@@ -14,7 +14,9 @@
 //! - double encoding (`%25` followed by two hex digits): an upstream that decodes twice would
 //!   see a dot segment or separator the gateway never saw;
 //! - a dot segment carrying parameters (`..;x`, `.;x`): servlet containers drop the `;x`;
-//! - a malformed escape (`%` not followed by two hex digits).
+//! - a malformed escape (`%` not followed by two hex digits);
+//! - escapes that do not decode to UTF-8 (overlong forms such as `%C0%AE` for `.` fooled
+//!   upstreams that decoded them leniently).
 
 /// Why a path was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -33,6 +35,8 @@ pub enum PathError {
     DoubleEncoding,
     #[error("a '.' or '..' segment with parameters (';') is refused in the path")]
     DotParameter,
+    #[error("percent-encoded bytes in the path must form UTF-8")]
+    NotUtf8,
 }
 
 fn unreserved(b: u8) -> bool {
@@ -96,7 +100,29 @@ fn canonical_segment(raw: &[u8]) -> Result<String, PathError> {
     if o.windows(5).any(|w| w[..3] == *b"%25" && hex(w[3]).is_some() && hex(w[4]).is_some()) {
         return Err(PathError::DoubleEncoding);
     }
+    if o.contains(&b'%') && std::str::from_utf8(&decoded(o)).is_err() {
+        return Err(PathError::NotUtf8);
+    }
     Ok(out)
+}
+
+/// Every escape of a canonical segment decoded.
+fn decoded(canonical: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(canonical.len());
+    let mut i = 0;
+    while i < canonical.len() {
+        match (canonical[i], canonical.get(i + 1).and_then(|&c| hex(c)), canonical.get(i + 2).and_then(|&c| hex(c))) {
+            (b'%', Some(h), Some(l)) => {
+                out.push(h << 4 | l);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 /// The normalised form of a request path (without its query), or why it is refused.
@@ -233,6 +259,9 @@ mod tests {
             ("/public/..;/app", PathError::DotParameter),
             ("/public/.;x/app", PathError::DotParameter),
             ("/public/%2e%2e;/app", PathError::DotParameter),
+            ("/public/%c0%ae%c0%ae/app", PathError::NotUtf8),
+            ("/a%e9", PathError::NotUtf8),
+            ("/a%u002e", PathError::BadEscape),
         ] {
             assert_eq!(normalize(raw), Err(why), "{raw}");
         }

@@ -35,6 +35,34 @@ pub enum CliCommand {
         #[command(flatten)]
         conn: Connection,
     },
+    /// API keys of a user (the secret is shown once, on create).
+    ApiKeys {
+        #[command(subcommand)]
+        action: ApiKeysAction,
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// Groups and their members.
+    Groups {
+        #[command(subcommand)]
+        action: GroupsAction,
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// Policies, and attaching them to users, groups and roles.
+    Policies {
+        #[command(subcommand)]
+        action: PoliciesAction,
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// Role trusts: who may assume a role, and under which conditions.
+    Trusts {
+        #[command(subcommand)]
+        action: TrustsAction,
+        #[command(flatten)]
+        conn: Connection,
+    },
     /// Sign in with email and password; prints the session token (use it as TESSERA_API_KEY).
     ///
     /// The password is read from TESSERA_PASSWORD, else from the first line of standard input.
@@ -129,7 +157,9 @@ pub enum GatewayAction {
 pub enum UsersAction {
     /// List users (all pages).
     List,
-    /// Create a user.
+    /// Show one user.
+    Get { id: String },
+    /// Create a user. A password, if any, is read from TESSERA_PASSWORD with --password.
     Create {
         #[arg(long)]
         email: String,
@@ -137,6 +167,103 @@ pub enum UsersAction {
         first_name: String,
         #[arg(long, default_value = "")]
         last_name: String,
+        /// Give the user the password in TESSERA_PASSWORD (never on the command line).
+        #[arg(long)]
+        password: bool,
+    },
+    /// Disable a user: its sessions end and its API keys stop working.
+    Disable { id: String },
+    /// Enable a disabled user again.
+    Enable { id: String },
+    /// Delete a user, with its keys and sessions.
+    Delete { id: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ApiKeysAction {
+    /// List a user's API keys (without their secrets).
+    List {
+        #[arg(long)]
+        user: String,
+    },
+    /// Create an API key for a user and print its secret (shown once).
+    Create {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        name: String,
+        /// RFC 3339; the key does not expire without it.
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    /// Delete (revoke) an API key.
+    Delete {
+        #[arg(long)]
+        user: String,
+        id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum GroupsAction {
+    /// List groups (all pages).
+    List,
+    /// Create a group.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// Delete a group.
+    Delete { id: String },
+    /// List a group's members (all pages).
+    Members { group: String },
+    /// Add a user to a group.
+    AddMember { group: String, user: String },
+    /// Remove a user from a group.
+    RemoveMember { group: String, user: String },
+}
+
+/// What a policy is attached to: exactly one of a user, a group or a role.
+#[derive(Args, Debug)]
+#[group(required = true, multiple = false)]
+pub struct PolicyTarget {
+    #[arg(long)]
+    user: Option<String>,
+    #[arg(long)]
+    group: Option<String>,
+    #[arg(long)]
+    role: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PoliciesAction {
+    /// List policies (all pages).
+    List,
+    /// Create a policy from a policy document (a JSON file, or `-` for standard input).
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// `{"Version": "...", "Statement": [{"Effect", "Action", "Resource"}]}`.
+        #[arg(long)]
+        document: std::path::PathBuf,
+    },
+    /// Delete a policy.
+    Delete { id: String },
+    /// Attach a policy to a user, a group or a role.
+    Attach {
+        policy: String,
+        #[command(flatten)]
+        to: PolicyTarget,
+    },
+    /// Detach a policy from a user, a group or a role.
+    Detach {
+        policy: String,
+        #[command(flatten)]
+        from: PolicyTarget,
     },
 }
 
@@ -144,11 +271,80 @@ pub enum UsersAction {
 pub enum RolesAction {
     /// List roles (all pages).
     List,
+    /// Create a role.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// `assumable` (by trusted users, with `tessera assume`) or `assignable`.
+        #[arg(long, default_value = "assumable")]
+        role_type: String,
+        /// Seconds, 900 to 43 200 (3 600 when omitted).
+        #[arg(long)]
+        max_session_duration: Option<i64>,
+    },
+    /// Delete a role (its sessions end).
+    Delete { id: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TrustsAction {
+    /// List trusts (all pages), or only one role's with --role.
+    List {
+        #[arg(long)]
+        role: Option<String>,
+    },
+    /// Let a user, or the members of a group, assume a role.
+    Create {
+        #[arg(long)]
+        role: String,
+        #[arg(long, required_unless_present = "group", conflicts_with = "group")]
+        user: Option<String>,
+        #[arg(long)]
+        group: Option<String>,
+        /// Only from these IP addresses or CIDR blocks (repeat the option for several).
+        #[arg(long = "ip-range")]
+        ip_ranges: Vec<String>,
+        /// RFC 3339; the trust allows nothing after it.
+        #[arg(long)]
+        valid_until: Option<String>,
+    },
+    /// Delete a trust: nobody assumes the role through it any more.
+    Delete { id: String },
 }
 
 fn client(conn: &Connection) -> anyhow::Result<Client> {
     let key = conn.api_key.clone().context("no credentials: set TESSERA_API_KEY or pass --api-key")?;
     Ok(Client::new(conn.endpoint.clone(), Some(key)))
+}
+
+/// Every page of a list call: `page` asks for one page and returns its items and the cursor
+/// of the next (empty on the last).
+async fn every_page<T, F, Fut>(mut page: F) -> anyhow::Result<Vec<T>>
+where
+    F: FnMut(ListParams) -> Fut,
+    Fut: std::future::Future<Output = tessera_client::ClientResult<(Vec<T>, String)>>,
+{
+    let mut all = vec![];
+    let mut p = ListParams { per_page: Some(500), cursor: None };
+    loop {
+        let (items, next) = page(p.clone()).await?;
+        all.extend(items);
+        if next.is_empty() {
+            return Ok(all);
+        }
+        p.cursor = Some(next);
+    }
+}
+
+/// Prints what a command did to one object, for people (`json` prints the object itself).
+fn done(output: &str, what: &str, value: Value) {
+    if output == "json" {
+        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+    } else {
+        println!("{what}");
+    }
 }
 
 fn print(output: &str, value: &Value, columns: &[&str]) {
@@ -262,42 +458,12 @@ pub async fn run(cmd: CliCommand) -> anyhow::Result<()> {
             let report = gateway_apply(&c, &file, prune).await?;
             print(&conn.output, &report, &["kind", "name", "id", "change"]);
         }
-        CliCommand::Users { action, conn } => {
-            let c = client(&conn)?;
-            match action {
-                UsersAction::List => {
-                    let mut all = vec![];
-                    let mut p = ListParams { per_page: Some(500), cursor: None };
-                    loop {
-                        let page = c.list_users(&p).await?;
-                        all.extend(page.users);
-                        if page.meta.links.next.is_empty() {
-                            break;
-                        }
-                        p.cursor = Some(page.meta.links.next);
-                    }
-                    print(&conn.output, &serde_json::to_value(all)?, &["id", "email", "name", "status"]);
-                }
-                UsersAction::Create { email, first_name, last_name } => {
-                    let u = c.create_user(&wire::UserCreate { email, first_name, last_name, password: None }).await?;
-                    print(&conn.output, &serde_json::to_value(u)?, &["id", "email", "name", "status"]);
-                }
-            }
-        }
-        CliCommand::Roles { action: RolesAction::List, conn } => {
-            let c = client(&conn)?;
-            let mut all = vec![];
-            let mut p = ListParams { per_page: Some(500), cursor: None };
-            loop {
-                let page = c.list_roles(&p).await?;
-                all.extend(page.roles);
-                if page.meta.links.next.is_empty() {
-                    break;
-                }
-                p.cursor = Some(page.meta.links.next);
-            }
-            print(&conn.output, &serde_json::to_value(all)?, &["id", "name", "role_type", "max_session_duration"]);
-        }
+        CliCommand::Users { action, conn } => users(&client(&conn)?, &conn.output, action).await?,
+        CliCommand::ApiKeys { action, conn } => api_keys(&client(&conn)?, &conn.output, action).await?,
+        CliCommand::Groups { action, conn } => groups(&client(&conn)?, &conn.output, action).await?,
+        CliCommand::Policies { action, conn } => policies(&client(&conn)?, &conn.output, action).await?,
+        CliCommand::Roles { action, conn } => roles(&client(&conn)?, &conn.output, action).await?,
+        CliCommand::Trusts { action, conn } => trusts(&client(&conn)?, &conn.output, action).await?,
         CliCommand::Login { email, organization, conn } => {
             let password = match std::env::var("TESSERA_PASSWORD") {
                 Ok(p) if !p.is_empty() => p,
@@ -390,6 +556,215 @@ pub async fn run(cmd: CliCommand) -> anyhow::Result<()> {
                 })
                 .await?;
             print(&conn.output, &serde_json::to_value(s)?, &["id", "session_token", "date_expires", "conditions_met"]);
+        }
+    }
+    Ok(())
+}
+
+const USER_COLUMNS: &[&str] = &["id", "email", "name", "status"];
+
+async fn users(c: &Client, output: &str, action: UsersAction) -> anyhow::Result<()> {
+    let status = |status: &str| wire::UserUpdate { status: Some(status.into()), ..Default::default() };
+    match action {
+        UsersAction::List => {
+            let all =
+                every_page(|p| async move { c.list_users(&p).await.map(|l| (l.users, l.meta.links.next)) }).await?;
+            print(output, &serde_json::to_value(all)?, USER_COLUMNS);
+        }
+        UsersAction::Get { id } => print(output, &serde_json::to_value(c.get_user(&id).await?)?, USER_COLUMNS),
+        UsersAction::Create { email, first_name, last_name, password } => {
+            let password = match password {
+                true => Some(
+                    std::env::var("TESSERA_PASSWORD")
+                        .ok()
+                        .filter(|p| !p.is_empty())
+                        .context("--password reads the password from TESSERA_PASSWORD, which is not set")?,
+                ),
+                false => None,
+            };
+            let u = c.create_user(&wire::UserCreate { email, first_name, last_name, password }).await?;
+            print(output, &serde_json::to_value(u)?, USER_COLUMNS);
+        }
+        UsersAction::Disable { id } => {
+            print(output, &serde_json::to_value(c.update_user(&id, &status("disabled")).await?)?, USER_COLUMNS)
+        }
+        UsersAction::Enable { id } => {
+            print(output, &serde_json::to_value(c.update_user(&id, &status("active")).await?)?, USER_COLUMNS)
+        }
+        UsersAction::Delete { id } => {
+            c.delete_user(&id).await?;
+            done(output, &format!("deleted user {id}"), serde_json::json!({"deleted": id}));
+        }
+    }
+    Ok(())
+}
+
+async fn api_keys(c: &Client, output: &str, action: ApiKeysAction) -> anyhow::Result<()> {
+    const COLUMNS: &[&str] = &["id", "name", "date_created", "date_expire"];
+    match action {
+        ApiKeysAction::List { user } => {
+            let user = &user;
+            let all =
+                every_page(|p| async move { c.list_api_keys(user, &p).await.map(|l| (l.api_keys, l.meta.links.next)) })
+                    .await?;
+            print(output, &serde_json::to_value(all)?, COLUMNS);
+        }
+        ApiKeysAction::Create { user, name, expires } => {
+            let key = c.create_api_key(&user, &wire::ApiKeyCreate { name, date_expire: expires }).await?;
+            if output == "json" {
+                println!("{}", serde_json::to_string_pretty(&key)?);
+            } else {
+                // The secret alone on standard output, so scripts can capture it.
+                eprintln!("created API key {} (the secret is shown once)", key.id);
+                println!("{}", key.api_key.as_deref().unwrap_or_default());
+            }
+        }
+        ApiKeysAction::Delete { user, id } => {
+            c.delete_api_key(&user, &id).await?;
+            done(output, &format!("deleted API key {id}"), serde_json::json!({"deleted": id}));
+        }
+    }
+    Ok(())
+}
+
+async fn groups(c: &Client, output: &str, action: GroupsAction) -> anyhow::Result<()> {
+    const COLUMNS: &[&str] = &["id", "display_name", "description"];
+    match action {
+        GroupsAction::List => {
+            let all =
+                every_page(|p| async move { c.list_groups(&p).await.map(|l| (l.groups, l.meta.links.next)) }).await?;
+            print(output, &serde_json::to_value(all)?, COLUMNS);
+        }
+        GroupsAction::Create { name, description } => {
+            let g = c.create_group(&wire::GroupInput { display_name: name, description }).await?;
+            print(output, &serde_json::to_value(g)?, COLUMNS);
+        }
+        GroupsAction::Delete { id } => {
+            c.delete_group(&id).await?;
+            done(output, &format!("deleted group {id}"), serde_json::json!({"deleted": id}));
+        }
+        GroupsAction::Members { group } => {
+            let group = &group;
+            let all =
+                every_page(
+                    |p| async move { c.list_group_members(group, &p).await.map(|l| (l.members, l.meta.links.next)) },
+                )
+                .await?;
+            print(output, &serde_json::to_value(all)?, USER_COLUMNS);
+        }
+        GroupsAction::AddMember { group, user } => {
+            c.add_group_member(&group, &user).await?;
+            done(output, &format!("added {user} to {group}"), serde_json::json!({"group": group, "added": user}));
+        }
+        GroupsAction::RemoveMember { group, user } => {
+            c.remove_group_member(&group, &user).await?;
+            let value = serde_json::json!({"group": group, "removed": user});
+            done(output, &format!("removed {user} from {group}"), value);
+        }
+    }
+    Ok(())
+}
+
+async fn policies(c: &Client, output: &str, action: PoliciesAction) -> anyhow::Result<()> {
+    const COLUMNS: &[&str] = &["id", "name", "description"];
+    match action {
+        PoliciesAction::List => {
+            let all = every_page(|p| async move { c.list_policies(&p).await.map(|l| (l.policies, l.meta.links.next)) })
+                .await?;
+            print(output, &serde_json::to_value(all)?, COLUMNS);
+        }
+        PoliciesAction::Create { name, description, document } => {
+            let text = if document.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin()).context("reading the policy document from standard input")?
+            } else {
+                std::fs::read_to_string(&document).with_context(|| format!("reading {}", document.display()))?
+            };
+            let policy_document: Value =
+                serde_json::from_str(&text).with_context(|| format!("{} is not JSON", document.display()))?;
+            let p = c.create_policy(&wire::PolicyInput { name, description, policy_document }).await?;
+            print(output, &serde_json::to_value(p)?, COLUMNS);
+        }
+        PoliciesAction::Delete { id } => {
+            c.delete_policy(&id).await?;
+            done(output, &format!("deleted policy {id}"), serde_json::json!({"deleted": id}));
+        }
+        PoliciesAction::Attach { policy, to } => {
+            let target = match to {
+                PolicyTarget { user: Some(u), .. } => c.attach_policy_to_user(&policy, &u).await.map(|_| u),
+                PolicyTarget { group: Some(g), .. } => c.attach_policy_to_group(&policy, &g).await.map(|_| g),
+                PolicyTarget { role: Some(r), .. } => c.attach_policy_to_role(&r, &policy).await.map(|_| r),
+                _ => anyhow::bail!("name a --user, a --group or a --role"),
+            }?;
+            let value = serde_json::json!({"policy": policy, "attached_to": target});
+            done(output, &format!("attached {policy} to {target}"), value);
+        }
+        PoliciesAction::Detach { policy, from } => {
+            let target = match from {
+                PolicyTarget { user: Some(u), .. } => c.detach_policy_from_user(&policy, &u).await.map(|_| u),
+                PolicyTarget { group: Some(g), .. } => c.detach_policy_from_group(&policy, &g).await.map(|_| g),
+                PolicyTarget { role: Some(r), .. } => c.detach_policy_from_role(&r, &policy).await.map(|_| r),
+                _ => anyhow::bail!("name a --user, a --group or a --role"),
+            }?;
+            let value = serde_json::json!({"policy": policy, "detached_from": target});
+            done(output, &format!("detached {policy} from {target}"), value);
+        }
+    }
+    Ok(())
+}
+
+async fn roles(c: &Client, output: &str, action: RolesAction) -> anyhow::Result<()> {
+    const COLUMNS: &[&str] = &["id", "name", "role_type", "max_session_duration"];
+    match action {
+        RolesAction::List => {
+            let all =
+                every_page(|p| async move { c.list_roles(&p).await.map(|l| (l.roles, l.meta.links.next)) }).await?;
+            print(output, &serde_json::to_value(all)?, COLUMNS);
+        }
+        RolesAction::Create { name, description, role_type, max_session_duration } => {
+            let r = c.create_role(&wire::RoleInput { name, description, role_type, max_session_duration }).await?;
+            print(output, &serde_json::to_value(r)?, COLUMNS);
+        }
+        RolesAction::Delete { id } => {
+            c.delete_role(&id).await?;
+            done(output, &format!("deleted role {id}"), serde_json::json!({"deleted": id}));
+        }
+    }
+    Ok(())
+}
+
+async fn trusts(c: &Client, output: &str, action: TrustsAction) -> anyhow::Result<()> {
+    const COLUMNS: &[&str] = &["id", "role_id", "trusted_user_id", "trusted_group_id", "valid_until"];
+    match action {
+        TrustsAction::List { role } => {
+            let role = role.as_deref();
+            let all = every_page(|p| async move {
+                let list = match role {
+                    Some(r) => c.list_trusts_by_role(r, &p).await,
+                    None => c.list_trusts(&p).await,
+                };
+                list.map(|l| (l.role_trusts, l.meta.links.next))
+            })
+            .await?;
+            print(output, &serde_json::to_value(all)?, COLUMNS);
+        }
+        TrustsAction::Create { role, user, group, ip_ranges, valid_until } => {
+            let conditions =
+                (!ip_ranges.is_empty()).then(|| wire::Conditions { ip_address: ip_ranges, ..Default::default() });
+            let t = c
+                .create_trust(&wire::TrustInput {
+                    role_id: role,
+                    trusted_user_id: user,
+                    trusted_group_id: group,
+                    conditions,
+                    valid_until,
+                    ..Default::default()
+                })
+                .await?;
+            print(output, &serde_json::to_value(t)?, COLUMNS);
+        }
+        TrustsAction::Delete { id } => {
+            c.delete_trust(&id).await?;
+            done(output, &format!("deleted trust {id}"), serde_json::json!({"deleted": id}));
         }
     }
     Ok(())

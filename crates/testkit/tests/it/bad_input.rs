@@ -183,7 +183,186 @@ async fn conflicts_and_missing_references_keep_existing_data(backend: Backend) {
     assert_error(status, &json, StatusCode::CONFLICT, None, "already exists");
 }
 
+/// What a client can read back: every list the API offers, as JSON.
+async fn everything_stored(t: &TestApp) -> Vec<Value> {
+    let mut all = vec![];
+    for path in [
+        "/v2/users?per_page=500".to_owned(),
+        format!("/v2/users/{}/apikeys", t.admin_id),
+        "/v2/groups".into(),
+        "/v2/policies".into(),
+        "/v2/roles".into(),
+        "/v2/role-trusts".into(),
+        "/v2/gateway/services".into(),
+        "/v2/gateway/routes".into(),
+        "/v2/gateway/plugins".into(),
+        "/v2/iam/sessions?$top=1000".into(),
+    ] {
+        let (status, body) = call(t, Method::GET, &path, None).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        all.push(body);
+    }
+    all
+}
+
+/// A NUL character (which PostgreSQL text cannot hold, and SQLite can) in every text field
+/// the API stores: refused alike on both backends with a 400 naming the field, before
+/// anything is written. Any other answer, a 500 in particular, fails here.
+async fn a_nul_character_is_refused_alike_on_every_backend(backend: Backend) {
+    let t = spawn_app(backend).await;
+    let admin = t.admin_id.clone();
+    let role = t
+        .admin
+        .create_role(&tessera_api_types::RoleInput {
+            name: "r".into(),
+            description: String::new(),
+            role_type: "assumable".into(),
+            max_session_duration: None,
+        })
+        .await
+        .unwrap()
+        .id;
+    let before = everything_stored(&t).await;
+    let n = r"a\u0000b";
+    let cases: Vec<(Method, String, String, &str)> = vec![
+        (Method::POST, "/v2/users".into(), format!(r#"{{"email":"x{n}@example.com"}}"#), "email"),
+        (Method::POST, "/v2/users".into(), format!(r#"{{"email":"x@example.com","first_name":"{n}"}}"#), "first_name"),
+        (Method::POST, "/v2/users".into(), format!(r#"{{"email":"x@example.com","last_name":"{n}"}}"#), "last_name"),
+        (Method::PATCH, format!("/v2/users/{admin}"), format!(r#"{{"first_name":"{n}"}}"#), "first_name"),
+        (Method::PATCH, format!("/v2/users/{admin}"), format!(r#"{{"email":"{n}@example.com"}}"#), "email"),
+        (Method::POST, format!("/v2/users/{admin}/apikeys"), format!(r#"{{"name":"{n}"}}"#), "name"),
+        (Method::POST, "/v2/groups".into(), format!(r#"{{"display_name":"{n}"}}"#), "display_name"),
+        (Method::POST, "/v2/groups".into(), format!(r#"{{"display_name":"g","description":"{n}"}}"#), "description"),
+        (Method::POST, "/v2/roles".into(), format!(r#"{{"name":"{n}","role_type":"assumable"}}"#), "name"),
+        (
+            Method::POST,
+            "/v2/roles".into(),
+            format!(r#"{{"name":"r2","role_type":"assumable","description":"{n}"}}"#),
+            "description",
+        ),
+        (Method::PUT, format!("/v2/roles/{role}"), format!(r#"{{"name":"{n}","role_type":"assumable"}}"#), "name"),
+        (
+            Method::POST,
+            "/v2/policies".into(),
+            format!(
+                r#"{{"name":"{n}","policy_document":{{"Statement":[{{"Effect":"Allow","Action":"iam.user.Read"}}]}}}}"#
+            ),
+            "name",
+        ),
+        (
+            Method::POST,
+            "/v2/policies".into(),
+            format!(
+                r#"{{"name":"p","description":"{n}","policy_document":{{"Statement":[{{"Effect":"Allow","Action":"iam.user.Read"}}]}}}}"#
+            ),
+            "description",
+        ),
+        (
+            Method::POST,
+            "/v2/policies".into(),
+            format!(
+                r#"{{"name":"p","policy_document":{{"Statement":[{{"Effect":"Allow","Action":"iam.user.Read","Resource":"{n}"}}]}}}}"#
+            ),
+            "policy_document.Statement[0].Resource",
+        ),
+        (
+            Method::POST,
+            "/v2/policies".into(),
+            format!(
+                r#"{{"name":"p","policy_document":{{"Statement":[{{"Sid":"{n}","Effect":"Allow","Action":"iam.user.Read"}}]}}}}"#
+            ),
+            "policy_document.Statement[0].Sid",
+        ),
+        (
+            Method::POST,
+            "/v2/role-trusts".into(),
+            format!(r#"{{"role_id":"{role}","trusted_user_id":"{admin}","trust_type":"{n}"}}"#),
+            "trust_type",
+        ),
+        (
+            Method::POST,
+            "/v2/assumed-roles/assume".into(),
+            format!(r#"{{"user_id":"{admin}","role_id":"{role}","session_name":"{n}"}}"#),
+            "session_name",
+        ),
+        (Method::POST, "/v2/sessions".into(), format!(r#"{{"email":"{n}@example.com","password":"x"}}"#), "email"),
+        (
+            Method::POST,
+            "/v2/gateway/services".into(),
+            format!(r#"{{"name":"{n}","url":"http://127.0.0.1:9"}}"#),
+            "name",
+        ),
+        (Method::POST, "/v2/gateway/services".into(), format!(r#"{{"name":"s","url":"http://{n}:9"}}"#), "url"),
+        (Method::POST, "/v2/gateway/routes".into(), format!(r#"{{"name":"{n}","paths":["/x"]}}"#), "name"),
+        (
+            Method::POST,
+            "/v2/gateway/plugins".into(),
+            format!(r#"{{"name":"session","config":{{"secret":"s","cookie_name":"{n}"}}}}"#),
+            "config.cookie_name",
+        ),
+    ];
+    for (method, path, body, field) in &cases {
+        let (status, json) = call(&t, method.clone(), path, Some(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {path} {body}: {json}");
+        assert_eq!(json["error"]["field"].as_str(), Some(*field), "{method} {path} {body}: {json}");
+    }
+    assert_eq!(everything_stored(&t).await, before, "nothing was stored");
+    // A password is never stored as text, only its hash: one with a NUL works on both.
+    let (status, json) = call(
+        &t,
+        Method::POST,
+        "/v2/users",
+        Some(&format!(r#"{{"email":"nul@example.com","password":"long {n} password"}}"#)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{json}");
+    let signed = t
+        .anonymous()
+        .sign_in(&tessera_api_types::SignInRequest {
+            email: "nul@example.com".into(),
+            password: "long a\u{0}b password".into(),
+            organization_id: None,
+        })
+        .await;
+    assert!(signed.is_ok(), "{signed:?}");
+}
+
+/// `$filter` text and `$skiptoken`s come from outside: a NUL, a token that is not ours, one
+/// of the wrong type for the order, or one with a negative position are 400s on both
+/// backends, never a 500 or a 503 "store unavailable".
+async fn session_query_text_and_skip_tokens_are_checked_before_the_database(backend: Backend) {
+    use base64::Engine;
+    let t = spawn_app(backend).await;
+    let token = |json: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
+    let cases: Vec<(String, &str)> = vec![
+        ("$filter=session_name%20eq%20'a%00b'".into(), "$filter"),
+        ("$filter=contains(user_id_or_email,'%00')".into(), "$filter"),
+        ("$filter=session_name%20in%20('a','%00')".into(), "$filter"),
+        ("$skiptoken=zzz".into(), "$skiptoken"),
+        ("$skiptoken=%00".into(), "$skiptoken"),
+        (format!("$skiptoken={}", token("[]")), "$skiptoken"),
+        (format!("$skiptoken={}", token(r#"{"i":1,"s":"x"}"#)), "$skiptoken"),
+        (format!("$orderby=create_time&$skiptoken={}", token(r#"{"t":"x","s":1}"#)), "$skiptoken"),
+        (format!("$orderby=user_id_or_email&$skiptoken={}", token(r#"{"i":5,"s":1}"#)), "$skiptoken"),
+        (format!("$orderby=user_id_or_email&$skiptoken={}", token(r#"{"t":"a\u0000","s":1}"#)), "$skiptoken"),
+        (format!("$orderby=failed_logins&$skiptoken={}", token(r#"{"i":1,"s":-1}"#)), "$skiptoken"),
+        (format!("$orderby=end_time&$skiptoken={}", token(r#"{"i":1,"s":1}"#)), "$skiptoken"),
+    ];
+    for (query, field) in &cases {
+        let (status, json) = call(&t, Method::GET, &format!("/v2/iam/sessions?{query}"), None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {json}");
+        assert_eq!(json["error"]["field"].as_str(), Some(*field), "{query}: {json}");
+    }
+    // A well-formed token past the end is simply an empty page, on both.
+    let past = token(r#"{"i":9223372036854775807,"s":9223372036854775807}"#);
+    let (status, json) =
+        call(&t, Method::GET, &format!("/v2/iam/sessions?$orderby=create_time&$skiptoken={past}"), None).await;
+    assert_eq!((status, json["Results"].as_array().map(Vec::len)), (StatusCode::OK, Some(0)), "{json}");
+}
+
 tessera_testkit::both_backends!(
+    a_nul_character_is_refused_alike_on_every_backend,
+    session_query_text_and_skip_tokens_are_checked_before_the_database,
     malformed_bodies_name_the_field,
     wrong_media_type_paths_and_paging_are_4xx,
     conflicts_and_missing_references_keep_existing_data,

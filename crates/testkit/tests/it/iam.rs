@@ -4,7 +4,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use tessera_api_types as wire;
 use tessera_client::{ClientError, ListParams};
-use tessera_testkit::{Backend, allow, spawn_app};
+use tessera_testkit::{Backend, TestApp, allow, spawn_app};
 
 async fn healthz_needs_no_credentials(backend: Backend) {
     let t = spawn_app(backend).await;
@@ -103,17 +103,154 @@ async fn api_keys_are_shown_once_listed_without_secret_and_revocable(backend: Ba
     assert_eq!(c.list_users(&ListParams::default()).await.unwrap_err().status(), Some(StatusCode::UNAUTHORIZED));
 }
 
-async fn disabling_a_user_stops_its_keys_at_once(backend: Backend) {
+/// A role the user may assume (one trust, allowing `iam.user.List`); answers its id.
+async fn assumable_role(t: &TestApp, user: &str, name: &str) -> String {
+    let role = t
+        .admin
+        .create_role(&wire::RoleInput {
+            name: name.into(),
+            description: String::new(),
+            role_type: "assumable".into(),
+            max_session_duration: Some(3_600),
+        })
+        .await
+        .unwrap();
+    let policy = t
+        .admin
+        .create_policy(&wire::PolicyInput {
+            name: format!("{name}-policy"),
+            description: String::new(),
+            policy_document: allow(&["iam.user.List"]),
+        })
+        .await
+        .unwrap();
+    t.admin.attach_policy_to_role(&role.id, &policy.id).await.unwrap();
+    t.admin
+        .create_trust(&wire::TrustInput {
+            role_id: role.id.clone(),
+            trusted_user_id: Some(user.into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    role.id
+}
+
+fn assume_req(user: &str, role: &str) -> wire::AssumeRequest {
+    wire::AssumeRequest {
+        user_id: user.into(),
+        role_id: role.into(),
+        session_name: "work".into(),
+        auth_method: Some("api_key".into()),
+        duration: Some(3_600),
+        ..Default::default()
+    }
+}
+
+async fn disabling_a_user_stops_its_keys_at_once_and_ends_its_sessions(backend: Backend) {
     let t = spawn_app(backend).await;
-    let (user, c) = t.user_with_policy("d@example.com", Some(allow(&["iam.user.List"]))).await;
-    assert!(c.list_users(&ListParams::default()).await.is_ok());
+    let (user, c) = t.user_with_policy("d@example.com", Some(allow(&["iam.user.List", "iam.role.AssumeRole"]))).await;
+    t.admin
+        .update_user(&user.id, &wire::UserUpdate { password: Some("d's long password".into()), ..Default::default() })
+        .await
+        .unwrap();
+    let role = assumable_role(&t, &user.id, "worker").await;
+    let login = t
+        .anonymous()
+        .sign_in(&wire::SignInRequest {
+            email: "d@example.com".into(),
+            password: "d's long password".into(),
+            organization_id: None,
+        })
+        .await
+        .unwrap();
+    let assumed = c.assume_role(&assume_req(&user.id, &role)).await.unwrap();
+    let (as_login, as_role) = (t.client(&login.token), t.client(assumed.session_token.as_deref().unwrap()));
+    for client in [&c, &as_login, &as_role] {
+        assert!(client.list_users(&ListParams::default()).await.is_ok());
+    }
     let updated = t
         .admin
         .update_user(&user.id, &wire::UserUpdate { status: Some("disabled".into()), ..Default::default() })
         .await
         .unwrap();
     assert_eq!(updated.status, "disabled");
-    assert_eq!(c.list_users(&ListParams::default()).await.unwrap_err().status(), Some(StatusCode::UNAUTHORIZED));
+    for client in [&c, &as_login, &as_role] {
+        assert_eq!(
+            client.list_users(&ListParams::default()).await.unwrap_err().status(),
+            Some(StatusCode::UNAUTHORIZED)
+        );
+    }
+    // The sessions are over, not suspended: terminated, saying why, at the moment of the disable.
+    for moid in [&login.session.moid, &assumed.id] {
+        let s = t.admin.get_session(moid).await.unwrap();
+        assert_eq!(
+            (s.status.as_str(), s.end_reason.as_deref(), s.end_time.as_deref()),
+            ("Terminated", Some("user_disabled"), Some("2030-01-01T10:00:00Z")),
+            "{moid}"
+        );
+    }
+    // Enabling the user again brings its keys back, but none of those sessions.
+    t.admin
+        .update_user(&user.id, &wire::UserUpdate { status: Some("active".into()), ..Default::default() })
+        .await
+        .unwrap();
+    assert!(c.list_users(&ListParams::default()).await.is_ok(), "the key works again");
+    for client in [&as_login, &as_role] {
+        assert_eq!(
+            client.list_users(&ListParams::default()).await.unwrap_err().status(),
+            Some(StatusCode::UNAUTHORIZED)
+        );
+    }
+    assert_eq!(t.admin.get_session(&login.session.moid).await.unwrap().status, "Terminated");
+}
+
+/// No silent cap on a role's trusts: with more trusts than any page holds, the last one
+/// still lets its user assume the role.
+async fn the_501st_trust_of_a_role_still_applies(backend: Backend) {
+    let t = spawn_app(backend).await;
+    let (user, c) = t.user_with_policy("late@example.com", Some(allow(&["iam.role.AssumeRole"]))).await;
+    let role = t
+        .admin
+        .create_role(&wire::RoleInput {
+            name: "crowded".into(),
+            description: String::new(),
+            role_type: "assumable".into(),
+            max_session_duration: Some(3_600),
+        })
+        .await
+        .unwrap();
+    let policy = t
+        .admin
+        .create_policy(&wire::PolicyInput {
+            name: "crowded-policy".into(),
+            description: String::new(),
+            policy_document: allow(&["iam.user.List"]),
+        })
+        .await
+        .unwrap();
+    t.admin.attach_policy_to_role(&role.id, &policy.id).await.unwrap();
+    // 500 trusts for someone else first (in parallel batches: this is set-up, not the test).
+    let other = t.admin_id.clone();
+    let input = wire::TrustInput { role_id: role.id.clone(), trusted_user_id: Some(other), ..Default::default() };
+    for _ in 0..10 {
+        let batch = (0..50).map(|_| t.admin.create_trust(&input));
+        for r in futures_util::future::join_all(batch).await {
+            r.unwrap();
+        }
+    }
+    let err = c.assume_role(&assume_req(&user.id, &role.id)).await.unwrap_err();
+    assert_eq!(err.status(), Some(StatusCode::FORBIDDEN), "no trust for this user yet");
+    t.admin
+        .create_trust(&wire::TrustInput {
+            role_id: role.id.clone(),
+            trusted_user_id: Some(user.id.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let assumed = c.assume_role(&assume_req(&user.id, &role.id)).await.expect("the 501st trust applies");
+    assert!(t.client(assumed.session_token.as_deref().unwrap()).list_users(&ListParams::default()).await.is_ok());
 }
 
 async fn lists_page_with_cursors_both_ways(backend: Backend) {
@@ -245,7 +382,8 @@ tessera_testkit::both_backends!(
     an_explicit_deny_wins_over_any_allow,
     permissions_come_from_the_user_and_its_groups_and_resources_scope_them,
     api_keys_are_shown_once_listed_without_secret_and_revocable,
-    disabling_a_user_stops_its_keys_at_once,
+    disabling_a_user_stops_its_keys_at_once_and_ends_its_sessions,
+    the_501st_trust_of_a_role_still_applies,
     lists_page_with_cursors_both_ways,
     crud_round_trips_for_roles_policies_groups_and_trusts,
 );

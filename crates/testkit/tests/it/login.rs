@@ -205,8 +205,22 @@ async fn sign_out_and_termination_take_effect_on_the_next_request(backend: Backe
         assert!(x.list_users(&ListParams::default()).await.is_ok());
     }
     // Sign-out clears the cookie and ends the session.
-    let (code, _) = ca.raw(Method::DELETE, "/v2/sessions/current", None).await.unwrap();
-    assert_eq!(code, StatusCode::NO_CONTENT);
+    let res = reqwest::Client::new()
+        .delete(format!("{}/v2/sessions/current", t.url))
+        .bearer_auth(&a.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let cleared: Vec<&str> = res.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect();
+    let session_cookie = cleared
+        .iter()
+        .find(|c| c.starts_with("tessera_session="))
+        .unwrap_or_else(|| panic!("no Set-Cookie for tessera_session in {cleared:?}"));
+    assert!(session_cookie.starts_with("tessera_session=;"), "the value is emptied: {session_cookie}");
+    for attr in ["Max-Age=0", "Path=/", "HttpOnly"] {
+        assert!(session_cookie.contains(attr), "{session_cookie} lacks {attr}: the browser would keep the cookie");
+    }
     assert_eq!(status(ca.list_users(&ListParams::default()).await.unwrap_err()), StatusCode::UNAUTHORIZED);
     let read = t.admin.get_session(&a.session.moid).await.unwrap();
     assert_eq!(
@@ -310,7 +324,125 @@ async fn session_limits_validate_their_ranges(backend: Backend) {
     assert_eq!(t.admin.get_session_limits().await.unwrap(), defaults, "unchanged");
 }
 
+/// Fires `n` sign-ins at once, each on its own task and connection, and answers their
+/// status codes.
+async fn burst(t: &TestApp, n: usize, password: &str) -> Vec<StatusCode> {
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let client = t.anonymous();
+            let password = password.to_owned();
+            tokio::spawn(async move {
+                let req = wire::SignInRequest { email: "lee@example.com".into(), password, organization_id: None };
+                match client.sign_in(&req).await {
+                    Ok(_) => StatusCode::CREATED,
+                    Err(e) => status(e),
+                }
+            })
+        })
+        .collect();
+    let mut codes = Vec::with_capacity(n);
+    for task in tasks {
+        codes.push(task.await.unwrap());
+    }
+    codes
+}
+
+/// Every answer to a wrong guess is a refusal: 401, or 429 when the password-hashing queue
+/// is full; never a session, never a 5xx.
+fn all_refused(codes: &[StatusCode]) {
+    for c in codes {
+        assert!(
+            *c == StatusCode::UNAUTHORIZED || *c == StatusCode::TOO_MANY_REQUESTS,
+            "a wrong guess answered {c}: {codes:?}"
+        );
+    }
+}
+
+async fn parallel_wrong_guesses_are_checked_at_most_five_times(backend: Backend) {
+    let t = spawn_app(backend).await;
+    let user = user_with_password(&t, "lee@example.com", &["iam.user.List"]).await;
+    let codes = burst(&t, 60, "wrong guess!").await;
+    all_refused(&codes);
+    // Exactly as five wrong guesses in sequence: locked, five failures counted, and no more
+    // than five real password checks however many guesses ran at once.
+    let lock = t.admin.get_login_lock(&user.id).await.unwrap();
+    assert!(lock.locked, "{lock:?}");
+    assert_eq!((lock.failed_logins, lock.lock_count), (5, 1), "{lock:?}");
+    assert_eq!(lock.locked_until.as_deref(), Some("2030-01-01T10:01:00Z"));
+    let checks = t.app.password_checks();
+    assert!(checks <= 5, "{checks} wrong guesses were checked against the real hash");
+    eprintln!("60 parallel wrong guesses: {checks} real password checks; answers {codes:?}");
+    // The right password is refused while the lock lasts ...
+    assert_eq!(status(sign_in(&t, "lee@example.com", PASSWORD).await.unwrap_err()), StatusCode::UNAUTHORIZED);
+    assert_eq!(t.app.password_checks(), checks, "a locked account's hash is not even checked");
+    // ... and works once it lapses, reporting the five failures.
+    t.clock.advance(60);
+    let ok = sign_in(&t, "lee@example.com", PASSWORD).await.unwrap();
+    assert_eq!(ok.session.failed_logins, 5);
+}
+
+async fn a_burst_with_the_right_password_behaves_like_a_sequence(backend: Backend) {
+    let t = spawn_app(backend).await;
+    let user = user_with_password(&t, "lee@example.com", &["iam.user.List"]).await;
+    let right = {
+        let client = t.anonymous();
+        tokio::spawn(async move {
+            let req = wire::SignInRequest {
+                email: "lee@example.com".into(),
+                password: PASSWORD.into(),
+                organization_id: None,
+            };
+            client.sign_in(&req).await
+        })
+    };
+    let wrong = burst(&t, 40, "wrong guess!").await;
+    all_refused(&wrong);
+    let right = right.await.unwrap();
+    let checks = t.app.password_checks();
+    match &right {
+        // In any sequence, the right password signs in only when fewer than five wrong
+        // guesses came before it; after it, the count starts again from zero.
+        Ok(signed) => {
+            assert!(signed.session.failed_logins < 5, "signed in after {} failures", signed.session.failed_logins);
+            assert!(checks <= 10, "{checks} password checks: at most 5 before the success and 5 after it");
+        }
+        Err(e) => {
+            let code = e.status().expect("an answer");
+            assert!(code == StatusCode::UNAUTHORIZED || code == StatusCode::TOO_MANY_REQUESTS, "{e}");
+            assert!(checks <= 5, "{checks} password checks with no success");
+            let lock = t.admin.get_login_lock(&user.id).await.unwrap();
+            assert!(lock.locked && lock.failed_logins == 5, "{lock:?}");
+        }
+    }
+    eprintln!("40 wrong + 1 right at once: right {}, {checks} real password checks", right.is_ok());
+}
+
+/// Two nodes on one PostgreSQL count one user's failures together.
+#[tokio::test]
+async fn two_nodes_share_one_lockout() {
+    let Some(backend) = Backend::postgres() else {
+        eprintln!("TEST_POSTGRES_URL is not set: skipping the two-node lockout test");
+        return;
+    };
+    let a = spawn_app(backend).await;
+    let b = a.another_node().await;
+    let user = user_with_password(&a, "lee@example.com", &["iam.user.List"]).await;
+    let (on_a, on_b) = tokio::join!(burst(&a, 30, "wrong guess!"), burst(&b, 30, "wrong guess!"));
+    all_refused(&on_a);
+    all_refused(&on_b);
+    let checks = a.app.password_checks() + b.app.password_checks();
+    assert!(checks <= 5, "{checks} wrong guesses checked across two nodes");
+    eprintln!("30 + 30 wrong guesses on two nodes: {checks} real password checks");
+    let lock = b.admin.get_login_lock(&user.id).await.unwrap();
+    assert!(lock.locked && lock.failed_logins == 5, "{lock:?}");
+    for node in [&a, &b] {
+        assert_eq!(status(sign_in(node, "lee@example.com", PASSWORD).await.unwrap_err()), StatusCode::UNAUTHORIZED);
+    }
+}
+
 tessera_testkit::both_backends!(
+    parallel_wrong_guesses_are_checked_at_most_five_times,
+    a_burst_with_the_right_password_behaves_like_a_sequence,
     sign_in_answers_a_token_and_a_cookie_that_act_as_the_user,
     failed_sign_ins_are_counted_reported_and_lock_the_account,
     idle_sessions_end_and_activity_keeps_them_alive,

@@ -136,9 +136,70 @@ async fn bad_queries_are_400s_that_point_at_the_problem(backend: Backend) {
     }
 }
 
+/// A second organization with a user of the same email and password as one of the first's,
+/// signed in twice; answers its id and its sessions' moids.
+async fn another_organization_with_sessions(t: &TestApp) -> (String, Vec<String>) {
+    use tessera_domain::ids::{OrgId, UserId};
+    use tessera_domain::user::{Email, Organization, User, UserStatus};
+    let org = Organization { id: OrgId::from_random(rand::random()), name: "other".into(), date_created: t.app.now() };
+    t.app.store().create_organization(&org).await.unwrap();
+    let user = User {
+        id: UserId::from_random(rand::random()),
+        org_id: org.id,
+        email: Email::parse("ann@example.com").unwrap(),
+        first_name: "Other".into(),
+        last_name: "Ann".into(),
+        status: UserStatus::Active,
+        date_created: t.app.now(),
+    };
+    let hash = tessera_app::hash_password(PASSWORD, rand::random()).unwrap();
+    t.app.store().create_user(&user, Some(&hash)).await.unwrap();
+    let mut moids = vec![];
+    for _ in 0..2 {
+        let s = t
+            .anonymous()
+            .sign_in(&wire::SignInRequest {
+                email: "ann@example.com".into(),
+                password: PASSWORD.into(),
+                organization_id: Some(org.id.to_string()),
+            })
+            .await
+            .unwrap();
+        assert_eq!(s.session.user_id, user.id.to_string(), "signed in to the other organization");
+        moids.push(s.session.moid);
+    }
+    (org.id.to_string(), moids)
+}
+
 async fn the_query_needs_its_action_and_stays_in_the_organization(backend: Backend) {
     let t = spawn_app(backend).await;
-    seed(&t).await;
+    let mine = seed(&t).await;
+    let (other_org, theirs) = another_organization_with_sessions(&t).await;
+    // Every way of asking names only this organization's sessions.
+    let (_, v) = get(&t, "$top=1000").await;
+    assert_eq!((moids(&v), v["Count"].as_u64()), (mine.clone(), Some(6)));
+    let (_, v) = get(&t, &format!("$filter=account_moid%20eq%20'{other_org}'")).await;
+    assert_eq!(v["Count"], 0, "{v}");
+    for moid in &theirs {
+        let (_, v) = get(&t, &format!("$filter=moid%20eq%20'{moid}'")).await;
+        assert_eq!(v["Count"], 0, "{v}");
+        let err = t.admin.get_session(moid).await.unwrap_err();
+        assert_eq!(err.status(), Some(StatusCode::NOT_FOUND));
+    }
+    let (_, v) = get(&t, "$filter=user_id_or_email%20eq%20'ann@example.com'&$orderby=create_time%20desc").await;
+    assert_eq!(moids(&v), vec![mine[0].clone()], "the other organization's ann is not this one's");
+    // A walk by skip token stays inside too.
+    let mut seen = vec![];
+    let mut query = "$orderby=create_time&$top=2".to_owned();
+    loop {
+        let (_, v) = get(&t, &query).await;
+        seen.extend(moids(&v));
+        match v["NextSkipToken"].as_str() {
+            Some(tok) => query = format!("$orderby=create_time&$top=2&$skiptoken={tok}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, mine);
     let (_, reader) = t.user_with_policy("reader@example.com", Some(allow(&["iam.user.List"]))).await;
     let err = reader.query_sessions(&[]).await.unwrap_err();
     assert_eq!(err.status(), Some(StatusCode::FORBIDDEN));

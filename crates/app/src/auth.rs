@@ -263,7 +263,8 @@ impl AuthCache {
             .then(|| (self.credential_epoch.load(Ordering::SeqCst), self.permission_epoch.load(Ordering::SeqCst)))
     }
 
-    fn is_trusted(&self) -> bool {
+    /// Whether requests are served from the caches: false while the change feed is down.
+    pub fn is_trusted(&self) -> bool {
         self.trusted.load(Ordering::SeqCst)
     }
 
@@ -492,5 +493,202 @@ impl App {
                 }
             }
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::{BootstrapOutcome, BootstrapRequest, ManualClock, NewUser, SignIn};
+    use rand::SeedableRng;
+    use tessera_domain::ids::{ApiKeyId, OrgId, SessionId, UserId};
+    use tessera_domain::user::{Email, UserStatus};
+
+    const T0: Timestamp = Timestamp(1_893_492_000);
+    const ADMIN_KEY: &str = "unit-admin-key-0123456789abcdef0123456789";
+    const PASSWORD: &str = "correct horse battery staple";
+
+    fn digest(i: u32) -> TokenDigest {
+        TokenDigest::of(&format!("tessera_ak_{i:08}"))
+    }
+
+    fn entry(d: TokenDigest) -> Arc<CachedCredential> {
+        Arc::new(CachedCredential {
+            epoch: 0,
+            used: Default::default(),
+            org_id: OrgId::from_random([1; 16]),
+            user_id: UserId::from_random([2; 16]),
+            email: "a@example.com".into(),
+            user_active: true,
+            kind: CachedKind::ApiKey { id: ApiKeyId::from_random([3; 16]), digest: d, expires: None },
+        })
+    }
+
+    #[test]
+    fn a_full_credential_shard_drops_a_tenth_and_keeps_the_newest() {
+        // 320 entries: 10 per shard.
+        let map = CredentialMap::new(320);
+        for i in 0..5_000 {
+            map.insert(digest(i), entry(digest(i)));
+            assert!(map.get(&digest(i)).is_some(), "the entry just inserted is always there");
+        }
+        assert!(map.len() <= 320, "bounded: {} entries", map.len());
+        assert!(map.len() >= 320 - 32, "a full shard drops a tenth, not everything: {}", map.len());
+        for shard in &map.shards {
+            assert!(shard.read().unwrap().len() <= 10);
+        }
+        // Replacing an entry of a full shard evicts nothing.
+        let full: Vec<TokenDigest> = map.shards[0].read().unwrap().keys().copied().collect();
+        assert_eq!(full.len(), 10);
+        map.insert(full[0], entry(full[0]));
+        assert!(full.iter().all(|d| map.get(d).is_some()));
+    }
+
+    #[test]
+    fn idle_credentials_are_pruned_and_used_ones_kept() {
+        let mut map = CredentialMap::new(1_000);
+        // A map made 1 000 s ago, so ticks can be set in the past.
+        map.born = std::time::Instant::now() - Duration::from_secs(1_000);
+        let (idle, busy) = (digest(1), digest(2));
+        map.insert(idle, entry(idle));
+        map.insert(busy, entry(busy));
+        map.shard(&idle).read().unwrap()[&idle].used.store(1_000 - 601, Ordering::Relaxed);
+        map.shard(&busy).read().unwrap()[&busy].used.store(1_000 - 601, Ordering::Relaxed);
+        // Used again just now: no longer idle.
+        assert!(map.get(&busy).is_some());
+        map.prune_idle(CREDENTIAL_IDLE);
+        assert!(map.get(&idle).is_none(), "unused for 601 s: pruned");
+        assert!(map.get(&busy).is_some(), "used just now: kept");
+    }
+
+    #[test]
+    fn ended_sessions_and_old_activity_are_forgotten_only_when_they_cannot_matter() {
+        let cache = AuthCache::new();
+        let (soon, later) = (SessionId::from_random([4; 16]), SessionId::from_random([5; 16]));
+        cache.session_ended(soon, Timestamp(T0.0 + 100));
+        cache.session_ended(later, Timestamp(T0.0 + 1_000));
+        let activity = |id: SessionId, seen: i64| {
+            cache.activity_shard(id).lock().unwrap().insert(id, Activity { seen, written: seen });
+        };
+        activity(soon, T0.0 - ACTIVITY_HORIZON);
+        activity(later, T0.0 + 100 - ACTIVITY_HORIZON);
+        cache.prune(Timestamp(T0.0 + 99));
+        assert!(cache.is_ended(soon) && cache.is_ended(later), "not yet expired: still refused by the ended set");
+        assert_eq!(cache.activity_of(soon), None, "older than the longest idle timeout");
+        assert_eq!(cache.activity_of(later), Some(Timestamp(T0.0 + 100 - ACTIVITY_HORIZON)), "seen within the horizon");
+        cache.prune(Timestamp(T0.0 + 100));
+        assert!(!cache.is_ended(soon), "expired anyway: the store refuses it by itself");
+        assert!(cache.is_ended(later));
+    }
+
+    /// An app over a real SQLite store with a controlled clock, its administrator, and a user
+    /// who signs in with a password.
+    struct Fixture {
+        app: Arc<App>,
+        clock: ManualClock,
+        admin: Caller,
+        user: UserId,
+        _dir: tempfile::TempDir,
+    }
+
+    impl Fixture {
+        async fn new() -> Fixture {
+            let dir = tempfile::tempdir().unwrap();
+            let store = tessera_store_sqlite::SqliteStore::open(&dir.path().join("t.db")).unwrap();
+            let clock = ManualClock::new(T0);
+            let rng = Box::new(rand::rngs::StdRng::seed_from_u64(7));
+            let app = Arc::new(App::new(Arc::new(store), Arc::new(clock.clone()), rng));
+            let request = BootstrapRequest {
+                organization_name: "unit".into(),
+                admin_email: "admin@example.com".into(),
+                api_key: Some(ADMIN_KEY.into()),
+            };
+            assert!(matches!(app.bootstrap(request).await.unwrap(), BootstrapOutcome::Created { .. }));
+            let admin = app.authenticate(ADMIN_KEY, None).await.unwrap();
+            let user = NewUser {
+                email: Email::parse("lee@example.com").unwrap(),
+                first_name: String::new(),
+                last_name: String::new(),
+                password: Some(PASSWORD.into()),
+            };
+            let user = app.create_user(&admin, user).await.unwrap().id;
+            Fixture { app, clock, admin, user, _dir: dir }
+        }
+
+        async fn sign_in(&self) -> crate::SignedIn {
+            let req = SignIn {
+                email: "lee@example.com".into(),
+                password: PASSWORD.into(),
+                organization: None,
+                client_ip: None,
+            };
+            self.app.sign_in(req).await.unwrap()
+        }
+
+        /// The session's last activity as the store has it.
+        async fn stored_activity(&self, id: SessionId) -> Timestamp {
+            self.app.store.get_session(self.admin.org_id, id).await.unwrap().unwrap().last_activity
+        }
+
+        fn at(&self, secs: i64) {
+            let now = self.app.now().0;
+            self.clock.advance(T0.0 + secs - now);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_busy_session_is_written_back_at_most_once_a_minute() {
+        let f = Fixture::new().await;
+        let s = f.sign_in().await;
+        assert_eq!(f.stored_activity(s.session.id).await, T0);
+        let mut writes = vec![];
+        for secs in [30, 59, 60, 61, 119, 120, 150, 180] {
+            f.at(secs);
+            f.app.authenticate(&s.token, None).await.unwrap();
+            assert_eq!(f.app.cache().activity_of(s.session.id), Some(Timestamp(T0.0 + secs)), "seen in memory at once");
+            let stored = f.stored_activity(s.session.id).await;
+            if writes.last() != Some(&stored) && stored != T0 {
+                writes.push(stored);
+            }
+        }
+        let at = |s: i64| Timestamp(T0.0 + s);
+        assert_eq!(writes, [at(60), at(120), at(180)], "one write per minute of activity, none in between");
+    }
+
+    #[tokio::test]
+    async fn an_idle_looking_session_is_re_read_before_it_is_refused() {
+        let f = Fixture::new().await;
+        let (busy_elsewhere, idle) = (f.sign_in().await, f.sign_in().await);
+        for s in [&busy_elsewhere, &idle] {
+            f.app.authenticate(&s.token, None).await.unwrap();
+        }
+        // Another node saw the first session in use and wrote it back; this node did not.
+        f.app.store.touch_session(f.admin.org_id, busy_elsewhere.session.id, Timestamp(T0.0 + 1_700)).await.unwrap();
+        f.at(1_801);
+        let refused = f.app.authenticate(&idle.token, None).await.unwrap_err();
+        assert_eq!(refused, AppError::Unauthorized("session has ended (idle_timeout)".into()));
+        f.app.authenticate(&busy_elsewhere.token, None).await.expect("alive by the store's activity");
+        // Idle from its latest activity (1 801 s, seen here) on, it ends.
+        f.at(1_801 + 1_800);
+        assert!(f.app.authenticate(&busy_elsewhere.token, None).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn while_the_feed_is_lost_every_request_reads_the_store() {
+        let f = Fixture::new().await;
+        let key = f.app.create_api_key(&f.admin, f.user, crate::NewApiKey { name: "k".into(), date_expire: None });
+        let key = key.await.unwrap().secret;
+        f.app.authenticate(&key, None).await.unwrap();
+        // Disabled by "another node": straight in the store, so this node hears nothing.
+        let mut user = f.app.store.get_user(f.admin.org_id, f.user).await.unwrap().unwrap();
+        user.status = UserStatus::Disabled;
+        f.app.store.update_user(&user, f.app.now()).await.unwrap();
+        assert!(f.app.authenticate(&key, None).await.is_ok(), "a trusted cache serves what it holds");
+        f.app.cache().set_trusted(false);
+        assert!(f.app.authenticate(&key, None).await.is_err(), "an untrusted cache is bypassed");
+        f.app.cache().set_trusted(true);
+        assert!(f.app.authenticate(&key, None).await.is_err(), "caches come back empty");
     }
 }

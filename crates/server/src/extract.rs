@@ -299,3 +299,96 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
         Ok(ClientIp(peer_ip(parts)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::Request;
+
+    use super::*;
+
+    fn parts(peer: &str, config: ServerConfig, headers: &[(&str, &str)]) -> Parts {
+        let mut req = Request::builder().uri("/v2/sessions/current");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let (mut parts, ()) = req.body(()).unwrap().into_parts();
+        parts.extensions.insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
+        parts.extensions.insert(Arc::new(config));
+        parts
+    }
+
+    fn trusting(nets: &[&str]) -> ServerConfig {
+        ServerConfig { trusted_proxies: nets.iter().map(|n| n.parse().unwrap()).collect(), ..Default::default() }
+    }
+
+    fn ip(s: &str) -> Option<std::net::IpAddr> {
+        Some(s.parse().unwrap())
+    }
+
+    #[test]
+    fn forwarded_for_is_ignored_from_an_untrusted_peer() {
+        let xff = [("x-forwarded-for", "198.51.100.7")];
+        assert_eq!(peer_ip(&parts("10.0.0.1:5000", ServerConfig::default(), &xff)), ip("10.0.0.1"));
+        assert_eq!(
+            peer_ip(&parts("127.0.0.1:5000", ServerConfig::default(), &xff)),
+            ip("127.0.0.1"),
+            "loopback is not trusted by default: a local process cannot claim another address"
+        );
+        assert_eq!(peer_ip(&parts("10.0.0.2:5000", trusting(&["10.0.0.1/32"]), &xff)), ip("10.0.0.2"));
+    }
+
+    #[test]
+    fn forwarded_for_is_honoured_from_a_trusted_peer_up_to_the_first_untrusted_hop() {
+        let config = || trusting(&["10.0.0.0/24", "::1/128"]);
+        let one = [("x-forwarded-for", "198.51.100.7")];
+        assert_eq!(peer_ip(&parts("10.0.0.1:5000", config(), &one)), ip("198.51.100.7"));
+        // A client-supplied first hop is not believed past the nearest untrusted address.
+        let chain = [("x-forwarded-for", "203.0.113.66, 198.51.100.7, 10.0.0.9")];
+        assert_eq!(peer_ip(&parts("10.0.0.1:5000", config(), &chain)), ip("198.51.100.7"));
+        let split = [("x-forwarded-for", "203.0.113.66"), ("x-forwarded-for", "198.51.100.7")];
+        assert_eq!(peer_ip(&parts("10.0.0.1:5000", config(), &split)), ip("198.51.100.7"));
+        let garbage = [("x-forwarded-for", "198.51.100.7, not-an-ip")];
+        assert_eq!(peer_ip(&parts("10.0.0.1:5000", config(), &garbage)), ip("10.0.0.1"), "stops at garbage");
+        assert_eq!(peer_ip(&parts("[::ffff:10.0.0.1]:5000", config(), &one)), ip("198.51.100.7"), "mapped v4 peer");
+        assert_eq!(peer_ip(&parts("10.0.0.1:5000", config(), &[])), ip("10.0.0.1"));
+    }
+
+    #[test]
+    fn the_bearer_header_wins_over_the_cookie_and_says_where_the_token_came_from() {
+        let config = ServerConfig::default;
+        let cookie = ("cookie", "theme=dark; tessera_session=tessera_ls_cookie; other=1");
+        let from_cookie = credential(&parts("10.0.0.1:1", config(), &[cookie])).unwrap().unwrap();
+        assert_eq!(from_cookie, Credential { token: "tessera_ls_cookie".into(), from_cookie: true });
+        let both = [cookie, ("authorization", "Bearer tessera_ak_header")];
+        let from_header = credential(&parts("10.0.0.1:1", config(), &both)).unwrap().unwrap();
+        assert_eq!(from_header, Credential { token: "tessera_ak_header".into(), from_cookie: false });
+        let bad = [cookie, ("authorization", "Basic dXNlcjpwdw==")];
+        assert_eq!(credential(&parts("10.0.0.1:1", config(), &bad)).unwrap_err().status, StatusCode::UNAUTHORIZED);
+        assert_eq!(credential(&parts("10.0.0.1:1", config(), &[("cookie", "tessera_session=")])).unwrap(), None);
+        assert_eq!(credential(&parts("10.0.0.1:1", config(), &[("cookie", "xtessera_session=t")])).unwrap(), None);
+    }
+
+    #[test]
+    fn bodies_must_be_json_objects() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Role {
+            name: String,
+            role_type: String,
+        }
+        for (body, found) in [
+            (&br#"["ops","assumable"]"#[..], "an array"),
+            (b" \n[]", "an array"),
+            (b"\"ops\"", "a string"),
+            (b"42", "a number"),
+            (b"true", "a boolean"),
+            (b"null", "null"),
+        ] {
+            let err = parse_json::<Role>(body).unwrap_err();
+            assert_eq!(err.field.as_deref(), Some("body"), "{}", String::from_utf8_lossy(body));
+            assert!(err.message.ends_with(found), "{}", err.message);
+        }
+        assert!(parse_json::<Role>(br#"{"name":"ops","role_type":"assumable"}"#).is_ok());
+        assert!(parse_json::<Role>(b"{").unwrap_err().message.starts_with("invalid JSON body"));
+    }
+}

@@ -1,9 +1,13 @@
 //! End-to-end tests: a real server on 127.0.0.1, the real client, a controlled clock.
 
 mod assume;
+mod authz_matrix;
 mod bad_input;
+mod csrf;
 mod gateway;
+mod http_errors;
 mod iam;
 mod login;
 mod nodes;
 mod query;
+mod sign_in_flood;

@@ -680,15 +680,29 @@ mod tests {
         let f = Fixture::new().await;
         let key = f.app.create_api_key(&f.admin, f.user, crate::NewApiKey { name: "k".into(), date_expire: None });
         let key = key.await.unwrap().secret;
+        // Disabled or enabled by "another node": straight in the store, so this node hears nothing.
+        let f = &f;
+        let set_status = |status: UserStatus| async move {
+            let mut user = f.app.store.get_user(f.admin.org_id, f.user).await.unwrap().unwrap();
+            user.status = status;
+            f.app.store.update_user(&user, f.app.now()).await.unwrap();
+        };
         f.app.authenticate(&key, None).await.unwrap();
-        // Disabled by "another node": straight in the store, so this node hears nothing.
-        let mut user = f.app.store.get_user(f.admin.org_id, f.user).await.unwrap().unwrap();
-        user.status = UserStatus::Disabled;
-        f.app.store.update_user(&user, f.app.now()).await.unwrap();
+        set_status(UserStatus::Disabled).await;
         assert!(f.app.authenticate(&key, None).await.is_ok(), "a trusted cache serves what it holds");
+        set_status(UserStatus::Active).await;
+
         f.app.cache().set_trusted(false);
+        // Used while the feed is down (nothing cached now may be served later) ...
+        f.app.authenticate(&key, None).await.unwrap();
+        set_status(UserStatus::Disabled).await;
+        // ... so the next request sees the change made elsewhere.
         assert!(f.app.authenticate(&key, None).await.is_err(), "an untrusted cache is bypassed");
+        set_status(UserStatus::Active).await;
+        f.app.authenticate(&key, None).await.unwrap();
         f.app.cache().set_trusted(true);
-        assert!(f.app.authenticate(&key, None).await.is_err(), "caches come back empty");
+        f.app.authenticate(&key, None).await.unwrap();
+        set_status(UserStatus::Disabled).await;
+        assert!(f.app.authenticate(&key, None).await.is_ok(), "trusted again: served from the cache");
     }
 }

@@ -231,7 +231,9 @@ async fn a_lost_change_feed_turns_caches_off_until_it_is_back(backend: Backend) 
     feed_b.saw("FeedLost on node B", |c| *c == StoreChange::FeedLost).await;
     eventually("node A turning its caches off", || async { !a.app.cache().is_trusted() }).await;
 
-    // Disabled on B: its NOTIFY reaches nobody, yet A refuses at once, having read the store.
+    // Used on A while the feed is down: nothing it caches now may be served later ...
+    assert_eq!(status(&on_a).await, StatusCode::OK);
+    // ... so when B disables the user (a NOTIFY that reaches nobody), A refuses at once.
     b.admin
         .update_user(&user.id, &wire::UserUpdate { status: Some("disabled".into()), ..Default::default() })
         .await

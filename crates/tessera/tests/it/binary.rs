@@ -117,7 +117,7 @@ fn first_start_prints_a_working_key_once_and_sigterm_stops_cleanly() {
     let (status, out) = stop(server);
     assert!(status.success());
     for (name, text) in [("standard output", &out.stdout), ("the logs", &out.stderr)] {
-        assert!(!text.contains(&key), "the key is printed only on the first start, but {name} has it:\n{text}");
+        assert!(!text.contains(&key), "the key is printed only on the first start, yet {name} show it:\n{text}");
     }
 }
 
@@ -132,7 +132,7 @@ fn bootstrap_key_from_the_environment() {
     let (status, out) = stop(server);
     assert!(status.success());
     for (name, text) in [("standard output", &out.stdout), ("the logs", &out.stderr)] {
-        assert!(!text.contains(key), "an operator's key is never echoed, but {name} has it:\n{text}");
+        assert!(!text.contains(key), "an operator's key is never echoed, yet {name} show it:\n{text}");
     }
 
     let short = start(tempfile::tempdir().unwrap().path(), free_port(), Some("too-short"));

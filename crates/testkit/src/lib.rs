@@ -174,9 +174,8 @@ pub struct TestGateway {
 
 impl TestGateway {
     /// Waits until the gateway's table has `routes` routes (configuration changes apply
-    /// asynchronously, as they do across nodes).
-    /// One generous deadline (a loaded machine is slow, not broken); the poll is of an
-    /// in-memory count, so it costs nothing.
+    /// asynchronously, as they do across nodes), within one generous deadline: a loaded
+    /// machine is slow, not broken. The poll reads an in-memory count, so it costs nothing.
     pub async fn wait_for_routes(&self, routes: usize) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
         while self.gateway.route_count() != routes {

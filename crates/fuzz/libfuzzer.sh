@@ -21,10 +21,18 @@ host=$(rustc -vV | sed -n 's/^host: //p')
 export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
 -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Cdebug-assertions -Coverflow-checks"
+# miniz_oxide allocates ~300 KB per deflate; above glibc's mmap threshold every one is a fresh
+# mmap and page faults. A high threshold keeps them on the heap: twice the cookie target's speed.
+export MALLOC_MMAP_THRESHOLD_=${MALLOC_MMAP_THRESHOLD_:-8388608} MALLOC_TRIM_THRESHOLD_=${MALLOC_TRIM_THRESHOLD_:-16777216}
 bin() { echo "$CARGO_TARGET_DIR/$host/release/fuzz_$1"; }
 
+targets="cookie filter policy bodies gateway_path login"
+
 build() {
-    (cd "$root" && cargo build --release --features libfuzzer -p tessera-fuzz --bins --target "$host")
+    # Only the fuzz_* binaries: the plain `tessera-fuzz` runner has no libFuzzer to link with.
+    local bins=()
+    for t in $targets; do bins+=(--bin "fuzz_$t"); done
+    (cd "$root" && cargo build --release --features libfuzzer -p tessera-fuzz "${bins[@]}" --target "$host")
 }
 
 case "${1:-}" in

@@ -1,5 +1,6 @@
-//! The gateway sign-in (`/.tessera/login`) under fuzz input: the `next` parameter's rule for
-//! local redirect targets (`tessera_domain::path::local_redirect`), which decides the
+//! The gateway sign-in (`/.tessera/login`) under fuzz input: its body (a form or JSON) and
+//! query parsed as the sign-in does (`tessera_gateway::sign_in_redirect`), and the rule for
+//! local redirect targets (`tessera_domain::path::local_redirect`) that decides the
 //! `Location` of the 303 after a form sign-in.
 //!
 //! Whatever `next` is, the target is a local path: it starts with one `/` (never `//` or
@@ -8,11 +9,26 @@
 //! reads the same when the browser's own clean-up (dropping tab/CR/LF, `\` as `/`) runs on it.
 
 use tessera_domain::path::local_redirect;
+use tessera_gateway::sign_in_redirect;
 
-/// Runs one input: the bytes are `next` (lossily UTF-8, as the form decoder yields it).
+/// Runs one input. The first byte picks what is fed: 0 = `next` alone into the rule; 1 = a
+/// form body, 2 = a JSON body, each `body 0xFF query` through the sign-in's own parsing.
 pub fn fuzz_login(data: &[u8]) {
-    let next = String::from_utf8_lossy(data);
-    check_target(&next, local_redirect(&next));
+    let Some((&mode, rest)) = data.split_first() else { return };
+    match mode % 3 {
+        0 => {
+            let next = String::from_utf8_lossy(rest);
+            check_target(&next, local_redirect(&next));
+        }
+        m => {
+            let [body, query] = crate::split_parts(rest, 2)[..] else { unreachable!() };
+            let query = (!query.is_empty()).then(|| String::from_utf8_lossy(query));
+            let what = format!("body {:?}, query {query:?}", body.escape_ascii().to_string());
+            if let Ok(target) = sign_in_redirect(m == 2, body, query.as_deref()) {
+                check_target(&what, Some(target));
+            }
+        }
+    }
 }
 
 /// The properties of a redirect target chosen for `next` (`None` means the fallback `/`).

@@ -32,6 +32,8 @@ use tessera_app::App;
 
 pub use admit::LocalAddr;
 pub use listener::serve;
+#[doc(hidden)]
+pub use login::sign_in_redirect;
 use table::Table;
 
 use crate::error::{OwnError, error_response};

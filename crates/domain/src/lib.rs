@@ -3,6 +3,7 @@
 //! This crate never does I/O, never reads a clock and never draws randomness on its own:
 //! the caller passes `now` and an RNG, so every rule here is a plain function a test can pin.
 
+pub mod audit;
 pub mod error;
 pub mod filter;
 pub mod gateway;

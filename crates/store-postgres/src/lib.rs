@@ -6,6 +6,7 @@
 //! when that connection drops it reports [`StoreChange::FeedLost`] so the app stops
 //! trusting its caches until [`StoreChange::FeedRestored`].
 
+mod audit_rows;
 mod listen;
 mod rows;
 mod schema;
@@ -24,6 +25,8 @@ use tessera_domain::session::{EndReason, Session, SessionKind};
 use tessera_domain::token::{TokenDigest, TokenKind};
 use tessera_domain::trust::RoleTrust;
 use tessera_domain::user::{ApiKey, Email, Group, Organization, User, UserStatus};
+use tessera_domain::audit::AuditEvent;
+use tessera_store::audit::{self, Changed};
 use tessera_store::filter_sql::{Dialect, SqlValue, filter_to_sql};
 use tessera_store::*;
 use tokio::sync::broadcast;
@@ -55,7 +58,7 @@ fn b<T: ToSql + Sync + Send + 'static>(v: T) -> P {
     Box::new(v)
 }
 
-fn refs(p: &[P]) -> Vec<&(dyn ToSql + Sync)> {
+pub(crate) fn refs(p: &[P]) -> Vec<&(dyn ToSql + Sync)> {
     p.iter().map(|x| x.as_ref() as &(dyn ToSql + Sync)).collect()
 }
 
@@ -176,6 +179,57 @@ async fn notify<C: GenericClient>(c: &C, change: &StoreChange) -> StoreResult<()
         StoreChange::FeedLost | StoreChange::FeedRestored => return Ok(()),
     };
     c.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload]).await.map_err(map_err)?;
+    Ok(())
+}
+
+/// Commits a write's transaction. When the write changed something, the task's staged audit
+/// event (see `tessera_store::audit`) is inserted first, in this transaction: the change and
+/// its event commit or roll back together. Otherwise the event waits for the next write.
+async fn commit<T: Changed>(tx: deadpool_postgres::Transaction<'_>, out: T) -> StoreResult<T> {
+    let Some(event) = out.changed().then(audit::take_staged).flatten() else {
+        tx.commit().await.map_err(map_err)?;
+        return Ok(out);
+    };
+    let done = match insert_audit(&*tx, &event).await {
+        Ok(()) => tx.commit().await.map_err(map_err),
+        Err(e) => Err(e),
+    };
+    match done {
+        Ok(()) => {
+            audit::mark_recorded();
+            Ok(out)
+        }
+        Err(e) => {
+            audit::restore(event);
+            Err(e)
+        }
+    }
+}
+
+async fn insert_audit<C: GenericClient>(c: &C, e: &AuditEvent) -> StoreResult<()> {
+    c.execute(
+        "INSERT INTO audit_events (id, org_id, time, actor_kind, actor_id, actor_email, credential_id, action, \
+         target_kind, target_id, source_ip, request_id, result, reason) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        &[
+            &e.id.to_string(),
+            &s(e.org_id),
+            &e.time.0,
+            &e.actor_kind.as_str(),
+            &e.actor_id,
+            &e.actor_email,
+            &e.credential_id,
+            &e.action,
+            &e.target_kind,
+            &e.target_id,
+            &e.source_ip,
+            &e.request_id,
+            &e.result.as_str(),
+            &e.reason,
+        ],
+    )
+    .await
+    .map_err(map_err)?;
     Ok(())
 }
 
@@ -455,7 +509,7 @@ async fn write_login_state<C: GenericClient>(c: &C, org: OrgId, uid: UserId, st:
     Ok(())
 }
 
-fn bind_value(v: &SqlValue) -> P {
+pub(crate) fn bind_value(v: &SqlValue) -> P {
     match v {
         SqlValue::Text(t) => b(t.clone()),
         SqlValue::Int(n) => b(*n),
@@ -497,8 +551,7 @@ impl Store for PgStore {
         .await
         .map_err(map_err)?;
         insert_api_key(&*tx, &bs.api_key).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(true)
+        commit(tx, true).await
     }
 
     async fn get_organization(&self, org: OrgId) -> StoreResult<Option<Organization>> {
@@ -521,8 +574,10 @@ impl Store for PgStore {
     }
 
     async fn create_user(&self, user: &User, password_hash: Option<&str>) -> StoreResult<()> {
-        let c = self.client().await?;
-        insert_user(&**c, user, password_hash).await
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(map_err)?;
+        insert_user(&*tx, user, password_hash).await?;
+        commit(tx, ()).await
     }
 
     async fn get_user(&self, org: OrgId, uid: UserId) -> StoreResult<Option<User>> {
@@ -557,8 +612,7 @@ impl Store for PgStore {
             vec![]
         };
         notify(&*tx, &StoreChange::Credentials).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(Some(ended))
+        commit(tx, Some(ended)).await
     }
 
     async fn delete_user(&self, org: OrgId, uid: UserId, now: Timestamp) -> StoreResult<bool> {
@@ -593,13 +647,14 @@ impl Store for PgStore {
         tx.execute("DELETE FROM users WHERE org_id = $1 AND id = $2", &[&s(org), &s(uid)]).await.map_err(map_err)?;
         notify(&*tx, &StoreChange::Credentials).await?;
         notify(&*tx, &StoreChange::Permissions).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(true)
+        commit(tx, true).await
     }
 
     async fn create_api_key(&self, key: &ApiKey) -> StoreResult<()> {
-        let c = self.client().await?;
-        insert_api_key(&**c, key).await
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(map_err)?;
+        insert_api_key(&*tx, key).await?;
+        commit(tx, ()).await
     }
 
     async fn list_api_keys(&self, org: OrgId, uid: UserId, req: PageRequest) -> StoreResult<Page<ApiKey>> {
@@ -627,8 +682,7 @@ impl Store for PgStore {
             .await
             .map_err(map_err)?;
         notify(&*tx, &StoreChange::Credentials).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(n == 1)
+        commit(tx, n == 1).await
     }
 
     async fn find_credential(&self, kind: TokenKind, digest: &TokenDigest) -> StoreResult<Option<Credential>> {
@@ -656,14 +710,15 @@ impl Store for PgStore {
     }
 
     async fn create_group(&self, g: &Group) -> StoreResult<()> {
-        let c = self.client().await?;
-        c.execute(
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(map_err)?;
+        tx.execute(
             "INSERT INTO groups (id, org_id, display_name, description, date_created) VALUES ($1, $2, $3, $4, $5)",
             &[&s(g.id), &s(g.org_id), &g.display_name, &g.description, &g.date_created.0],
         )
         .await
         .map_err(|e| conflict(map_err(e), format!("a group named '{}' already exists", g.display_name)))?;
-        Ok(())
+        commit(tx, ()).await
     }
 
     async fn get_group(&self, org: OrgId, gid: GroupId) -> StoreResult<Option<Group>> {
@@ -681,15 +736,16 @@ impl Store for PgStore {
     }
 
     async fn update_group(&self, g: &Group) -> StoreResult<bool> {
-        let c = self.client().await?;
-        let n = c
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(map_err)?;
+        let n = tx
             .execute(
                 "UPDATE groups SET display_name = $3, description = $4 WHERE org_id = $1 AND id = $2",
                 &[&s(g.org_id), &s(g.id), &g.display_name, &g.description],
             )
             .await
             .map_err(|e| conflict(map_err(e), format!("a group named '{}' already exists", g.display_name)))?;
-        Ok(n == 1)
+        commit(tx, n == 1).await
     }
 
     async fn delete_group(&self, org: OrgId, gid: GroupId) -> StoreResult<bool> {
@@ -712,8 +768,7 @@ impl Store for PgStore {
         .map_err(map_err)?;
         tx.execute("DELETE FROM groups WHERE org_id = $1 AND id = $2", &[&s(org), &s(gid)]).await.map_err(map_err)?;
         notify(&*tx, &StoreChange::Permissions).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(true)
+        commit(tx, true).await
     }
 
     async fn add_group_member(&self, org: OrgId, gid: GroupId, uid: UserId) -> StoreResult<bool> {
@@ -733,8 +788,7 @@ impl Store for PgStore {
             .await
             .map_err(map_err)?;
         notify(&*tx, &StoreChange::Permissions).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(n == 1)
+        commit(tx, n == 1).await
     }
 
     async fn remove_group_member(&self, org: OrgId, gid: GroupId, uid: UserId) -> StoreResult<bool> {
@@ -748,8 +802,7 @@ impl Store for PgStore {
             .await
             .map_err(map_err)?;
         notify(&*tx, &StoreChange::Permissions).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(n == 1)
+        commit(tx, n == 1).await
     }
 
     async fn list_group_members(&self, org: OrgId, gid: GroupId, req: PageRequest) -> StoreResult<Page<User>> {
@@ -778,8 +831,10 @@ impl Store for PgStore {
     }
 
     async fn create_policy(&self, p: &Policy) -> StoreResult<()> {
-        let c = self.client().await?;
-        insert_policy(&**c, p).await
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(map_err)?;
+        insert_policy(&*tx, p).await?;
+        commit(tx, ()).await
     }
 
     async fn get_policy(&self, org: OrgId, pid: PolicyId) -> StoreResult<Option<Policy>> {
@@ -807,8 +862,7 @@ impl Store for PgStore {
             .await
             .map_err(|e| conflict(map_err(e), format!("a policy named '{}' already exists", p.name)))?;
         notify(&*tx, &StoreChange::Permissions).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(n == 1)
+        commit(tx, n == 1).await
     }
 
     async fn delete_policy(&self, org: OrgId, pid: PolicyId) -> StoreResult<bool> {
@@ -819,8 +873,7 @@ impl Store for PgStore {
             .await
             .map_err(map_err)?;
         notify(&*tx, &StoreChange::Permissions).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(n == 1)
+        commit(tx, n == 1).await
     }
 
     async fn attach_policy(&self, org: OrgId, pid: PolicyId, target: PolicyTarget) -> StoreResult<bool> {
@@ -846,8 +899,7 @@ impl Store for PgStore {
             .await
             .map_err(map_err)?;
         notify(&*tx, &StoreChange::Permissions).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(n == 1)
+        commit(tx, n == 1).await
     }
 
     async fn detach_policy(&self, org: OrgId, pid: PolicyId, target: PolicyTarget) -> StoreResult<bool> {
@@ -862,8 +914,7 @@ impl Store for PgStore {
             .await
             .map_err(map_err)?;
         notify(&*tx, &StoreChange::Permissions).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(n == 1)
+        commit(tx, n == 1).await
     }
 
     async fn list_attached_policies(
@@ -943,14 +994,15 @@ impl Store for PgStore {
     }
 
     async fn create_role(&self, r: &Role) -> StoreResult<()> {
-        let c = self.client().await?;
-        c.execute(
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(map_err)?;
+        tx.execute(
             "INSERT INTO roles (id, org_id, name, description, role_type, max_session_duration, date_created) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             &[&s(r.id), &s(r.org_id), &r.name, &r.description, &r.role_type.as_str(), &r.max_session_duration.secs(), &r.date_created.0],
         )
         .await
         .map_err(|e| conflict(map_err(e), format!("a role named '{}' already exists", r.name)))?;
-        Ok(())
+        commit(tx, ()).await
     }
 
     async fn get_role(&self, org: OrgId, rid: RoleId) -> StoreResult<Option<Role>> {
@@ -970,8 +1022,9 @@ impl Store for PgStore {
     }
 
     async fn update_role(&self, r: &Role) -> StoreResult<bool> {
-        let c = self.client().await?;
-        let n = c
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(map_err)?;
+        let n = tx
             .execute(
                 "UPDATE roles SET name = $3, description = $4, role_type = $5, max_session_duration = $6 WHERE org_id = $1 AND id = $2",
                 &[&s(r.org_id), &s(r.id), &r.name, &r.description, &r.role_type.as_str(), &r.max_session_duration.secs()],
@@ -979,8 +1032,8 @@ impl Store for PgStore {
             .await
             .map_err(|e| conflict(map_err(e), format!("a role named '{}' already exists", r.name)))?;
         // Cached assume facts hold the role: other nodes must re-read it.
-        notify(&**c, &StoreChange::Permissions).await?;
-        Ok(n == 1)
+        notify(&*tx, &StoreChange::Permissions).await?;
+        commit(tx, n == 1).await
     }
 
     async fn delete_role(&self, org: OrgId, rid: RoleId) -> StoreResult<bool> {
@@ -997,29 +1050,29 @@ impl Store for PgStore {
         .map_err(map_err)?;
         tx.execute("DELETE FROM roles WHERE org_id = $1 AND id = $2", &[&s(org), &s(rid)]).await.map_err(map_err)?;
         notify(&*tx, &StoreChange::Permissions).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(true)
+        commit(tx, true).await
     }
 
     async fn create_trust(&self, t: &RoleTrust) -> StoreResult<()> {
-        let c = self.client().await?;
-        if !exists_in_org(&**c, "roles", t.org_id, &s(t.role_id)).await? {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(map_err)?;
+        if !exists_in_org(&*tx, "roles", t.org_id, &s(t.role_id)).await? {
             return Err(StoreError::MissingReference("Role not found".into()));
         }
         let (kind, pid) = principal_parts(&t.principal);
         let (table, missing) = if kind == "user" { ("users", "Invalid user") } else { ("groups", "Group not found") };
-        if !exists_in_org(&**c, table, t.org_id, &pid).await? {
+        if !exists_in_org(&*tx, table, t.org_id, &pid).await? {
             return Err(StoreError::MissingReference(missing.into()));
         }
-        c.execute(
+        tx.execute(
             "INSERT INTO role_trusts (id, org_id, role_id, trust_type, principal_kind, principal_id, conditions, valid_until, date_created) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             &[&s(t.id), &s(t.org_id), &s(t.role_id), &t.trust_type, &kind, &pid, &conditions_text(&t.conditions), &t.valid_until.map(|v| v.0), &t.date_created.0],
         )
         .await
         .map_err(map_err)?;
-        notify(&**c, &StoreChange::Permissions).await?;
-        Ok(())
+        notify(&*tx, &StoreChange::Permissions).await?;
+        commit(tx, ()).await
     }
 
     async fn get_trust(&self, org: OrgId, tid: TrustId) -> StoreResult<Option<RoleTrust>> {
@@ -1058,13 +1111,14 @@ impl Store for PgStore {
     }
 
     async fn update_trust(&self, t: &RoleTrust) -> StoreResult<bool> {
-        let c = self.client().await?;
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(map_err)?;
         let (kind, pid) = principal_parts(&t.principal);
         let (table, missing) = if kind == "user" { ("users", "Invalid user") } else { ("groups", "Group not found") };
-        if !exists_in_org(&**c, table, t.org_id, &pid).await? {
+        if !exists_in_org(&*tx, table, t.org_id, &pid).await? {
             return Err(StoreError::MissingReference(missing.into()));
         }
-        let n = c
+        let n = tx
             .execute(
                 "UPDATE role_trusts SET trust_type = $3, principal_kind = $4, principal_id = $5, conditions = $6, valid_until = $7 \
                  WHERE org_id = $1 AND id = $2",
@@ -1072,18 +1126,19 @@ impl Store for PgStore {
             )
             .await
             .map_err(map_err)?;
-        notify(&**c, &StoreChange::Permissions).await?;
-        Ok(n == 1)
+        notify(&*tx, &StoreChange::Permissions).await?;
+        commit(tx, n == 1).await
     }
 
     async fn delete_trust(&self, org: OrgId, tid: TrustId) -> StoreResult<bool> {
-        let c = self.client().await?;
-        let n = c
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(map_err)?;
+        let n = tx
             .execute("DELETE FROM role_trusts WHERE org_id = $1 AND id = $2", &[&s(org), &s(tid)])
             .await
             .map_err(map_err)?;
-        notify(&**c, &StoreChange::Permissions).await?;
-        Ok(n == 1)
+        notify(&*tx, &StoreChange::Permissions).await?;
+        commit(tx, n == 1).await
     }
 
     async fn role_trusts(&self, org: OrgId, rid: RoleId) -> StoreResult<Vec<RoleTrust>> {
@@ -1098,8 +1153,10 @@ impl Store for PgStore {
     }
 
     async fn create_session(&self, sess: &Session, digest: &TokenDigest) -> StoreResult<()> {
-        let c = self.client().await?;
-        insert_session(&**c, sess, digest).await
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(map_err)?;
+        insert_session(&*tx, sess, digest).await?;
+        commit(tx, ()).await
     }
 
     async fn get_session(&self, org: OrgId, sid: SessionId) -> StoreResult<Option<Session>> {
@@ -1145,8 +1202,7 @@ impl Store for PgStore {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(map_err)?;
         let ended = end_ids(&*tx, org, &[s(sid)], reason, now).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(ended.into_iter().next())
+        commit(tx, ended.into_iter().next()).await
     }
 
     async fn touch_session(&self, org: OrgId, sid: SessionId, at: Timestamp) -> StoreResult<()> {
@@ -1174,8 +1230,7 @@ impl Store for PgStore {
         let tx = c.transaction().await.map_err(map_err)?;
         let ids = active_session_ids(&*tx, org, uid, except).await?;
         let ended = end_ids(&*tx, org, &ids, reason, now).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(ended)
+        commit(tx, ended).await
     }
 
     async fn sweep_sessions(&self, now: Timestamp) -> StoreResult<u64> {
@@ -1254,8 +1309,9 @@ impl Store for PgStore {
     }
 
     async fn clear_login_lock(&self, org: OrgId, uid: UserId) -> StoreResult<bool> {
-        let c = self.client().await?;
-        let n = c
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(map_err)?;
+        let n = tx
             .execute(
                 "UPDATE users SET window_failures = 0, window_start = NULL, locked_until = NULL, lock_count = 0 \
                  WHERE org_id = $1 AND id = $2",
@@ -1263,16 +1319,17 @@ impl Store for PgStore {
             )
             .await
             .map_err(map_err)?;
-        Ok(n == 1)
+        commit(tx, n == 1).await
     }
 
     async fn set_password(&self, org: OrgId, uid: UserId, hash: &str) -> StoreResult<bool> {
-        let c = self.client().await?;
-        let n = c
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(map_err)?;
+        let n = tx
             .execute("UPDATE users SET password_hash = $3 WHERE org_id = $1 AND id = $2", &[&s(org), &s(uid), &hash])
             .await
             .map_err(map_err)?;
-        Ok(n == 1)
+        commit(tx, n == 1).await
     }
 
     async fn get_session_limits(&self, org: OrgId) -> StoreResult<SessionLimits> {
@@ -1294,8 +1351,9 @@ impl Store for PgStore {
     }
 
     async fn put_session_limits(&self, org: OrgId, l: &SessionLimits) -> StoreResult<()> {
-        let c = self.client().await?;
-        c.execute(
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(map_err)?;
+        tx.execute(
             "INSERT INTO session_limits (org_id, idle_timeout, absolute_timeout, max_sessions_per_user) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (org_id) DO UPDATE SET idle_timeout = EXCLUDED.idle_timeout, \
              absolute_timeout = EXCLUDED.absolute_timeout, max_sessions_per_user = EXCLUDED.max_sessions_per_user",
@@ -1303,7 +1361,7 @@ impl Store for PgStore {
         )
         .await
         .map_err(map_err)?;
-        Ok(())
+        commit(tx, ()).await
     }
 
     async fn create_login_session(
@@ -1331,8 +1389,7 @@ impl Store for PgStore {
             .collect();
         let ended = end_ids(&*tx, x.org_id, &ids, EndReason::Replaced, now).await?;
         insert_session(&*tx, x, d).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(ended)
+        commit(tx, ended).await
     }
 
     async fn query_sessions(&self, org: OrgId, q: &SessionQuery) -> StoreResult<SessionQueryResult> {
@@ -1449,8 +1506,7 @@ impl Store for PgStore {
                 other => other,
             })?;
         notify(&*tx, &StoreChange::Gateway).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(n == 1)
+        commit(tx, n == 1).await
     }
 
     async fn get_gateway_object(
@@ -1493,8 +1549,7 @@ impl Store for PgStore {
             .await
             .map_err(map_err)?;
         notify(&*tx, &StoreChange::Gateway).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(n == 1)
+        commit(tx, n == 1).await
     }
 
     async fn create_gateway_session(
@@ -1513,7 +1568,7 @@ impl Store for PgStore {
         )
         .await
         .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)
+        commit(tx, ()).await
     }
 
     async fn find_gateway_key(&self, key: &TokenDigest) -> StoreResult<Option<GatewayKey>> {
@@ -1569,6 +1624,22 @@ impl Store for PgStore {
         .map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
         Ok(true)
+    }
+
+    async fn record_audit_event(&self, event: &AuditEvent) -> StoreResult<()> {
+        let c = self.client().await?;
+        insert_audit(&**c, event).await
+    }
+
+    async fn query_audit_events(&self, org: OrgId, q: &SessionQuery) -> StoreResult<AuditQueryResult> {
+        q.check().map_err(StoreError::Invalid)?;
+        let c = self.client().await?;
+        audit_rows::query(&**c, s(org), q).await
+    }
+
+    async fn purge_audit_events(&self, before: Timestamp) -> StoreResult<u64> {
+        let c = self.client().await?;
+        c.execute("DELETE FROM audit_events WHERE time < $1", &[&before.0]).await.map_err(map_err)
     }
 
     async fn delete_gateway_key(&self, key: &TokenDigest) -> StoreResult<()> {

@@ -181,4 +181,28 @@ pub const MIGRATIONS: &[&str] = &[
         end_time = extract(epoch FROM now())::BIGINT, mod_time = extract(epoch FROM now())::BIGINT
     WHERE status = 'Active' AND user_id IN (SELECT id FROM users WHERE status = 'disabled');
     "#,
+    // 5: the audit trail. No foreign keys: an event must never make its change fail, and it
+    // outlives the objects it names.
+    r#"
+    CREATE TABLE audit_events (
+        seq BIGSERIAL PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        org_id TEXT NOT NULL,
+        time BIGINT NOT NULL,
+        actor_kind TEXT NOT NULL,
+        actor_id TEXT NOT NULL,
+        actor_email TEXT NOT NULL,
+        credential_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target_kind TEXT NOT NULL,
+        target_id TEXT NOT NULL,
+        source_ip TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        result TEXT NOT NULL,
+        reason TEXT NOT NULL
+    );
+    CREATE INDEX audit_events_by_org ON audit_events (org_id, seq);
+    CREATE INDEX audit_events_by_org_action ON audit_events (org_id, action, seq);
+    CREATE INDEX audit_events_by_time ON audit_events (time);
+    "#,
 ];

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 
 use rusqlite::{Connection, OpenFlags};
+use tessera_domain::audit::AuditEvent;
+use tessera_store::audit::{self, Changed};
 use tessera_store::{StoreError, StoreResult};
 use tokio::sync::oneshot;
 
@@ -86,18 +88,49 @@ impl Engine {
     }
 
     /// Runs `f` inside the writer's transaction; resolves once the transaction committed.
+    ///
+    /// The task's staged audit event (if any) is taken here, before the write leaves the
+    /// task, and inserted in the same savepoint when `f`'s answer says it changed something:
+    /// the change and its event commit or roll back together.
     pub async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Changed + Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        self.submit(f, audit::take_staged(), T::changed).await
+    }
+
+    /// A bookkeeping write (a sign-in claim, recorded activity, a sweep): never carries the
+    /// task's audit event.
+    pub async fn write_unaudited<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
-        let (tx, rx) = oneshot::channel::<StoreResult<T>>();
+        self.submit(f, None, |_| false).await
+    }
+
+    async fn submit<T, F>(&self, f: F, event: Option<AuditEvent>, changed: fn(&T) -> bool) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let had_event = event.is_some();
+        // The answer, and the event back when it was not committed.
+        let (tx, rx) = oneshot::channel::<(StoreResult<T>, Option<AuditEvent>)>();
         let job: Job = Box::new(move |conn, finishers| {
             // Cached statements: parsing these three per write showed in the profile.
             let exec = |sql: &str| conn.prepare_cached(sql).and_then(|mut st| st.execute([])).map(|_| ());
+            let mut carried = false;
             let result = match exec("SAVEPOINT job") {
                 Ok(()) => {
-                    let r = f(conn);
+                    let r = f(conn).and_then(|out| match event.as_ref().filter(|_| changed(&out)) {
+                        Some(e) => crate::audit::insert(conn, e).map(|()| {
+                            carried = true;
+                            out
+                        }),
+                        None => Ok(out),
+                    });
                     let end = if r.is_ok() {
                         exec("RELEASE job")
                     } else {
@@ -111,7 +144,9 @@ impl Engine {
                 Err(e) => Err(map_err(e)),
             };
             finishers.push(Box::new(move |commit: StoreResult<()>| {
-                let _ = tx.send(commit.and(result));
+                let committed = carried && commit.is_ok() && result.is_ok();
+                let left = if committed { None } else { event };
+                let _ = tx.send((commit.and(result), left));
             }));
         });
         let sent = match self.jobs.lock().expect("writer queue lock").as_ref() {
@@ -121,7 +156,14 @@ impl Engine {
         if !sent {
             return Err(StoreError::Unavailable("the SQLite writer has stopped".into()));
         }
-        rx.await.unwrap_or_else(|_| Err(StoreError::Unavailable("the SQLite writer has stopped".into())))
+        let (result, left) =
+            rx.await.unwrap_or_else(|_| (Err(StoreError::Unavailable("the SQLite writer has stopped".into())), None));
+        match left {
+            Some(e) => audit::restore(e),
+            None if had_event && result.is_ok() => audit::mark_recorded(),
+            None => {}
+        }
+        result
     }
 
     /// Runs `f` on a pooled read connection on a blocking thread.

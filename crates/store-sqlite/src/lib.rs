@@ -3,6 +3,7 @@
 //! Open it with [`SqliteStore::open`]; the schema is migrated on open. Writes go through one
 //! writer thread with group commit (see `engine`); reads use a small connection pool.
 
+mod audit;
 mod engine;
 mod rows;
 mod schema;
@@ -967,7 +968,7 @@ impl Store for SqliteStore {
 
     async fn touch_session(&self, org: OrgId, sid: SessionId, at: Timestamp) -> StoreResult<()> {
         self.engine
-            .write(move |c| {
+            .write_unaudited(move |c| {
                 c.prepare_cached(
                     "UPDATE sessions SET last_activity = max(last_activity, ?3), \
                      idle_time_expiration = min(expiration, max(last_activity, ?3) + idle_timeout) \
@@ -998,7 +999,7 @@ impl Store for SqliteStore {
 
     async fn sweep_sessions(&self, now: Timestamp) -> StoreResult<u64> {
         self.engine
-            .write(move |c| {
+            .write_unaudited(move |c| {
                 // Idle first: a session whose idle deadline came before its absolute one ended
                 // idle, even if both have passed by now.
                 let idle = c
@@ -1023,7 +1024,7 @@ impl Store for SqliteStore {
 
     async fn purge_sessions(&self, before: Timestamp) -> StoreResult<u64> {
         self.engine
-            .write(move |c| {
+            .write_unaudited(move |c| {
                 c.prepare_cached("DELETE FROM gateway_keys WHERE expires < ?1")
                     .and_then(|mut st| st.execute(params![before.0]))
                     .map_err(map_err)?;
@@ -1065,7 +1066,7 @@ impl Store for SqliteStore {
         // One write on the single writer: the read and the update cannot interleave with
         // another claim.
         self.engine
-            .write(move |c| {
+            .write_unaudited(move |c| {
                 let Some(state) = read_login_state(c, org, uid)? else { return Ok(None) };
                 let claim = policy.claim(state, now);
                 if claim.admitted {
@@ -1087,7 +1088,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<bool> {
         let (policy, client) = (*policy, client.to_owned());
         self.engine
-            .write(move |c| {
+            .write_unaudited(move |c| {
                 let Some(state) = read_login_state(c, org, uid)? else { return Ok(false) };
                 write_login_state(c, org, uid, &policy.after_success(&state, attempt, now, &client))?;
                 Ok(true)
@@ -1321,7 +1322,7 @@ impl Store for SqliteStore {
     async fn rekey_gateway_session(&self, rk: &GatewayRekey) -> StoreResult<bool> {
         let rk = rk.clone();
         self.engine
-            .write(move |c| {
+            .write_unaudited(move |c| {
                 let active: Option<i64> = one(
                     c,
                     "SELECT 1 FROM sessions WHERE org_id = ?1 AND id = ?2 AND status = 'Active'",
@@ -1349,10 +1350,29 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn record_audit_event(&self, event: &tessera_domain::audit::AuditEvent) -> StoreResult<()> {
+        let e = event.clone();
+        self.engine.write_unaudited(move |c| audit::insert(c, &e)).await
+    }
+
+    async fn query_audit_events(&self, org: OrgId, q: &SessionQuery) -> StoreResult<AuditQueryResult> {
+        q.check().map_err(StoreError::Invalid)?;
+        let q = q.clone();
+        self.engine.read(move |c| audit::query(c, &s(org), &q)).await
+    }
+
+    async fn purge_audit_events(&self, before: Timestamp) -> StoreResult<u64> {
+        self.engine
+            .write_unaudited(move |c| {
+                c.execute("DELETE FROM audit_events WHERE time < ?1", params![before.0]).map(|n| n as u64).map_err(map_err)
+            })
+            .await
+    }
+
     async fn delete_gateway_key(&self, key: &TokenDigest) -> StoreResult<()> {
         let k = *key;
         self.engine
-            .write(move |c| {
+            .write_unaudited(move |c| {
                 c.execute("DELETE FROM gateway_keys WHERE digest = ?1", params![&k.0[..]]).map(|_| ()).map_err(map_err)
             })
             .await

@@ -4,15 +4,19 @@
 //! one; the single exception is [`Store::find_credential`], because a bearer token is what
 //! tells us the organization in the first place.
 
+pub mod audit;
 pub mod conformance;
 pub mod filter_sql;
+pub mod record_query;
 pub mod session_query;
 
+pub use audit::{AUDIT_SCHEMA, AuditQueryResult};
 pub use session_query::{Keyset, SESSION_SCHEMA, SessionQuery, SessionQueryResult};
 
 use async_trait::async_trait;
 use tessera_domain::FieldError;
 use tessera_domain::Timestamp;
+use tessera_domain::audit::AuditEvent;
 use tessera_domain::ids::{ApiKeyId, GroupId, OrgId, PolicyId, RoleId, SessionId, TrustId, UserId};
 use tessera_domain::login::{LockoutPolicy, LoginClaim, LoginState, SessionLimits};
 use tessera_domain::policy::PolicyDocument;
@@ -345,6 +349,16 @@ pub trait Store: Send + Sync + 'static {
     async fn rekey_gateway_session(&self, rekey: &GatewayRekey) -> StoreResult<bool>;
     /// Logout: removes one key (the session record is ended separately).
     async fn delete_gateway_key(&self, key: &TokenDigest) -> StoreResult<()>;
+
+    // The audit trail. A change's own event is not written through these: it rides along
+    // with the change (see [`audit`]).
+    /// Writes one event in a write of its own: an attempt that changed nothing but matters
+    /// (a refused sign-in, a denied request). Never takes the task's staged event.
+    async fn record_audit_event(&self, event: &AuditEvent) -> StoreResult<()>;
+    /// Answers the audit query within one organization (the same options as the sessions').
+    async fn query_audit_events(&self, org: OrgId, query: &SessionQuery) -> StoreResult<AuditQueryResult>;
+    /// Deletes events older than `before`, in every organization (the retention).
+    async fn purge_audit_events(&self, before: Timestamp) -> StoreResult<u64>;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -15,6 +15,30 @@ fn http(port: u16, request: &str) -> String {
     out
 }
 
+/// Waits for the gateway's readiness probe: 200 once its table reflects every configuration
+/// change the node has seen (one generous deadline; each probe is a round trip, no sleep).
+fn wait_until_ready(gw: u16) {
+    let start = Instant::now();
+    loop {
+        let res = http(gw, "GET /.tessera/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        if res.starts_with("HTTP/1.1 200") {
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "the gateway never became ready: {res}");
+        std::thread::yield_now();
+    }
+}
+
+/// A `tessera serve` process, killed when dropped.
+struct Serve(std::process::Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn apply(api: u16, file: &std::path::Path, prune: bool) -> std::process::Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tessera"));
     cmd.args(["gateway", "apply", "--output", "json", "--file"]).arg(file);
@@ -30,19 +54,24 @@ async fn gateway_apply_from_a_file_then_sign_in_and_pass_through() {
     // the API of the same process (GET /healthz answers without credentials).
     let dir = tempfile::tempdir().unwrap();
     let (api, gw) = (free_port(), free_port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+    let child = Command::new(env!("CARGO_BIN_EXE_tessera"))
         .args(["serve", "--listen", &format!("127.0.0.1:{api}"), "--gateway-listen", &format!("127.0.0.1:{gw}")])
         .args(["--database", &format!("sqlite://{}", dir.path().join("t.db").display())])
         .env("TESSERA_BOOTSTRAP_API_KEY", ADMIN_KEY)
         .env("TESSERA_LOG", "warn")
         .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // Killed however the test ends: a failed assertion must not leave the server running.
+    let _serve = Serve(child);
     let client = tessera_client::Client::new(format!("http://127.0.0.1:{api}"), Some(ADMIN_KEY.into()));
+    // Its readiness probe, polled every 20 ms within one generous deadline.
     let start = Instant::now();
+    let mut every = tokio::time::interval(Duration::from_millis(20));
     while client.health().await.is_err() {
-        assert!(start.elapsed() < Duration::from_secs(30));
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(start.elapsed() < Duration::from_secs(30), "tessera serve never became ready");
+        every.tick().await;
     }
     client
         .create_user(&tessera_api_types::UserCreate {
@@ -72,7 +101,7 @@ async fn gateway_apply_from_a_file_then_sign_in_and_pass_through() {
 
     // Without a session: 401. After signing in through the gateway: proxied (strip_path makes
     // /up/healthz reach /healthz upstream).
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_until_ready(gw);
     let res = http(gw, "GET /up/healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     assert!(res.starts_with("HTTP/1.1 401"), "{res}");
     let body = r#"{"email":"op@example.com","password":"correct horse battery staple","next":"/up/healthz"}"#;
@@ -99,8 +128,14 @@ async fn gateway_apply_from_a_file_then_sign_in_and_pass_through() {
     let out = apply(api, &file, true);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let pruned: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(pruned.as_array().unwrap().iter().all(|r| r["change"] == "deleted"), "{pruned}");
-
-    let _ = child.kill();
-    let _ = child.wait();
+    let pruned = pruned.as_array().unwrap();
+    assert_eq!(pruned.len(), 3, "the service, the route and the plugin: {pruned:?}");
+    assert!(pruned.iter().all(|r| r["change"] == "deleted"), "{pruned:?}");
+    for kind in ["services", "routes", "plugins"] {
+        let list = client.raw(reqwest::Method::GET, &format!("/v2/gateway/{kind}"), None).await.unwrap().1;
+        assert_eq!(list["meta"]["total"], 0, "{kind} are gone: {list}");
+    }
+    wait_until_ready(gw);
+    let res = http(gw, "GET /up/healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(res.starts_with("HTTP/1.1 404"), "the route is gone from the gateway too: {res}");
 }

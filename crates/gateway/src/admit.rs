@@ -130,38 +130,55 @@ pub(crate) fn client(h: &HeaderMap, peer: SocketAddr, local: Option<SocketAddr>,
     }
 }
 
-fn too_large(status: StatusCode, code: &str, message: &str) -> Response<Body> {
-    let mut res = error_response(status, code, message);
-    res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
-    res
+/// Why a request was refused before routing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    UriTooLong,
+    HeadersTooLarge,
+    BadPath(PathError),
+}
+
+impl Refusal {
+    pub fn response(self) -> Response<Body> {
+        let too_large = |status, code, message: &str| {
+            let mut res = error_response(status, code, message);
+            res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            res
+        };
+        match self {
+            Refusal::UriTooLong => too_large(
+                StatusCode::URI_TOO_LONG,
+                "uri_too_long",
+                &format!("the request target is longer than {MAX_URI_BYTES} bytes"),
+            ),
+            Refusal::HeadersTooLarge => too_large(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers_too_large",
+                &format!("at most {MAX_HEADERS} header fields and {MAX_HEADER_BYTES} bytes of headers"),
+            ),
+            Refusal::BadPath(e) => field_error(StatusCode::BAD_REQUEST, "bad_path", &e.to_string(), "path"),
+        }
+    }
 }
 
 /// Checks the request's size and path and cleans its headers. On success the request's URI is
 /// its normalised path and query: what routing, the plugin and forwarding all see.
-pub(crate) fn admit(mut req: Request<Body>) -> Result<Request<Body>, Response<Body>> {
+pub(crate) fn admit(mut req: Request<Body>) -> Result<Request<Body>, Refusal> {
     let target_len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
     if target_len > MAX_URI_BYTES {
-        return Err(too_large(
-            StatusCode::URI_TOO_LONG,
-            "uri_too_long",
-            &format!("the request target is longer than {MAX_URI_BYTES} bytes"),
-        ));
+        return Err(Refusal::UriTooLong);
     }
     let h = req.headers();
     let header_bytes: usize = h.iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
     if h.len() > MAX_HEADERS || header_bytes > MAX_HEADER_BYTES {
-        return Err(too_large(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "headers_too_large",
-            &format!("at most {MAX_HEADERS} header fields and {MAX_HEADER_BYTES} bytes of headers"),
-        ));
+        return Err(Refusal::HeadersTooLarge);
     }
-    let path = normalize(req.uri().path()).map_err(bad_path)?;
+    let path = normalize(req.uri().path()).map_err(Refusal::BadPath)?;
     let target = match req.uri().query() {
         Some(q) => format!("{path}?{q}"),
         None => path,
     };
-    *req.uri_mut() = target.parse::<Uri>().map_err(|_| bad_path(PathError::BadEscape))?;
+    *req.uri_mut() = target.parse::<Uri>().map_err(|_| Refusal::BadPath(PathError::BadEscape))?;
     let h = req.headers_mut();
     strip_hop_by_hop(h);
     let names: Vec<HeaderName> = h.keys().filter(|n| owned(n)).cloned().collect();
@@ -169,10 +186,6 @@ pub(crate) fn admit(mut req: Request<Body>) -> Result<Request<Body>, Response<Bo
         h.remove(n);
     }
     Ok(req)
-}
-
-fn bad_path(e: PathError) -> Response<Body> {
-    field_error(StatusCode::BAD_REQUEST, "bad_path", &e.to_string(), "path")
 }
 
 #[cfg(test)]
@@ -191,8 +204,9 @@ mod tests {
     fn the_uri_becomes_its_normalised_path_and_query() {
         let req = admit(request("/public/%2e%2e/app//x?a=%2e%2e", &[])).unwrap();
         assert_eq!(req.uri(), "/app/x?a=%2e%2e");
-        let res = admit(request("/public/..%2fapp", &[])).unwrap_err();
-        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        let e = admit(request("/public/..%2fapp", &[])).unwrap_err();
+        assert_eq!(e, Refusal::BadPath(PathError::EncodedSeparator));
+        assert_eq!(e.response().status(), StatusCode::BAD_REQUEST);
     }
 
     #[test]
@@ -226,11 +240,11 @@ mod tests {
     #[test]
     fn size_limits_answer_json_and_close() {
         let long = format!("/{}", "a".repeat(MAX_URI_BYTES));
-        let res = admit(request(&long, &[])).unwrap_err();
+        let res = admit(request(&long, &[])).unwrap_err().response();
         assert_eq!(res.status(), StatusCode::URI_TOO_LONG);
         assert_eq!(res.headers()[header::CONNECTION], "close");
         let big = "b".repeat(MAX_HEADER_BYTES);
-        let res = admit(request("/", &[("x-big", &big)])).unwrap_err();
+        let res = admit(request("/", &[("x-big", &big)])).unwrap_err().response();
         assert_eq!(res.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
     }
 

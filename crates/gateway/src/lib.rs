@@ -190,7 +190,7 @@ async fn handle(
     let local = req.extensions().get::<LocalAddr>().map(|l| l.0);
     let client = admit::client(req.headers(), peer, local, &gw.config.trusted_proxies);
     let mut res = match admit::admit(req) {
-        Err(res) => res,
+        Err(refusal) => refusal.response(),
         Ok(req) => dispatch(&gw, &client, req, &rid).await,
     };
     // An error of ours answered before the body was read: the connection cannot be reused,

@@ -504,3 +504,42 @@ pub struct IntrospectionResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role_id: Option<String>,
 }
+
+/// One audit event (`GET /v2/audit-events`): who did what to which object, when, from where,
+/// and how it ended. Never holds a secret.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AuditEventView {
+    /// The event's id (time-ordered).
+    pub moid: String,
+    pub time: String,
+    /// `api_key`, `login_session`, `role_session`, `gateway_session`, `system` or `anonymous`.
+    pub actor_kind: String,
+    /// The acting user's id (empty for `system`).
+    pub actor_id: String,
+    pub actor_email: String,
+    /// The API key's or session's id the actor used (never its token).
+    pub credential_id: String,
+    /// The action: a policy action (`iam.user.Create`) or `iam.session.SignIn`,
+    /// `iam.session.SignOut`, `iam.user.SetPassword`, `iam.user.Lockout`, `tessera.Bootstrap`.
+    pub action: String,
+    pub target_kind: String,
+    pub target_id: String,
+    pub source_ip: String,
+    pub request_id: String,
+    /// `success`, `failure` or `denied`.
+    pub result: String,
+    pub reason: String,
+    /// The organization.
+    pub account_moid: String,
+}
+
+/// `GET /v2/audit-events`: the session query's list shape.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditQueryResponse {
+    #[serde(rename = "Count", default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+    #[serde(rename = "Results", default, skip_serializing_if = "Option::is_none")]
+    pub results: Option<Vec<serde_json::Map<String, Value>>>,
+    #[serde(rename = "NextSkipToken", default, skip_serializing_if = "Option::is_none")]
+    pub next_skip_token: Option<String>,
+}

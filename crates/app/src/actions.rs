@@ -63,6 +63,9 @@ pub const SESSION_INTROSPECT: &str = "iam.session.Introspect";
 pub const SESSION_LIMITS_READ: &str = "iam.sessionlimits.Read";
 pub const SESSION_LIMITS_UPDATE: &str = "iam.sessionlimits.Update";
 
+/// Reading the audit trail of the organization.
+pub const AUDIT_LIST: &str = "iam.auditevent.List";
+
 pub const GATEWAY_SERVICE_CREATE: &str = "gateway.service.Create";
 pub const GATEWAY_SERVICE_READ: &str = "gateway.service.Read";
 pub const GATEWAY_SERVICE_LIST: &str = "gateway.service.List";
@@ -141,4 +144,5 @@ pub const ALL: &[&str] = &[
     ASSUMED_LIST,
     ASSUMED_DELETE,
     ASSUMED_CREATE_FOR_USER,
+    AUDIT_LIST,
 ];

@@ -10,6 +10,7 @@ use tessera_domain::session::{EndReason, Session, SessionKind, SessionStatus};
 use tessera_domain::token::{TokenKind, mint};
 use tessera_domain::trust::{AssumeContext, evaluate_trusts};
 use tessera_domain::user::UserStatus;
+use tessera_store::audit as trail;
 use tessera_store::{Page, PageRequest};
 
 use crate::actions as act;
@@ -37,7 +38,15 @@ pub struct AssumedSession {
 }
 
 impl App {
+    /// Assumes a role. Every refusal for lack of right (a role session assuming again, a
+    /// missing permission, an unmet trust, a disabled user) is recorded as `denied`.
     pub async fn assume_role(&self, caller: &Caller, input: AssumeInput) -> AppResult<AssumedSession> {
+        let role = input.role_id;
+        let assumed = self.assume(caller, input).await;
+        self.recording_denial(caller, act::ROLE_ASSUME, "role", role, assumed).await
+    }
+
+    async fn assume(&self, caller: &Caller, input: AssumeInput) -> AppResult<AssumedSession> {
         if let CallerKind::RoleSession { .. } = caller.kind {
             return Err(AppError::Forbidden(
                 "a role session cannot assume another role; use an API key or a login session".into(),
@@ -111,6 +120,8 @@ impl App {
             last_login_time: None,
             last_login_client: String::new(),
         };
+        self.stage(caller, act::ROLE_ASSUME, "session", session.id);
+        trail::reason(format!("role {} for user {}", role.id, user.id));
         self.store.create_session(&session, &token.digest).await?;
         tracing::info!(session = %session.id, role = %role.id, user = %user.id, "role assumed");
         Ok(AssumedSession { session, token: token.secret })
@@ -155,7 +166,7 @@ impl App {
 
     /// Revokes an assumed-role session; its token stops working on the next request.
     pub async fn revoke_assumed_session(&self, caller: &Caller, id: SessionId) -> AppResult<()> {
-        caller.authorize(act::ASSUMED_DELETE, &id.to_string())?;
+        self.change(caller, act::ASSUMED_DELETE, &id.to_string(), "session").await?;
         let s = self.store.get_session(caller.org_id, id).await?;
         let Some(s) = s.filter(|s| s.kind == SessionKind::AssumedRole) else {
             return Err(AppError::NotFound("Assumed Role Not Found".into()));

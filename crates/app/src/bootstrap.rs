@@ -1,12 +1,15 @@
 //! The first start: an organization, an administrator allowed everything, and its API key.
 
 use tessera_domain::FieldError;
+use tessera_domain::audit::{ActorKind, AuditResult};
 use tessera_domain::ids::{ApiKeyId, OrgId, PolicyId, UserId};
 use tessera_domain::policy::PolicyDocument;
 use tessera_domain::token::{MIN_BOOTSTRAP_KEY_LEN, TokenDigest, TokenKind, mint};
 use tessera_domain::user::{ApiKey, Email, Organization, User, UserStatus};
+use tessera_store::audit as trail;
 use tessera_store::{Bootstrap, Policy};
 
+use crate::audit::events::BOOTSTRAP;
 use crate::iam::RngRef;
 use crate::{App, AppError, AppResult};
 
@@ -76,7 +79,17 @@ impl App {
             },
             admin: admin.clone(),
         };
-        if !self.store.bootstrap(&b).await? {
+        let system = crate::audit::Actor {
+            kind: ActorKind::System,
+            org,
+            id: String::new(),
+            email: String::new(),
+            credential: String::new(),
+        };
+        let event = self
+            .audit_event(system, BOOTSTRAP, "organization", org, AuditResult::Success)
+            .with_reason(format!("administrator {} with key {}", admin.id, b.api_key.id));
+        if !trail::scope(event, self.store.bootstrap(&b)).await.0? {
             return Ok(BootstrapOutcome::AlreadyInitialized);
         }
         Ok(BootstrapOutcome::Created { organization: org, admin: admin.id, minted_key: minted.then_some(secret) })

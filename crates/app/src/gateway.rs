@@ -8,10 +8,12 @@ use tessera_domain::ids::{OrgId, SessionId};
 use tessera_domain::session::{EndReason, Session, SessionKind, SessionStatus};
 use tessera_domain::token::TokenDigest;
 use tessera_domain::user::User;
+use tessera_store::audit as trail;
 use tessera_store::{GatewayKey, GatewayKind, GatewayObject, GatewayRekey};
 use uuid::Uuid;
 
 use crate::actions as act;
+use crate::audit::events::{SIGN_IN, SIGN_OUT};
 use crate::{App, AppError, AppResult, Caller, FieldError};
 
 /// How long a server-side gateway key may be served from memory.
@@ -194,7 +196,7 @@ impl App {
 
     /// Creates an object from its JSON (`POST /v2/gateway/{kind}s`).
     pub async fn create_gateway_object<T: GatewayResource>(&self, caller: &Caller, body: Value) -> AppResult<T> {
-        caller.authorize(actions(T::KIND)[0], "*")?;
+        self.change(caller, actions(T::KIND)[0], "*", T::KIND.as_str()).await?;
         let mut t: T = self.parse(body)?;
         self.fill_secret(&mut t)?;
         let now = self.now();
@@ -214,6 +216,7 @@ impl App {
             created: now,
             updated: now,
         };
+        trail::retarget(id);
         if let Err(e) = self.store.put_gateway_object(&obj, true).await {
             return Err(match e {
                 tessera_store::StoreError::Conflict(m) if m.contains("UNIQUE") || m.contains("duplicate") => {
@@ -288,7 +291,7 @@ impl App {
         body: Value,
         merge: bool,
     ) -> AppResult<T> {
-        caller.authorize(actions(T::KIND)[3], &id.to_string())?;
+        self.change(caller, actions(T::KIND)[3], &id.to_string(), T::KIND.as_str()).await?;
         let stored = self
             .store
             .get_gateway_object(caller.org_id, T::KIND, id)
@@ -346,7 +349,7 @@ impl App {
     /// Deletes an object. A service still used by routes cannot go (409); plugins scoped to a
     /// deleted route or service go with it, as in Kong.
     pub async fn delete_gateway_object<T: GatewayResource>(&self, caller: &Caller, id: Uuid) -> AppResult<()> {
-        caller.authorize(actions(T::KIND)[4], &id.to_string())?;
+        self.change(caller, actions(T::KIND)[4], &id.to_string(), T::KIND.as_str()).await?;
         let org = caller.org_id;
         let scope = match T::KIND {
             GatewayKind::Service => Some("service"),
@@ -449,7 +452,8 @@ impl App {
         data: &str,
         key_expires: Timestamp,
     ) -> AppResult<()> {
-        self.store.create_gateway_session(session, key, data, key_expires).await?;
+        let event = self.gateway_session_event(session, SIGN_IN);
+        trail::scope(event, self.store.create_gateway_session(session, key, data, key_expires)).await.0?;
         tracing::info!(session = %session.id, user = %session.user_id, "signed in through the gateway");
         Ok(())
     }
@@ -493,9 +497,29 @@ impl App {
     pub async fn end_gateway_session(&self, org: OrgId, id: SessionId, key: &TokenDigest) -> AppResult<()> {
         self.store.delete_gateway_key(key).await?;
         self.cache.gateway_keys.invalidate(key);
-        if let Some(s) = self.store.end_session(org, id, EndReason::Logout, self.now()).await? {
+        let Some(session) = self.store.get_session(org, id).await? else { return Ok(()) };
+        let event = self.gateway_session_event(&session, SIGN_OUT);
+        let (ended, _) = trail::scope(event, self.store.end_session(org, id, EndReason::Logout, self.now())).await;
+        if let Some(s) = ended? {
             self.cache.session_ended(s.id, s.expires);
         }
         Ok(())
+    }
+
+    /// The event of a gateway session's start or end: the gateway listener has no request
+    /// scope, so the client's address is the one the session recorded.
+    fn gateway_session_event(&self, session: &Session, action: &str) -> tessera_domain::audit::AuditEvent {
+        let actor = crate::audit::Actor {
+            kind: tessera_domain::audit::ActorKind::GatewaySession,
+            org: session.org_id,
+            id: session.user_id.to_string(),
+            email: session.user_email.clone(),
+            credential: session.id.to_string(),
+        };
+        let mut e = self.audit_event(actor, action, "session", session.id, tessera_domain::audit::AuditResult::Success);
+        if e.source_ip.is_empty() {
+            e.source_ip = session.source_ip.clone();
+        }
+        e
     }
 }

@@ -8,7 +8,7 @@ use tessera_domain::role::{MaxSessionDuration, Role, RoleType};
 use tessera_domain::token::{TokenKind, mint};
 use tessera_domain::trust::{RoleTrust, TrustConditions, TrustPrincipal};
 use tessera_domain::user::{ApiKey, Email, Group, User, UserStatus};
-use tessera_store::{Page, PageRequest, Policy, PolicyTarget};
+use tessera_store::{Page, PageRequest, Policy, PolicyTarget, audit};
 
 use crate::actions as act;
 use crate::{App, AppError, AppResult, Caller, not_found};
@@ -93,6 +93,15 @@ pub(crate) fn check_password(password: &str) -> AppResult<()> {
     Ok(())
 }
 
+/// Where a policy is attached, as an audit reason names it.
+fn attachment(target: PolicyTarget) -> String {
+    match target {
+        PolicyTarget::User(u) => format!("user {u}"),
+        PolicyTarget::Group(g) => format!("group {g}"),
+        PolicyTarget::Role(r) => format!("role {r}"),
+    }
+}
+
 impl App {
     pub(crate) async fn password_hash(&self, password: Option<&str>) -> AppResult<Option<String>> {
         let Some(pw) = password else { return Ok(None) };
@@ -112,7 +121,7 @@ impl App {
     // ---- users -------------------------------------------------------------------------
 
     pub async fn create_user(&self, caller: &Caller, input: NewUser) -> AppResult<User> {
-        caller.authorize(act::USER_CREATE, "*")?;
+        self.change(caller, act::USER_CREATE, "*", "user").await?;
         let hash = self.password_hash(input.password.as_deref()).await?;
         let user = User {
             id: self.new_id(UserId::from_random),
@@ -123,6 +132,7 @@ impl App {
             status: UserStatus::Active,
             date_created: self.now(),
         };
+        audit::retarget(user.id);
         self.store.create_user(&user, hash.as_deref()).await?;
         Ok(user)
     }
@@ -138,7 +148,7 @@ impl App {
     }
 
     pub async fn update_user(&self, caller: &Caller, id: UserId, patch: UserPatch) -> AppResult<User> {
-        caller.authorize(act::USER_UPDATE, &id.to_string())?;
+        self.change(caller, act::USER_UPDATE, &id.to_string(), "user").await?;
         let mut user = self.get_user_unchecked(caller.org_id, id).await?;
         if let Some(pw) = patch.password.as_deref() {
             check_password(pw)?;
@@ -173,7 +183,7 @@ impl App {
     }
 
     pub async fn delete_user(&self, caller: &Caller, id: UserId) -> AppResult<()> {
-        caller.authorize(act::USER_DELETE, &id.to_string())?;
+        self.change(caller, act::USER_DELETE, &id.to_string(), "user").await?;
         if id == caller.user_id {
             return Err(AppError::Conflict("you cannot delete the user you are signed in as".into()));
         }
@@ -191,7 +201,7 @@ impl App {
     // ---- API keys ----------------------------------------------------------------------
 
     pub async fn create_api_key(&self, caller: &Caller, user: UserId, input: NewApiKey) -> AppResult<CreatedApiKey> {
-        caller.authorize(act::APIKEY_CREATE, &user.to_string())?;
+        self.change(caller, act::APIKEY_CREATE, &user.to_string(), "api_key").await?;
         let now = self.now();
         if input.date_expire.is_some_and(|t| t <= now) {
             return Err(AppError::Invalid(tessera_domain::FieldError::new("date_expire", "must be in the future")));
@@ -207,6 +217,7 @@ impl App {
             date_created: now,
             date_expire: input.date_expire,
         };
+        audit::retarget(key.id);
         self.store.create_api_key(&key).await?;
         Ok(CreatedApiKey { key, secret: token.secret })
     }
@@ -218,7 +229,8 @@ impl App {
     }
 
     pub async fn delete_api_key(&self, caller: &Caller, user: UserId, key: ApiKeyId) -> AppResult<()> {
-        caller.authorize(act::APIKEY_DELETE, &user.to_string())?;
+        self.change(caller, act::APIKEY_DELETE, &user.to_string(), "api_key").await?;
+        audit::retarget(key);
         if !self.store.delete_api_key(caller.org_id, user, key).await? {
             return Err(not_found("API key"));
         }
@@ -229,7 +241,7 @@ impl App {
     // ---- groups ------------------------------------------------------------------------
 
     pub async fn create_group(&self, caller: &Caller, input: GroupInput) -> AppResult<Group> {
-        caller.authorize(act::GROUP_CREATE, "*")?;
+        self.change(caller, act::GROUP_CREATE, "*", "group").await?;
         let group = Group {
             id: self.new_id(GroupId::from_random),
             org_id: caller.org_id,
@@ -237,6 +249,7 @@ impl App {
             description: input.description,
             date_created: self.now(),
         };
+        audit::retarget(group.id);
         self.store.create_group(&group).await?;
         Ok(group)
     }
@@ -252,7 +265,7 @@ impl App {
     }
 
     pub async fn update_group(&self, caller: &Caller, id: GroupId, input: GroupInput) -> AppResult<Group> {
-        caller.authorize(act::GROUP_UPDATE, &id.to_string())?;
+        self.change(caller, act::GROUP_UPDATE, &id.to_string(), "group").await?;
         let mut group = self.store.get_group(caller.org_id, id).await?.ok_or_else(|| not_found("Group"))?;
         group.display_name = input.display_name;
         group.description = input.description;
@@ -263,7 +276,7 @@ impl App {
     }
 
     pub async fn delete_group(&self, caller: &Caller, id: GroupId) -> AppResult<()> {
-        caller.authorize(act::GROUP_DELETE, &id.to_string())?;
+        self.change(caller, act::GROUP_DELETE, &id.to_string(), "group").await?;
         if !self.store.delete_group(caller.org_id, id).await? {
             return Err(not_found("Group"));
         }
@@ -272,14 +285,16 @@ impl App {
     }
 
     pub async fn add_group_member(&self, caller: &Caller, group: GroupId, user: UserId) -> AppResult<bool> {
-        caller.authorize(act::GROUP_ADD_MEMBER, &group.to_string())?;
+        self.change(caller, act::GROUP_ADD_MEMBER, &group.to_string(), "group").await?;
+        audit::reason(format!("user {user}"));
         let added = self.store.add_group_member(caller.org_id, group, user).await?;
         self.cache.permissions_changed();
         Ok(added)
     }
 
     pub async fn remove_group_member(&self, caller: &Caller, group: GroupId, user: UserId) -> AppResult<()> {
-        caller.authorize(act::GROUP_REMOVE_MEMBER, &group.to_string())?;
+        self.change(caller, act::GROUP_REMOVE_MEMBER, &group.to_string(), "group").await?;
+        audit::reason(format!("user {user}"));
         if !self.store.remove_group_member(caller.org_id, group, user).await? {
             return Err(AppError::NotFound("Group member not found".into()));
         }
@@ -301,7 +316,7 @@ impl App {
     // ---- policies ----------------------------------------------------------------------
 
     pub async fn create_policy(&self, caller: &Caller, input: PolicyInput) -> AppResult<Policy> {
-        caller.authorize(act::POLICY_CREATE, "*")?;
+        self.change(caller, act::POLICY_CREATE, "*", "policy").await?;
         let policy = Policy {
             id: self.new_id(PolicyId::from_random),
             org_id: caller.org_id,
@@ -310,6 +325,7 @@ impl App {
             document: input.document,
             date_created: self.now(),
         };
+        audit::retarget(policy.id);
         self.store.create_policy(&policy).await?;
         Ok(policy)
     }
@@ -325,7 +341,7 @@ impl App {
     }
 
     pub async fn update_policy(&self, caller: &Caller, id: PolicyId, input: PolicyInput) -> AppResult<Policy> {
-        caller.authorize(act::POLICY_UPDATE, &id.to_string())?;
+        self.change(caller, act::POLICY_UPDATE, &id.to_string(), "policy").await?;
         let mut policy = self.store.get_policy(caller.org_id, id).await?.ok_or_else(|| not_found("Policy"))?;
         policy.name = input.name;
         policy.description = input.description;
@@ -338,7 +354,7 @@ impl App {
     }
 
     pub async fn delete_policy(&self, caller: &Caller, id: PolicyId) -> AppResult<()> {
-        caller.authorize(act::POLICY_DELETE, &id.to_string())?;
+        self.change(caller, act::POLICY_DELETE, &id.to_string(), "policy").await?;
         if !self.store.delete_policy(caller.org_id, id).await? {
             return Err(not_found("Policy"));
         }
@@ -353,7 +369,9 @@ impl App {
             PolicyTarget::Group(_) => (act::POLICY_ATTACH_GROUP, policy.to_string()),
             PolicyTarget::Role(r) => (act::ROLE_ATTACH_POLICY, r.to_string()),
         };
-        caller.authorize(action, &resource)?;
+        self.change(caller, action, &resource, "policy").await?;
+        audit::retarget(policy);
+        audit::reason(attachment(target));
         let attached = self.store.attach_policy(caller.org_id, policy, target).await?;
         self.cache.permissions_changed();
         Ok(attached)
@@ -365,7 +383,9 @@ impl App {
             PolicyTarget::Group(_) => (act::POLICY_DETACH_GROUP, policy.to_string()),
             PolicyTarget::Role(r) => (act::ROLE_DETACH_POLICY, r.to_string()),
         };
-        caller.authorize(action, &resource)?;
+        self.change(caller, action, &resource, "policy").await?;
+        audit::retarget(policy);
+        audit::reason(attachment(target));
         if !self.store.detach_policy(caller.org_id, policy, target).await? {
             return Err(AppError::NotFound("Policy attachment not found".into()));
         }
@@ -422,7 +442,7 @@ impl App {
     // ---- roles -------------------------------------------------------------------------
 
     pub async fn create_role(&self, caller: &Caller, input: RoleInput) -> AppResult<Role> {
-        caller.authorize(act::ROLE_CREATE, "*")?;
+        self.change(caller, act::ROLE_CREATE, "*", "role").await?;
         let role = Role {
             id: self.new_id(RoleId::from_random),
             org_id: caller.org_id,
@@ -432,6 +452,7 @@ impl App {
             max_session_duration: input.max_session_duration,
             date_created: self.now(),
         };
+        audit::retarget(role.id);
         self.store.create_role(&role).await?;
         Ok(role)
     }
@@ -447,7 +468,7 @@ impl App {
     }
 
     pub async fn update_role(&self, caller: &Caller, id: RoleId, input: RoleInput) -> AppResult<Role> {
-        caller.authorize(act::ROLE_UPDATE, &id.to_string())?;
+        self.change(caller, act::ROLE_UPDATE, &id.to_string(), "role").await?;
         let mut role = self.store.get_role(caller.org_id, id).await?.ok_or_else(|| not_found("Role"))?;
         role.name = input.name;
         role.description = input.description;
@@ -463,7 +484,7 @@ impl App {
     }
 
     pub async fn delete_role(&self, caller: &Caller, id: RoleId) -> AppResult<()> {
-        caller.authorize(act::ROLE_DELETE, &id.to_string())?;
+        self.change(caller, act::ROLE_DELETE, &id.to_string(), "role").await?;
         if !self.store.delete_role(caller.org_id, id).await? {
             return Err(not_found("Role"));
         }
@@ -474,7 +495,7 @@ impl App {
     // ---- role trusts -------------------------------------------------------------------
 
     pub async fn create_trust(&self, caller: &Caller, input: TrustInput) -> AppResult<RoleTrust> {
-        caller.authorize(act::TRUST_CREATE, &input.role_id.to_string())?;
+        self.change(caller, act::TRUST_CREATE, &input.role_id.to_string(), "role_trust").await?;
         let trust = RoleTrust {
             id: self.new_id(TrustId::from_random),
             org_id: caller.org_id,
@@ -485,6 +506,7 @@ impl App {
             valid_until: input.valid_until,
             date_created: self.now(),
         };
+        audit::retarget(trust.id);
         self.store.create_trust(&trust).await?;
         self.cache.permissions_changed();
         Ok(trust)
@@ -510,7 +532,7 @@ impl App {
 
     /// Replaces a trust's principal, type, conditions and expiry; the role never changes.
     pub async fn update_trust(&self, caller: &Caller, id: TrustId, input: TrustInput) -> AppResult<RoleTrust> {
-        caller.authorize(act::TRUST_UPDATE, &id.to_string())?;
+        self.change(caller, act::TRUST_UPDATE, &id.to_string(), "role_trust").await?;
         let mut trust = self.store.get_trust(caller.org_id, id).await?.ok_or_else(|| not_found("Role trust"))?;
         if input.role_id != trust.role_id {
             return Err(AppError::Invalid(tessera_domain::FieldError::new(
@@ -531,7 +553,7 @@ impl App {
     }
 
     pub async fn delete_trust(&self, caller: &Caller, id: TrustId) -> AppResult<()> {
-        caller.authorize(act::TRUST_DELETE, &id.to_string())?;
+        self.change(caller, act::TRUST_DELETE, &id.to_string(), "role_trust").await?;
         let deleted = self.store.delete_trust(caller.org_id, id).await?;
         self.cache.permissions_changed();
         if !deleted {

@@ -5,6 +5,7 @@
 
 pub mod actions;
 mod assume;
+pub mod audit;
 mod auth;
 mod bootstrap;
 pub mod clock;
@@ -83,6 +84,8 @@ pub struct App {
     pub(crate) hashing: hashing::PasswordHashing,
     /// Real password hashes checked by sign-in (see `App::password_checks`).
     pub(crate) password_checks: std::sync::atomic::AtomicU64,
+    /// Seconds audit events are kept before the sweep purges them.
+    pub(crate) audit_retention: i64,
 }
 
 /// How long ended sessions stay queryable by default: 30 days.
@@ -101,6 +104,7 @@ impl App {
             gateway_epoch: tokio::sync::watch::Sender::new(0),
             hashing: hashing::PasswordHashing::new(Default::default()),
             password_checks: std::sync::atomic::AtomicU64::new(0),
+            audit_retention: audit::DEFAULT_AUDIT_RETENTION,
         }
     }
 

@@ -5,15 +5,18 @@ use std::net::IpAddr;
 use std::sync::OnceLock;
 
 use tessera_domain::Timestamp;
+use tessera_domain::audit::{ActorKind, AuditResult};
 use tessera_domain::filter::{parse_filter, parse_orderby};
 use tessera_domain::ids::{OrgId, SessionId, UserId};
 use tessera_domain::login::{LoginState, SessionLimits};
 use tessera_domain::session::{EndReason, Session, SessionKind, SessionStatus};
 use tessera_domain::token::{TokenKind, mint};
 use tessera_domain::user::{Email, User, UserStatus};
+use tessera_store::audit as trail;
 use tessera_store::{Keyset, LoginRecord, SESSION_SCHEMA, SessionQuery, SessionQueryResult};
 
 use crate::actions as act;
+use crate::audit::events::{LOCKOUT, SET_PASSWORD, SIGN_IN, SIGN_OUT};
 use crate::iam::{RngRef, check_password};
 use crate::{App, AppError, AppResult, Caller, CallerKind};
 
@@ -141,6 +144,18 @@ impl App {
             // after the same time as a wrong password.
             let hash = if admitted.is_some() { c.password_hash.clone() } else { None };
             let verified = self.verify(hash, &req.password).await?;
+            if !(verified && admitted.is_some()) {
+                let why = match (&c.password_hash, &claim) {
+                    (None, _) => "the user has no password",
+                    (_, Some(k)) if !k.admitted => "the account is locked",
+                    _ if c.user.status != UserStatus::Active => "the user is disabled",
+                    _ => "wrong password",
+                };
+                let e = self
+                    .sign_in_event(&c.user, ActorKind::Anonymous, SIGN_IN, "", AuditResult::Failure, req.client_ip)
+                    .with_reason(why);
+                self.record_refusal(&e).await;
+            }
             if admitted.is_some() {
                 self.password_checks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
@@ -153,6 +168,10 @@ impl App {
                 Some(k) if k.after.is_locked(now) && !k.before.is_locked(now) => {
                     let until = k.after.locked_until.unwrap_or(now);
                     tracing::warn!(user = %c.user.id, until = %until, "account locked after failed sign-ins");
+                    let e = self
+                        .sign_in_event(&c.user, ActorKind::Anonymous, LOCKOUT, "", AuditResult::Failure, req.client_ip)
+                        .with_reason(format!("locked until {until} after failed sign-ins"));
+                    self.record_refusal(&e).await;
                 }
                 _ => {}
             }
@@ -199,8 +218,20 @@ impl App {
             last_login_time: previous.last_login_time,
             last_login_client: previous.last_login_client,
         };
-        let replaced =
-            self.store.create_login_session(&session, &token.digest, limits.max_sessions_per_user, now).await?;
+        let event = self.sign_in_event(
+            &user,
+            ActorKind::LoginSession,
+            SIGN_IN,
+            session.id,
+            AuditResult::Success,
+            req.client_ip,
+        );
+        let (created, _) = trail::scope(
+            event,
+            self.store.create_login_session(&session, &token.digest, limits.max_sessions_per_user, now),
+        )
+        .await;
+        let replaced = created?;
         for old in replaced {
             self.cache.session_ended(old.id, old.expires);
         }
@@ -236,6 +267,7 @@ impl App {
                 return Err(AppError::NotFound("the caller authenticated with an API key, not a session".into()));
             }
         };
+        self.stage(caller, SIGN_OUT, "session", id);
         self.end_session(caller.org_id, id, EndReason::Logout).await?;
         Ok(())
     }
@@ -253,7 +285,7 @@ impl App {
 
     /// Terminates a session (`Terminated`); it stops working on the next request.
     pub async fn terminate_session(&self, caller: &Caller, id: SessionId) -> AppResult<Session> {
-        caller.authorize(act::SESSION_TERMINATE, &id.to_string())?;
+        self.change(caller, act::SESSION_TERMINATE, &id.to_string(), "session").await?;
         match self.end_session(caller.org_id, id, EndReason::Terminated).await? {
             Some(s) => Ok(s),
             None => {
@@ -265,7 +297,7 @@ impl App {
 
     /// Terminates every active session of a user; returns how many ended.
     pub async fn terminate_user_sessions(&self, caller: &Caller, user: UserId) -> AppResult<usize> {
-        caller.authorize(act::SESSION_TERMINATE, &user.to_string())?;
+        self.change(caller, act::SESSION_TERMINATE, &user.to_string(), "user").await?;
         self.store.get_user(caller.org_id, user).await?.ok_or_else(|| AppError::NotFound("Invalid user".into()))?;
         let ended = self.store.end_user_sessions(caller.org_id, user, EndReason::Terminated, self.now(), None).await?;
         for s in &ended {
@@ -276,7 +308,7 @@ impl App {
 
     /// Sets a user's password; the user's other sessions end (the caller's own stays).
     pub async fn set_password(&self, caller: &Caller, user: UserId, password: &str) -> AppResult<usize> {
-        caller.authorize(act::USER_UPDATE, &user.to_string())?;
+        self.change_as(caller, act::USER_UPDATE, SET_PASSWORD, &user.to_string(), "user").await?;
         check_password(password)?;
         let hash = self.password_hash(Some(password)).await?.unwrap_or_default();
         if !self.store.set_password(caller.org_id, user, &hash).await? {
@@ -309,7 +341,7 @@ impl App {
     /// Clears a lock; the user can sign in again at once. The count of failed attempts is
     /// kept, so the user still learns of them on the next sign-in.
     pub async fn clear_login_lock(&self, caller: &Caller, user: UserId) -> AppResult<()> {
-        caller.authorize(act::USER_UNLOCK, &user.to_string())?;
+        self.change(caller, act::USER_UNLOCK, &user.to_string(), "user").await?;
         if !self.store.clear_login_lock(caller.org_id, user).await? {
             return Err(AppError::NotFound("Invalid user".into()));
         }
@@ -328,7 +360,8 @@ impl App {
     }
 
     pub async fn put_session_limits(&self, caller: &Caller, limits: SessionLimits) -> AppResult<SessionLimits> {
-        caller.authorize(act::SESSION_LIMITS_UPDATE, "*")?;
+        self.change(caller, act::SESSION_LIMITS_UPDATE, "*", "session_limits").await?;
+        trail::retarget(caller.org_id);
         self.store.put_session_limits(caller.org_id, &limits).await?;
         Ok(limits)
     }
@@ -436,6 +469,7 @@ impl App {
         let now = self.now();
         let ended = self.store.sweep_sessions(now).await?;
         let purged = self.store.purge_sessions(now.plus_secs(-self.session_retention)).await?;
+        self.purge_audit_events().await?;
         self.cache.prune(now);
         Ok((ended, purged))
     }

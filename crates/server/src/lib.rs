@@ -64,6 +64,7 @@ pub fn router_with(app: Arc<App>, config: ServerConfig) -> Router {
             ))
         }))
         .layer(axum::middleware::from_fn(serve::head_limits))
+        .layer(axum::middleware::from_fn(routes::audit::origin))
         .layer(axum::middleware::map_response(error::json_errors))
         .layer(axum::Extension(Arc::new(config)))
         .layer(PropagateRequestIdLayer::x_request_id())

@@ -4,6 +4,7 @@
 //! route there is; a tidy test in this crate checks no route is added around it.
 
 pub mod assumed;
+pub mod audit;
 pub mod gateway;
 pub mod iam;
 pub mod sessions;
@@ -132,6 +133,8 @@ pub(crate) fn table() -> Vec<Entry> {
         at("POST", "/v2/oauth2/introspect", A(act::SESSION_INTROSPECT), sessions::introspect),
         at("ANY", "/v2/auth/forward", Proxy, sessions::forward_auth),
         at("GET", "/v2/auth/check", Caller, sessions::check),
+        // the audit trail
+        at("GET", "/v2/audit-events", A(act::AUDIT_LIST), audit::query),
     ];
     t.extend(gateway::table());
     t

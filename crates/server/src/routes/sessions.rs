@@ -230,7 +230,7 @@ pub async fn forward_auth(
     Ok(res)
 }
 
-fn encode_keyset(k: &tessera_store::Keyset) -> String {
+pub(crate) fn encode_keyset(k: &tessera_store::Keyset) -> String {
     use base64::Engine;
     let v = match &k.value {
         tessera_store::filter_sql::SqlValue::Text(t) => serde_json::json!({"t": t, "s": k.seq}),
@@ -240,7 +240,7 @@ fn encode_keyset(k: &tessera_store::Keyset) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
 }
 
-fn decode_keyset(s: &str) -> Option<tessera_store::Keyset> {
+pub(crate) fn decode_keyset(s: &str) -> Option<tessera_store::Keyset> {
     use base64::Engine;
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).ok()?;
     let v: serde_json::Value = serde_json::from_slice(&raw).ok()?;

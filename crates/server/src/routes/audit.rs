@@ -1,0 +1,173 @@
+//! The audit trail over HTTP: the per-request audit scope (where a change came from) and
+//! `GET /v2/audit-events`, which takes the session query's options.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use tessera_api_types as wire;
+use tessera_app::{App, MAX_TOP, SessionQueryText};
+use tessera_domain::audit::AuditEvent;
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Authed, form_pairs, peer_ip};
+use crate::routes::sessions::{decode_keyset, encode_keyset};
+
+/// The longest client-sent request id an event keeps.
+const MAX_REQUEST_ID: usize = 128;
+
+/// Runs every request in its own audit scope, so the events its change causes name the
+/// client's address (trusted proxies honoured) and the request id.
+pub async fn origin(req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let ip = peer_ip(&parts).map(|ip| ip.to_string()).unwrap_or_default();
+    let request_id = parts
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(MAX_REQUEST_ID).collect())
+        .unwrap_or_default();
+    let req = Request::from_parts(parts, body);
+    tessera_app::audit::request_scope(ip, request_id, next.run(req)).await
+}
+
+/// The fields `$select` may keep, in the order an event is rendered.
+pub const AUDIT_VIEW_FIELDS: &[&str] = &[
+    "moid",
+    "time",
+    "actor_kind",
+    "actor_id",
+    "actor_email",
+    "credential_id",
+    "action",
+    "target_kind",
+    "target_id",
+    "source_ip",
+    "request_id",
+    "result",
+    "reason",
+    "account_moid",
+];
+
+fn view(e: &AuditEvent) -> wire::AuditEventView {
+    wire::AuditEventView {
+        moid: e.id.to_string(),
+        time: e.time.to_rfc3339(),
+        actor_kind: e.actor_kind.as_str().to_owned(),
+        actor_id: e.actor_id.clone(),
+        actor_email: e.actor_email.clone(),
+        credential_id: e.credential_id.clone(),
+        action: e.action.clone(),
+        target_kind: e.target_kind.clone(),
+        target_id: e.target_id.clone(),
+        source_ip: e.source_ip.clone(),
+        request_id: e.request_id.clone(),
+        result: e.result.as_str().to_owned(),
+        reason: e.reason.clone(),
+        account_moid: e.org_id.to_string(),
+    }
+}
+
+/// The OData-style options of a record query, and the `$select` list; each refusal names
+/// its option.
+fn options(query: &str, fields: &[&str]) -> Result<(SessionQueryText, Option<Vec<String>>), ApiError> {
+    let mut q = SessionQueryText { inline_count: true, ..Default::default() };
+    let mut select = None;
+    for (k, v) in form_pairs(query) {
+        match k.as_str() {
+            "$filter" => q.filter = Some(v),
+            "$orderby" => q.orderby = Some(v),
+            "$top" => {
+                q.top = Some(v.parse().map_err(|_| {
+                    ApiError::invalid("$top", format!("$top must be an integer from 1 to {MAX_TOP}, found '{v}'"))
+                })?)
+            }
+            "$skip" => {
+                q.skip = Some(v.parse().map_err(|_| {
+                    ApiError::invalid("$skip", format!("$skip must be a non-negative integer, found '{v}'"))
+                })?)
+            }
+            "$select" => select = Some(v),
+            "$count" => match v.as_str() {
+                "true" => q.count_only = true,
+                "false" => {}
+                _ => return Err(ApiError::invalid("$count", format!("$count must be true or false, found '{v}'"))),
+            },
+            "$inlinecount" => match v.as_str() {
+                "allpages" => q.inline_count = true,
+                "none" => q.inline_count = false,
+                _ => {
+                    return Err(ApiError::invalid(
+                        "$inlinecount",
+                        format!("$inlinecount must be allpages or none, found '{v}'"),
+                    ));
+                }
+            },
+            "$skiptoken" => {
+                q.after = Some(decode_keyset(&v).ok_or_else(|| {
+                    ApiError::invalid("$skiptoken", "$skiptoken is not one this server issued; use NextSkipToken")
+                })?)
+            }
+            other if other.starts_with('$') => {
+                return Err(ApiError::invalid(
+                    other,
+                    format!(
+                        "{other} is not supported; use $filter, $orderby, $top, $skip, $select, $count, $inlinecount or $skiptoken"
+                    ),
+                ));
+            }
+            _ => {}
+        }
+    }
+    let select = match select.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(sel) => {
+            let mut keep = vec![];
+            for name in sel.split(',').map(str::trim) {
+                if !fields.contains(&name) {
+                    return Err(ApiError::invalid(
+                        "$select",
+                        format!("unknown field '{name}'; known fields: {}", fields.join(", ")),
+                    ));
+                }
+                keep.push(name.to_owned());
+            }
+            Some(keep)
+        }
+    };
+    Ok((q, select))
+}
+
+/// `GET /v2/audit-events`: the organization's audit trail, oldest first unless ordered.
+pub async fn query(
+    State(app): State<Arc<App>>,
+    Authed(c): Authed,
+    uri: axum::http::Uri,
+) -> ApiResult<Json<wire::AuditQueryResponse>> {
+    let (q, select) = options(uri.query().unwrap_or(""), AUDIT_VIEW_FIELDS)?;
+    let count_only = q.count_only;
+    let result = app.query_audit_events(&c, q).await?;
+    let results = (!count_only).then(|| {
+        result
+            .events
+            .iter()
+            .map(|e| {
+                let mut m = match serde_json::to_value(view(e)) {
+                    Ok(serde_json::Value::Object(m)) => m,
+                    _ => serde_json::Map::new(),
+                };
+                if let Some(keep) = &select {
+                    m.retain(|k, _| keep.iter().any(|f| f == k));
+                }
+                m
+            })
+            .collect()
+    });
+    Ok(Json(wire::AuditQueryResponse {
+        count: result.count,
+        results,
+        next_skip_token: result.next.as_ref().map(encode_keyset),
+    }))
+}

@@ -49,12 +49,12 @@ case "${1:-}" in
         t=${2:?target}
         [ -x "$(bin "$t")" ] || build
         fresh=$(mktemp -d)
-        "$(bin "$t")" -merge=1 -max_len=4096 "$fresh" "$here/corpus/$t" "$CARGO_TARGET_DIR/corpus/$t"
+        "$(bin "$t")" -set_cover_merge=1 -max_len=4096 "$fresh" "$here/corpus/$t" "$CARGO_TARGET_DIR/corpus/$t"
         rm -rf "${here:?}/corpus/$t"
         mkdir -p "$here/corpus/$t"
         cp "$fresh"/* "$here/corpus/$t/"
         rm -rf "$fresh"
-        echo "corpus/$t: $(ls "$here/corpus/$t" | wc -l) files, $(du -sh "$here/corpus/$t" | cut -f1)"
+        echo "corpus/$t: $(ls "$here/corpus/$t" | wc -l) files, $(du -sh --apparent-size "$here/corpus/$t" | cut -f1)"
         ;;
     *)
         sed -n '2,8p' "$0"

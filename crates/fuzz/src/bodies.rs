@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tessera_api_types as wire;
 use tessera_app::gateway::GatewayResource;
-use tessera_domain::gateway::{Plugin, Route, Service, merge_patch};
+use tessera_domain::gateway::{Plugin, Route, Service, check_text, merge_patch};
 use tessera_domain::ids::{OrgId, RoleId, UserId};
 use tessera_domain::login::SessionLimits;
 use tessera_domain::user;
@@ -47,22 +47,48 @@ pub const BODIES: &[&str] = &[
 pub fn fuzz_bodies(data: &[u8]) {
     let Some((&which, body)) = data.split_first() else { return };
     let result = match usize::from(which) % BODIES.len() {
-        0 => convert(body, new_user),
-        1 => convert(body, user_patch),
+        0 => convert(body, |b| {
+            let u = new_user(b)?;
+            clean_lines(&[u.email.as_str(), &u.first_name, &u.last_name]);
+            Ok(())
+        }),
+        1 => convert(body, |b| {
+            let u = user_patch(b)?;
+            let email = u.email.as_ref().map(|e| e.as_str());
+            clean_lines(&[
+                email.unwrap_or(""),
+                u.first_name.as_deref().unwrap_or(""),
+                u.last_name.as_deref().unwrap_or(""),
+            ]);
+            Ok(())
+        }),
         2 => convert(body, |b: wire::ApiKeyCreate| {
-            user::name("name", &b.name, 100)?;
+            clean_lines(&[&user::name("name", &b.name, 100)?]);
             b.date_expire.as_deref().map(|s| parse_time("date_expire", s)).transpose()
         }),
-        3 => convert(body, group_input),
+        3 => convert(body, |b| {
+            let g = group_input(b)?;
+            clean_lines(&[&g.display_name]);
+            clean_text(&g.description);
+            Ok(())
+        }),
         4 => convert(body, |b: wire::GroupMemberAdd| body_id::<UserId>("user_id", &b.user_id)),
         5 => convert(body, |b: wire::PolicyInput| {
             let doc = serde_json::from_value(b.policy_document.clone());
             if doc.is_ok_and(|d| crate::known::policy_bug(&d)) {
                 return Ok(());
             }
-            policy_input(b).map(drop)
+            let p = policy_input(b)?;
+            clean_lines(&[&p.name]);
+            clean_text(&p.description);
+            Ok(())
         }),
-        6 => convert(body, role_input),
+        6 => convert(body, |b| {
+            let r = role_input(b)?;
+            clean_lines(&[&r.name]);
+            clean_text(&r.description);
+            Ok(())
+        }),
         7 => convert(body, trust_input),
         8 => convert(body, assume),
         9 => convert(body, |b: wire::SignInRequest| {
@@ -109,7 +135,7 @@ fn assume(b: wire::AssumeRequest) -> Result<(), ApiError> {
     }
     body_id::<UserId>("user_id", &b.user_id)?;
     body_id::<RoleId>("role_id", &b.role_id)?;
-    user::name("session_name", &b.session_name, 100)?;
+    clean_lines(&[&user::name("session_name", &b.session_name, 100)?]);
     Ok(())
 }
 
@@ -143,6 +169,7 @@ fn gateway<T: GatewayResource + PartialEq + std::fmt::Debug>(
             v
         }
     };
+    check_text(&value)?;
     let mut t: T = serde_json::from_value(value).map_err(|e| ApiError::invalid("body", e.to_string()))?;
     t.normalize()?;
     // fill_secret: the plugin's JSON with a secret set must read back as a plugin.
@@ -153,6 +180,7 @@ fn gateway<T: GatewayResource + PartialEq + std::fmt::Debug>(
     }
     // The stored JSON is what every node reads back (`decode`): it must give the same object.
     let stored_value = serde_json::to_value(&t).expect("a normalised object serialises");
+    check_text(&stored_value).expect("a stored gateway object holds no control character");
     let text = stored_value.to_string();
     let mut again: T = serde_json::from_str(&text).expect("the stored JSON of an object reads back");
     again.normalize().expect("a stored object normalises again");
@@ -163,6 +191,24 @@ fn gateway<T: GatewayResource + PartialEq + std::fmt::Debug>(
         assert_eq!(again, t, "stored JSON round trip");
     }
     Ok(())
+}
+
+/// Characters no stored one-line text may hold: controls (CR/LF, NUL, ESC), line and
+/// paragraph separators, bidi overrides and isolates (they reorder what an admin reads).
+fn unsafe_char(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// One-line values that were accepted hold none of those.
+fn clean_lines(values: &[&str]) {
+    for v in values {
+        assert!(!v.chars().any(unsafe_char), "accepted one-line text {v:?}");
+    }
+}
+
+/// Accepted free text holds none of those but line feeds and tabs.
+fn clean_text(v: &str) {
+    assert!(!v.chars().any(|c| unsafe_char(c) && c != '\n' && c != '\t'), "accepted text {v:?}");
 }
 
 /// Whether a JSON value holds a fractional number, whose text form may read back one ulp

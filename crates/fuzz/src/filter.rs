@@ -5,7 +5,7 @@
 use tessera_domain::Timestamp;
 use tessera_domain::filter::{parse_filter, parse_orderby, parse_select};
 use tessera_store::SESSION_SCHEMA;
-use tessera_store::filter_sql::{Dialect, filter_to_sql};
+use tessera_store::filter_sql::{Dialect, SqlValue, filter_to_sql};
 
 use crate::known::{Bug, avoid};
 
@@ -22,6 +22,10 @@ pub fn fuzz_filter(data: &[u8]) {
         Ok(expr) => {
             for (dialect, first) in [(Dialect::Sqlite, 2), (Dialect::Postgres, 1)] {
                 let f = filter_to_sql(&expr, dialect, first);
+                // PostgreSQL refuses NUL in text: such a literal must be refused at parse time.
+                for p in &f.params {
+                    assert!(!matches!(p, SqlValue::Text(t) if t.contains('\0')), "a NUL reached SQL: {text:?}");
+                }
                 check_sql(&f.sql, f.params.len(), dialect, first);
             }
         }

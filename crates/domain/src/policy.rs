@@ -84,7 +84,8 @@ impl ResourcePattern {
         if s.chars().any(|c| c.is_control() || c.is_whitespace()) {
             return Err(format!("{s:?}: a resource must not contain spaces or control characters"));
         }
-        if s[..s.len() - 1].contains('*') {
+        // The last character may be multi-byte: look at every character but the last one.
+        if s.char_indices().any(|(i, c)| c == '*' && i + 1 < s.len()) {
             return Err(format!("'{s}': '*' is only allowed at the end of a resource"));
         }
         if let Some(prefix) = s.strip_suffix('*') {
@@ -364,6 +365,14 @@ mod tests {
         let bad_action: PolicyDocumentJson =
             serde_json::from_str(r#"{"Statement":[{"Effect":"Allow","Action":["ok.x","no pe"]}]}"#).unwrap();
         assert_eq!(PolicyDocument::from_json(bad_action, "d").unwrap_err().field, "d.Statement[0].Action");
+    }
+
+    #[test]
+    fn a_resource_ending_in_a_multi_byte_character_is_parsed_not_panicked_on() {
+        // Found by the policy fuzzer: the '*' check sliced the text one byte before its end.
+        assert!(ResourcePattern::parse("é").is_ok());
+        assert!(ResourcePattern::parse("users/é*").is_ok());
+        assert!(ResourcePattern::parse("a*é").is_err());
     }
 
     #[test]

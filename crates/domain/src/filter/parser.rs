@@ -441,8 +441,7 @@ pub(crate) fn parse_duration(s: &str) -> Result<i64, String> {
 fn list(input: &str) -> Vec<(usize, String)> {
     let mut out = Vec::new();
     let mut start = 0;
-    for (i, part) in input.split(',').enumerate() {
-        let _ = i;
+    for part in input.split(',') {
         let lead = part.chars().take_while(|c| c.is_whitespace()).count();
         out.push((start + lead, part.trim().to_owned()));
         start += part.chars().count() + 1;
@@ -465,12 +464,13 @@ pub fn parse_orderby(input: &str, schema: &Schema) -> Result<Vec<OrderBy>, Filte
             None | Some("asc") => false,
             Some("desc") => true,
             Some(other) => {
-                let at = pos + item.find(other).unwrap_or(0);
+                // Positions count characters, not bytes (the text may hold multi-byte ones).
+                let at = pos + item.find(other).map_or(0, |b| item[..b].chars().count());
                 return Err(FilterError::new(at, format!("expected 'asc' or 'desc' after '{name}', found '{other}'")));
             }
         };
         if let Some(extra) = words.next() {
-            let at = pos + item.rfind(extra).unwrap_or(0);
+            let at = pos + item.rfind(extra).map_or(0, |b| item[..b].chars().count());
             return Err(FilterError::new(at, format!("expected ',' or the end of $orderby, found '{extra}'")));
         }
         out.push(OrderBy { field, descending });

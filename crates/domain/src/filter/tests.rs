@@ -192,6 +192,12 @@ fn orderby_and_select() {
         "at 7: expected 'asc' or 'desc' after 'status', found 'sideways'"
     );
     assert_eq!(parse_orderby("status, nope desc", &SCHEMA).unwrap_err().position, 8);
+    // Positions count characters: after a multi-byte space the error still points inside the text
+    // (found by the $filter fuzzer: "moid\u{3000}asc\u{3000}x").
+    let text = "status\u{3000}asc\u{3000}x";
+    let err = parse_orderby(text, &SCHEMA).unwrap_err();
+    assert_eq!(err.position, 11, "{err}");
+    assert!(err.position < text.chars().count());
     assert_eq!(parse_select("status,end_time", &SCHEMA).unwrap(), vec![f("status"), f("end_time")]);
     assert_eq!(
         parse_select("status,,end_time", &SCHEMA).unwrap_err().to_string(),

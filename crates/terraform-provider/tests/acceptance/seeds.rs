@@ -108,8 +108,12 @@ fn seeds_000_and_001_apply_and_destroy() {
 }
 
 /// Seed 003's example: every field, placeholders made valid, the route and service its own.
-fn seed_003(with_stamps: bool) -> String {
-    let stamps = if with_stamps { ("  created_at    = 1\n", "  updated_at = 4\n") } else { ("", "") };
+/// Seed 003 as written (`true`), or as an import directory can hold it (`false`): without the
+/// stamps, and without the secret, which is write-only and so cannot be imported (like a
+/// user's password).
+fn seed_003(as_written: bool) -> String {
+    let stamps = if as_written { ("  created_at    = 1\n", "  updated_at = 4\n") } else { ("", "") };
+    let secret = if as_written { "    secret          = \"my_secret\"\n" } else { "" };
     format!(
         r#"
 resource "tessera_gateway_service" "my_service" {{
@@ -155,8 +159,7 @@ resource "tessera_plugin_session" "my_pluginsession" {{
       "subject"
     ]
     rolling_timeout = 8.85
-    secret          = "my_secret"
-    stale_ttl       = 7.29
+{secret}    stale_ttl       = 7.29
     storage         = "cookie"
     store_metadata  = true
   }}
@@ -197,6 +200,7 @@ resource "tessera_plugin_session" "my_pluginsession" {{
 {updated_at}  workspace  = "747d1e5-8246-4f65-a939-b392f1ee17f8"
 }}
 "#,
+        secret = secret,
         created_at = stamps.0,
         updated_at = stamps.1
     )

@@ -216,6 +216,10 @@ async fn gateway_objects_are_validated_stored_and_applied_without_a_restart() {
     assert_eq!(st, StatusCode::OK);
     caught_up(&s.gw).await;
     assert_eq!(get(&c, &s, "/api/hello").await.0, StatusCode::OK, "disabling the plugin applied without a restart");
+    let (st, _, ready) = get(&c, &s, "/.tessera/ready").await;
+    assert_eq!((st, ready["status"].as_str()), (StatusCode::OK, Some("ready")), "{ready}");
+    assert_eq!(ready["generation"], s.gw.gateway.generation());
+    assert!(s.gw.gateway.generation() >= 4, "one generation per write: {ready}");
 
     // A service in use cannot go; deleting the route removes it from the gateway.
     let (st, _) = api(t, Method::DELETE, &format!("/v2/gateway/services/{}", s.service), None).await;

@@ -1,6 +1,7 @@
 //! End-to-end tests: a real server on 127.0.0.1, the real client, a controlled clock.
 
 mod assume;
+mod audit;
 mod authz_matrix;
 mod bad_input;
 mod csrf;

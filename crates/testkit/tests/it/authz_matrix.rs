@@ -383,6 +383,40 @@ async fn every_route_refuses_every_caller_its_access_does_not_allow(backend: Bac
         violations.join("\n")
     );
     assert!(checked >= 80 * 5, "the matrix checked only {checked} calls");
+    every_change_and_every_denial_is_in_the_audit_trail(&t, &routes).await;
+}
+
+/// Routes that take a body or an unsafe method but change nothing.
+const NOT_CHANGES: &[&str] = &["/v2/oauth2/introspect", "/v2/auth/forward"];
+
+/// The audit trail after the matrix: each unsafe route the administrator called left a
+/// `success` event named by its action, and each refused caller with a token a `denied` one.
+/// Generated from the same table, so a new route that changes state without recording it
+/// fails here.
+async fn every_change_and_every_denial_is_in_the_audit_trail(t: &TestApp, routes: &[RouteSpec]) {
+    let (code, v) = t.admin.raw(Method::GET, "/v2/audit-events?$top=1000", None).await.unwrap();
+    assert_eq!(code, StatusCode::OK, "{v}");
+    let seen: std::collections::HashSet<(String, String)> = v["Results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap().to_owned(), e["result"].as_str().unwrap().to_owned()))
+        .collect();
+    let mut missing = vec![];
+    for route in routes.iter().filter(|r| is_unsafe(r.method) && !NOT_CHANGES.contains(&r.path)) {
+        let Access::Action(action) = route.access else { continue };
+        for result in ["success", "denied"] {
+            if !seen.contains(&(action.to_owned(), result.to_owned())) {
+                missing.push(format!("{} {} ({action}, {result})", route.method, route.path));
+            }
+        }
+    }
+    for action in ["iam.session.SignIn", "iam.session.SignOut"] {
+        if !seen.contains(&(action.to_owned(), "success".to_owned())) {
+            missing.push(format!("{action} success"));
+        }
+    }
+    assert!(missing.is_empty(), "changes without their audit event:\n{}", missing.join("\n"));
 }
 
 tessera_testkit::both_backends!(every_route_refuses_every_caller_its_access_does_not_allow);

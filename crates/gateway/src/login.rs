@@ -162,10 +162,10 @@ fn is_json(h: &HeaderMap) -> bool {
         .is_some_and(|c| c.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json"))
 }
 
-/// The origin a browser on this gateway's own pages would send: scheme and Host, without a
-/// default port.
-fn own_origin(h: &HeaderMap, client: &Client) -> Option<String> {
-    let host = h.get(header::HOST)?.to_str().ok()?.to_ascii_lowercase();
+/// The origin a browser on this gateway's own pages would send: scheme and host (a trusted
+/// proxy's word for both, else ours and `Host`), without a default port.
+fn own_origin(client: &Client) -> Option<String> {
+    let host = client.host.as_ref()?.to_str().ok()?.to_ascii_lowercase();
     Some(without_default_port(&client.proto, &host))
 }
 
@@ -185,7 +185,7 @@ fn same_origin(h: &HeaderMap, client: &Client) -> Result<(), &'static str> {
     if let Some(origin) = h.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("").to_ascii_lowercase();
         let theirs = origin.split_once("://").map(|(s, a)| without_default_port(s, a));
-        if theirs.is_none() || theirs != own_origin(h, client) {
+        if theirs.is_none() || theirs != own_origin(client) {
             return Err("the sign-in came from another origin (Origin)");
         }
     }
@@ -346,14 +346,18 @@ async fn sign_in(gw: &Gateway, client: &Client, req: Request<Body>) -> Response<
 mod tests {
     use super::*;
 
-    fn client(proto: &str) -> Client {
-        Client {
-            ip: "127.0.0.1".parse().unwrap(),
-            forwarded_for: "127.0.0.1".into(),
-            proto: proto.into(),
-            host: None,
-            port: None,
-        }
+    /// What admission decides for a request with these headers, from an untrusted peer (or,
+    /// with `proto` https, from a trusted proxy saying so).
+    fn client(h: &HeaderMap, proto: &str) -> Client {
+        let peer = "127.0.0.1:9".parse().unwrap();
+        let mut c = crate::admit::client(h, peer, None, &[]);
+        c.proto = proto.into();
+        c
+    }
+
+    fn check(pairs: &[(&str, &str)], proto: &str) -> Result<(), &'static str> {
+        let h = headers(pairs);
+        same_origin(&h, &client(&h, proto))
     }
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
@@ -365,7 +369,6 @@ mod tests {
 
     #[test]
     fn only_same_origin_browsers_and_programs_may_sign_in() {
-        let http = client("http");
         for ok in [
             vec![("host", "gw.example:8000")],
             vec![("host", "gw.example:8000"), ("sec-fetch-site", "same-origin")],
@@ -373,7 +376,7 @@ mod tests {
             vec![("host", "gw.example:8000"), ("origin", "http://gw.example:8000")],
             vec![("host", "GW.example:80"), ("origin", "http://gw.example")],
         ] {
-            assert_eq!(same_origin(&headers(&ok), &http), Ok(()), "{ok:?}");
+            assert_eq!(check(&ok, "http"), Ok(()), "{ok:?}");
         }
         for bad in [
             vec![("host", "gw.example"), ("sec-fetch-site", "cross-site")],
@@ -384,10 +387,9 @@ mod tests {
             vec![("host", "gw.example:8000"), ("origin", "http://gw.example:8001")],
             vec![("origin", "http://gw.example")],
         ] {
-            assert!(same_origin(&headers(&bad), &http).is_err(), "{bad:?}");
+            assert!(check(&bad, "http").is_err(), "{bad:?}");
         }
-        let https = client("https");
-        assert_eq!(same_origin(&headers(&[("host", "gw.example"), ("origin", "https://gw.example")]), &https), Ok(()));
+        assert_eq!(check(&[("host", "gw.example"), ("origin", "https://gw.example")], "https"), Ok(()));
     }
 
     #[test]

@@ -25,17 +25,19 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// PostgreSQL when `TEST_POSTGRES_URL` is set.
+    /// PostgreSQL when `TEST_POSTGRES_URL` is set; otherwise None, after the current test (named
+    /// by its thread, as the test harness names it) printed `SKIPPED` — or failed, under CI.
     pub fn postgres() -> Option<Backend> {
-        std::env::var("TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty()).map(Backend::Postgres)
+        let thread = std::thread::current();
+        Backend::postgres_or_skip(thread.name().unwrap_or("a PostgreSQL test"))
     }
 
     /// PostgreSQL for the test named `test`, or None after printing `SKIPPED` when
     /// `TEST_POSTGRES_URL` is unset. Under CI (`CI` set) a missing database is a failure, not
     /// a skip: a test that cannot run must never look like one that passed.
     pub fn postgres_or_skip(test: &str) -> Option<Backend> {
-        if let Some(b) = Backend::postgres() {
-            return Some(b);
+        if let Some(url) = std::env::var("TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty()) {
+            return Some(Backend::Postgres(url));
         }
         skip_unless_ci(test, "TEST_POSTGRES_URL is not set");
         None

@@ -749,6 +749,23 @@ async fn protected_and_open(backend: Backend) -> Setup {
         assert_eq!(st, StatusCode::CREATED, "{r}");
         route_ids.push(r["route"]["id"].as_str().unwrap().to_owned());
     }
+    // And `/files`, stripped, onto the upstream's `/public` tree.
+    let (st, under) = api(
+        &t,
+        Method::POST,
+        "/v2/gateway/services",
+        Some(json!({"name": "files-under-public", "url": format!("http://{up}/public")})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{under}");
+    let (st, r) = api(
+        &t,
+        Method::POST,
+        "/v2/gateway/routes",
+        Some(json!({"name": "files", "paths": ["/files"], "service": {"id": under["service"]["id"]}})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{r}");
     let (st, plugin) = api(
         &t,
         Method::POST,
@@ -789,6 +806,11 @@ const TRAVERSALS: &[&str] = &[
     "/public/%252e%252e%252fapp/secret.txt",
     "/public/..;/app/secret.txt",
     "/public/..;x=1/app/secret.txt",
+    "/public/..%3B/app/secret.txt",
+    "/public/..%3bx/app/secret.txt",
+    "/public/.%3B/../app/secret.txt",
+    "/public/..%20/app/secret.txt",
+    "/public/.../app/secret.txt",
     "/public/.;/../app/secret.txt",
     "/public/%c0%ae%c0%ae/app/secret.txt",
     "/public/..%00/app/secret.txt",
@@ -814,6 +836,17 @@ async fn dot_segments_never_walk_into_a_protected_route(backend: Backend) {
         let code = res.json()["error"]["code"].as_str().map(str::to_owned);
         assert!(matches!(code.as_deref(), Some("bad_path" | "unauthorized")), "{target}: {}", res.body);
     }
+    // A stripped prefix that ends inside a segment never leaves a dot segment to climb out of
+    // the service's path (`/files..` is not under `/files`).
+    for target in
+        ["/files../app/secret.txt", "/files..;x/app/secret.txt", "/files..%3Bx/app/secret.txt", "/files./../app"]
+    {
+        let res = raw_get(&s, target, "").await;
+        assert!(!res.body.contains("TOP-SECRET"), "{target} reached the protected file");
+        assert!(matches!(res.status, 400 | 401 | 404), "{target}: {} {}", res.status, res.body);
+    }
+    let res = raw_get(&s, "/files/x", "").await;
+    assert_eq!((res.status, res.json()["path"].as_str()), (200, Some("/public/x")), "{}", res.body);
     // The open route works, and the upstream sees exactly the normalised path.
     let res = raw_get(&s, "/public/a/../b/%7e%41%2e/./c", "").await;
     assert_eq!(res.status, 200, "{}", res.body);

@@ -77,16 +77,22 @@ pub fn fuzz_gateway_path(data: &[u8]) {
     let method = if method.is_empty() { "GET".into() } else { String::from_utf8_lossy(method).into_owned() };
 
     let Ok(path) = normalize(&raw) else { return };
-    if !check_normalised(&raw, &path) {
-        return;
+    if check_normalised(&raw, &path) {
+        check_route(&path, &host, &method);
     }
+}
 
-    let Some(m) = table().find(&host, &method, &path) else { return };
+/// The routing properties for a request the gateway routes on `path` (what it forwards):
+/// the matched prefix is the path's, and the upstream serves only inside the route's service
+/// path (for the open route, inside `/static`).
+pub fn check_route(path: &str, host: &str, method: &str) {
+    let raw = path;
+    let Some(m) = table().find(host, method, path) else { return };
     assert!(path.starts_with(m.prefix), "prefix {:?} of {path:?}", m.prefix);
     if avoid(Bug::StrippedPrefixLeavesDotSegment) && m.route.strip_path && starts_with_dots(&path[m.prefix.len()..]) {
         return;
     }
-    let forwarded = upstream_path(&m.route.upstream.path, m.prefix, m.route.strip_path, &path);
+    let forwarded = upstream_path(&m.route.upstream.path, m.prefix, m.route.strip_path, path);
     assert!(forwarded.starts_with('/'), "forwarded {forwarded:?}");
     // What the upstream serves must be under the service's path: joining the rest of the
     // path after a stripped prefix must not climb out of it.

@@ -89,3 +89,26 @@ fn regression_gateway_path_encoded_semicolon_after_dots() {
 fn regression_filter_orderby_position_counts_bytes() {
     regression("filter", "orderby-position-counts-bytes");
 }
+
+/// The properties catch the faults issue 10 reported, had the code stayed as it was.
+mod properties_catch_the_reported_faults {
+    #[test]
+    #[should_panic(expected = "upstream serves")]
+    fn routing_on_the_raw_path() {
+        // Before the fix the gateway routed on and forwarded the raw path.
+        tessera_fuzz::gateway_path::check_route("/public/../app/secret.txt", "gw.test", "GET");
+    }
+
+    #[test]
+    #[should_panic(expected = "not a clean header value")]
+    fn next_with_a_tab() {
+        // Before the fix `next=/%09/evil.com` was answered with `Location: /\t/evil.com`.
+        tessera_fuzz::login::check_target("/%09/evil.com", Some("/\t/evil.com".into()));
+    }
+
+    #[test]
+    #[should_panic(expected = "leaves the site")]
+    fn next_with_two_slashes() {
+        tessera_fuzz::login::check_target("//evil.com", Some("//evil.com".into()));
+    }
+}

@@ -51,6 +51,10 @@ pub struct ServeArgs {
     #[arg(long, env = "TESSERA_SESSION_RETENTION_DAYS", default_value_t = 30)]
     pub session_retention_days: u32,
 
+    /// Days audit events are kept before the sweep purges them.
+    #[arg(long, env = "TESSERA_AUDIT_RETENTION_DAYS", default_value_t = 90)]
+    pub audit_retention_days: u32,
+
     /// Seconds between sweeps that mark timed-out sessions ended and purge old records.
     #[arg(long, env = "TESSERA_SWEEP_INTERVAL", default_value_t = 30)]
     pub sweep_interval: u64,
@@ -127,7 +131,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     let app = Arc::new(
         App::new(store, Arc::new(SystemClock), Box::new(rand::rngs::OsRng))
-            .with_session_retention(i64::from(args.session_retention_days) * 86_400),
+            .with_session_retention(i64::from(args.session_retention_days) * 86_400)
+            .with_audit_retention(i64::from(args.audit_retention_days) * 86_400),
     );
 
     let bootstrap_key = std::env::var("TESSERA_BOOTSTRAP_API_KEY").ok().filter(|k| !k.is_empty());

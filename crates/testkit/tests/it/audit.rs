@@ -404,7 +404,22 @@ async fn no_secret_reaches_the_audit_trail(backend: Backend) {
     }
 }
 
+async fn the_sweep_purges_events_older_than_the_retention(backend: Backend) {
+    let t = spawn_app(backend).await;
+    api(&t, Method::POST, "/v2/groups", json!({"display_name": "old", "description": ""})).await;
+    t.clock.advance(tessera_app::audit::DEFAULT_AUDIT_RETENTION - 10);
+    let recent = api(&t, Method::POST, "/v2/groups", json!({"display_name": "recent", "description": ""})).await;
+    t.clock.advance(20);
+    t.app.sweep().await.unwrap();
+    let left = events(&t).await;
+    assert_eq!(actions(&left), vec![("iam.group.Create".into(), "success".into())], "{left:?}");
+    assert_eq!(left[0]["target_id"], recent["group"]["id"], "the recent one stays");
+    let (_, v) = get(&t, "$filter=target_kind%20eq%20'group'").await;
+    assert_eq!(v["Count"], 1);
+}
+
 tessera_testkit::both_backends!(
+    the_sweep_purges_events_older_than_the_retention,
     a_sequence_of_changes_is_listed_in_order_with_actor_target_origin_and_result,
     a_rejected_request_leaves_no_event_and_changes_nothing,
     a_denied_change_leaves_a_denied_event_and_no_change,

@@ -13,7 +13,10 @@
 //! - control characters, raw or encoded (`%00`-`%1F`, `%7F`): NUL truncation, header splitting;
 //! - double encoding (`%25` followed by two hex digits): an upstream that decodes twice would
 //!   see a dot segment or separator the gateway never saw;
-//! - a dot segment carrying parameters (`..;x`, `.;x`): servlet containers drop the `;x`;
+//! - a dot segment carrying parameters (`..;x`, `.;x`, `..%3Bx`): servlet containers drop the
+//!   `;x`, some after decoding;
+//! - a segment of dots and spaces other than `.` and `..` (`...`, `..%20`): Windows drops
+//!   trailing dots and spaces from names;
 //! - a malformed escape (`%` not followed by two hex digits);
 //! - escapes that do not decode to UTF-8 (overlong forms such as `%C0%AE` for `.` fooled
 //!   upstreams that decoded them leniently).
@@ -33,8 +36,10 @@ pub enum PathError {
     Control,
     #[error("double percent-encoding ('%25' followed by two hexadecimal digits) is refused in the path")]
     DoubleEncoding,
-    #[error("a '.' or '..' segment with parameters (';') is refused in the path")]
+    #[error("a '.' or '..' segment with parameters (';' or '%3B') is refused in the path")]
     DotParameter,
+    #[error("a segment of only dots and spaces other than '.' and '..' is refused in the path")]
+    AmbiguousDots,
     #[error("percent-encoded bytes in the path must form UTF-8")]
     NotUtf8,
 }
@@ -106,6 +111,16 @@ fn canonical_segment(raw: &[u8]) -> Result<String, PathError> {
     Ok(out)
 }
 
+/// A canonical segment's name (before its `;parameters`, `;` raw or encoded), and whether it
+/// has parameters.
+pub fn segment_name(seg: &str) -> (&str, bool) {
+    let cut = [seg.find(';'), seg.find("%3B")].into_iter().flatten().min();
+    match cut {
+        Some(i) => (&seg[..i], true),
+        None => (seg, false),
+    }
+}
+
 /// Every escape of a canonical segment decoded.
 fn decoded(canonical: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(canonical.len());
@@ -135,10 +150,10 @@ pub fn normalize(raw: &str) -> Result<String, PathError> {
     let mut trailing_slash = false;
     for seg in rest.split('/') {
         let seg = canonical_segment(seg.as_bytes())?;
-        let (name, params) = match seg.split_once(';') {
-            Some((n, _)) => (n, true),
-            None => (seg.as_str(), false),
-        };
+        let (name, params) = segment_name(&seg);
+        if name.len() > 2 && name.replace("%20", " ").bytes().all(|b| b == b'.' || b == b' ') {
+            return Err(PathError::AmbiguousDots);
+        }
         match name {
             "." | ".." if params => return Err(PathError::DotParameter),
             "." => trailing_slash = true,
@@ -219,7 +234,6 @@ mod tests {
             ("//app", "/app"),
             ("///app//x///", "/app/x/"),
             ("/a/..//b", "/b"),
-            ("/...", "/..."),
             ("/..a/.b", "/..a/.b"),
         ] {
             assert_eq!(normalize(raw).as_deref(), Ok(want), "{raw}");
@@ -259,6 +273,11 @@ mod tests {
             ("/public/..;/app", PathError::DotParameter),
             ("/public/.;x/app", PathError::DotParameter),
             ("/public/%2e%2e;/app", PathError::DotParameter),
+            ("/public/..%3bx/app", PathError::DotParameter),
+            ("/public/.%3B/app", PathError::DotParameter),
+            ("/...", PathError::AmbiguousDots),
+            ("/public/..%20/app", PathError::AmbiguousDots),
+            ("/public/. ./app", PathError::AmbiguousDots),
             ("/public/%c0%ae%c0%ae/app", PathError::NotUtf8),
             ("/a%e9", PathError::NotUtf8),
             ("/a%u002e", PathError::BadEscape),
@@ -273,7 +292,8 @@ mod tests {
         use rand::{Rng, SeedableRng};
         const PIECES: &[&str] = &[
             "/", "/", "/", ".", "..", "%2e", "%2E", "%2f", "%5C", "%25", "%252e", "a", "B", "~", "%7e", "%41", ";",
-            ";x", "\\", "%00", "\t", "%0a", "é", " ", "%", "%z", "%c3%a9", ":", "@", "%3B", "%2e%2e", "x=1",
+            ";x", "\\", "%00", "\t", "%0a", "é", " ", "%", "%z", "%c3%a9", ":", "@", "%3B", "%3b", "%2e%2e", "x=1",
+            "%20",
         ];
         let mut rng = rand::rngs::StdRng::seed_from_u64(0x7e55e7a);
         (0..n).map(move |_| {
@@ -297,8 +317,10 @@ mod tests {
             assert_eq!(normalize(&out).as_deref(), Ok(out.as_str()), "idempotent for {raw:?}");
             assert!(out.starts_with('/'), "{raw:?} -> {out:?}");
             assert!(!out.contains("//"), "{raw:?} -> {out:?}");
-            let segments: Vec<&str> = out.split('/').collect();
-            assert!(!segments.iter().any(|s| *s == "." || *s == ".."), "{raw:?} -> {out:?}");
+            for seg in out.split('/') {
+                let (name, _) = segment_name(seg);
+                assert!(name != "." && name != "..", "{raw:?} -> {out:?}");
+            }
             assert!(out.bytes().all(|b| (0x21..0x7f).contains(&b) && b != b'\\'), "{raw:?} -> {out:?}");
             let upper = out.to_ascii_uppercase();
             assert!(!upper.contains("%2F") && !upper.contains("%5C") && !upper.contains("%2E"), "{raw:?} -> {out:?}");

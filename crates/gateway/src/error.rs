@@ -89,6 +89,16 @@ mod tests {
     }
 
     #[test]
+    fn a_saturated_password_queue_is_429_with_retry_after() {
+        let res = app_error(&AppError::Overloaded { message: "busy".into(), retry_after_secs: 3 });
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(res.headers()[header::RETRY_AFTER], "3");
+        assert_eq!(res.headers()[header::CONTENT_TYPE], "application/json");
+        let res = app_error(&AppError::Unavailable("pool timed out on 10.0.0.5".into()));
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
     fn a_redirect_built_from_input_never_panics() {
         let res = redirect(StatusCode::SEE_OTHER, "/x\r\nSet-Cookie: a=b");
         assert_eq!(res.headers()[header::LOCATION], "/");

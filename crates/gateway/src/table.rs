@@ -109,9 +109,25 @@ fn host_matches(pattern: &str, host: &str) -> bool {
     }
 }
 
-/// Kong's prefix match: `/api` matches `/api`, `/api/x` and `/apix` (Kong does too).
+/// Kong's prefix match: `/api` matches `/api`, `/api/x` and `/apix` (Kong does too), but not
+/// `/api..` or `/api.;x/`: what a stripped prefix would leave there is a dot segment, which
+/// would climb out of the service's path upstream.
 fn path_prefix<'p>(paths: &'p [String], path: &str) -> Option<&'p str> {
-    paths.iter().filter(|p| path.starts_with(p.as_str())).map(String::as_str).max_by_key(|p| p.len())
+    paths
+        .iter()
+        .filter(|p| path.starts_with(p.as_str()) && !continues_with_dots(p, &path[p.len()..]))
+        .map(String::as_str)
+        .max_by_key(|p| p.len())
+}
+
+/// Whether the rest of a path after `prefix` continues the prefix's last segment with a dot
+/// segment's name (`.` or `..`, parameters aside).
+fn continues_with_dots(prefix: &str, rest: &str) -> bool {
+    if prefix.ends_with('/') || rest.starts_with('/') {
+        return false;
+    }
+    let partial = rest.split('/').next().unwrap_or("");
+    matches!(tessera_domain::path::segment_name(partial).0, "." | "..")
 }
 
 impl Table {
@@ -275,5 +291,10 @@ mod tests {
         assert_eq!(t.find("other", "GET", "/api/1").unwrap().route.paths, ["/api", "/b"]);
         assert_eq!(t.find("x.test:8000", "GET", "/api/1").unwrap().route.hosts, ["x.test"]);
         assert_eq!(t.find("other", "GET", "/zzz").unwrap().prefix, "/");
+        assert_eq!(t.find("other", "GET", "/apix").unwrap().prefix, "/api", "Kong's prefix match");
+        for dots in ["/api..", "/api../x", "/api.", "/api.;x/y", "/api..%3Bx/y"] {
+            assert_eq!(t.find("other", "GET", dots).unwrap().prefix, "/", "{dots} is not under /api");
+        }
+        assert_eq!(t.find("other", "GET", "/api.../x").unwrap().prefix, "/api");
     }
 }

@@ -987,6 +987,11 @@ pub async fn audit_events_commit_or_roll_back_with_their_change(store: &dyn Stor
     assert!(r.is_err(), "the change must fail when its event cannot be stored");
     assert!(!recorded);
     assert_eq!(store.get_user(org, bob.id).await.unwrap(), None, "no change without its event");
+    // The same for the hot path of assuming a role (one statement on PostgreSQL).
+    let (assumed, digest) = f.session(&ann, None, T0);
+    let (r, recorded) = audit::scope(e1.clone(), store.create_session(&assumed, &digest)).await;
+    assert!(r.is_err() && !recorded, "a session must not be created without its event");
+    assert_eq!(store.get_session(org, assumed.id).await.unwrap(), None);
 
     // Bookkeeping (a sign-in claim) never takes the event; the change after it does.
     store.set_password(org, ann.id, "$argon2id$not-a-real-hash").await.unwrap();

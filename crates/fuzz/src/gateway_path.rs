@@ -16,8 +16,6 @@ use tessera_domain::path::normalize;
 use tessera_gateway::table::{Table, upstream_path};
 use uuid::Uuid;
 
-use crate::known::{Bug, avoid};
-
 const OPEN_PREFIX: &str = "/public";
 /// The open route's service path: the only tree an unauthenticated request may reach.
 const OPEN_BASE: &str = "/static";
@@ -89,9 +87,6 @@ pub fn check_route(path: &str, host: &str, method: &str) {
     let raw = path;
     let Some(m) = table().find(host, method, path) else { return };
     assert!(path.starts_with(m.prefix), "prefix {:?} of {path:?}", m.prefix);
-    if avoid(Bug::StrippedPrefixLeavesDotSegment) && m.route.strip_path && starts_with_dots(&path[m.prefix.len()..]) {
-        return;
-    }
     let forwarded = upstream_path(&m.route.upstream.path, m.prefix, m.route.strip_path, path);
     assert!(forwarded.starts_with('/'), "forwarded {forwarded:?}");
     // What the upstream serves must be under the service's path: joining the rest of the
@@ -118,20 +113,10 @@ fn check_normalised(raw: &str, path: &str) -> bool {
         let decoded = percent_decode(seg);
         let name = decoded.split(|b| *b == b';').next().unwrap_or(&[]);
         if name == b"." || name == b".." {
-            if avoid(Bug::EncodedSemicolonAfterDots) && seg.to_ascii_uppercase().contains("%3B") {
-                return false;
-            }
             panic!("dot segment {seg:?} in {path:?} (from {raw:?})");
         }
     }
     true
-}
-
-/// Whether the first segment of `rest` reads as a dot segment to an aggressive upstream.
-fn starts_with_dots(rest: &str) -> bool {
-    let first = percent_decode(rest.split('/').next().unwrap_or(""));
-    let name = first.split(|b| *b == b';').next().unwrap_or(&[]);
-    name == b"." || name == b".."
 }
 
 /// Whether `path` (as segments) is `base` or below it.

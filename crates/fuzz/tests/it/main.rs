@@ -69,16 +69,11 @@ fn regression_policy_resource_ends_in_multibyte_char() {
 }
 
 #[test]
-#[ignore = "FAILS until fixed: a stripped route prefix that ends inside a segment (`/public` taking `/public..`) \
-            leaves `..` for upstream_path (crates/gateway/src/table.rs) to join: `/public../app/secret.txt` is \
-            forwarded as `/static/../app/secret.txt`; reported to the lead"]
 fn regression_gateway_path_stripped_prefix_leaves_dot_segment() {
     regression("gateway_path", "stripped-prefix-leaves-dot-segment");
 }
 
 #[test]
-#[ignore = "FAILS until fixed: path::normalize (crates/domain/src/path.rs) refuses `..;x` but keeps `..%3Bx`, \
-            a `..` for an upstream that decodes before dropping `;params`; reported to the lead"]
 fn regression_gateway_path_encoded_semicolon_after_dots() {
     regression("gateway_path", "encoded-semicolon-after-dots");
 }

@@ -42,10 +42,21 @@ pub struct ServeArgs {
     #[arg(long, env = "TESSERA_COOKIE_SAME_SITE", default_value = "Lax", value_parser = ["Lax", "Strict", "None"])]
     pub cookie_same_site: String,
 
-    /// A proxy (IP or CIDR) whose X-Forwarded-For is believed and that may call
-    /// /v2/auth/forward. Repeat for several; defaults to loopback only.
+    /// A proxy (IP or CIDR) whose X-Forwarded-For and X-Forwarded-Proto/Host are believed
+    /// and that may call /v2/auth/forward. Repeat for several; none by default, because any
+    /// process that can reach the port from a trusted address can claim any client address.
     #[arg(long = "trusted-proxy", env = "TESSERA_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<String>,
+
+    /// A peer (IP or CIDR) that may call /v2/auth/forward without being a trusted proxy (its
+    /// X-Forwarded-For is ignored). Repeat for several; defaults to loopback.
+    #[arg(long = "forward-auth-caller", env = "TESSERA_FORWARD_AUTH_CALLERS", value_delimiter = ',')]
+    pub forward_auth_callers: Vec<String>,
+
+    /// An origin (`https://console.example.com`) besides the server's own that may send
+    /// cookie-authenticated state changes and sign-ins. Repeat for several; none by default.
+    #[arg(long = "allowed-origin", env = "TESSERA_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
 
     /// Days ended and terminated sessions stay queryable before they are purged.
     #[arg(long, env = "TESSERA_SESSION_RETENTION_DAYS", default_value_t = 30)]
@@ -110,6 +121,18 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// IP addresses or CIDR blocks from a repeatable flag.
+fn parse_networks(values: &[String], flag: &str) -> anyhow::Result<Vec<ipnet::IpNet>> {
+    values
+        .iter()
+        .map(|s| {
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .with_context(|| format!("{flag} '{s}' is neither an IP address nor a CIDR block"))
+        })
+        .collect()
+}
+
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(&args.log_format);
     let store = open_store(args.database.as_deref(), &args.data_dir).await?;
@@ -118,16 +141,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         cookie_same_site: args.cookie_same_site.clone(),
         ..Default::default()
     };
-    if !args.trusted_proxies.is_empty() {
-        config.trusted_proxies = args
-            .trusted_proxies
-            .iter()
-            .map(|s| {
-                s.parse::<ipnet::IpNet>()
-                    .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                    .with_context(|| format!("--trusted-proxy '{s}' is neither an IP address nor a CIDR block"))
-            })
-            .collect::<anyhow::Result<_>>()?;
+    config.trusted_proxies = parse_networks(&args.trusted_proxies, "--trusted-proxy")?;
+    if !args.forward_auth_callers.is_empty() {
+        config.forward_auth_callers = parse_networks(&args.forward_auth_callers, "--forward-auth-caller")?;
+    }
+    for origin in &args.allowed_origins {
+        let trimmed = origin.trim_end_matches('/');
+        let authority = trimmed.strip_prefix("https://").or_else(|| trimmed.strip_prefix("http://"));
+        anyhow::ensure!(
+            authority
+                .is_some_and(|a| !a.is_empty() && a.chars().all(|c| c.is_ascii_graphic() && !"/?#@\\".contains(c))),
+            "--allowed-origin '{origin}' must be an origin such as https://console.example.com (no path)"
+        );
+        config.allowed_origins.push(trimmed.to_ascii_lowercase());
     }
     let app = Arc::new(
         App::new(store, Arc::new(SystemClock), Box::new(rand::rngs::OsRng))
@@ -174,8 +200,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let gateway = match gateway_listener {
         Some(l) => {
             // The gateway believes forwarding headers from the same proxies the API does.
-            let gateway_config =
-                tessera_gateway::GatewayConfig { trusted_proxies: config.trusted_proxies.clone() };
+            let gateway_config = tessera_gateway::GatewayConfig { trusted_proxies: config.trusted_proxies.clone() };
             let gw = tessera_gateway::Gateway::with_config(Arc::clone(&app), gateway_config)
                 .await
                 .context("loading the gateway configuration")?;

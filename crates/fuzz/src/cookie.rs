@@ -24,6 +24,8 @@ use tessera_session_cookie::{
     verify,
 };
 
+use crate::known::{Bug, avoid};
+
 const SECRET: &[u8] = b"the fuzzing plugin's secret";
 /// The gateway's clock in most modes (a Unix time in 2025).
 const NOW: u64 = 1_750_000_000;
@@ -243,10 +245,23 @@ fn reseal(options: &SealOptions, entries: &[SessionEntry]) {
     let opts = OpenOptions { storage: options.storage, kind: options.kind, timeouts: Timeouts::SESSION_DEFAULT };
     let opened = open(keys(), &opts, &sealed.value, Some(&sealed.ciphertext), &BIND, NOW + 30)
         .unwrap_or_else(|e| panic!("a cookie sealed a moment ago does not open: {e:?}"));
-    assert_eq!(opened.data, entries, "entries after seal and open");
+    let floats = entries.iter().any(|e| has_float(&e.data));
+    if !(floats && avoid(Bug::FloatDriftsOnReseal)) {
+        assert_eq!(opened.data, entries, "entries after seal and open");
+    }
     let touched = touch(keys(), &opened.header, &sealed.value, &BIND, NOW + 60);
     verify(keys(), &opts, &touched.value, &BIND, NOW + 61).expect("a touched cookie verifies");
     assert_eq!(touched.header.sid, sealed.header.sid);
+}
+
+/// Whether a JSON value holds a number that is not an integer.
+fn has_float(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Number(n) => n.is_f64(),
+        serde_json::Value::Array(a) => a.iter().any(has_float),
+        serde_json::Value::Object(o) => o.values().any(has_float),
+        _ => false,
+    }
 }
 
 /// Entries built from fuzz input (strings only, which survive JSON exactly), sealed with

@@ -19,10 +19,14 @@ pub enum Bug {
     /// `item.rfind`) to a character position, so after a multi-byte character the error points
     /// past the end of the text.
     OrderbyPositionInBytes,
+    /// serde_json parses floats fast but not always to the nearest double (its
+    /// `float_roundtrip` feature is off), so a number in session data (`6E88`) comes back one
+    /// ulp away after a renewal re-seals the cookie.
+    FloatDriftsOnReseal,
 }
 
 /// The bugs not yet fixed.
-const OPEN: &[Bug] = &[Bug::ResourceEndsInMultibyteChar, Bug::OrderbyPositionInBytes];
+const OPEN: &[Bug] = &[Bug::ResourceEndsInMultibyteChar, Bug::OrderbyPositionInBytes, Bug::FloatDriftsOnReseal];
 
 thread_local! {
     static STRICT: Cell<bool> = const { Cell::new(false) };

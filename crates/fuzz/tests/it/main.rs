@@ -107,3 +107,10 @@ mod properties_catch_the_reported_faults {
         tessera_fuzz::login::check_target("//evil.com", Some("//evil.com".into()));
     }
 }
+
+#[test]
+#[ignore = "FAILS until fixed: a float in session data (6E88) comes back one ulp away after a re-seal, because \
+            serde_json's float_roundtrip feature is off (workspace Cargo.toml); reported, low severity"]
+fn regression_cookie_float_drifts_on_reseal() {
+    regression("cookie", "float-drifts-on-reseal");
+}

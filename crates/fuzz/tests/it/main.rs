@@ -61,9 +61,6 @@ fn regression(name: &str, file: &str) {
 }
 
 #[test]
-#[ignore = "FAILS until fixed: ResourcePattern::parse panics slicing inside a multi-byte character \
-            (crates/domain/src/policy.rs:87, `s[..s.len() - 1]`); reported to the lead. Un-ignore with the fix \
-            and drop Bug::ResourceEndsInMultibyteChar from crates/fuzz/src/known.rs"]
 fn regression_policy_resource_ends_in_multibyte_char() {
     regression("policy", "resource-ends-in-multibyte-char");
 }
@@ -79,8 +76,6 @@ fn regression_gateway_path_encoded_semicolon_after_dots() {
 }
 
 #[test]
-#[ignore = "FAILS until fixed: parse_orderby (crates/domain/src/filter/parser.rs:468 and :473) adds byte offsets \
-            to a character position, so the error after a multi-byte character points past the end; reported"]
 fn regression_filter_orderby_position_counts_bytes() {
     regression("filter", "orderby-position-counts-bytes");
 }

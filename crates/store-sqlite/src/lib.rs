@@ -1364,7 +1364,9 @@ impl Store for SqliteStore {
     async fn purge_audit_events(&self, before: Timestamp) -> StoreResult<u64> {
         self.engine
             .write_unaudited(move |c| {
-                c.execute("DELETE FROM audit_events WHERE time < ?1", params![before.0]).map(|n| n as u64).map_err(map_err)
+                c.execute("DELETE FROM audit_events WHERE time < ?1", params![before.0])
+                    .map(|n| n as u64)
+                    .map_err(map_err)
             })
             .await
     }

@@ -3,14 +3,11 @@
 
 use tessera_domain::Timestamp;
 use tessera_domain::audit::{ActorKind, AuditEvent, AuditResult};
-use tessera_domain::filter::FieldType;
 use tessera_store::audit::{AUDIT_COLS, AUDIT_WIDTH, AuditQueryResult};
-use tessera_store::filter_sql::{Dialect, SqlValue};
+use tessera_store::filter_sql::Dialect;
 use tessera_store::record_query::record_query;
-use tessera_store::{Keyset, SessionQuery, StoreError, StoreResult};
+use tessera_store::{SessionQuery, StoreError, StoreResult};
 use tokio_postgres::{GenericClient, Row};
-
-use crate::{bind_value, map_err, refs};
 
 fn bad(what: &str) -> StoreError {
     StoreError::Internal(format!("stored audit event is malformed: {what}"))
@@ -41,32 +38,6 @@ fn event(r: &Row) -> StoreResult<AuditEvent> {
 
 pub async fn query<C: GenericClient>(c: &C, org: String, q: &SessionQuery) -> StoreResult<AuditQueryResult> {
     let sql = record_query(q, Dialect::Postgres, "audit_events a", "a", AUDIT_COLS, org);
-    let count = match &sql.count {
-        Some(count_sql) => {
-            let bound: Vec<_> = sql.count_params.iter().map(bind_value).collect();
-            let n: i64 = c.query_one(count_sql, &refs(&bound)).await.map_err(map_err)?.get(0);
-            Some(n as u64)
-        }
-        None => None,
-    };
-    let Some(rows_sql) = &sql.rows else { return Ok(AuditQueryResult { count, events: vec![], next: None }) };
-    let bound: Vec<_> = sql.params.iter().map(bind_value).collect();
-    let rows = c.query(rows_sql, &refs(&bound)).await.map_err(map_err)?;
-    let more = rows.len() > q.top as usize;
-    let rows = &rows[..rows.len().min(q.top as usize)];
-    let events = rows.iter().map(event).collect::<StoreResult<Vec<_>>>()?;
-    let next = match (more && q.keyset_capable(), rows.last()) {
-        (true, Some(r)) => {
-            let seq: i64 = r.get(AUDIT_WIDTH);
-            let value = match q.order.first().map(|o| o.field.ty) {
-                Some(FieldType::Text) => SqlValue::Text(r.get(AUDIT_WIDTH + 1)),
-                Some(FieldType::Bool) => SqlValue::Bool(r.get(AUDIT_WIDTH + 1)),
-                Some(_) => SqlValue::Int(r.get(AUDIT_WIDTH + 1)),
-                None => SqlValue::Int(0),
-            };
-            Some(Keyset { value, seq })
-        }
-        _ => None,
-    };
+    let (count, events, next) = crate::run_record_query(c, &sql, q, AUDIT_WIDTH, event).await?;
     Ok(AuditQueryResult { count, events, next })
 }

@@ -17,6 +17,7 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tessera_domain::FieldError;
 use tessera_domain::Timestamp;
+use tessera_domain::audit::AuditEvent;
 use tessera_domain::ids::*;
 use tessera_domain::login::{LockoutPolicy, LoginClaim, LoginState, SessionLimits};
 use tessera_domain::policy::PolicyDocument;
@@ -25,9 +26,9 @@ use tessera_domain::session::{EndReason, Session, SessionKind};
 use tessera_domain::token::{TokenDigest, TokenKind};
 use tessera_domain::trust::RoleTrust;
 use tessera_domain::user::{ApiKey, Email, Group, Organization, User, UserStatus};
-use tessera_domain::audit::AuditEvent;
 use tessera_store::audit::{self, Changed};
-use tessera_store::filter_sql::{Dialect, SqlValue, filter_to_sql};
+use tessera_store::filter_sql::{Dialect, SqlValue};
+use tessera_store::record_query::{QuerySql, record_query};
 use tessera_store::*;
 use tokio::sync::broadcast;
 use tokio_postgres::types::ToSql;
@@ -507,6 +508,45 @@ async fn write_login_state<C: GenericClient>(c: &C, org: OrgId, uid: UserId, st:
     .await
     .map_err(map_err)?;
     Ok(())
+}
+
+/// Runs a record query built by `record_query`: the count, the page's rows (read by `map`,
+/// which has `width` columns), and where the next page starts.
+pub(crate) async fn run_record_query<C: GenericClient, T>(
+    c: &C,
+    sql: &QuerySql,
+    q: &SessionQuery,
+    width: usize,
+    map: impl Fn(&Row) -> StoreResult<T>,
+) -> StoreResult<(Option<u64>, Vec<T>, Option<Keyset>)> {
+    let count = match &sql.count {
+        Some(count_sql) => {
+            let bound: Vec<P> = sql.count_params.iter().map(bind_value).collect();
+            let n: i64 = c.query_one(count_sql, &refs(&bound)).await.map_err(map_err)?.get(0);
+            Some(n as u64)
+        }
+        None => None,
+    };
+    let Some(rows_sql) = &sql.rows else { return Ok((count, vec![], None)) };
+    let bound: Vec<P> = sql.params.iter().map(bind_value).collect();
+    let rows = c.query(rows_sql, &refs(&bound)).await.map_err(map_err)?;
+    let more = rows.len() > q.top as usize;
+    let rows = &rows[..rows.len().min(q.top as usize)];
+    let items = rows.iter().map(map).collect::<StoreResult<Vec<_>>>()?;
+    let next = match (more && q.keyset_capable(), rows.last()) {
+        (true, Some(r)) => {
+            let seq: i64 = r.get(width);
+            let value = match q.order.first().map(|o| o.field.ty) {
+                Some(tessera_domain::filter::FieldType::Text) => SqlValue::Text(r.get(width + 1)),
+                Some(tessera_domain::filter::FieldType::Bool) => SqlValue::Bool(r.get(width + 1)),
+                Some(_) => SqlValue::Int(r.get(width + 1)),
+                None => SqlValue::Int(0),
+            };
+            Some(Keyset { value, seq })
+        }
+        _ => None,
+    };
+    Ok((count, items, next))
 }
 
 pub(crate) fn bind_value(v: &SqlValue) -> P {
@@ -1395,88 +1435,8 @@ impl Store for PgStore {
     async fn query_sessions(&self, org: OrgId, q: &SessionQuery) -> StoreResult<SessionQueryResult> {
         q.check().map_err(StoreError::Invalid)?;
         let c = self.client().await?;
-        let mut params: Vec<P> = vec![b(s(org))];
-        let mut where_sql = String::from("s.org_id = $1");
-        if let Some(f) = &q.filter {
-            let frag = filter_to_sql(f, Dialect::Postgres, 2);
-            where_sql.push_str(" AND ");
-            where_sql.push_str(&frag.sql);
-            params.extend(frag.params.iter().map(bind_value));
-        }
-        let count = if q.count {
-            let n: i64 = c
-                .query_one(&format!("SELECT count(*) FROM sessions s WHERE {where_sql}"), &refs(&params))
-                .await
-                .map_err(map_err)?
-                .get(0);
-            Some(n as u64)
-        } else {
-            None
-        };
-        if !q.rows {
-            return Ok(SessionQueryResult { count, sessions: vec![], next: None });
-        }
-        let key = q.order.first();
-        let seq_dir = if key.is_some_and(|o| o.descending) { "DESC" } else { "ASC" };
-        let mut order: Vec<String> = q
-            .order
-            .iter()
-            .map(|o| {
-                let dir = if o.descending { "DESC" } else { "ASC" };
-                if o.field.nullable {
-                    format!("{} IS NULL, {} {dir}", o.field.column, o.field.column)
-                } else {
-                    format!("{} {dir}", o.field.column)
-                }
-            })
-            .collect();
-        order.push(format!("s.seq {seq_dir}"));
-        if let Some(after) = q.after.as_ref().filter(|_| q.keyset_capable()) {
-            let n = params.len();
-            let cmp = if key.is_some_and(|o| o.descending) { "<" } else { ">" };
-            match key {
-                Some(o) => {
-                    where_sql.push_str(&format!(
-                        " AND ({c} {cmp} ${a} OR ({c} = ${a} AND s.seq {cmp} ${b}))",
-                        c = o.field.column,
-                        a = n + 1,
-                        b = n + 2
-                    ));
-                    params.push(bind_value(&after.value));
-                }
-                None => where_sql.push_str(&format!(" AND s.seq > ${}", n + 1)),
-            }
-            params.push(b(after.seq));
-        }
-        let sql = format!(
-            "SELECT {SESSION_COLS}, s.seq{key_col} FROM sessions s WHERE {where_sql} ORDER BY {} LIMIT {} OFFSET {}",
-            order.join(", "),
-            i64::from(q.top) + 1,
-            q.skip.min(i64::MAX as u64),
-            key_col = key.map(|o| format!(", {}", o.field.column)).unwrap_or_default(),
-        );
-        let rows = c.query(&sql, &refs(&params)).await.map_err(map_err)?;
-        let more = rows.len() > q.top as usize;
-        let rows = &rows[..rows.len().min(q.top as usize)];
-        let mut sessions = Vec::with_capacity(rows.len());
-        for r in rows {
-            sessions.push(session(r, 0)?);
-        }
-        let next = match (more && q.keyset_capable(), rows.last()) {
-            (true, Some(r)) => {
-                let seq: i64 = r.get(SESSION_WIDTH);
-                let value = match key {
-                    Some(o) => match o.field.ty {
-                        tessera_domain::filter::FieldType::Text => SqlValue::Text(r.get(SESSION_WIDTH + 1)),
-                        tessera_domain::filter::FieldType::Bool => SqlValue::Bool(r.get(SESSION_WIDTH + 1)),
-                        _ => SqlValue::Int(r.get(SESSION_WIDTH + 1)),
-                    },
-                    None => SqlValue::Int(0),
-                };
-                Some(Keyset { value, seq })
-            }
-            _ => None,
-        };
+        let sql = record_query(q, Dialect::Postgres, "sessions s", "s", SESSION_COLS, s(org));
+        let (count, sessions, next) = run_record_query(&**c, &sql, q, SESSION_WIDTH, |r| session(r, 0)).await?;
         Ok(SessionQueryResult { count, sessions, next })
     }
 

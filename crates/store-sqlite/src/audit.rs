@@ -1,14 +1,14 @@
 //! The audit trail in SQLite: inserting an event (inside a write's savepoint), reading it
 //! back, and the audit query.
 
-use rusqlite::types::{ToSql, Type, Value};
+use rusqlite::types::Type;
 use rusqlite::{Connection, Row, params};
 use tessera_domain::Timestamp;
 use tessera_domain::audit::{ActorKind, AuditEvent, AuditResult};
 use tessera_store::audit::{AUDIT_COLS, AUDIT_WIDTH, AuditQueryResult};
-use tessera_store::filter_sql::{Dialect, SqlValue};
+use tessera_store::filter_sql::Dialect;
 use tessera_store::record_query::record_query;
-use tessera_store::{Keyset, SessionQuery, StoreResult};
+use tessera_store::{SessionQuery, StoreResult};
 
 use crate::engine::map_err;
 
@@ -65,51 +65,8 @@ fn event(r: &Row<'_>) -> rusqlite::Result<AuditEvent> {
     })
 }
 
-fn bind(v: &SqlValue) -> Box<dyn ToSql> {
-    match v {
-        SqlValue::Text(s) => Box::new(s.clone()),
-        SqlValue::Int(n) => Box::new(*n),
-        SqlValue::Bool(b) => Box::new(i64::from(*b)),
-    }
-}
-
 pub fn query(c: &Connection, org: &str, q: &SessionQuery) -> StoreResult<AuditQueryResult> {
     let sql = record_query(q, Dialect::Sqlite, "audit_events a", "a", AUDIT_COLS, org.to_owned());
-    let count = match &sql.count {
-        Some(count_sql) => {
-            let bound: Vec<Box<dyn ToSql>> = sql.count_params.iter().map(bind).collect();
-            let args: Vec<&dyn ToSql> = bound.iter().map(|b| b.as_ref()).collect();
-            let n: i64 =
-                c.prepare(count_sql).and_then(|mut st| st.query_row(&args[..], |r| r.get(0))).map_err(map_err)?;
-            Some(n as u64)
-        }
-        None => None,
-    };
-    let Some(rows_sql) = &sql.rows else { return Ok(AuditQueryResult { count, events: vec![], next: None }) };
-    let bound: Vec<Box<dyn ToSql>> = sql.params.iter().map(bind).collect();
-    let args: Vec<&dyn ToSql> = bound.iter().map(|b| b.as_ref()).collect();
-    let keyed = !q.order.is_empty();
-    let mut st = c.prepare(rows_sql).map_err(map_err)?;
-    let mut rows: Vec<(AuditEvent, i64, Option<Value>)> = st
-        .query_map(&args[..], |r| {
-            let key = if keyed { Some(r.get::<_, Value>(AUDIT_WIDTH + 1)?) } else { None };
-            Ok((event(r)?, r.get(AUDIT_WIDTH)?, key))
-        })
-        .map_err(map_err)?
-        .collect::<Result<_, _>>()
-        .map_err(map_err)?;
-    let more = rows.len() > q.top as usize;
-    rows.truncate(q.top as usize);
-    let next = match (more && q.keyset_capable(), rows.last()) {
-        (true, Some((_, seq, key))) => Some(Keyset {
-            value: match key {
-                Some(Value::Integer(n)) => SqlValue::Int(*n),
-                Some(Value::Text(t)) => SqlValue::Text(t.clone()),
-                _ => SqlValue::Int(0),
-            },
-            seq: *seq,
-        }),
-        _ => None,
-    };
-    Ok(AuditQueryResult { count, events: rows.into_iter().map(|(e, _, _)| e).collect(), next })
+    let (count, events, next) = crate::run_record_query(c, &sql, q, AUDIT_WIDTH, event)?;
+    Ok(AuditQueryResult { count, events, next })
 }

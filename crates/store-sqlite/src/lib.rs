@@ -22,7 +22,8 @@ use tessera_domain::session::{EndReason, Session, SessionKind};
 use tessera_domain::token::{TokenDigest, TokenKind};
 use tessera_domain::trust::RoleTrust;
 use tessera_domain::user::{ApiKey, Email, Group, Organization, User, UserStatus};
-use tessera_store::filter_sql::{Dialect, SqlValue, filter_to_sql};
+use tessera_store::filter_sql::{Dialect, SqlValue};
+use tessera_store::record_query::{QuerySql, record_query};
 use tessera_store::*;
 
 use engine::{Engine, map_err};
@@ -1528,78 +1529,39 @@ fn bind_value(v: &SqlValue) -> Box<dyn ToSql + Send> {
 }
 
 fn query_sessions(c: &Connection, org: OrgId, q: &SessionQuery) -> StoreResult<SessionQueryResult> {
-    let mut params: Params = vec![p(s(org))];
-    let mut where_sql = String::from("s.org_id = ?1");
-    if let Some(f) = &q.filter {
-        let frag = filter_to_sql(f, Dialect::Sqlite, 2);
-        where_sql.push_str(" AND ");
-        where_sql.push_str(&frag.sql);
-        params.extend(frag.params.iter().map(bind_value));
-    }
-    let count = if q.count {
-        let args = refs(&params);
-        let n: i64 = c
-            .prepare_cached(&format!("SELECT count(*) FROM sessions s WHERE {where_sql}"))
-            .and_then(|mut st| st.query_row(&args[..], |r| r.get(0)))
-            .map_err(map_err)?;
-        Some(n as u64)
-    } else {
-        None
-    };
-    if !q.rows {
-        return Ok(SessionQueryResult { count, sessions: vec![], next: None });
-    }
-    // Sort keys, always ending in the insertion sequence so pages never overlap.
-    let key = q.order.first();
-    let seq_dir = if key.is_some_and(|o| o.descending) { "DESC" } else { "ASC" };
-    let mut order: Vec<String> = q
-        .order
-        .iter()
-        .map(|o| {
-            let dir = if o.descending { "DESC" } else { "ASC" };
-            // NULLs sort last either way, as readers of "newest first" expect. Columns that
-            // cannot be NULL sort plainly, so an index on them serves the order.
-            if o.field.nullable {
-                format!("{} IS NULL, {} {dir}", o.field.column, o.field.column)
-            } else {
-                format!("{} {dir}", o.field.column)
-            }
-        })
-        .collect();
-    order.push(format!("s.seq {seq_dir}"));
-    if let Some(after) = q.after.as_ref().filter(|_| q.keyset_capable()) {
-        let n = params.len();
-        let (cmp, seq_cmp) = if key.is_some_and(|o| o.descending) { ("<", "<") } else { (">", ">") };
-        match key {
-            Some(o) => {
-                where_sql.push_str(&format!(
-                    " AND ({c} {cmp} ?{a} OR ({c} = ?{a} AND s.seq {seq_cmp} ?{b}))",
-                    c = o.field.column,
-                    a = n + 1,
-                    b = n + 2
-                ));
-                params.push(bind_value(&after.value));
-            }
-            None => {
-                where_sql.push_str(&format!(" AND s.seq > ?{}", n + 1));
-            }
+    let sql = record_query(q, Dialect::Sqlite, "sessions s", "s", SESSION_COLS, s(org));
+    let (count, sessions, next) = run_record_query(c, &sql, q, SESSION_WIDTH, |r| session(r, 0))?;
+    Ok(SessionQueryResult { count, sessions, next })
+}
+
+/// Runs a record query built by `record_query`: the count, the page's rows (read by `map`,
+/// which has `width` columns), and where the next page starts.
+pub(crate) fn run_record_query<T>(
+    c: &Connection,
+    sql: &QuerySql,
+    q: &SessionQuery,
+    width: usize,
+    map: impl Fn(&Row<'_>) -> rusqlite::Result<T>,
+) -> StoreResult<(Option<u64>, Vec<T>, Option<Keyset>)> {
+    let count = match &sql.count {
+        Some(count_sql) => {
+            let bound: Params = sql.count_params.iter().map(bind_value).collect();
+            let n: i64 = c
+                .prepare(count_sql)
+                .and_then(|mut st| st.query_row(&refs(&bound)[..], |r| r.get(0)))
+                .map_err(map_err)?;
+            Some(n as u64)
         }
-        params.push(p(after.seq));
-    }
-    let sql = format!(
-        "SELECT {SESSION_COLS}, s.seq{key_col} FROM sessions s WHERE {where_sql} ORDER BY {} LIMIT {} OFFSET {}",
-        order.join(", "),
-        i64::from(q.top) + 1,
-        q.skip.min(i64::MAX as u64),
-        key_col = key.map(|o| format!(", {}", o.field.column)).unwrap_or_default(),
-    );
-    let args = refs(&params);
-    let mut st = c.prepare(&sql).map_err(map_err)?;
-    let mut rows: Vec<(Session, i64, Option<rusqlite::types::Value>)> = st
-        .query_map(&args[..], |r| {
-            let seq: i64 = r.get(SESSION_WIDTH)?;
-            let k = if key.is_some() { Some(r.get::<_, rusqlite::types::Value>(SESSION_WIDTH + 1)?) } else { None };
-            Ok((session(r, 0)?, seq, k))
+        None => None,
+    };
+    let Some(rows_sql) = &sql.rows else { return Ok((count, vec![], None)) };
+    let bound: Params = sql.params.iter().map(bind_value).collect();
+    let keyed = !q.order.is_empty();
+    let mut st = c.prepare(rows_sql).map_err(map_err)?;
+    let mut rows: Vec<(T, i64, Option<rusqlite::types::Value>)> = st
+        .query_map(&refs(&bound)[..], |r| {
+            let key = if keyed { Some(r.get::<_, rusqlite::types::Value>(width + 1)?) } else { None };
+            Ok((map(r)?, r.get(width)?, key))
         })
         .map_err(map_err)?
         .collect::<Result<_, _>>()
@@ -1607,8 +1569,8 @@ fn query_sessions(c: &Connection, org: OrgId, q: &SessionQuery) -> StoreResult<S
     let more = rows.len() > q.top as usize;
     rows.truncate(q.top as usize);
     let next = match (more && q.keyset_capable(), rows.last()) {
-        (true, Some((_, seq, k))) => Some(Keyset {
-            value: match k {
+        (true, Some((_, seq, key))) => Some(Keyset {
+            value: match key {
                 Some(rusqlite::types::Value::Integer(n)) => SqlValue::Int(*n),
                 Some(rusqlite::types::Value::Text(t)) => SqlValue::Text(t.clone()),
                 _ => SqlValue::Int(0),
@@ -1617,5 +1579,5 @@ fn query_sessions(c: &Connection, org: OrgId, q: &SessionQuery) -> StoreResult<S
         }),
         _ => None,
     };
-    Ok(SessionQueryResult { count, sessions: rows.into_iter().map(|(s, _, _)| s).collect(), next })
+    Ok((count, rows.into_iter().map(|(t, _, _)| t).collect(), next))
 }

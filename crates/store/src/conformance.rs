@@ -980,16 +980,17 @@ pub async fn audit_events_commit_or_roll_back_with_their_change(store: &dyn Stor
     store.create_group(&missing).await.unwrap();
     assert_eq!(actions(store, org).await, vec!["create ann"]);
 
-    // The event's own failure undoes the change: an event id already stored cannot be
-    // inserted again, and the user it came with is not created either.
+    // The event's own failure undoes the change: an event without an action breaks the
+    // table's rule, and the user it came with is not created either.
+    let broken = AuditEvent { action: String::new(), ..e1.clone() };
     let bob = f.user("bob@example.com");
-    let (r, recorded) = audit::scope(e1.clone(), store.create_user(&bob, None)).await;
+    let (r, recorded) = audit::scope(broken.clone(), store.create_user(&bob, None)).await;
     assert!(r.is_err(), "the change must fail when its event cannot be stored");
     assert!(!recorded);
     assert_eq!(store.get_user(org, bob.id).await.unwrap(), None, "no change without its event");
     // The same for the hot path of assuming a role (one statement on PostgreSQL).
     let (assumed, digest) = f.session(&ann, None, T0);
-    let (r, recorded) = audit::scope(e1.clone(), store.create_session(&assumed, &digest)).await;
+    let (r, recorded) = audit::scope(broken, store.create_session(&assumed, &digest)).await;
     assert!(r.is_err() && !recorded, "a session must not be created without its event");
     assert_eq!(store.get_session(org, assumed.id).await.unwrap(), None);
 

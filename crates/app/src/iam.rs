@@ -166,6 +166,9 @@ impl App {
         if let Some(s) = patch.status {
             user.status = s;
         }
+        if status_changed {
+            audit::reason(format!("status {}", user.status.as_str()));
+        }
         // Disabling ends the user's sessions in the same write (re-enabling revives none).
         let Some(ended) = self.store.update_user(&user, self.now()).await? else {
             return Err(AppError::NotFound("Invalid user".into()));

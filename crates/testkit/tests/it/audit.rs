@@ -79,6 +79,7 @@ async fn a_sequence_of_changes_is_listed_in_order_with_actor_target_origin_and_r
     api(&t, Method::PATCH, &format!("/v2/users/{ann}"), json!({"password": NEW_PASSWORD})).await;
     let (code, _) = t.admin.raw(Method::DELETE, &format!("/v2/groups/{group}"), None).await.unwrap();
     assert_eq!(code, StatusCode::NO_CONTENT);
+    api(&t, Method::PATCH, &format!("/v2/users/{ann}"), json!({"status": "disabled"})).await;
 
     let all = events(&t).await;
     let s = |x: &str| (x.to_owned(), "success".to_owned());
@@ -97,6 +98,7 @@ async fn a_sequence_of_changes_is_listed_in_order_with_actor_target_origin_and_r
             s("iam.user.Update"),
             s("iam.user.SetPassword"),
             s("iam.group.Delete"),
+            s("iam.user.Update"),
         ]
     );
     let boot = &all[0];
@@ -131,6 +133,7 @@ async fn a_sequence_of_changes_is_listed_in_order_with_actor_target_origin_and_r
     assert_eq!(sign_in_event["request_id"], "audit-test-42", "a client's request id is kept");
     assert_eq!(target(sign_out_event), ("session".into(), signed.session.moid.clone()));
     assert_eq!(target(&all[10]), ("user".into(), ann.clone()));
+    assert_eq!((target(&all[12]), all[12]["reason"].as_str()), (("user".into(), ann.clone()), Some("status disabled")));
 }
 
 async fn a_rejected_request_leaves_no_event_and_changes_nothing(backend: Backend) {

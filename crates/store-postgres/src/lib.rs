@@ -207,30 +207,38 @@ async fn commit<T: Changed>(tx: deadpool_postgres::Transaction<'_>, out: T) -> S
     }
 }
 
+const AUDIT_INSERT: &str = "INSERT INTO audit_events (id, org_id, time, actor_kind, actor_id, actor_email, \
+     credential_id, action, target_kind, target_id, source_ip, request_id, result, reason)";
+
+/// The values of an audit event's row, in [`AUDIT_INSERT`]'s order.
+fn audit_values(e: &AuditEvent) -> Vec<P> {
+    vec![
+        b(e.id.to_string()),
+        b(s(e.org_id)),
+        b(e.time.0),
+        b(e.actor_kind.as_str()),
+        b(e.actor_id.clone()),
+        b(e.actor_email.clone()),
+        b(e.credential_id.clone()),
+        b(e.action.clone()),
+        b(e.target_kind.clone()),
+        b(e.target_id.clone()),
+        b(e.source_ip.clone()),
+        b(e.request_id.clone()),
+        b(e.result.as_str()),
+        b(e.reason.clone()),
+    ]
+}
+
+/// `VALUES ($from, ..., $from+13)`.
+fn audit_placeholders(from: usize) -> String {
+    let ps: Vec<String> = (from..from + 14).map(|n| format!("${n}")).collect();
+    format!("VALUES ({})", ps.join(", "))
+}
+
 async fn insert_audit<C: GenericClient>(c: &C, e: &AuditEvent) -> StoreResult<()> {
-    c.execute(
-        "INSERT INTO audit_events (id, org_id, time, actor_kind, actor_id, actor_email, credential_id, action, \
-         target_kind, target_id, source_ip, request_id, result, reason) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-        &[
-            &e.id.to_string(),
-            &s(e.org_id),
-            &e.time.0,
-            &e.actor_kind.as_str(),
-            &e.actor_id,
-            &e.actor_email,
-            &e.credential_id,
-            &e.action,
-            &e.target_kind,
-            &e.target_id,
-            &e.source_ip,
-            &e.request_id,
-            &e.result.as_str(),
-            &e.reason,
-        ],
-    )
-    .await
-    .map_err(map_err)?;
+    let values = audit_values(e);
+    c.execute(&format!("{AUDIT_INSERT} {}", audit_placeholders(1)), &refs(&values)).await.map_err(map_err)?;
     Ok(())
 }
 
@@ -389,45 +397,61 @@ async fn insert_api_key<C: GenericClient>(c: &C, k: &ApiKey) -> StoreResult<()> 
 }
 
 async fn insert_session<C: GenericClient>(c: &C, x: &Session, d: &TokenDigest) -> StoreResult<()> {
-    let idle_exp = x.idle_deadline(x.last_activity).map(|t| t.0);
-    let conditions = serde_json::to_string(&x.conditions_met).unwrap_or_else(|_| "[]".into());
-    c.execute(
-        "INSERT INTO sessions (id, org_id, kind, token_digest, user_id, user_email, role_id, role_name, session_name, \
-         auth_method, duration, bound_ip, source_ip, conditions_met, create_time, mod_time, expiration, idle_timeout, \
-         last_activity, idle_time_expiration, status, end_time, end_reason, failed_logins, last_login_time, last_login_client) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)",
-        &[
-            &s(x.id),
-            &s(x.org_id),
-            &x.kind.as_str(),
-            &&d.0[..],
-            &s(x.user_id),
-            &x.user_email,
-            &x.role_id.map(s),
-            &x.role_name,
-            &x.session_name,
-            &x.auth_method,
-            &x.duration,
-            &x.bound_ip.map(|ip| ip.to_string()),
-            &x.source_ip,
-            &conditions,
-            &x.created.0,
-            &x.modified.0,
-            &x.expires.0,
-            &x.idle_timeout,
-            &x.last_activity.0,
-            &idle_exp,
-            &x.status.as_str(),
-            &x.ended.map(|t| t.0),
-            &x.end_reason.map(|r| r.as_str()),
-            &x.failed_logins,
-            &x.last_login_time.map(|t| t.0),
-            &x.last_login_client,
-        ],
-    )
-    .await
-    .map_err(map_err)?;
+    let values = session_values(x, d, None);
+    c.execute(session_insert_sql(false), &refs(&values)).await.map_err(map_err)?;
     Ok(())
+}
+
+/// The statement inserting a session and, when `audited`, its audit event in the same
+/// statement (a data-modifying `WITH`: atomic without a transaction). Built once each.
+fn session_insert_sql(audited: bool) -> &'static str {
+    static SQL: std::sync::OnceLock<[String; 2]> = std::sync::OnceLock::new();
+    let [plain, with_audit] = SQL.get_or_init(|| {
+        let insert = "INSERT INTO sessions (id, org_id, kind, token_digest, user_id, user_email, role_id, role_name, \
+             session_name, auth_method, duration, bound_ip, source_ip, conditions_met, create_time, mod_time, \
+             expiration, idle_timeout, last_activity, idle_time_expiration, status, end_time, end_reason, \
+             failed_logins, last_login_time, last_login_client) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
+             $21, $22, $23, $24, $25, $26)";
+        [insert.to_owned(), format!("WITH audit AS ({AUDIT_INSERT} {}) {insert}", audit_placeholders(27))]
+    });
+    if audited { with_audit } else { plain }
+}
+
+/// A session's row values in [`session_insert_sql`]'s order, then its event's (if any).
+fn session_values(x: &Session, d: &TokenDigest, event: Option<&AuditEvent>) -> Vec<P> {
+    let mut v: Vec<P> = vec![
+        b(s(x.id)),
+        b(s(x.org_id)),
+        b(x.kind.as_str()),
+        b(d.0.to_vec()),
+        b(s(x.user_id)),
+        b(x.user_email.clone()),
+        b(x.role_id.map(s)),
+        b(x.role_name.clone()),
+        b(x.session_name.clone()),
+        b(x.auth_method.clone()),
+        b(x.duration),
+        b(x.bound_ip.map(|ip| ip.to_string())),
+        b(x.source_ip.clone()),
+        b(serde_json::to_string(&x.conditions_met).unwrap_or_else(|_| "[]".into())),
+        b(x.created.0),
+        b(x.modified.0),
+        b(x.expires.0),
+        b(x.idle_timeout),
+        b(x.last_activity.0),
+        b(x.idle_deadline(x.last_activity).map(|t| t.0)),
+        b(x.status.as_str()),
+        b(x.ended.map(|t| t.0)),
+        b(x.end_reason.map(|r| r.as_str())),
+        b(x.failed_logins),
+        b(x.last_login_time.map(|t| t.0)),
+        b(x.last_login_client.clone()),
+    ];
+    if let Some(e) = event {
+        v.extend(audit_values(e));
+    }
+    v
 }
 
 /// Ends the given active sessions and returns their records; notifies each end.
@@ -1193,10 +1217,28 @@ impl Store for PgStore {
     }
 
     async fn create_session(&self, sess: &Session, digest: &TokenDigest) -> StoreResult<()> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(map_err)?;
-        insert_session(&*tx, sess, digest).await?;
-        commit(tx, ()).await
+        let c = self.client().await?;
+        // The hot path of assuming a role: the session and its event in one statement, no
+        // transaction, prepared once per connection.
+        let event = audit::take_staged();
+        let values = session_values(sess, digest, event.as_ref());
+        let inserted = match c.prepare_cached(session_insert_sql(event.is_some())).await {
+            Ok(st) => c.execute(&st, &refs(&values)).await.map(|_| ()).map_err(map_err),
+            Err(e) => Err(map_err(e)),
+        };
+        match (inserted, event) {
+            (Ok(()), Some(_)) => {
+                audit::mark_recorded();
+                Ok(())
+            }
+            (Ok(()), None) => Ok(()),
+            (Err(e), event) => {
+                if let Some(event) = event {
+                    audit::restore(event);
+                }
+                Err(e)
+            }
+        }
     }
 
     async fn get_session(&self, org: OrgId, sid: SessionId) -> StoreResult<Option<Session>> {

@@ -173,6 +173,8 @@ pub struct AuthCache {
     pub(crate) assume_facts: moka::sync::Cache<(OrgId, RoleId, UserId), Arc<crate::assume::AssumeFacts>>,
     /// Server-side gateway session keys, briefly (see `App::find_gateway_key`).
     pub(crate) gateway_keys: moka::sync::Cache<TokenDigest, Arc<(u64, tessera_store::GatewayKey)>>,
+    /// Users the gateway asked about, under the credential epoch (see `App::gateway_user`).
+    pub(crate) gateway_users: moka::sync::Cache<(OrgId, UserId), crate::gateway::CachedUser>,
     /// Sessions ended since they were cached, with their expiry (after which they can go).
     ended: Mutex<HashMap<SessionId, Timestamp>>,
     /// False while the store's change feed is down: changes made elsewhere could be missed,
@@ -215,6 +217,10 @@ impl AuthCache {
             gateway_keys: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(crate::gateway::GATEWAY_KEY_TTL)
+                .build(),
+            gateway_users: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_idle(std::time::Duration::from_secs(600))
                 .build(),
             assume_facts: moka::sync::Cache::builder()
                 .max_capacity(100_000)

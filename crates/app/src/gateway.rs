@@ -4,10 +4,10 @@
 use serde_json::Value;
 use tessera_domain::Timestamp;
 use tessera_domain::gateway::{Plugin, Route, Service, check_text, merge_patch};
-use tessera_domain::ids::{OrgId, SessionId};
 use tessera_domain::session::{EndReason, Session, SessionKind, SessionStatus};
+use tessera_domain::ids::{OrgId, SessionId, UserId};
 use tessera_domain::token::TokenDigest;
-use tessera_domain::user::User;
+use tessera_domain::user::{User, UserStatus};
 use tessera_store::audit as trail;
 use tessera_store::{GatewayKey, GatewayKind, GatewayObject, GatewayRekey};
 use uuid::Uuid;
@@ -18,6 +18,25 @@ use crate::{App, AppError, AppResult, Caller, FieldError};
 
 /// How long a server-side gateway key may be served from memory.
 pub const GATEWAY_KEY_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A user as last read for the gateway, under the credential epoch it was read at.
+pub(crate) type CachedUser = std::sync::Arc<(u64, Option<User>)>;
+
+/// A renewed server-side gateway session: the key the cookie named, the new one and its
+/// sealed record.
+#[derive(Debug, Clone)]
+pub struct GatewayRenewal {
+    pub org: OrgId,
+    pub session: SessionId,
+    pub old: TokenDigest,
+    pub new: TokenDigest,
+    /// The storage record of the new cookie.
+    pub data: String,
+    /// Until when the old key still opens the session (`stale_ttl`).
+    pub stale_until: Timestamp,
+    /// When the new key expires.
+    pub expires: Timestamp,
+}
 
 /// One of the three gateway object kinds, typed.
 pub trait GatewayResource: serde::Serialize + serde::de::DeserializeOwned + Clone {
@@ -487,10 +506,58 @@ impl App {
         Ok(Some(k))
     }
 
-    pub async fn rekey_gateway_session(&self, rekey: &GatewayRekey) -> AppResult<bool> {
-        let done = self.store.rekey_gateway_session(rekey).await?;
+    /// Moves a server-stored gateway session to its renewed key; the old key keeps working
+    /// until `stale_until` for requests already in flight. False when the session ended meanwhile.
+    pub async fn renew_gateway_session(&self, renewal: GatewayRenewal) -> AppResult<bool> {
+        let rekey = GatewayRekey {
+            org_id: renewal.org,
+            session: renewal.session,
+            old: renewal.old,
+            old_expires: renewal.stale_until,
+            new: renewal.new,
+            data: renewal.data,
+            new_expires: renewal.expires,
+            now: self.now(),
+        };
+        let done = self.store.rekey_gateway_session(&rekey).await?;
         self.cache.gateway_keys.invalidate(&rekey.old);
         Ok(done)
+    }
+
+    /// The user a gateway session names, if it may still be signed in (exists and is active).
+    /// Answered from the same cache and change feed as the API's credentials: disabling or
+    /// deleting a user bumps the credential epoch (here, or on another node through the feed),
+    /// and while the feed is lost every call reads the store. A store error is an error, not
+    /// a refusal.
+    pub async fn gateway_user(&self, org: OrgId, user: UserId) -> AppResult<Option<User>> {
+        let epoch = self.cache.epochs().map(|(credentials, _)| credentials);
+        let hit = epoch.and_then(|e| self.cache.gateway_users.get(&(org, user)).filter(|c| c.0 == e));
+        let found = match hit {
+            Some(c) => c.1.clone(),
+            None => {
+                let found = self.store.get_user(org, user).await?;
+                if let Some(e) = epoch {
+                    self.cache.gateway_users.insert((org, user), std::sync::Arc::new((e, found.clone())));
+                }
+                found
+            }
+        };
+        Ok(found.filter(|u| u.status == UserStatus::Active))
+    }
+
+    /// The names of the user's groups, in membership order, for a new gateway session
+    /// (`X-Authenticated-Groups`). Complete or an error: a session is never started with
+    /// fewer groups than the user has.
+    pub async fn gateway_groups(&self, user: &User) -> AppResult<Vec<String>> {
+        let ids = self.store.groups_of_user(user.org_id, user.id).await?;
+        let mut names = Vec::with_capacity(ids.len());
+        for id in ids {
+            // A group deleted since the membership was read is no longer one of the user's.
+            if let Some(g) = self.store.get_group(user.org_id, id).await? {
+                names.push(g.display_name);
+            }
+        }
+        Ok(names)
     }
 
     /// Logout through the gateway: the key goes and the record ends (`logout`).

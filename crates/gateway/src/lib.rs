@@ -61,7 +61,6 @@ pub struct Gateway {
     generation: tokio::sync::watch::Sender<u64>,
     /// One rebuild at a time, so an older snapshot never replaces a newer one.
     rebuilding: tokio::sync::Mutex<()>,
-    users: session::UserCache,
     decoded: session::DecodedCache,
 }
 
@@ -79,7 +78,6 @@ impl Gateway {
             table: RwLock::new(Arc::new(Table::default())),
             generation: tokio::sync::watch::Sender::new(0),
             rebuilding: tokio::sync::Mutex::new(()),
-            users: session::UserCache::default(),
             decoded: session::DecodedCache::default(),
         });
         gw.reload().await?;

@@ -7,23 +7,22 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::http::{Method, Request, Response, StatusCode};
 use base64::Engine;
 use serde_json::{Value, json};
+use tessera_app::gateway::GatewayRenewal;
 use tessera_app::{AppError, SignIn};
 use tessera_domain::Timestamp;
 use tessera_domain::ids::{OrgId, SessionId, UserId};
 use tessera_domain::token::TokenDigest;
-use tessera_domain::user::{User, UserStatus};
+use tessera_domain::user::User;
 use tessera_session_cookie::{
     BindValues, CookieAttributes, CookieFlags, CookieKind, Header, OpenOptions, RefreshAction, RememberExpiry,
     RememberSafety, SameSite, SealOptions, SessionData, SessionEntry, Storage, chunk,
 };
-use tessera_store::GatewayRekey;
 
 use crate::admit::Client;
 use crate::error::{app_error, error_response, redirect};
@@ -35,13 +34,6 @@ const TOUCH_THRESHOLD: u64 = 60;
 const REMEMBER: CookieKind = CookieKind::Remember(RememberSafety::Medium);
 /// Longest a server-side key lives when no timeout bounds it (lua-resty-session's 400 days).
 const MAX_TTL: u64 = 400 * 86_400;
-
-/// Whether users still exist and are active, checked at most every few seconds per user
-/// (cookie storage carries the identity, but a deleted or disabled user must lose access).
-#[derive(Default)]
-pub struct UserCache(Mutex<HashMap<(OrgId, UserId), (bool, Instant)>>);
-
-const USER_TTL: Duration = Duration::from_secs(5);
 
 /// Payloads already decrypted, by plugin, session id and GCM tag. A header whose MAC
 /// verified names exactly one ciphertext (the tag authenticates it), so a hit whose payload
@@ -75,28 +67,6 @@ impl DecodedCache {
             map.clear();
         }
         map.insert((plugin, h.sid, h.tag), Arc::new((payload.into(), Arc::clone(data))));
-    }
-}
-
-impl UserCache {
-    async fn active(&self, gw: &Gateway, org: OrgId, user: UserId) -> bool {
-        if let Some((ok, at)) = lock(&self.0).get(&(org, user))
-            && at.elapsed() < USER_TTL
-        {
-            return *ok;
-        }
-        let ok = match gw.app.store().get_user(org, user).await {
-            Ok(Some(u)) => u.status == UserStatus::Active,
-            Ok(None) => false,
-            // The store is down: keep the last answer rather than sign everyone out.
-            Err(_) => return lock(&self.0).get(&(org, user)).is_some_and(|(ok, _)| *ok),
-        };
-        let mut map = lock(&self.0);
-        if map.len() > 100_000 {
-            map.clear();
-        }
-        map.insert((org, user), (ok, Instant::now()));
-        ok
     }
 }
 
@@ -174,15 +144,15 @@ fn identity_from_entry(e: &SessionEntry) -> Option<Identity> {
 }
 
 /// lua-resty-session's `open()` for the session cookie of one plugin.
-async fn open(gw: &Gateway, p: &SessionPlugin, r: &Request2<'_>, now: u64) -> Found {
-    let Ok(value) = chunk::join(&p.config.cookie_name, |n| r.cookies.get(n).copied()) else { return Found::None };
+async fn open(gw: &Gateway, p: &SessionPlugin, r: &Request2<'_>, now: u64) -> Result<Found, Response<Body>> {
+    let Ok(value) = chunk::join(&p.config.cookie_name, |n| r.cookies.get(n).copied()) else { return Ok(Found::None) };
     let st = storage(p);
     let opts = OpenOptions { storage: st, kind: CookieKind::Session, timeouts: p.timeouts };
     let header = match tessera_session_cookie::verify(&p.keys, &opts, &value, &r.bind, now) {
         Ok(h) => h,
         Err(e) => {
             tracing::debug!(reason = %e, cookie = %p.config.cookie_name, "session cookie rejected");
-            return Found::None;
+            return Ok(Found::None);
         }
     };
     let chunks = chunk::count(p.config.cookie_name.len(), value.len().saturating_sub(110)).unwrap_or(1);
@@ -199,7 +169,7 @@ async fn open(gw: &Gateway, p: &SessionPlugin, r: &Request2<'_>, now: u64) -> Fo
                     }
                     Err(e) => {
                         tracing::debug!(reason = %e, "session payload rejected");
-                        return Found::None;
+                        return Ok(Found::None);
                     }
                 },
             }
@@ -208,13 +178,10 @@ async fn open(gw: &Gateway, p: &SessionPlugin, r: &Request2<'_>, now: u64) -> Fo
             let digest = TokenDigest::of(&header.storage_key());
             let key = match gw.app.find_gateway_key(&digest).await {
                 Ok(Some(k)) if k.session.org_id == p.org => k,
-                Ok(_) => return Found::None,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot load a gateway session");
-                    return Found::None;
-                }
+                Ok(_) => return Ok(Found::None),
+                Err(e) => return Err(app_error(&e)),
             };
-            let Ok(record) = tessera_session_cookie::decode_storage_record(&key.data) else { return Found::None };
+            let Ok(record) = tessera_session_cookie::decode_storage_record(&key.data) else { return Ok(Found::None) };
             match tessera_session_cookie::decrypt(&p.keys, CookieKind::Session, &header, &record.ciphertext) {
                 Ok(d) => {
                     let id = Identity {
@@ -225,37 +192,34 @@ async fn open(gw: &Gateway, p: &SessionPlugin, r: &Request2<'_>, now: u64) -> Fo
                     };
                     (Arc::new(d), Some((key.session.org_id, key.session.id, digest)), Some(id))
                 }
-                Err(_) => return Found::None,
+                Err(_) => return Ok(Found::None),
             }
         }
     };
     let Some(entry) = data.iter().find(|e| e.audience == p.config.audience) else {
-        return Found::OtherAudiences((*data).clone());
+        return Ok(Found::OtherAudiences((*data).clone()));
     };
-    let Some(mut identity) = identity_from_entry(entry) else { return Found::None };
+    let Some(mut identity) = identity_from_entry(entry) else { return Ok(Found::None) };
     if let Some(stored) = stored_identity {
         identity = Identity { groups: identity.groups, ..stored };
     } else {
-        let Ok(uid) = identity.user_id.parse::<UserId>() else { return Found::None };
-        if !gw.users.active(gw, p.org, uid).await {
-            return Found::None;
+        let Ok(uid) = identity.user_id.parse::<UserId>() else { return Ok(Found::None) };
+        if gw.app.gateway_user(p.org, uid).await.map_err(|e| app_error(&e))?.is_none() {
+            return Ok(Found::None);
         }
     }
-    Found::Valid(Box::new(Open { header, value: value.into_owned(), data, identity, server, chunks }))
+    Ok(Found::Valid(Box::new(Open { header, value: value.into_owned(), data, identity, server, chunks })))
 }
 
 /// The data Tessera keeps for a signed-in user, in Kong's shape:
 /// `[user_id, credential_id, [group names]]`, subject = email.
-async fn entry_for(gw: &Gateway, p: &SessionPlugin, user: &User, credential: &str) -> SessionEntry {
-    let mut groups = vec![];
-    if let Ok(ids) = gw.app.store().groups_of_user(user.org_id, user.id).await {
-        for id in ids {
-            if let Ok(Some(g)) = gw.app.store().get_group(user.org_id, id).await {
-                groups.push(g.display_name);
-            }
-        }
-    }
-    SessionEntry::new(json!([user.id.to_string(), credential, groups]), p.config.audience.clone(), user.email.as_str())
+async fn entry_for(gw: &Gateway, p: &SessionPlugin, user: &User, credential: &str) -> Result<SessionEntry, AppError> {
+    let groups = gw.app.gateway_groups(user).await?;
+    Ok(SessionEntry::new(
+        json!([user.id.to_string(), credential, groups]),
+        p.config.audience.clone(),
+        user.email.as_str(),
+    ))
 }
 
 /// Signs `user` in on this plugin: seals a new cookie (keeping other audiences' entries),
@@ -274,7 +238,7 @@ pub(crate) async fn create(
     // With server storage the record's id is the credential; pick it before sealing.
     let session_id = gw.app.new_session_id();
     let credential = if st == Storage::Server { session_id.to_string() } else { user.id.to_string() };
-    let entry = entry_for(gw, p, user, &credential).await;
+    let entry = entry_for(gw, p, user, &credential).await.map_err(|e| app_error(&e))?;
     others.retain(|e| e.audience != p.config.audience);
     others.push(entry.clone());
     let sealed = tessera_session_cookie::seal(&p.keys, &opts, &others, bind, now).map_err(|e| {
@@ -354,17 +318,16 @@ async fn refresh(
                 .map_err(|e| error_response(StatusCode::INTERNAL_SERVER_ERROR, "session_error", &e.to_string()))?;
             if let Some((org, sid, old)) = o.server {
                 let new = TokenDigest::of(&sealed.storage_key());
-                let rekey = GatewayRekey {
-                    org_id: org,
+                let renewal = GatewayRenewal {
+                    org,
                     session: sid,
                     old,
-                    old_expires: Timestamp((now + p.stale_ttl) as i64),
                     new,
                     data: sealed.storage_record(),
-                    new_expires: Timestamp((now + key_ttl(p, now, sealed.header.creation_time)) as i64),
-                    now: Timestamp(now as i64),
+                    stale_until: Timestamp((now + p.stale_ttl) as i64),
+                    expires: Timestamp((now + key_ttl(p, now, sealed.header.creation_time)) as i64),
                 };
-                match gw.app.rekey_gateway_session(&rekey).await {
+                match gw.app.renew_gateway_session(renewal).await {
                     Ok(true) => o.server = Some((org, sid, new)),
                     Ok(false) => return Ok(None),
                     Err(e) => return Err(app_error(&e)),
@@ -592,9 +555,10 @@ pub async fn run(
     let r = Request2 { bind: BindValues { ip: &ip, scheme: "http", user_agent: ua }, cookies: parse_cookies(&headers) };
 
     let (found, others) = match open(gw, &p, &r, now).await {
-        Found::Valid(o) => (Some(*o), vec![]),
-        Found::OtherAudiences(d) => (None, d),
-        Found::None => (None, vec![]),
+        Ok(Found::Valid(o)) => (Some(*o), vec![]),
+        Ok(Found::OtherAudiences(d)) => (None, d),
+        Ok(Found::None) => (None, vec![]),
+        Err(res) => return res,
     };
     // Logout needs a valid session; the body is read only when the config says so.
     let found = match found {
@@ -768,11 +732,7 @@ async fn remembered(
     let Ok(opened) = tessera_session_cookie::open(&p.keys, &opts, &value, None, &r.bind, now) else { return Ok(None) };
     let Some(identity) = opened.entry(&p.config.audience).and_then(identity_from_entry) else { return Ok(None) };
     let Ok(uid) = identity.user_id.parse::<UserId>() else { return Ok(None) };
-    let user = match gw.app.store().get_user(p.org, uid).await {
-        Ok(Some(u)) if u.status == UserStatus::Active => u,
-        Ok(_) => return Ok(None),
-        Err(e) => return Err(app_error(&e.into())),
-    };
+    let Some(user) = gw.app.gateway_user(p.org, uid).await.map_err(|e| app_error(&e))? else { return Ok(None) };
     let (mut cookies, identity, header) = create(gw, p, &user, ip, &r.bind, opened.data.clone(), now).await?;
     // `create` issued a new remember cookie; keep the original creation time instead, as
     // lua-resty-session renews the remember session rather than starting a new one.
@@ -794,18 +754,22 @@ mod tests {
     //! refreshing (nothing, touch, renew), logout, remember, and who is refused.
 
     use rand::SeedableRng;
-    use tessera_app::{App, BootstrapOutcome, BootstrapRequest, ManualClock};
+    use tessera_app::{App, BootstrapOutcome, BootstrapRequest, Caller, ManualClock, UserPatch};
     use tessera_domain::gateway::{Plugin, merge_patch};
+    use tessera_domain::user::UserStatus;
 
     use super::*;
 
     const T0: u64 = 1_700_000_000;
     const UA: &str = "UA-1";
+    const ADMIN_KEY: &str = "gateway-unit-admin-key-0123456789abcdef";
 
     struct Harness {
         gw: Arc<Gateway>,
         clock: ManualClock,
         user: User,
+        /// The administrator's API caller, for changes made through the app.
+        caller: Caller,
         _dir: tempfile::TempDir,
     }
 
@@ -815,14 +779,18 @@ mod tests {
         let clock = ManualClock::new(Timestamp(T0 as i64));
         let rng = Box::new(rand::rngs::StdRng::seed_from_u64(7));
         let app = Arc::new(App::new(store, Arc::new(clock.clone()), rng));
-        let req =
-            BootstrapRequest { organization_name: "t".into(), admin_email: "gia@example.com".into(), api_key: None };
+        let req = BootstrapRequest {
+            organization_name: "t".into(),
+            admin_email: "gia@example.com".into(),
+            api_key: Some(ADMIN_KEY.into()),
+        };
         let BootstrapOutcome::Created { organization, admin, .. } = app.bootstrap(req).await.unwrap() else {
             panic!("a fresh store")
         };
-        let user = app.store().get_user(organization, admin).await.unwrap().unwrap();
+        let user = app.gateway_user(organization, admin).await.unwrap().expect("an active administrator");
+        let caller = app.authenticate(ADMIN_KEY, None).await.unwrap();
         let gw = Gateway::new(app).await.unwrap();
-        Harness { gw, clock, user, _dir: dir }
+        Harness { gw, clock, user, caller, _dir: dir }
     }
 
     fn plugin(h: &Harness, config: Value) -> SessionPlugin {
@@ -871,7 +839,7 @@ mod tests {
     }
 
     async fn open_as(h: &Harness, p: &SessionPlugin, jar: &Jar, ua: &'static str) -> Found {
-        open(&h.gw, p, &jar.request(ua), now(h)).await
+        open(&h.gw, p, &jar.request(ua), now(h)).await.expect("the store answers")
     }
 
     fn valid(f: Found) -> Open {
@@ -1006,9 +974,8 @@ mod tests {
         let h = harness().await;
         let p = plugin(&h, json!({"remember": true, "idling_timeout": 60}));
         let jar = sign_in(&h, &p, vec![]).await;
-        let mut disabled = h.user.clone();
-        disabled.status = UserStatus::Disabled;
-        h.gw.app.store().update_user(&disabled, h.gw.app.now()).await.unwrap();
+        let disable = UserPatch { status: Some(UserStatus::Disabled), ..UserPatch::default() };
+        h.gw.app.update_user(&h.caller, h.user.id, disable).await.unwrap();
         assert!(matches!(open_as(&h, &p, &jar, UA).await, Found::None), "the session cookie is refused");
         assert!(remembered(&h.gw, &p, &jar.request(UA), "127.0.0.1", now(&h)).await.unwrap().is_none());
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tessera_domain::FieldError;
 use tessera_domain::ids::{OrgId, RoleId, SessionId, UserId};
 use tessera_domain::role::{RoleType, session_duration};
-use tessera_domain::session::{EndReason, Session, SessionKind, SessionStatus};
+use tessera_domain::session::{EndReason, Principal, Session, SessionKind, SessionStart};
 use tessera_domain::token::{TokenKind, mint};
 use tessera_domain::trust::{AssumeContext, evaluate_trusts};
 use tessera_domain::user::UserStatus;
@@ -94,31 +94,23 @@ impl App {
 
         let token = self.with_rng(|r| mint(TokenKind::RoleSession, &mut RngRef(r)));
         let session = Session {
-            id: self.new_session_id(),
-            org_id: org,
-            handle: token.digest.handle(),
-            kind: SessionKind::AssumedRole,
-            user_id: user.id,
-            user_email: user.email.as_str().to_owned(),
             role_id: Some(role.id),
             role_name: role.name.clone(),
             session_name: input.session_name,
-            auth_method: input.auth_method,
-            duration,
             bound_ip: input.ip_address,
-            source_ip: input.source_ip.map(|ip| ip.to_canonical().to_string()).unwrap_or_default(),
             conditions_met,
-            created: now,
-            modified: now,
-            expires: now.plus_secs(duration),
-            idle_timeout: None,
-            last_activity: now,
-            status: SessionStatus::Active,
-            ended: None,
-            end_reason: None,
-            failed_logins: 0,
-            last_login_time: None,
-            last_login_client: String::new(),
+            ..Session::start(SessionStart {
+                id: self.new_session_id(),
+                org_id: org,
+                handle: token.digest.handle(),
+                kind: SessionKind::AssumedRole,
+                principal: Principal::user(user.id, user.email.as_str()),
+                auth_method: input.auth_method,
+                source_ip: input.source_ip.map(|ip| ip.to_canonical().to_string()).unwrap_or_default(),
+                duration,
+                idle_timeout: None,
+                now,
+            })
         };
         self.stage(caller, act::ROLE_ASSUME, "session", session.id);
         trail::reason(format!("role {} for user {}", role.id, user.id));

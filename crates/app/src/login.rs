@@ -9,7 +9,7 @@ use tessera_domain::audit::{ActorKind, AuditResult};
 use tessera_domain::filter::{parse_filter, parse_orderby};
 use tessera_domain::ids::{OrgId, SessionId, UserId};
 use tessera_domain::login::{LoginState, SessionLimits};
-use tessera_domain::session::{EndReason, Session, SessionKind, SessionStatus};
+use tessera_domain::session::{EndReason, Principal, Session, SessionKind, SessionStart};
 use tessera_domain::token::{TokenKind, mint};
 use tessera_domain::user::{Email, User, UserStatus};
 use tessera_store::audit as trail;
@@ -192,31 +192,21 @@ impl App {
         let limits = self.store.get_session_limits(user.org_id).await?;
         let token = self.with_rng(|r| mint(TokenKind::LoginSession, &mut RngRef(r)));
         let session = Session {
-            id: self.new_session_id(),
-            org_id: user.org_id,
-            handle: token.digest.handle(),
-            kind: SessionKind::Login,
-            user_id: user.id,
-            user_email: user.email.as_str().to_owned(),
-            role_id: None,
-            role_name: String::new(),
-            session_name: String::new(),
-            auth_method: "password".into(),
-            duration: limits.absolute_timeout,
-            bound_ip: None,
-            source_ip: client,
-            conditions_met: vec![],
-            created: now,
-            modified: now,
-            expires: now.plus_secs(limits.absolute_timeout),
-            idle_timeout: Some(limits.idle_timeout),
-            last_activity: now,
-            status: SessionStatus::Active,
-            ended: None,
-            end_reason: None,
             failed_logins: previous.failed_logins,
             last_login_time: previous.last_login_time,
             last_login_client: previous.last_login_client,
+            ..Session::start(SessionStart {
+                id: self.new_session_id(),
+                org_id: user.org_id,
+                handle: token.digest.handle(),
+                kind: SessionKind::Login,
+                principal: Principal::user(user.id, user.email.as_str()),
+                auth_method: "password".into(),
+                source_ip: client,
+                duration: limits.absolute_timeout,
+                idle_timeout: Some(limits.idle_timeout),
+                now,
+            })
         };
         let event = self.sign_in_event(
             &user,

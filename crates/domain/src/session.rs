@@ -94,9 +94,8 @@ pub struct Session {
     /// The public `session_id`: [`crate::token::TokenDigest::handle`] of the session's token.
     pub handle: String,
     pub kind: SessionKind,
-    pub user_id: UserId,
-    /// Denormalised at creation so the record stays readable after the user is renamed.
-    pub user_email: String,
+    /// Whom the session speaks for.
+    pub principal: Principal,
     pub role_id: Option<RoleId>,
     pub role_name: String,
     pub session_name: String,
@@ -122,6 +121,55 @@ pub struct Session {
     pub failed_logins: i64,
     pub last_login_time: Option<Timestamp>,
     pub last_login_client: String,
+}
+
+/// Whom a session speaks for. A user today; a workload identity (an OIDC issuer and a
+/// subject, with no user behind it) joins with workload identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    User {
+        id: UserId,
+        /// Denormalised at creation so the record stays readable after the user is renamed.
+        email: String,
+    },
+}
+
+impl Principal {
+    pub fn user(id: UserId, email: impl Into<String>) -> Self {
+        Self::User { id, email: email.into() }
+    }
+
+    /// The user behind the session, when there is one.
+    pub fn user_id(&self) -> Option<UserId> {
+        match self {
+            Self::User { id, .. } => Some(*id),
+        }
+    }
+
+    /// What a person reads as "who": the user's email.
+    pub fn display_name(&self) -> &str {
+        match self {
+            Self::User { email, .. } => email,
+        }
+    }
+}
+
+/// What every new session is made of; the kind-specific parts (role, binding, login
+/// history) are set on the result with struct update syntax.
+#[derive(Debug, Clone)]
+pub struct SessionStart {
+    pub id: SessionId,
+    pub org_id: OrgId,
+    pub handle: String,
+    pub kind: SessionKind,
+    pub principal: Principal,
+    pub auth_method: String,
+    /// The address the session is created from (canonical text, or empty).
+    pub source_ip: String,
+    /// The absolute lifetime in seconds.
+    pub duration: i64,
+    pub idle_timeout: Option<i64>,
+    pub now: Timestamp,
 }
 
 /// Whether a session may authenticate a request at an instant.
@@ -169,6 +217,41 @@ impl Lifetime {
 }
 
 impl Session {
+    /// A new active session: the one way every kind (assumed role, login, gateway) starts.
+    pub fn start(s: SessionStart) -> Session {
+        Session {
+            id: s.id,
+            org_id: s.org_id,
+            handle: s.handle,
+            kind: s.kind,
+            principal: s.principal,
+            role_id: None,
+            role_name: String::new(),
+            session_name: String::new(),
+            auth_method: s.auth_method,
+            duration: s.duration,
+            bound_ip: None,
+            source_ip: s.source_ip,
+            conditions_met: vec![],
+            created: s.now,
+            modified: s.now,
+            expires: s.now.plus_secs(s.duration),
+            idle_timeout: s.idle_timeout,
+            last_activity: s.now,
+            status: SessionStatus::Active,
+            ended: None,
+            end_reason: None,
+            failed_logins: 0,
+            last_login_time: None,
+            last_login_client: String::new(),
+        }
+    }
+
+    /// The user behind the session, when there is one.
+    pub fn user_id(&self) -> Option<UserId> {
+        self.principal.user_id()
+    }
+
     pub fn lifetime(&self) -> Lifetime {
         let ended = match (self.end_reason, self.status) {
             (Some(r), _) => Some(r),
@@ -235,33 +318,18 @@ mod tests {
     use super::*;
 
     fn session(idle: Option<i64>) -> Session {
-        Session {
+        Session::start(SessionStart {
             id: SessionId::from_random([1; 16]),
             org_id: OrgId::from_random([2; 16]),
             handle: String::new(),
             kind: SessionKind::Login,
-            user_id: UserId::from_random([3; 16]),
-            user_email: "a@b.c".into(),
-            role_id: None,
-            role_name: String::new(),
-            session_name: String::new(),
+            principal: Principal::user(UserId::from_random([3; 16]), "a@b.c"),
             auth_method: "password".into(),
-            duration: 1_000,
-            bound_ip: None,
             source_ip: "127.0.0.1".into(),
-            conditions_met: vec![],
-            created: Timestamp(100),
-            modified: Timestamp(100),
-            expires: Timestamp(1_100),
+            duration: 1_000,
             idle_timeout: idle,
-            last_activity: Timestamp(100),
-            status: SessionStatus::Active,
-            ended: None,
-            end_reason: None,
-            failed_logins: 0,
-            last_login_time: None,
-            last_login_client: String::new(),
-        }
+            now: Timestamp(100),
+        })
     }
 
     #[test]

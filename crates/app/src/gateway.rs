@@ -4,8 +4,8 @@
 use serde_json::Value;
 use tessera_domain::Timestamp;
 use tessera_domain::gateway::{Plugin, Route, Service, check_text, merge_patch};
-use tessera_domain::session::{EndReason, Session, SessionKind, SessionStatus};
 use tessera_domain::ids::{OrgId, SessionId, UserId};
+use tessera_domain::session::{EndReason, Principal, Session, SessionKind, SessionStart};
 use tessera_domain::token::TokenDigest;
 use tessera_domain::user::{User, UserStatus};
 use tessera_store::audit as trail;
@@ -435,33 +435,18 @@ impl App {
     ) -> Session {
         let now = self.now();
         let lifetime = absolute.filter(|a| *a > 0).unwrap_or(400 * 86_400);
-        Session {
+        Session::start(SessionStart {
             id: self.new_session_id(),
             org_id: user.org_id,
             handle: key.handle(),
             kind: SessionKind::Gateway,
-            user_id: user.id,
-            user_email: user.email.as_str().to_owned(),
-            role_id: None,
-            role_name: String::new(),
-            session_name: String::new(),
+            principal: Principal::user(user.id, user.email.as_str()),
             auth_method: "password".into(),
-            duration: lifetime,
-            bound_ip: None,
             source_ip: client.to_owned(),
-            conditions_met: vec![],
-            created: now,
-            modified: now,
-            expires: now.plus_secs(lifetime),
+            duration: lifetime,
             idle_timeout: None,
-            last_activity: now,
-            status: SessionStatus::Active,
-            ended: None,
-            end_reason: None,
-            failed_logins: 0,
-            last_login_time: None,
-            last_login_client: String::new(),
-        }
+            now,
+        })
     }
 
     pub async fn create_gateway_session(
@@ -473,7 +458,7 @@ impl App {
     ) -> AppResult<()> {
         let event = self.gateway_session_event(session, SIGN_IN);
         trail::scope(event, self.store.create_gateway_session(session, key, data, key_expires)).await.0?;
-        tracing::info!(session = %session.id, user = %session.user_id, "signed in through the gateway");
+        tracing::info!(session = %session.id, user = ?session.user_id(), "signed in through the gateway");
         Ok(())
     }
 
@@ -579,8 +564,8 @@ impl App {
         let actor = crate::audit::Actor {
             kind: tessera_domain::audit::ActorKind::GatewaySession,
             org: session.org_id,
-            id: session.user_id.to_string(),
-            email: session.user_email.clone(),
+            id: session.user_id().map(|u| u.to_string()).unwrap_or_default(),
+            email: session.principal.display_name().to_owned(),
             credential: session.id.to_string(),
         };
         let mut e = self.audit_event(actor, action, "session", session.id, tessera_domain::audit::AuditResult::Success);

@@ -272,8 +272,10 @@ async fn seed(
                 org_id: user.org_id,
                 handle: token.digest.handle(),
                 kind: SessionKind::Login,
-                user_id: user.id,
-                user_email: format!("user{}@bench.example", n % 10_000),
+                principal: tessera_domain::session::Principal::user(
+                    user.id,
+                    format!("user{}@bench.example", n % 10_000),
+                ),
                 role_id: None,
                 role_name: String::new(),
                 session_name: String::new(),

@@ -507,7 +507,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::{BootstrapOutcome, BootstrapRequest, ManualClock, NewUser, SignIn};
+    use crate::{BootstrapOutcome, BootstrapRequest, ManualClock, NewUser, SignIn, System};
     use rand::SeedableRng;
     use tessera_domain::ids::{ApiKeyId, OrgId, SessionId, UserId};
     use tessera_domain::user::{Email, UserStatus};
@@ -611,7 +611,10 @@ mod tests {
                 admin_email: "admin@example.com".into(),
                 api_key: Some(ADMIN_KEY.into()),
             };
-            assert!(matches!(app.bootstrap(request).await.unwrap(), BootstrapOutcome::Created { .. }));
+            assert!(matches!(
+                app.bootstrap(System::BOOTSTRAP, request).await.unwrap(),
+                BootstrapOutcome::Created { .. }
+            ));
             let admin = app.authenticate(ADMIN_KEY, None).await.unwrap();
             let user = NewUser {
                 email: Email::parse("lee@example.com").unwrap(),

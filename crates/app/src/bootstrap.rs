@@ -11,7 +11,7 @@ use tessera_store::{Bootstrap, Policy};
 
 use crate::audit::events::BOOTSTRAP;
 use crate::iam::RngRef;
-use crate::{App, AppError, AppResult};
+use crate::{App, AppError, AppResult, System};
 
 pub struct BootstrapRequest {
     pub organization_name: String,
@@ -30,7 +30,10 @@ pub enum BootstrapOutcome {
 }
 
 impl App {
-    pub async fn bootstrap(&self, req: BootstrapRequest) -> AppResult<BootstrapOutcome> {
+    /// Writes the first organization unless one exists; `by` is [`System::BOOTSTRAP`] (the
+    /// wiring, at start) — no caller exists yet to authorize.
+    pub async fn bootstrap(&self, by: System, req: BootstrapRequest) -> AppResult<BootstrapOutcome> {
+        tracing::debug!(by = %by, "bootstrap");
         let (secret, digest, minted) = match req.api_key {
             Some(k) if k.chars().count() < MIN_BOOTSTRAP_KEY_LEN => {
                 return Err(AppError::Invalid(FieldError::new(

@@ -13,6 +13,7 @@ pub mod gateway;
 pub mod hashing;
 mod iam;
 mod login;
+mod system;
 
 use std::sync::{Arc, Mutex};
 
@@ -25,6 +26,7 @@ pub use bootstrap::{BootstrapOutcome, BootstrapRequest};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use iam::*;
 pub use login::{DEFAULT_TOP, Introspection, LoginLock, MAX_TOP, SIGN_IN_FAILED, SessionQueryText, SignIn, SignedIn};
+pub use system::System;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AppError {
@@ -116,6 +118,11 @@ impl App {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// The storage backend's short name ("sqlite", "postgres"), for health answers and logs.
+    pub fn backend(&self) -> &'static str {
+        self.store.backend()
     }
 
     pub fn now(&self) -> tessera_domain::Timestamp {

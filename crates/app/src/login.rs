@@ -18,7 +18,7 @@ use tessera_store::{Keyset, LoginRecord, SESSION_SCHEMA, SessionQuery, SessionQu
 use crate::actions as act;
 use crate::audit::events::{LOCKOUT, SET_PASSWORD, SIGN_IN, SIGN_OUT};
 use crate::iam::{RngRef, check_password};
-use crate::{App, AppError, AppResult, Caller, CallerKind};
+use crate::{App, AppError, AppResult, Caller, CallerKind, System};
 
 /// The one answer to every failed sign-in, so it never tells whether an email exists or an
 /// account is locked.
@@ -455,8 +455,9 @@ impl App {
 
     /// Ends sessions whose deadlines passed and purges records older than the retention.
     /// Run periodically by the server; nothing depends on it for correctness of auth.
-    pub async fn sweep(&self) -> AppResult<(u64, u64)> {
+    pub async fn sweep(&self, by: System) -> AppResult<(u64, u64)> {
         let now = self.now();
+        tracing::debug!(by = %by, "sweeping");
         let ended = self.store.sweep_sessions(now).await?;
         let purged = self.store.purge_sessions(now.plus_secs(-self.session_retention)).await?;
         self.purge_audit_events().await?;

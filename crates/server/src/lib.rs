@@ -95,7 +95,7 @@ impl MakeRequestId for RequestIds {
 }
 
 pub(crate) async fn healthz(State(app): State<Arc<App>>) -> axum::Json<tessera_api_types::Health> {
-    axum::Json(tessera_api_types::Health { status: "ok".into(), store: app.store().backend().into() })
+    axum::Json(tessera_api_types::Health { status: "ok".into(), store: app.backend().into() })
 }
 
 async fn no_route(method: Method, uri: Uri) -> ApiError {

@@ -130,7 +130,7 @@ async fn main() {
                 App::new(store, Arc::new(SystemClock), Box::new(rand::rngs::StdRng::from_entropy()))
                     .with_hashing_limits(limits),
             );
-            app.bootstrap(BootstrapRequest {
+            app.bootstrap(tessera_app::System::BOOTSTRAP, BootstrapRequest {
                 organization_name: "flood".into(),
                 admin_email: "admin@example.com".into(),
                 api_key: Some(KEY.into()),

@@ -413,7 +413,7 @@ async fn the_sweep_purges_events_older_than_the_retention(backend: Backend) {
     t.clock.advance(tessera_app::audit::DEFAULT_AUDIT_RETENTION - 10);
     let recent = api(&t, Method::POST, "/v2/groups", json!({"display_name": "recent", "description": ""})).await;
     t.clock.advance(20);
-    t.app.sweep().await.unwrap();
+    t.app.sweep(tessera_app::System::SWEEPER).await.unwrap();
     let left = events(&t).await;
     assert_eq!(actions(&left), vec![("iam.group.Create".into(), "success".into())], "{left:?}");
     assert_eq!(left[0]["target_id"], recent["group"]["id"], "the recent one stays");

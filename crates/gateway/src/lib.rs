@@ -6,8 +6,10 @@
 //! - `table`: services, routes and plugins compiled into a routing table, rebuilt whole on
 //!   every configuration change (API on this node, or the store's change feed from others).
 //! - `proxy`: streaming forwarding with `X-Forwarded-*`, 502/504 answers.
-//! - `session`: opening, refreshing (touch/renew), saving and destroying cookies; identity
-//!   headers; logout; server-side storage through the store.
+//! - `plugin`: a session plugin's stored config parsed into keys, timeouts and enums.
+//! - `session`: the session plugin on a request: opening, refreshing (touch/renew), logout,
+//!   remember, the chain of authenticators, identity headers; server-side storage through
+//!   the app.
 //! - `login`: the reserved sign-in page and endpoint under [`LOGIN_PATH`].
 //! - `listener`: the HTTP/1.1 listener with its limits and graceful stop.
 //! - `error`: the gateway's own JSON errors.
@@ -16,6 +18,7 @@ mod admit;
 mod error;
 mod listener;
 mod login;
+mod plugin;
 mod proxy;
 mod session;
 pub mod table;

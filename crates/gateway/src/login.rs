@@ -13,7 +13,7 @@
 
 use axum::body::Body;
 use axum::http::header::{self, HeaderMap, HeaderValue};
-use axum::http::{Method, Request, Response, StatusCode, Uri};
+use axum::http::{Method, Request, Response, StatusCode, Uri, request::Parts};
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::json;
@@ -23,7 +23,8 @@ use tessera_session_cookie::BindValues;
 
 use crate::admit::Client;
 use crate::error::{app_error, error_response, field_error, redirect};
-use crate::session::create;
+use crate::plugin::SessionPlugin;
+use crate::session::{Signed, start_session};
 use crate::{Gateway, LOGIN_PATH};
 
 /// The double-submit cookie holding the sign-in form's token.
@@ -248,34 +249,39 @@ fn show(gw: &Gateway, client: &Client, req: &Request<Body>) -> Response<Body> {
     res
 }
 
+/// How a refused sign-in is answered: JSON for a JSON body, else the form again with the
+/// message (keeping the browser's token).
+struct Reply {
+    json: bool,
+    next: String,
+    token: String,
+}
+
+impl Reply {
+    fn fail(&self, status: StatusCode, code: &str, msg: &str) -> Response<Body> {
+        if self.json {
+            error_response(status, code, msg)
+        } else {
+            html(status, page(&self.next, Some(msg), &self.token))
+        }
+    }
+}
+
 async fn sign_in(gw: &Gateway, client: &Client, req: Request<Body>) -> Response<Body> {
     if let Err(why) = same_origin(req.headers(), client) {
         return error_response(StatusCode::FORBIDDEN, "csrf", why);
     }
-    let json_body = is_json(req.headers());
-    let (parts, body) = req.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
-        let mut res =
-            error_response(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "the sign-in body is limited to 64 KiB");
-        res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
-        return res;
-    };
-    let form = if json_body {
-        match serde_json::from_slice::<Form>(&bytes) {
-            Ok(f) => f,
-            Err(e) => return field_error(StatusCode::BAD_REQUEST, "invalid_request", &format!("body: {e}"), "body"),
-        }
-    } else {
-        parse_form(&bytes)
+    let json = is_json(req.headers());
+    let (parts, form) = match read_form(req, json).await {
+        Ok(read) => read,
+        Err(res) => return res,
     };
     let query_next = query_next(&parts.uri);
     let next = safe_next(form.next.as_deref().or(query_next.as_deref()));
     // A form re-shown after an error keeps the browser's token.
     let token = cookie(&parts.headers, CSRF_COOKIE).unwrap_or("").to_owned();
-    let fail = |status: StatusCode, code: &str, msg: &str| {
-        if json_body { error_response(status, code, msg) } else { html(status, page(&next, Some(msg), &token)) }
-    };
-    if !json_body && !token_matches(&parts.headers, form.csrf.as_deref()) {
+    let reply = Reply { json, next, token };
+    if !json && !token_matches(&parts.headers, form.csrf.as_deref()) {
         return error_response(
             StatusCode::FORBIDDEN,
             "csrf",
@@ -283,17 +289,13 @@ async fn sign_in(gw: &Gateway, client: &Client, req: Request<Body>) -> Response<
         );
     }
     if form.email.is_empty() || form.password.is_empty() {
-        return fail(StatusCode::BAD_REQUEST, "invalid_request", "email and password are required");
+        return reply.fail(StatusCode::BAD_REQUEST, "invalid_request", "email and password are required");
     }
     let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
-    let table = gw.table();
-    let next_path = next.split(['?', '#']).next().unwrap_or("/");
-    let Some(plugin) = table.find(host, "GET", next_path).and_then(|m| m.route.plugin.clone()) else {
-        return fail(
-            StatusCode::NOT_FOUND,
-            "no_session_plugin",
-            &format!("no session plugin protects {next} on this host"),
-        );
+    let next_path = reply.next.split(['?', '#']).next().unwrap_or("/");
+    let Some(plugin) = gw.table().find(host, "GET", next_path).and_then(|m| m.route.plugin.clone()) else {
+        let msg = format!("no session plugin protects {} on this host", reply.next);
+        return reply.fail(StatusCode::NOT_FOUND, "no_session_plugin", &msg);
     };
     let sign_in = SignIn {
         email: form.email,
@@ -303,9 +305,9 @@ async fn sign_in(gw: &Gateway, client: &Client, req: Request<Body>) -> Response<
     };
     let user = match gw.app.check_password(&sign_in).await {
         Ok((user, _)) => user,
-        Err(AppError::Invalid(e)) => return fail(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string()),
+        Err(AppError::Invalid(e)) => return reply.fail(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string()),
         Err(AppError::Unauthorized(_) | AppError::Forbidden(_) | AppError::NotFound(_) | AppError::Conflict(_)) => {
-            return fail(StatusCode::UNAUTHORIZED, "unauthorized", SIGN_IN_FAILED);
+            return reply.fail(StatusCode::UNAUTHORIZED, "unauthorized", SIGN_IN_FAILED);
         }
         Err(e @ (AppError::Overloaded { .. } | AppError::Unavailable(_) | AppError::Internal(_))) => {
             return app_error(&e);
@@ -315,26 +317,48 @@ async fn sign_in(gw: &Gateway, client: &Client, req: Request<Body>) -> Response<
     let ip = client.ip_string();
     let bind = BindValues { ip: &ip, scheme: "http", user_agent: ua };
     let now = gw.app.now().0.max(0) as u64;
-    let (cookies, identity, header) = match create(gw, &plugin, &user, &ip, &bind, vec![], now).await {
-        Ok(x) => x,
-        Err(res) => return res,
+    match start_session(gw, &plugin, &user, &bind, vec![], now).await {
+        Ok(signed) => signed_in(&reply, &plugin, signed),
+        Err(res) => res,
+    }
+}
+
+/// The sign-in body, as a form or JSON (at most [`MAX_BODY`]).
+async fn read_form(req: Request<Body>, json: bool) -> Result<(Parts, Form), Response<Body>> {
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
+        let mut res =
+            error_response(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "the sign-in body is limited to 64 KiB");
+        res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return Err(res);
     };
-    let mut res = if json_body {
+    if !json {
+        return Ok((parts, parse_form(&bytes)));
+    }
+    match serde_json::from_slice::<Form>(&bytes) {
+        Ok(f) => Ok((parts, f)),
+        Err(e) => Err(field_error(StatusCode::BAD_REQUEST, "invalid_request", &format!("body: {e}"), "body")),
+    }
+}
+
+/// A signed-in answer: 200 JSON for a JSON body, else 303 to `next`; with the cookies.
+fn signed_in(reply: &Reply, plugin: &SessionPlugin, signed: Signed) -> Response<Body> {
+    let mut res = if reply.json {
         let body = json!({"session": {
-            "id": header.storage_key(),
-            "user_id": identity.user_id,
-            "subject": identity.subject,
+            "id": signed.header.storage_key(),
+            "user_id": signed.identity.user_id,
+            "subject": signed.identity.subject,
             "audience": plugin.config.audience,
-            "next": next,
+            "next": reply.next,
         }});
         let mut res = Response::new(Body::from(body.to_string()));
         res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         res
     } else {
-        redirect(StatusCode::SEE_OTHER, &next)
+        redirect(StatusCode::SEE_OTHER, &reply.next)
     };
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    for c in cookies {
+    for c in signed.cookies {
         if let Ok(v) = HeaderValue::from_str(&c) {
             res.headers_mut().append(header::SET_COOKIE, v);
         }

@@ -5,10 +5,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tessera_domain::gateway::{Plugin, Route, Service, SessionConfig};
+use tessera_domain::gateway::{Plugin, Route, Service};
 use tessera_domain::ids::OrgId;
-use tessera_session_cookie::{Bind, Keys, Timeouts};
 use uuid::Uuid;
+
+pub use crate::plugin::SessionPlugin;
 
 /// Where a route sends requests.
 #[derive(Clone)]
@@ -23,52 +24,6 @@ pub struct Upstream {
 impl std::fmt::Debug for Upstream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Upstream").field("authority", &self.authority).field("path", &self.path).finish()
-    }
-}
-
-/// A session plugin ready to run: its config plus keys derived once from its secret.
-pub struct SessionPlugin {
-    pub id: Uuid,
-    pub org: OrgId,
-    pub config: SessionConfig,
-    pub keys: Keys,
-    pub timeouts: Timeouts,
-    pub remember_timeouts: Timeouts,
-    pub bind: Bind,
-    pub stale_ttl: u64,
-}
-
-impl std::fmt::Debug for SessionPlugin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionPlugin").field("id", &self.id).field("cookie", &self.config.cookie_name).finish()
-    }
-}
-
-fn secs(v: f64) -> u64 {
-    if v.is_finite() && v > 0.0 { v as u64 } else { 0 }
-}
-
-impl SessionPlugin {
-    pub fn new(org: OrgId, p: &Plugin) -> Self {
-        let c = &p.config;
-        Self {
-            id: p.id.unwrap_or_default(),
-            org,
-            keys: Keys::from_secret(c.secret.as_bytes()),
-            timeouts: Timeouts {
-                idling: secs(c.idling_timeout),
-                rolling: secs(c.rolling_timeout),
-                absolute: secs(c.absolute_timeout),
-            },
-            remember_timeouts: Timeouts {
-                idling: 0,
-                rolling: secs(c.remember_rolling_timeout),
-                absolute: secs(c.remember_absolute_timeout),
-            },
-            bind: Bind::from_names(c.bind.iter().flatten().map(String::as_str)).unwrap_or_default(),
-            stale_ttl: secs(c.stale_ttl),
-            config: c.clone(),
-        }
     }
 }
 

@@ -1,0 +1,178 @@
+//! A session plugin's stored configuration parsed, once per table rebuild, into what one
+//! request needs: keys derived from the secret, timeouts in seconds, and enums for every
+//! mode that the stored JSON spells as a string. Past this edge nothing compares strings.
+
+use axum::http::{HeaderName, Method};
+use tessera_domain::gateway::{Plugin, SessionConfig};
+use tessera_domain::ids::OrgId;
+use tessera_session_cookie::{Bind, CookieAttributes, CookieFlags, Keys, SameSite, Storage, Timeouts};
+use uuid::Uuid;
+
+/// What a request without a valid session gets (`config.unauthenticated`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unauthenticated {
+    /// 401 JSON (the default).
+    Reject,
+    /// Browsers asking for HTML with `GET` go to the sign-in page; other requests get 401.
+    Redirect,
+    /// Upstream, without identity headers (Kong's own behaviour).
+    Pass,
+}
+
+impl Unauthenticated {
+    /// The stored name; anything unknown rejects (the API accepts only the three names).
+    fn from_name(name: &str) -> Self {
+        match name {
+            "redirect" => Self::Redirect,
+            "pass" => Self::Pass,
+            _ => Self::Reject,
+        }
+    }
+}
+
+/// One of the `Session-*` headers a plugin may add (`request_headers`, `response_headers`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionHeader {
+    Id,
+    Audience,
+    Subject,
+    Timeout,
+    IdlingTimeout,
+    RollingTimeout,
+    AbsoluteTimeout,
+}
+
+impl SessionHeader {
+    fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "id" => Self::Id,
+            "audience" => Self::Audience,
+            "subject" => Self::Subject,
+            "timeout" => Self::Timeout,
+            "idling-timeout" => Self::IdlingTimeout,
+            "rolling-timeout" => Self::RollingTimeout,
+            "absolute-timeout" => Self::AbsoluteTimeout,
+            _ => return None,
+        })
+    }
+
+    pub fn header_name(self) -> HeaderName {
+        HeaderName::from_static(match self {
+            Self::Id => "session-id",
+            Self::Audience => "session-audience",
+            Self::Subject => "session-subject",
+            Self::Timeout => "session-timeout",
+            Self::IdlingTimeout => "session-idling-timeout",
+            Self::RollingTimeout => "session-rolling-timeout",
+            Self::AbsoluteTimeout => "session-absolute-timeout",
+        })
+    }
+
+    fn list(names: Option<&Vec<String>>) -> Vec<Self> {
+        names.into_iter().flatten().filter_map(|n| Self::from_name(n)).collect()
+    }
+}
+
+/// A session plugin ready to run: its config plus keys derived once from its secret.
+pub struct SessionPlugin {
+    pub id: Uuid,
+    pub org: OrgId,
+    /// The stored config, for its names and values (cookie names, audience, logout args).
+    pub config: SessionConfig,
+    pub keys: Keys,
+    pub timeouts: Timeouts,
+    pub remember_timeouts: Timeouts,
+    pub bind: Bind,
+    pub stale_ttl: u64,
+    /// `cookie`, or `server` (Kong's `kong` too): the cookie holds only the header.
+    pub storage: Storage,
+    /// The attributes every `Set-Cookie` of this plugin carries.
+    pub flags: CookieFlags,
+    pub unauthenticated: Unauthenticated,
+    pub logout_methods: Vec<Method>,
+    pub request_headers: Vec<SessionHeader>,
+    pub response_headers: Vec<SessionHeader>,
+}
+
+impl std::fmt::Debug for SessionPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionPlugin").field("id", &self.id).field("cookie", &self.config.cookie_name).finish()
+    }
+}
+
+/// Whole seconds of a Kong number of seconds (fractions round down; nonsense is 0).
+fn secs(v: f64) -> u64 {
+    if v.is_finite() && v > 0.0 { v as u64 } else { 0 }
+}
+
+impl SessionPlugin {
+    pub fn new(org: OrgId, p: &Plugin) -> Self {
+        let c = &p.config;
+        Self {
+            id: p.id.unwrap_or_default(),
+            org,
+            keys: Keys::from_secret(c.secret.as_bytes()),
+            timeouts: Timeouts {
+                idling: secs(c.idling_timeout),
+                rolling: secs(c.rolling_timeout),
+                absolute: secs(c.absolute_timeout),
+            },
+            remember_timeouts: Timeouts {
+                idling: 0,
+                rolling: secs(c.remember_rolling_timeout),
+                absolute: secs(c.remember_absolute_timeout),
+            },
+            bind: Bind::from_names(c.bind.iter().flatten().map(String::as_str)).unwrap_or_default(),
+            stale_ttl: secs(c.stale_ttl),
+            storage: if c.server_storage() { Storage::Server } else { Storage::Cookie },
+            flags: CookieAttributes {
+                path: c.cookie_path.clone(),
+                domain: c.cookie_domain.clone(),
+                same_site: SameSite::from_name(&c.cookie_same_site).unwrap_or_default(),
+                secure: c.cookie_secure,
+                http_only: c.cookie_http_only,
+            }
+            .render(),
+            unauthenticated: Unauthenticated::from_name(&c.unauthenticated),
+            logout_methods: c.logout_methods.iter().filter_map(|m| Method::from_bytes(m.as_bytes()).ok()).collect(),
+            request_headers: SessionHeader::list(c.request_headers.as_ref()),
+            response_headers: SessionHeader::list(c.response_headers.as_ref()),
+            config: c.clone(),
+        }
+    }
+
+    /// Whether the session data lives in the store (the cookie is its header only).
+    pub fn server_storage(&self) -> bool {
+        self.storage == Storage::Server
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plugin(config: serde_json::Value) -> SessionPlugin {
+        let mut p: Plugin = serde_json::from_value(serde_json::json!({"name": "session", "config": config})).unwrap();
+        p.normalize().unwrap();
+        SessionPlugin::new(OrgId(Uuid::nil()), &p)
+    }
+
+    #[test]
+    fn stored_names_become_enums_with_kongs_defaults() {
+        let p = plugin(serde_json::json!({}));
+        assert_eq!(p.unauthenticated, Unauthenticated::Reject);
+        assert_eq!(p.storage, Storage::Cookie);
+        assert_eq!(p.logout_methods, [Method::POST, Method::DELETE]);
+        assert!(p.request_headers.is_empty());
+        let p = plugin(serde_json::json!({
+            "unauthenticated": "redirect", "storage": "kong", "logout_methods": ["get"],
+            "response_headers": ["id", "absolute-timeout"], "cookie_same_site": "Lax"
+        }));
+        assert_eq!(p.unauthenticated, Unauthenticated::Redirect);
+        assert!(p.server_storage(), "Kong's `kong` storage is server storage");
+        assert_eq!(p.logout_methods, [Method::GET]);
+        assert_eq!(p.response_headers, [SessionHeader::Id, SessionHeader::AbsoluteTimeout]);
+        assert!(p.flags.set_cookie("s", "v", None).contains("SameSite=Lax"), "{:?}", p.flags);
+        assert_eq!(plugin(serde_json::json!({"unauthenticated": "pass"})).unauthenticated, Unauthenticated::Pass);
+    }
+}

@@ -1,0 +1,84 @@
+//! lua-resty-session's `refresh()` for an opened session: nothing while it is fresh, a
+//! **touch** after 60 s idle (same id, new idling offset: only the first cookie changes), a
+//! **renewal** past ¾ of the rolling timeout (new id; with server storage the record moves
+//! to a new key and the old one stays valid for `stale_ttl` seconds).
+
+use tessera_app::gateway::GatewayRenewal;
+use tessera_domain::Timestamp;
+use tessera_domain::token::TokenDigest;
+use tessera_session_cookie::{BindValues, RefreshAction, SealOptions, chunk};
+
+use super::open::{Open, ServerKey};
+use super::start::key_ttl;
+use super::{Answer, session_error};
+use crate::Gateway;
+use crate::error::app_error;
+use crate::plugin::SessionPlugin;
+
+/// Seconds without a save after which a request touches the session.
+const TOUCH_THRESHOLD: u64 = 60;
+
+/// Touches or renews the session as its header says. Returns the cookies to send, or None
+/// when the session could not be renewed (it ended meanwhile).
+pub(super) async fn refresh(
+    gw: &Gateway,
+    p: &SessionPlugin,
+    o: &mut Open,
+    bind: &BindValues<'_>,
+    now: u64,
+) -> Result<Option<Vec<String>>, Answer> {
+    match o.header.refresh_action(&p.timeouts, TOUCH_THRESHOLD, now) {
+        RefreshAction::None => Ok(Some(vec![])),
+        RefreshAction::Touch => Ok(Some(touch(p, o, bind, now))),
+        RefreshAction::Renew => renew(gw, p, o, bind, now).await,
+    }
+}
+
+fn touch(p: &SessionPlugin, o: &mut Open, bind: &BindValues<'_>, now: u64) -> Vec<String> {
+    let t = tessera_session_cookie::touch(&p.keys, &o.header, &o.value, bind, now);
+    // Only the first cookie changes on touch (the payload chunks stay).
+    let first = chunk::split(&p.config.cookie_name, &t.value)
+        .ok()
+        .and_then(|c| c.into_iter().next().map(|c| p.flags.set_cookie(&c.name, c.value, None)));
+    o.header = t.header;
+    o.value = t.value;
+    first.into_iter().collect()
+}
+
+async fn renew(
+    gw: &Gateway,
+    p: &SessionPlugin,
+    o: &mut Open,
+    bind: &BindValues<'_>,
+    now: u64,
+) -> Result<Option<Vec<String>>, Answer> {
+    let opts = SealOptions { storage: p.storage, bind: p.bind, ..SealOptions::default() }.renewing(&o.header);
+    let sealed =
+        tessera_session_cookie::seal(&p.keys, &opts, &o.data, bind, now).map_err(|e| session_error(&e.to_string()))?;
+    if let Some(server) = o.server {
+        let new = TokenDigest::of(&sealed.storage_key());
+        let renewal = GatewayRenewal {
+            org: server.org,
+            session: server.session,
+            old: server.key,
+            new,
+            data: sealed.storage_record(),
+            stale_until: Timestamp((now + p.stale_ttl) as i64),
+            expires: Timestamp((now + key_ttl(p, now, sealed.header.creation_time)) as i64),
+        };
+        if !gw.app.renew_gateway_session(renewal).await.map_err(|e| app_error(&e))? {
+            return Ok(None);
+        }
+        o.server = Some(ServerKey { key: new, ..server });
+    }
+    let mut cookies =
+        p.flags.set_cookies(&p.config.cookie_name, &sealed.value, None).map_err(|e| session_error(&e.to_string()))?;
+    let n = cookies.len();
+    if o.chunks > n {
+        cookies.extend(p.flags.expire_chunks(&p.config.cookie_name, n + 1..=o.chunks));
+    }
+    o.header = sealed.header;
+    o.value = sealed.value;
+    o.chunks = n;
+    Ok(Some(cookies))
+}

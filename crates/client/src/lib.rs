@@ -4,6 +4,7 @@ use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use tessera_api_types::gateway::GatewayObject;
 use tessera_api_types::*;
 
 #[derive(Debug, thiserror::Error)]
@@ -345,6 +346,31 @@ impl Client {
     pub async fn clear_login_lock(&self, user: &str) -> ClientResult<()> {
         self.delete(&format!("/v2/users/{user}/login-lock")).await
     }
+    // ---- the gateway's services, routes and plugins ---------------------------------------
+    // One set of methods for the three kinds: `c.create_gateway::<Service>(&request)`.
+
+    pub async fn create_gateway<T: GatewayObject>(&self, b: &T::Request) -> ClientResult<T> {
+        self.post::<_, T::One>(T::PATH, b).await.map(Into::into)
+    }
+    pub async fn get_gateway<T: GatewayObject>(&self, id: &str) -> ClientResult<T> {
+        self.get::<T::One>(&format!("{}/{id}", T::PATH)).await.map(Into::into)
+    }
+    /// Every object of the kind (the gateway's lists are one page).
+    pub async fn list_gateway<T: GatewayObject>(&self) -> ClientResult<Vec<T>> {
+        self.get::<T::List>(T::PATH).await.map(Into::into)
+    }
+    /// Replaces the object: fields left out take their defaults (a plugin keeps its secret).
+    pub async fn replace_gateway<T: GatewayObject>(&self, id: &str, b: &T::Request) -> ClientResult<T> {
+        self.put::<_, T::One>(&format!("{}/{id}", T::PATH), b).await.map(Into::into)
+    }
+    /// Changes only the fields `b` sets.
+    pub async fn patch_gateway<T: GatewayObject>(&self, id: &str, b: &T::Request) -> ClientResult<T> {
+        self.patch::<_, T::One>(&format!("{}/{id}", T::PATH), b).await.map(Into::into)
+    }
+    pub async fn delete_gateway<T: GatewayObject>(&self, id: &str) -> ClientResult<()> {
+        self.delete(&format!("{}/{id}", T::PATH)).await
+    }
+
     /// RFC 7662 introspection of `token`, asked with this client's credentials.
     pub async fn introspect(&self, token: &str) -> ClientResult<IntrospectionResponse> {
         self.send(self.request(Method::POST, "/v2/oauth2/introspect").form(&[("token", token)])).await

@@ -1,6 +1,8 @@
 //! `/v2/gateway/{services,routes,plugins}`: Kong-shaped gateway objects. Bodies are Kong's
-//! Admin API JSON; answers follow this API's rule (one object under its singular name, a
-//! list under its plural name with `meta`).
+//! Admin API JSON, checked against the domain's objects (whose rules apply) and handed to the
+//! app as JSON (a `PATCH` merges into the stored object); answers are the wire types of
+//! `tessera_api_types::gateway` (one object under its singular name, a list under its plural
+//! name with `meta`), converted from the domain here.
 
 use std::sync::Arc;
 
@@ -8,10 +10,11 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde_json::{Value, json};
+use serde_json::Value;
+use tessera_api_types::gateway::{self as wire, GatewayObject};
 use tessera_app::App;
 use tessera_app::gateway::GatewayResource;
-use tessera_domain::gateway::{Plugin, Route, Service};
+use tessera_domain::gateway::{Plugin, Route, Service, SessionConfig};
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Authed, parse_json, path_id};
@@ -42,34 +45,135 @@ fn body<T: GatewayResource>(headers: &axum::http::HeaderMap, bytes: &Bytes, part
     Ok(value)
 }
 
-fn plural<T: GatewayResource>() -> String {
-    format!("{}s", T::NOUN.to_lowercase())
+/// A domain object and its wire form: the one place a stored gateway object becomes JSON.
+trait Wire: GatewayResource + Send + Sync + 'static {
+    type Out: GatewayObject;
+    fn wire(self) -> Self::Out;
 }
 
-/// An object as answered: a plugin's `config.secret` is write-only and reads as `null` (it
-/// keys every session cookie; whoever reads the configuration must not be able to forge
-/// them). Writes that leave it out or send `null` keep the stored one.
-fn shown<T: GatewayResource>(t: &T) -> Value {
-    let mut v = serde_json::to_value(t).unwrap_or_default();
-    if T::KIND == tessera_store::GatewayKind::Plugin
-        && let Some(config) = v.get_mut("config").and_then(Value::as_object_mut)
-    {
-        config.insert("secret".into(), Value::Null);
+fn id(id: Option<impl ToString>) -> String {
+    id.map(|i| i.to_string()).unwrap_or_default()
+}
+
+fn wire_ref(r: Option<tessera_domain::gateway::Ref>) -> Option<wire::Ref> {
+    r.map(|r| wire::Ref::new(r.id.to_string()))
+}
+
+impl Wire for Service {
+    type Out = wire::Service;
+    fn wire(self) -> wire::Service {
+        wire::Service {
+            id: id(self.id),
+            name: self.name,
+            protocol: self.protocol,
+            host: self.host,
+            port: self.port,
+            path: self.path,
+            retries: self.retries,
+            connect_timeout: self.connect_timeout,
+            write_timeout: self.write_timeout,
+            read_timeout: self.read_timeout,
+            enabled: self.enabled,
+            tags: self.tags,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
     }
-    v
 }
 
-fn one<T: GatewayResource>(t: &T) -> Json<Value> {
-    Json(json!({ T::NOUN.to_lowercase(): shown(t) }))
+impl Wire for Route {
+    type Out = wire::Route;
+    fn wire(self) -> wire::Route {
+        wire::Route {
+            id: id(self.id),
+            name: self.name,
+            paths: self.paths,
+            hosts: self.hosts,
+            methods: self.methods,
+            protocols: self.protocols,
+            strip_path: self.strip_path,
+            preserve_host: self.preserve_host,
+            service: wire_ref(self.service),
+            tags: self.tags,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
 }
 
-async fn list<T: GatewayResource>(State(app): S, Authed(c): Authed) -> ApiResult<Json<Value>> {
-    let items: Vec<Value> = app.list_gateway_objects::<T>(&c).await?.iter().map(shown).collect();
-    let total = items.len();
-    Ok(Json(json!({ plural::<T>(): items, "meta": {"total": total, "links": {"next": "", "prev": ""}} })))
+impl Wire for Plugin {
+    type Out = wire::Plugin;
+    fn wire(self) -> wire::Plugin {
+        wire::Plugin {
+            id: id(self.id),
+            name: self.name,
+            instance_name: self.instance_name,
+            config: session_config(self.config),
+            enabled: self.enabled,
+            protocols: self.protocols,
+            route: wire_ref(self.route),
+            service: wire_ref(self.service),
+            consumer: wire_ref(self.consumer),
+            tags: self.tags,
+            ordering: self.ordering,
+            partials: self.partials,
+            workspace: self.workspace,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
 }
 
-async fn create<T: GatewayResource>(
+/// A plugin's config as answered: `secret` is write-only and reads as `null` (it keys every
+/// session cookie; whoever reads the configuration must not be able to forge them). Writes
+/// that leave it out or send `null` keep the stored one.
+fn session_config(c: SessionConfig) -> wire::SessionPluginConfig {
+    wire::SessionPluginConfig {
+        secret: None,
+        storage: c.storage,
+        audience: c.audience,
+        idling_timeout: c.idling_timeout,
+        rolling_timeout: c.rolling_timeout,
+        absolute_timeout: c.absolute_timeout,
+        stale_ttl: c.stale_ttl,
+        cookie_name: c.cookie_name,
+        cookie_path: c.cookie_path,
+        cookie_domain: c.cookie_domain,
+        cookie_same_site: c.cookie_same_site,
+        cookie_http_only: c.cookie_http_only,
+        cookie_secure: c.cookie_secure,
+        remember: c.remember,
+        remember_cookie_name: c.remember_cookie_name,
+        remember_rolling_timeout: c.remember_rolling_timeout,
+        remember_absolute_timeout: c.remember_absolute_timeout,
+        request_headers: c.request_headers,
+        response_headers: c.response_headers,
+        logout_methods: c.logout_methods,
+        logout_query_arg: c.logout_query_arg,
+        logout_post_arg: c.logout_post_arg,
+        read_body_for_logout: c.read_body_for_logout,
+        hash_subject: c.hash_subject,
+        store_metadata: c.store_metadata,
+        bind: c.bind,
+        unauthenticated: c.unauthenticated,
+    }
+}
+
+/// Answers go out through a JSON value, as they always have (so their keys keep their order).
+fn answer(v: impl serde::Serialize) -> Json<Value> {
+    Json(serde_json::to_value(v).unwrap_or_default())
+}
+
+fn one<T: Wire>(t: T) -> Json<Value> {
+    answer(<T::Out as GatewayObject>::One::from(t.wire()))
+}
+
+async fn list<T: Wire>(State(app): S, Authed(c): Authed) -> ApiResult<Json<Value>> {
+    let items: Vec<T::Out> = app.list_gateway_objects::<T>(&c).await?.into_iter().map(Wire::wire).collect();
+    Ok(answer(<T::Out as GatewayObject>::List::from(items)))
+}
+
+async fn create<T: Wire>(
     State(app): S,
     Authed(c): Authed,
     headers: axum::http::HeaderMap,
@@ -77,15 +181,15 @@ async fn create<T: GatewayResource>(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let v = body::<T>(&headers, &bytes, false)?;
     let t: T = app.create_gateway_object(&c, v).await?;
-    Ok((StatusCode::CREATED, one(&t)))
+    Ok((StatusCode::CREATED, one(t)))
 }
 
-async fn get<T: GatewayResource>(State(app): S, Authed(c): Authed, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn get<T: Wire>(State(app): S, Authed(c): Authed, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let t: T = app.get_gateway_object(&c, path_id("id", &id)?).await?;
-    Ok(one(&t))
+    Ok(one(t))
 }
 
-async fn put<T: GatewayResource>(
+async fn put<T: Wire>(
     State(app): S,
     Authed(c): Authed,
     Path(id): Path<String>,
@@ -95,10 +199,10 @@ async fn put<T: GatewayResource>(
     let id = path_id("id", &id)?;
     let v = body::<T>(&headers, &bytes, false)?;
     let t: T = app.update_gateway_object(&c, id, v, false).await?;
-    Ok(one(&t))
+    Ok(one(t))
 }
 
-async fn patch<T: GatewayResource>(
+async fn patch<T: Wire>(
     State(app): S,
     Authed(c): Authed,
     Path(id): Path<String>,
@@ -108,10 +212,10 @@ async fn patch<T: GatewayResource>(
     let id = path_id("id", &id)?;
     let v = body::<T>(&headers, &bytes, true)?;
     let t: T = app.update_gateway_object(&c, id, v, true).await?;
-    Ok(one(&t))
+    Ok(one(t))
 }
 
-async fn delete<T: GatewayResource>(State(app): S, Authed(c): Authed, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn delete<T: Wire>(State(app): S, Authed(c): Authed, Path(id): Path<String>) -> ApiResult<StatusCode> {
     app.delete_gateway_object::<T>(&c, path_id("id", &id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -120,7 +224,7 @@ async fn delete<T: GatewayResource>(State(app): S, Authed(c): Authed, Path(id): 
 pub(crate) fn table() -> Vec<super::Entry> {
     use super::{Access::Action as A, at};
     use tessera_app::actions as act;
-    fn kind<T: GatewayResource + Send + Sync + 'static>(
+    fn kind<T: Wire>(
         base: &'static str,
         one: &'static str,
         [create, read, list, update, delete]: [&'static str; 5],

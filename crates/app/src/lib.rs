@@ -4,6 +4,7 @@
 //! This crate knows no HTTP and no SQL; the server and the CLI are adapters over it.
 
 pub mod actions;
+mod admin;
 mod assume;
 pub mod audit;
 mod auth;

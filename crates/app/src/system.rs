@@ -17,6 +17,9 @@ impl System {
     pub const GATEWAY: System = System("gateway");
     /// The change-feed follower: applies other nodes' changes to this node's caches.
     pub const FEED: System = System("feed");
+    /// The operator on the server machine, acting on the database directly
+    /// (`tessera admin create-key`): whoever can open the database is trusted with it.
+    pub const OPERATOR: System = System("operator");
 
     pub fn name(self) -> &'static str {
         self.0

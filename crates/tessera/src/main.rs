@@ -26,9 +26,20 @@ struct Args {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server: the /v2 API on --listen, with the store at --database.
-    Serve(serve::ServeArgs),
+    Serve(tessera_startup::Flags),
+    /// The configuration `tessera serve` reads: a TOML file (--config), variables and flags.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
     #[command(flatten)]
     Cli(cli::CliCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigAction {
+    /// Validate the configuration and print the effective settings (secrets redacted).
+    Check(tessera_startup::Flags),
 }
 
 fn main() -> std::process::ExitCode {
@@ -42,7 +53,8 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async move {
         match args.command {
-            Command::Serve(a) => serve::run(a).await,
+            Command::Serve(flags) => serve::run(flags).await,
+            Command::Config { action: ConfigAction::Check(flags) } => serve::check(flags),
             Command::Cli(c) => cli::run(c).await,
         }
     });

@@ -1,6 +1,7 @@
-//! Test support: [`spawn_app`] starts a real Tessera API server on 127.0.0.1 (port 0) over a
-//! fresh store, with a [`ManualClock`], and returns a client already holding the
-//! administrator's key. Dropping the [`TestApp`] shuts the server down.
+//! Test support: [`spawn_app`] starts a real Tessera node on 127.0.0.1 (port 0) over a fresh
+//! store, with a [`ManualClock`], through the same `Application::build` as `tessera serve`
+//! (gateway, sweeper and change feed included), and returns a client already holding the
+//! administrator's key. Dropping the [`TestApp`] shuts the node down.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,13 +9,11 @@ use std::sync::Arc;
 
 use rand::SeedableRng;
 use tessera_api_types as wire;
-use tessera_app::{App, BootstrapOutcome, BootstrapRequest, ManualClock};
+use tessera_app::{App, BootstrapOutcome, ManualClock};
 use tessera_client::Client;
 use tessera_domain::Timestamp;
+use tessera_startup::{Application, DatabaseUrl, Listen, Secret, Settings};
 use tessera_store::Store;
-use tessera_store_sqlite::SqliteStore;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 /// Which store a test runs against.
 #[derive(Debug, Clone)]
@@ -157,9 +156,8 @@ pub struct TestApp {
     pub app: Arc<App>,
     /// The SQLite file, for tests that inspect what is stored.
     pub db_path: Option<PathBuf>,
-    shutdown: Option<oneshot::Sender<()>>,
-    handle: Option<JoinHandle<()>>,
-    follower: Option<JoinHandle<()>>,
+    /// The node, wired by `Application::build` as `tessera serve` wires it.
+    node: Application,
     _dir: tempfile::TempDir,
     // Declared last: dropped after the server and store let go of their connections.
     _db: Option<TempDatabase>,
@@ -170,8 +168,6 @@ pub struct TestGateway {
     pub addr: SocketAddr,
     pub url: String,
     pub gateway: Arc<tessera_gateway::Gateway>,
-    task: JoinHandle<()>,
-    reloader: JoinHandle<()>,
 }
 
 impl TestGateway {
@@ -191,108 +187,91 @@ impl TestGateway {
     }
 }
 
-impl Drop for TestGateway {
-    fn drop(&mut self) {
-        self.task.abort();
-        self.reloader.abort();
-    }
+/// The settings every test node starts from: `tessera serve`'s defaults, with both listeners
+/// on free 127.0.0.1 ports, the test administrator's key, and a sweeper that sweeps once at
+/// start and then hourly (a test that wants it sooner says so, see [`spawn_app_with`]).
+pub fn test_settings(database: DatabaseUrl) -> Settings {
+    let mut settings = Settings::default();
+    settings.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    settings.gateway.listen = Listen(Some(SocketAddr::from(([127, 0, 0, 1], 0))));
+    settings.database.url = Some(database);
+    settings.bootstrap.organization = "test".into();
+    settings.bootstrap.admin_email = "admin@example.com".into();
+    settings.bootstrap.api_key = Some(Secret::new(ADMIN_KEY));
+    settings.sessions.sweep_interval = std::time::Duration::from_secs(3_600);
+    settings
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// [`spawn_app`] with the test settings changed by `configure` first.
+pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut db = None;
-    let (store, db_path): (Arc<dyn Store>, Option<PathBuf>) = match backend {
+    let (database, db_path, db) = match backend {
         Backend::Sqlite => {
             let path = dir.path().join("tessera.db");
-            (Arc::new(SqliteStore::open(&path).expect("open sqlite")), Some(path))
+            (DatabaseUrl::Sqlite(path.clone()), Some(path), None)
         }
         Backend::Postgres(admin_url) => {
             let temp = TempDatabase::create(&admin_url).await;
-            let store = tessera_store_postgres::PgStore::connect(&temp.url).await.expect("open postgres");
-            db = Some(temp);
-            (Arc::new(store), None)
+            (temp.url.parse().expect("a PostgreSQL URL"), None, Some(temp))
         }
     };
+    let mut settings = test_settings(database);
+    configure(&mut settings);
     let clock = ManualClock::new(T0);
-    let rng = Box::new(rand::rngs::StdRng::from_entropy());
-    let app = Arc::new(App::new(store, Arc::new(clock.clone()), rng));
-    let outcome = app
-        .bootstrap(BootstrapRequest {
-            organization_name: "test".into(),
-            admin_email: "admin@example.com".into(),
-            api_key: Some(ADMIN_KEY.into()),
-        })
-        .await
-        .expect("bootstrap");
-    let admin_id = match outcome {
+    let node = build(settings, &clock).await;
+    let admin_id = match node.bootstrap() {
         BootstrapOutcome::Created { admin, .. } => admin.to_string(),
         BootstrapOutcome::AlreadyInitialized => panic!("fresh store was already initialized"),
     };
-    let follower = app.follow_store_changes();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (tx, rx) = oneshot::channel::<()>();
-    let server_app = Arc::clone(&app);
-    let handle = tokio::spawn(async move {
-        tessera_server::serve(listener, server_app, tessera_server::ServerConfig::default(), async {
-            let _ = rx.await;
-        })
-        .await
-        .expect("server");
-    });
-    let url = format!("http://{addr}");
-    let admin = Client::new(url.clone(), Some(ADMIN_KEY.into()));
-    TestApp {
-        addr,
-        url,
-        admin,
-        admin_id,
-        clock,
-        app,
-        db_path,
-        shutdown: Some(tx),
-        handle: Some(handle),
-        follower,
-        _dir: dir,
-        _db: db,
-    }
+    TestApp::new(node, admin_id, clock, db_path, dir, db)
+}
+
+async fn build(settings: Settings, clock: &ManualClock) -> Application {
+    let rng = Box::new(rand::rngs::StdRng::from_entropy());
+    Application::build_with(settings, Arc::new(clock.clone()), rng).await.expect("the test node starts")
 }
 
 impl TestApp {
-    /// Another node on the same PostgreSQL database, sharing this node's clock: what a load
-    /// balancer in front of several Tessera processes looks like, in one test.
-    pub async fn another_node(&self) -> TestApp {
-        let url = self._db.as_ref().expect("another_node needs the PostgreSQL backend").url.clone();
-        let store: Arc<dyn Store> =
-            Arc::new(tessera_store_postgres::PgStore::connect(&url).await.expect("open postgres"));
-        let rng = Box::new(rand::rngs::StdRng::from_entropy());
-        let app = Arc::new(App::new(store, Arc::new(self.clock.clone()), rng));
-        let follower = app.follow_store_changes();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (tx, rx) = oneshot::channel::<()>();
-        let server_app = Arc::clone(&app);
-        let handle = tokio::spawn(async move {
-            let _ = tessera_server::serve(listener, server_app, tessera_server::ServerConfig::default(), async {
-                let _ = rx.await;
-            })
-            .await;
-        });
+    fn new(
+        node: Application,
+        admin_id: String,
+        clock: ManualClock,
+        db_path: Option<PathBuf>,
+        dir: tempfile::TempDir,
+        db: Option<TempDatabase>,
+    ) -> TestApp {
+        let addr = node.api_addr();
         let url = format!("http://{addr}");
         TestApp {
             addr,
             admin: Client::new(url.clone(), Some(ADMIN_KEY.into())),
             url,
-            admin_id: self.admin_id.clone(),
-            clock: self.clock.clone(),
-            app,
-            db_path: None,
-            shutdown: Some(tx),
-            handle: Some(handle),
-            follower,
-            _dir: tempfile::tempdir().expect("temp dir"),
-            _db: None,
+            admin_id,
+            clock,
+            app: Arc::clone(node.app()),
+            db_path,
+            node,
+            _dir: dir,
+            _db: db,
         }
+    }
+
+    /// Another node on the same PostgreSQL database, sharing this node's clock: what a load
+    /// balancer in front of several Tessera processes looks like, in one test.
+    pub async fn another_node(&self) -> TestApp {
+        let url = self._db.as_ref().expect("another_node needs the PostgreSQL backend").url.parse().expect("a URL");
+        let node = build(test_settings(url), &self.clock).await;
+        let dir = tempfile::tempdir().expect("temp dir");
+        TestApp::new(node, self.admin_id.clone(), self.clock.clone(), None, dir, None)
+    }
+
+    /// The store the node opened, for tests that look beneath the API.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        self.node.store()
     }
 
     /// A superuser connection to the PostgreSQL server this app's database lives on, and the
@@ -308,24 +287,15 @@ impl TestApp {
 
     /// Stops applying the store's change feed (as if this node missed every notice).
     pub fn stop_following_changes(&mut self) {
-        if let Some(f) = self.follower.take() {
-            f.abort();
-        }
+        self.node.stop_following_changes();
     }
 
-    /// Starts the session gateway over this node's app on a free 127.0.0.1 port, following
-    /// configuration changes as `tessera serve` does.
+    /// The session gateway of this node, on its own 127.0.0.1 port, following configuration
+    /// changes as `tessera serve` does (it is the very listener `tessera serve` runs).
     pub async fn spawn_gateway(&self) -> TestGateway {
-        let gw = tessera_gateway::Gateway::new(Arc::clone(&self.app)).await.expect("gateway loads");
-        let reloader = gw.follow_changes();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        // The gateway's own listener (its limits and JSON answers), as `tessera serve` runs it.
-        let served = Arc::clone(&gw);
-        let task = tokio::spawn(async move {
-            let _ = tessera_gateway::serve(served, listener, std::future::pending()).await;
-        });
-        TestGateway { addr, url: format!("http://{addr}"), gateway: gw, task, reloader }
+        let addr = self.node.gateway_addr().expect("the test settings turn the gateway on");
+        let gateway = Arc::clone(self.node.gateway().expect("the test settings turn the gateway on"));
+        TestGateway { addr, url: format!("http://{addr}"), gateway }
     }
 
     /// A client with no credentials.
@@ -338,13 +308,9 @@ impl TestApp {
     }
 
     /// Stops the server and waits for in-flight requests to finish.
-    pub async fn shutdown(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(h) = self.handle.take() {
-            let _ = h.await;
-        }
+    pub async fn shutdown(self) {
+        self.node.shutdown_handle().shutdown();
+        let _ = self.node.run_until_stopped().await;
     }
 
     /// Creates a user with an API key and the given policy document attached (if any).
@@ -382,21 +348,42 @@ impl TestApp {
     }
 }
 
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(h) = self.handle.take() {
-            h.abort();
-        }
-        if let Some(f) = self.follower.take() {
-            f.abort();
-        }
-    }
-}
-
 /// A policy document allowing the given actions on every resource.
 pub fn allow(actions: &[&str]) -> serde_json::Value {
     serde_json::json!({"Version": "2026-03-20", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]})
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    const PASSWORD: &str = "correct horse battery staple";
+
+    /// The node runs `tessera serve`'s sweeper: once time alone has carried an ended login
+    /// session past the retention, it vanishes from the session query. (The query marks
+    /// timed-out sessions ended by itself, but only the sweeper purges.)
+    #[tokio::test]
+    async fn the_sweeper_runs_and_purges_what_time_has_ended() {
+        let t = spawn_app_with(Backend::Sqlite, |s| {
+            s.sessions.retention_days = 1;
+            s.sessions.sweep_interval = Duration::from_millis(20);
+        })
+        .await;
+        let email = "swept@example.com";
+        let user = wire::UserCreate { email: email.into(), password: Some(PASSWORD.into()), ..Default::default() };
+        t.admin.create_user(&user).await.expect("create user");
+        let sign_in = wire::SignInRequest { email: email.into(), password: PASSWORD.into(), organization_id: None };
+        t.anonymous().sign_in(&sign_in).await.expect("sign in");
+        let logins = || async { t.admin.query_sessions(&[("$filter", "kind eq 'login'")]).await.expect("query").count };
+        assert_eq!(logins().await, Some(1));
+
+        t.clock.advance(400 * 86_400);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while logins().await != Some(0) {
+            assert!(Instant::now() < deadline, "the sweeper never purged the ended session");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }

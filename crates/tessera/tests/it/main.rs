@@ -3,6 +3,7 @@
 mod binary;
 mod cli;
 mod cluster;
+mod config;
 mod crash;
 mod gateway;
 mod logs;

@@ -1,0 +1,16 @@
+//! One wiring for a Tessera node: typed [`Settings`] read in layers (defaults < TOML file <
+//! environment < flags) and [`Application::build`], which `tessera serve` and testkit's
+//! `spawn_app` both call, background tasks included.
+
+mod application;
+mod flags;
+mod settings;
+pub mod telemetry;
+
+pub use application::{Application, ShutdownHandle, StartupError, open_store};
+pub use flags::Flags;
+pub use settings::{
+    AuditSettings, BootstrapSettings, CONFIG_ENV, ConfigError, DatabaseSettings, DatabaseUrl, GatewaySettings, Listen,
+    LogFormat, LogSettings, Network, Origin, Overrides, SETTINGS, SameSite, Secret, ServerSettings, SessionSettings,
+    Setting, Settings, Shape,
+};

@@ -48,56 +48,31 @@ pub trait GatewayResource: serde::Serialize + serde::de::DeserializeOwned + Clon
     fn stamps(&mut self) -> (&mut i64, &mut i64);
 }
 
-impl GatewayResource for Service {
-    const KIND: GatewayKind = GatewayKind::Service;
-    const NOUN: &'static str = "Service";
-    fn normalize(&mut self) -> Result<(), FieldError> {
-        Service::normalize(self)
-    }
-    fn id_mut(&mut self) -> &mut Option<Uuid> {
-        &mut self.id
-    }
-    fn name(&self) -> Option<&str> {
-        self.name.as_deref()
-    }
-    fn stamps(&mut self) -> (&mut i64, &mut i64) {
-        (&mut self.created_at, &mut self.updated_at)
-    }
+/// The trait's methods are the same field accesses for every kind; only the name differs.
+macro_rules! gateway_resource {
+    ($t:ty, $kind:ident, $noun:literal, $name:ident) => {
+        impl GatewayResource for $t {
+            const KIND: GatewayKind = GatewayKind::$kind;
+            const NOUN: &'static str = $noun;
+            fn normalize(&mut self) -> Result<(), FieldError> {
+                <$t>::normalize(self)
+            }
+            fn id_mut(&mut self) -> &mut Option<Uuid> {
+                &mut self.id
+            }
+            fn name(&self) -> Option<&str> {
+                self.$name.as_deref()
+            }
+            fn stamps(&mut self) -> (&mut i64, &mut i64) {
+                (&mut self.created_at, &mut self.updated_at)
+            }
+        }
+    };
 }
 
-impl GatewayResource for Route {
-    const KIND: GatewayKind = GatewayKind::Route;
-    const NOUN: &'static str = "Route";
-    fn normalize(&mut self) -> Result<(), FieldError> {
-        Route::normalize(self)
-    }
-    fn id_mut(&mut self) -> &mut Option<Uuid> {
-        &mut self.id
-    }
-    fn name(&self) -> Option<&str> {
-        self.name.as_deref()
-    }
-    fn stamps(&mut self) -> (&mut i64, &mut i64) {
-        (&mut self.created_at, &mut self.updated_at)
-    }
-}
-
-impl GatewayResource for Plugin {
-    const KIND: GatewayKind = GatewayKind::Plugin;
-    const NOUN: &'static str = "Plugin";
-    fn normalize(&mut self) -> Result<(), FieldError> {
-        Plugin::normalize(self)
-    }
-    fn id_mut(&mut self) -> &mut Option<Uuid> {
-        &mut self.id
-    }
-    fn name(&self) -> Option<&str> {
-        self.instance_name.as_deref()
-    }
-    fn stamps(&mut self) -> (&mut i64, &mut i64) {
-        (&mut self.created_at, &mut self.updated_at)
-    }
-}
+gateway_resource!(Service, Service, "Service", name);
+gateway_resource!(Route, Route, "Route", name);
+gateway_resource!(Plugin, Plugin, "Plugin", instance_name);
 
 /// Plugin writes on this node, one at a time, so two requests cannot both find a scope free
 /// of session plugins and both add one. (Across nodes, the gateway applies the oldest.)

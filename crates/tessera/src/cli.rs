@@ -4,6 +4,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde_json::Value;
 use tessera_api_types as wire;
+use tessera_api_types::gateway as gw;
 use tessera_client::{Client, ListParams};
 
 #[derive(Args, Debug, Clone)]
@@ -372,83 +373,103 @@ fn print(output: &str, value: &Value, columns: &[&str]) {
     }
 }
 
-/// One API call that must succeed; the error names what failed and the server's message.
-async fn call(c: &Client, method: axum::http::Method, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
-    let text = body.map(Value::to_string);
-    let (status, answer) = c.raw(method.clone(), path, text.as_deref()).await?;
-    if !status.is_success() {
-        let msg = answer["error"]["message"].as_str().map(str::to_owned).unwrap_or_else(|| answer.to_string());
-        anyhow::bail!("{method} {path}: {status}: {msg}");
-    }
-    Ok(answer)
-}
-
 /// `tessera gateway apply`: services, then routes, then plugins, each created or replaced by
 /// name; references by name become ids. Prints what changed.
 async fn gateway_apply(c: &Client, file: &std::path::Path, prune: bool) -> anyhow::Result<Value> {
     let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let desired: Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
-    let mut report = vec![];
-    let mut surplus: Vec<(&str, &str, String, String)> = vec![];
-    let mut ids: std::collections::HashMap<(&str, String), String> = Default::default();
-    for (kind, plural, key) in
-        [("service", "services", "name"), ("route", "routes", "name"), ("plugin", "plugins", "instance_name")]
-    {
-        let existing = call(c, axum::http::Method::GET, &format!("/v2/gateway/{plural}"), None).await?;
-        let existing: Vec<Value> = existing[plural].as_array().cloned().unwrap_or_default();
-        let by_name = |n: &str| existing.iter().find(|o| o[key].as_str() == Some(n)).cloned();
-        let items = desired[plural].as_array().cloned().unwrap_or_default();
+    let mut apply = GatewayApply { c, desired, ids: Default::default(), report: vec![], surplus: vec![] };
+    apply.kind::<gw::Service>("service", "services", "name", prune).await?;
+    apply.kind::<gw::Route>("route", "routes", "name", prune).await?;
+    apply.kind::<gw::Plugin>("plugin", "plugins", "instance_name", prune).await?;
+    apply.prune().await?;
+    Ok(Value::Array(apply.report))
+}
+
+/// One `gateway apply` under way: the file, the ids of what it named so far, what changed,
+/// and what exists but the file does not name.
+struct GatewayApply<'c> {
+    c: &'c Client,
+    desired: Value,
+    ids: std::collections::HashMap<(&'static str, String), String>,
+    report: Vec<Value>,
+    /// (kind, name, id) of objects the file does not name, in the order met.
+    surplus: Vec<(&'static str, String, String)>,
+}
+
+impl GatewayApply<'_> {
+    /// Creates or replaces every object of one kind the file lists, by its name (`key`).
+    async fn kind<T: gw::GatewayObject>(
+        &mut self,
+        kind: &'static str,
+        plural: &str,
+        key: &str,
+        prune: bool,
+    ) -> anyhow::Result<()> {
+        let existing = self.c.list_gateway::<T>().await.with_context(|| format!("GET {}", T::PATH))?;
+        let items = self.desired[plural].as_array().cloned().unwrap_or_default();
         let mut wanted = std::collections::HashSet::new();
-        for (i, mut item) in items.into_iter().enumerate() {
+        for (i, item) in items.into_iter().enumerate() {
             let name = item[key]
                 .as_str()
                 .map(str::to_owned)
                 .with_context(|| format!("{plural}[{i}]: \"{key}\" is required to match it with what exists"))?;
-            for (field, target) in [("service", "service"), ("route", "route")] {
-                if let Some(n) = item[field]["name"].as_str().map(str::to_owned) {
-                    let id = ids
-                        .get(&(target, n.clone()))
-                        .with_context(|| format!("{plural}[{i}].{field}: no {target} named '{n}' in the file"))?;
-                    item[field] = serde_json::json!({ "id": id });
-                }
-            }
-            let (verb, answer) = match by_name(&name) {
+            let request: T::Request = serde_json::from_value(self.resolve(plural, i, item)?)
+                .with_context(|| format!("{plural}[{i}] ('{name}')"))?;
+            let (change, answer) = match existing.iter().find(|o| o.name() == Some(name.as_str())) {
                 Some(old) => {
-                    let id = old["id"].as_str().unwrap_or_default().to_owned();
-                    let path = format!("/v2/gateway/{plural}/{id}");
-                    ("replaced", call(c, axum::http::Method::PUT, &path, Some(&item)).await?)
+                    let replaced = self.c.replace_gateway::<T>(old.id(), &request).await;
+                    ("replaced", replaced.with_context(|| format!("PUT {}/{}", T::PATH, old.id()))?)
                 }
-                None => {
-                    ("created", call(c, axum::http::Method::POST, &format!("/v2/gateway/{plural}"), Some(&item)).await?)
-                }
+                None => (
+                    "created",
+                    self.c.create_gateway::<T>(&request).await.with_context(|| format!("POST {}", T::PATH))?,
+                ),
             };
-            let id = answer[kind]["id"].as_str().unwrap_or_default().to_owned();
-            ids.insert((kind, name.clone()), id.clone());
-            wanted.insert(name.clone());
-            report.push(serde_json::json!({"kind": kind, "name": name, "id": id, "change": verb}));
+            let id = answer.id().to_owned();
+            self.ids.insert((kind, name.clone()), id.clone());
+            self.report.push(serde_json::json!({"kind": kind, "name": name, "id": id, "change": change}));
+            wanted.insert(name);
         }
         if prune {
-            for old in &existing {
-                if let Some(n) = old[key].as_str()
-                    && !wanted.contains(n)
-                {
-                    let id = old["id"].as_str().unwrap_or_default().to_owned();
-                    surplus.push((kind, plural, n.to_owned(), id));
-                }
+            let unnamed = existing.iter().filter_map(|o| o.name().filter(|n| !wanted.contains(*n)).map(|n| (o, n)));
+            self.surplus.extend(unnamed.map(|(o, n)| (kind, n.to_owned(), o.id().to_owned())));
+        }
+        Ok(())
+    }
+
+    /// References by name (`"service": {"name": "api"}`) become references by id.
+    fn resolve(&self, plural: &str, i: usize, mut item: Value) -> anyhow::Result<Value> {
+        for field in ["service", "route"] {
+            if let Some(n) = item[field]["name"].as_str().map(str::to_owned) {
+                let id = self
+                    .ids
+                    .get(&(field, n.clone()))
+                    .with_context(|| format!("{plural}[{i}].{field}: no {field} named '{n}' in the file"))?;
+                item[field] = serde_json::json!({ "id": id });
             }
         }
+        Ok(item)
     }
-    // Plugins before routes before services: nothing is deleted while something uses it.
-    for (kind, plural, name, id) in surplus.into_iter().rev() {
-        let path = format!("/v2/gateway/{plural}/{id}");
-        let (status, answer) = c.raw(axum::http::Method::DELETE, &path, None).await?;
-        // A plugin may already have gone with its route.
-        if !status.is_success() && status != axum::http::StatusCode::NOT_FOUND {
-            anyhow::bail!("DELETE {path}: {status}: {answer}");
+
+    /// Deletes what the file does not name: plugins before routes before services, so
+    /// nothing is deleted while something uses it.
+    async fn prune(&mut self) -> anyhow::Result<()> {
+        for (kind, name, id) in std::mem::take(&mut self.surplus).into_iter().rev() {
+            let deleted = match kind {
+                "service" => self.c.delete_gateway::<gw::Service>(&id).await,
+                "route" => self.c.delete_gateway::<gw::Route>(&id).await,
+                _ => self.c.delete_gateway::<gw::Plugin>(&id).await,
+            };
+            match deleted {
+                // A plugin may already have gone with its route.
+                Err(e) if !e.is_not_found() => return Err(e).with_context(|| format!("DELETE {kind} {id}")),
+                _ => {}
+            }
+            self.report.push(serde_json::json!({"kind": kind, "name": name, "id": id, "change": "deleted"}));
         }
-        report.push(serde_json::json!({"kind": kind, "name": name, "id": id, "change": "deleted"}));
+        Ok(())
     }
-    Ok(Value::Array(report))
 }
 
 pub async fn run(cmd: CliCommand) -> anyhow::Result<()> {

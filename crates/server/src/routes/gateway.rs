@@ -189,7 +189,9 @@ async fn get<T: Wire>(State(app): S, Authed(c): Authed, Path(id): Path<String>) 
     Ok(one(t))
 }
 
-async fn put<T: Wire>(
+/// `PUT` replaces (`MERGE = false`: the body is checked whole); `PATCH` merges the body into
+/// the stored object (`MERGE = true`: the result is checked).
+async fn update<T: Wire, const MERGE: bool>(
     State(app): S,
     Authed(c): Authed,
     Path(id): Path<String>,
@@ -197,21 +199,8 @@ async fn put<T: Wire>(
     bytes: Bytes,
 ) -> ApiResult<Json<Value>> {
     let id = path_id("id", &id)?;
-    let v = body::<T>(&headers, &bytes, false)?;
-    let t: T = app.update_gateway_object(&c, id, v, false).await?;
-    Ok(one(t))
-}
-
-async fn patch<T: Wire>(
-    State(app): S,
-    Authed(c): Authed,
-    Path(id): Path<String>,
-    headers: axum::http::HeaderMap,
-    bytes: Bytes,
-) -> ApiResult<Json<Value>> {
-    let id = path_id("id", &id)?;
-    let v = body::<T>(&headers, &bytes, true)?;
-    let t: T = app.update_gateway_object(&c, id, v, true).await?;
+    let v = body::<T>(&headers, &bytes, MERGE)?;
+    let t: T = app.update_gateway_object(&c, id, v, MERGE).await?;
     Ok(one(t))
 }
 
@@ -233,8 +222,8 @@ pub(crate) fn table() -> Vec<super::Entry> {
             at("GET", base, A(list), self::list::<T>),
             at("POST", base, A(create), self::create::<T>),
             at("GET", one, A(read), self::get::<T>),
-            at("PUT", one, A(update), self::put::<T>),
-            at("PATCH", one, A(update), self::patch::<T>),
+            at("PUT", one, A(update), self::update::<T, false>),
+            at("PATCH", one, A(update), self::update::<T, true>),
             at("DELETE", one, A(delete), self::delete::<T>),
         ]
     }

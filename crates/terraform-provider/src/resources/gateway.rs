@@ -1,13 +1,15 @@
 //! The session gateway's Kong-shaped objects (`/v2/gateway/{services,routes,plugins}`):
 //! `tessera_gateway_service`, `tessera_gateway_route` and `tessera_plugin_session` (seed
-//! 003's schema). Bodies are Kong Admin JSON; answers wrap the object under its singular name.
+//! 003's schema), through the client's typed gateway calls (`tessera_api_types::gateway`).
+//! Planned attributes become a typed request (only what is set is sent); answers fill the
+//! state.
 //!
 //! `created_at` and `updated_at` are arguments as in Kong's provider, but the server keeps
 //! its own timestamps: a configured value is kept in the state as written.
 
 use async_trait::async_trait;
-use reqwest::Method;
 use serde_json::{Map, Value as Json};
+use tessera_api_types::gateway::{self as gw, GatewayObject};
 
 use super::{id_of, state};
 use crate::api::{Api, Error, Result, found, gone_is_fine};
@@ -15,42 +17,31 @@ use crate::engine::{Diags, ResourceImpl, set};
 use crate::schema::{AttrSpec, BlockSpec, optional, optional_computed, required};
 use crate::value::{Ty, Val, dyn_from_json, from_json, same_data, to_json};
 
-/// The gateway object kinds: path segment and the key an answer wraps the object in.
-#[derive(Clone, Copy)]
-enum Kind {
-    Service,
-    Route,
-    Plugin,
+/// A typed request from the planned attributes (the provider's values are JSON-shaped, so
+/// the attributes' JSON is the request's: only what is known and set is sent).
+fn request<T: GatewayObject>(body: Map<String, Json>) -> Result<T::Request> {
+    serde_json::from_value(Json::Object(body)).map_err(|e| Error::new(format!("invalid {} body: {e}", T::PATH)))
 }
 
-impl Kind {
-    fn path(self) -> &'static str {
-        match self {
-            Kind::Service => "/v2/gateway/services",
-            Kind::Route => "/v2/gateway/routes",
-            Kind::Plugin => "/v2/gateway/plugins",
-        }
-    }
-    fn key(self) -> &'static str {
-        match self {
-            Kind::Service => "service",
-            Kind::Route => "route",
-            Kind::Plugin => "plugin",
-        }
-    }
-    async fn create(self, api: &Api, body: &Json) -> Result<Json> {
-        Ok(api.json(Method::POST, self.path(), Some(body)).await?[self.key()].take())
-    }
-    async fn get(self, api: &Api, id: &str) -> Result<Option<Json>> {
-        Ok(found(api.json(Method::GET, &format!("{}/{id}", self.path()), None).await)?
-            .map(|mut v| v[self.key()].take()))
-    }
-    async fn put(self, api: &Api, id: &str, body: &Json) -> Result<Json> {
-        Ok(api.json(Method::PUT, &format!("{}/{id}", self.path()), Some(body)).await?[self.key()].take())
-    }
-    async fn delete(self, api: &Api, id: &str) -> Result<()> {
-        gone_is_fine(api.json(Method::DELETE, &format!("{}/{id}", self.path()), None).await.map(|_| ()))
-    }
+/// An answer's fields, as the state functions read them.
+fn fields<T: GatewayObject>(t: &T) -> Json {
+    serde_json::to_value(t).unwrap_or_default()
+}
+
+async fn create<T: GatewayObject>(api: &Api, body: Map<String, Json>) -> Result<Json> {
+    Ok(fields(&api.client.create_gateway::<T>(&request::<T>(body)?).await?))
+}
+
+async fn get<T: GatewayObject>(api: &Api, id: &str) -> Result<Option<T>> {
+    found(api.client.get_gateway::<T>(id).await.map_err(Error::from))
+}
+
+async fn replace<T: GatewayObject>(api: &Api, id: &str, body: Map<String, Json>) -> Result<Json> {
+    Ok(fields(&api.client.replace_gateway::<T>(id, &request::<T>(body)?).await?))
+}
+
+async fn delete<T: GatewayObject>(api: &Api, id: &str) -> Result<()> {
+    gone_is_fine(api.client.delete_gateway::<T>(id).await.map_err(Error::from))
 }
 
 /// Kong's import id: the object's id, or seed 003's JSON form `{"id": "...", "workspace": "..."}`.
@@ -178,7 +169,7 @@ fn service_state(obj: &Json, prior: &Val) -> Val {
     state(&service_spec(), pairs)
 }
 
-fn service_body(planned: &Val, config_url: bool) -> Json {
+fn service_body(planned: &Val, config_url: bool) -> Map<String, Json> {
     let mut b = body_of(planned, SERVICE_KEYS);
     if config_url && let Some(url) = planned.get("url").as_str() {
         for k in SERVICE_PARTS {
@@ -186,7 +177,7 @@ fn service_body(planned: &Val, config_url: bool) -> Json {
         }
         b.insert("url".into(), Json::from(url));
     }
-    Json::Object(b)
+    b
 }
 
 #[async_trait]
@@ -238,23 +229,23 @@ impl ResourceImpl for GatewayService {
     }
 
     async fn create(&self, api: &Api, planned: &Val) -> Result<Val> {
-        let obj = Kind::Service.create(api, &service_body(planned, planned.get("host").is_unknown())).await?;
+        let obj = create::<gw::Service>(api, service_body(planned, planned.get("host").is_unknown())).await?;
         Ok(service_state(&obj, planned))
     }
     async fn read(&self, api: &Api, prior: &Val) -> Result<Option<Val>> {
-        Ok(Kind::Service.get(api, &id_of(prior)?).await?.map(|o| service_state(&o, prior)))
+        Ok(get::<gw::Service>(api, &id_of(prior)?).await?.map(|o| service_state(&fields(&o), prior)))
     }
     async fn import(&self, api: &Api, id: &str) -> Result<Option<Val>> {
-        Ok(Kind::Service.get(api, &import_id(id)?).await?.map(|o| service_state(&o, &Val::Null)))
+        Ok(get::<gw::Service>(api, &import_id(id)?).await?.map(|o| service_state(&fields(&o), &Val::Null)))
     }
     async fn update(&self, api: &Api, prior: &Val, planned: &Val) -> Result<Val> {
         // The url is what the configuration set when the parts are to be derived from it.
         let from_url = planned.get("host").is_unknown() || planned.get("url") != prior.get("url");
-        let obj = Kind::Service.put(api, &id_of(prior)?, &service_body(planned, from_url)).await?;
+        let obj = replace::<gw::Service>(api, &id_of(prior)?, service_body(planned, from_url)).await?;
         Ok(service_state(&obj, planned))
     }
     async fn delete(&self, api: &Api, prior: &Val) -> Result<()> {
-        Kind::Service.delete(api, &id_of(prior)?).await
+        delete::<gw::Service>(api, &id_of(prior)?).await
     }
 }
 
@@ -320,21 +311,21 @@ impl ResourceImpl for GatewayRoute {
     }
 
     async fn create(&self, api: &Api, planned: &Val) -> Result<Val> {
-        let obj = Kind::Route.create(api, &Json::Object(body_of(planned, ROUTE_KEYS))).await?;
+        let obj = create::<gw::Route>(api, body_of(planned, ROUTE_KEYS)).await?;
         Ok(route_state(&obj, planned))
     }
     async fn read(&self, api: &Api, prior: &Val) -> Result<Option<Val>> {
-        Ok(Kind::Route.get(api, &id_of(prior)?).await?.map(|o| route_state(&o, prior)))
+        Ok(get::<gw::Route>(api, &id_of(prior)?).await?.map(|o| route_state(&fields(&o), prior)))
     }
     async fn import(&self, api: &Api, id: &str) -> Result<Option<Val>> {
-        Ok(Kind::Route.get(api, &import_id(id)?).await?.map(|o| route_state(&o, &Val::Null)))
+        Ok(get::<gw::Route>(api, &import_id(id)?).await?.map(|o| route_state(&fields(&o), &Val::Null)))
     }
     async fn update(&self, api: &Api, prior: &Val, planned: &Val) -> Result<Val> {
-        let obj = Kind::Route.put(api, &id_of(prior)?, &Json::Object(body_of(planned, ROUTE_KEYS))).await?;
+        let obj = replace::<gw::Route>(api, &id_of(prior)?, body_of(planned, ROUTE_KEYS)).await?;
         Ok(route_state(&obj, planned))
     }
     async fn delete(&self, api: &Api, prior: &Val) -> Result<()> {
-        Kind::Route.delete(api, &id_of(prior)?).await
+        delete::<gw::Route>(api, &id_of(prior)?).await
     }
 }
 
@@ -536,7 +527,7 @@ fn plugin_state(obj: &Json, prior: &Val) -> Val {
     state(&plugin_spec(), pairs)
 }
 
-fn plugin_body(planned: &Val, current_secret: Option<&str>) -> Json {
+fn plugin_body(planned: &Val, current_secret: Option<&str>) -> Map<String, Json> {
     let mut b = body_of(planned, PLUGIN_KEYS);
     b.insert("name".into(), Json::from("session"));
     let mut config = match b.remove("config") {
@@ -550,7 +541,7 @@ fn plugin_body(planned: &Val, current_secret: Option<&str>) -> Json {
         config.insert("secret".into(), Json::from(s));
     }
     b.insert("config".into(), Json::Object(config));
-    Json::Object(b)
+    b
 }
 
 #[async_trait]
@@ -584,25 +575,26 @@ impl ResourceImpl for PluginSession {
     }
 
     async fn create(&self, api: &Api, planned: &Val) -> Result<Val> {
-        let obj = Kind::Plugin.create(api, &plugin_body(planned, None)).await?;
+        let obj = create::<gw::Plugin>(api, plugin_body(planned, None)).await?;
         Ok(plugin_state(&obj, planned))
     }
     async fn read(&self, api: &Api, prior: &Val) -> Result<Option<Val>> {
-        Ok(Kind::Plugin.get(api, &id_of(prior)?).await?.map(|o| plugin_state(&o, prior)))
+        Ok(get::<gw::Plugin>(api, &id_of(prior)?).await?.map(|o| plugin_state(&fields(&o), prior)))
     }
     async fn import(&self, api: &Api, id: &str) -> Result<Option<Val>> {
-        Ok(Kind::Plugin.get(api, &import_id(id)?).await?.map(|o| plugin_state(&o, &Val::Null)))
+        Ok(get::<gw::Plugin>(api, &import_id(id)?).await?.map(|o| plugin_state(&fields(&o), &Val::Null)))
     }
     async fn update(&self, api: &Api, prior: &Val, planned: &Val) -> Result<Val> {
         let id = id_of(prior)?;
         // Keep the secret the server generated unless the configuration sets one.
-        let current = Kind::Plugin.get(api, &id).await?.ok_or_else(|| Error::new("the plugin disappeared").at("id"))?;
-        let secret = current["config"]["secret"].as_str();
-        let obj = Kind::Plugin.put(api, &id, &plugin_body(planned, secret)).await?;
+        let current =
+            get::<gw::Plugin>(api, &id).await?.ok_or_else(|| Error::new("the plugin disappeared").at("id"))?;
+        let secret = current.config.secret.as_deref();
+        let obj = replace::<gw::Plugin>(api, &id, plugin_body(planned, secret)).await?;
         Ok(plugin_state(&obj, planned))
     }
     async fn delete(&self, api: &Api, prior: &Val) -> Result<()> {
-        Kind::Plugin.delete(api, &id_of(prior)?).await
+        delete::<gw::Plugin>(api, &id_of(prior)?).await
     }
 }
 

@@ -123,6 +123,42 @@ fn f(v: &Value, k: &str) -> f64 {
     v[k].as_f64().unwrap_or(0.0)
 }
 
+/// The last column for a row whose measure should be at least `target`: the target, and how
+/// far the run is from it, in words (a short `--quick` run on a shared machine is often
+/// below a target set for the full run; that is information, not a failure).
+fn at_least(measured: f64, target: f64, shown: &str) -> String {
+    let ratio = measured / target.max(f64::MIN_POSITIVE);
+    if ratio >= 1.0 {
+        format!("{shown}: met ({ratio:.2}× the target)")
+    } else {
+        format!("{shown}: {:.0} % of the target", ratio * 100.0)
+    }
+}
+
+/// The last column for a row whose measure should be at most `limit`.
+fn at_most(measured: f64, limit: f64, shown: &str) -> String {
+    let pct = measured / limit.max(f64::MIN_POSITIVE) * 100.0;
+    if pct <= 100.0 {
+        format!("{shown}: met (at {pct:.0} % of the limit)")
+    } else {
+        format!("{shown}: at {pct:.0} % of the limit")
+    }
+}
+
+/// The last column for latencies that should stay within limits (p50 and p99, ms).
+fn within(p50_ms: f64, p99_ms: f64, p50_limit: f64, p99_limit: f64) -> String {
+    let pct = |v: f64, limit: f64| v / limit * 100.0;
+    let verdict = if p50_ms <= p50_limit && p99_ms <= p99_limit { "met" } else { "over the limit" };
+    format!(
+        "p50 ≤ {p50_limit} ms, p99 ≤ {p99_limit} ms: {verdict} (p50 at {:.0} %, p99 at {:.0} % of its limit)",
+        pct(p50_ms, p50_limit),
+        pct(p99_ms, p99_limit)
+    )
+}
+
+/// The last column for a row measured for context, with no target of its own.
+const NO_TARGET: &str = "no target (context)";
+
 pub fn run(quick: bool) -> Result<(), String> {
     let s = if quick {
         Settings { duration: 2.0, query_sessions: 100_000, cached_sessions: 50_000 }
@@ -165,7 +201,7 @@ pub fn run(quick: bool) -> Result<(), String> {
             api["p99_us"],
             f(&bare, "rps")
         ),
-        format!("{:.2} (target ≥ 0.85)", f(&api, "rps") / f(&bare, "rps").max(1.0)),
+        at_least(f(&api, "rps") / f(&bare, "rps").max(1.0), 0.85, "ratio ≥ 0.85"),
     ));
 
     // (4) the gateway: a valid cookie, proxied to the static hello upstream.
@@ -194,7 +230,7 @@ pub fn run(quick: bool) -> Result<(), String> {
             gw["errors"],
             f(&bare, "rps")
         ),
-        format!("{:.2}", f(&gw, "rps") / f(&bare, "rps").max(1.0)),
+        format!("{NO_TARGET}: ratio {:.2}", f(&gw, "rps") / f(&bare, "rps").max(1.0)),
     ));
     match nginx_proxy(hello_port, &work) {
         Some(nginx) => {
@@ -202,10 +238,14 @@ pub fn run(quick: bool) -> Result<(), String> {
             rows.push((
                 "4b. gateway vs nginx proxy_pass (no session) to the same upstream".into(),
                 format!("{:.0} req/s vs nginx {:.0} req/s", f(&gw, "rps"), f(&n, "rps")),
-                format!("{:.2} (target ≥ 0.85)", f(&gw, "rps") / f(&n, "rps").max(1.0)),
+                at_least(f(&gw, "rps") / f(&n, "rps").max(1.0), 0.85, "ratio ≥ 0.85"),
             ));
         }
-        None => rows.push(("4b. gateway vs nginx".into(), "skipped: nginx is not installed".into(), String::new())),
+        None => rows.push((
+            "4b. gateway vs nginx".into(),
+            "not measured: nginx is not installed".into(),
+            "ratio ≥ 0.85: not measured".into(),
+        )),
     }
     drop(hello);
 
@@ -223,7 +263,7 @@ pub fn run(quick: bool) -> Result<(), String> {
             sqlite_assume["p99_us"],
             sqlite_assume["errors"]
         ),
-        "target ≥ 20 000/s".into(),
+        at_least(f(&sqlite_assume, "rps"), 20_000.0, "≥ 20 000/s"),
     ));
     stop(server);
 
@@ -268,7 +308,7 @@ pub fn run(quick: bool) -> Result<(), String> {
                         r["p99_us"],
                         r["errors"]
                     ),
-                    "target ≥ 8 000/s".into(),
+                    at_least(f(&r, "rps"), 8_000.0, "≥ 8 000/s"),
                 ));
                 stop(pg);
                 let _ = Command::new("psql")
@@ -276,7 +316,11 @@ pub fn run(quick: bool) -> Result<(), String> {
                     .status();
             }
         }
-        None => rows.push(("2b. PostgreSQL".into(), "skipped: TEST_POSTGRES_URL is not set".into(), String::new())),
+        None => rows.push((
+            "2b. PostgreSQL".into(),
+            "not measured: TEST_POSTGRES_URL is not set".into(),
+            "≥ 8 000/s: not measured".into(),
+        )),
     }
 
     // (3) the session query over many stored sessions.
@@ -309,7 +353,7 @@ pub fn run(quick: bool) -> Result<(), String> {
                 f(&r, "p99_us") / 1000.0,
                 f(&r, "rps")
             ),
-            "target p50 ≤ 5 ms, p99 ≤ 20 ms".into(),
+            within(f(&r, "p50_us") / 1000.0, f(&r, "p99_us") / 1000.0, 5.0, 20.0),
         ));
     }
     stop(server);
@@ -354,7 +398,7 @@ pub fn run(quick: bool) -> Result<(), String> {
     rows.push((
         "5a. peak RSS idle (fresh server)".into(),
         format!("{:.1} MB", idle_rss as f64 / 1024.0),
-        "target ≤ 30 MB".into(),
+        at_most(idle_rss as f64 / 1024.0, 30.0, "≤ 30 MB"),
     ));
     rows.push((
         format!("5b. RSS with {} cached sessions ({} authenticated calls)", s.cached_sessions, fill["requests"]),
@@ -363,20 +407,52 @@ pub fn run(quick: bool) -> Result<(), String> {
             after as f64 / 1024.0,
             (after.saturating_sub(before) * 1024) / s.cached_sessions.max(1)
         ),
-        "target ≤ 512 B per session".into(),
+        at_most(
+            ((after.saturating_sub(before) * 1024) / s.cached_sessions.max(1)) as f64,
+            512.0,
+            "≤ 512 B per session",
+        ),
     ));
     rows.push((
         "(seeding)".into(),
         format!("{} sessions written in {:.1} s", s.query_sessions, seed_secs),
-        String::new(),
+        NO_TARGET.into(),
     ));
 
-    let mut table = String::from("| measure | result | ratio / target |\n|---|---|---|\n");
+    let mut table = String::from("| measure | result | target: how far |\n|---|---|---|\n");
     for (a, b, c) in &rows {
         table.push_str(&format!("| {a} | {b} | {c} |\n"));
     }
-    println!("\n{table}");
+    let met = rows.iter().filter(|r| r.2.contains(": met")).count();
+    let with_target = rows.iter().filter(|r| !r.2.starts_with(NO_TARGET) && !r.2.ends_with("not measured")).count();
+    let note = if quick {
+        "--quick: each load runs 2 s on whatever machine this is, to prove the benchmark runs; \
+         no threshold is checked, and the targets are for the full run on the machine in BENCHMARKS.md"
+    } else {
+        "no threshold is checked; the targets are for the machine in BENCHMARKS.md"
+    };
+    println!("\n{table}\n{met} of the {with_target} measured rows with a target met it ({note}).");
     let _ = std::fs::write(work.join("latest.md"), &table);
     eprintln!("(also written to {})", work.join("latest.md").display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_column_says_the_target_and_how_far_in_words() {
+        assert_eq!(at_least(24_000.0, 20_000.0, "≥ 20 000/s"), "≥ 20 000/s: met (1.20× the target)");
+        assert_eq!(at_least(5_000.0, 20_000.0, "≥ 20 000/s"), "≥ 20 000/s: 25 % of the target");
+        assert_eq!(at_most(12.0, 30.0, "≤ 30 MB"), "≤ 30 MB: met (at 40 % of the limit)");
+        assert_eq!(at_most(600.0, 512.0, "≤ 512 B"), "≤ 512 B: at 117 % of the limit");
+        assert_eq!(
+            within(1.0, 30.0, 5.0, 20.0),
+            "p50 ≤ 5 ms, p99 ≤ 20 ms: over the limit (p50 at 20 %, p99 at 150 % of its limit)"
+        );
+        for text in [at_least(1.0, 2.0, "x"), at_most(3.0, 2.0, "x"), within(9.0, 9.0, 5.0, 20.0)] {
+            assert!(!text.to_lowercase().contains("fail"), "{text}");
+        }
+    }
 }

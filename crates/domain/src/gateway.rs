@@ -663,3 +663,21 @@ mod tests {
         assert_eq!(v, serde_json::json!({"a": 1, "b": 2, "config": {"x": 1, "y": [2]}}));
     }
 }
+
+/// The kinds of stored gateway objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GatewayKind {
+    Service,
+    Route,
+    Plugin,
+}
+
+impl GatewayKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Service => "service",
+            Self::Route => "route",
+            Self::Plugin => "plugin",
+        }
+    }
+}

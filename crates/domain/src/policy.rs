@@ -414,3 +414,22 @@ mod tests {
         );
     }
 }
+
+/// A stored policy: a named document within one organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    pub id: crate::ids::PolicyId,
+    pub org_id: crate::ids::OrgId,
+    pub name: String,
+    pub description: String,
+    pub document: PolicyDocument,
+    pub date_created: crate::Timestamp,
+}
+
+/// What a policy attaches to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyTarget {
+    User(crate::ids::UserId),
+    Group(crate::ids::GroupId),
+    Role(crate::ids::RoleId),
+}

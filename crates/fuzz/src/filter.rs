@@ -5,7 +5,9 @@
 use tessera_domain::Timestamp;
 use tessera_domain::filter::{parse_filter, parse_orderby, parse_select};
 use tessera_store::SESSION_SCHEMA;
-use tessera_store::filter_sql::{Dialect, SqlValue, filter_to_sql};
+use tessera_store_sql::Dialect;
+use tessera_store_sql::Value as SqlValue;
+use tessera_store_sql::filter::{SESSION_COLUMNS, filter_to_sql};
 
 /// The app's clock for `now()` (a Unix time in 2025).
 const NOW: Timestamp = Timestamp(1_750_000_000);
@@ -19,7 +21,7 @@ pub fn fuzz_filter(data: &[u8]) {
     match parse_filter(&text, &SESSION_SCHEMA, NOW) {
         Ok(expr) => {
             for (dialect, first) in [(Dialect::Sqlite, 2), (Dialect::Postgres, 1)] {
-                let f = filter_to_sql(&expr, dialect, first);
+                let f = filter_to_sql(&expr, &SESSION_COLUMNS, dialect, first);
                 // PostgreSQL refuses NUL in text: such a literal must be refused at parse time.
                 for p in &f.params {
                     assert!(!matches!(p, SqlValue::Text(t) if t.contains('\0')), "a NUL reached SQL: {text:?}");

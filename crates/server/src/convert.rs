@@ -5,20 +5,21 @@ use std::net::IpAddr;
 use tessera_api_types as wire;
 use tessera_app::{GroupInput, NewUser, PolicyInput, RoleInput, TrustInput, UserPatch};
 use tessera_domain::Timestamp;
+use tessera_domain::page::Page;
+use tessera_domain::policy::Policy;
 use tessera_domain::policy::{PolicyDocument, PolicyDocumentJson};
 use tessera_domain::role::{MaxSessionDuration, Role, RoleType};
 use tessera_domain::session::Session;
 use tessera_domain::trust::{HourWindow, RoleTrust, TrustConditions, TrustPrincipal, parse_ip_range};
 use tessera_domain::user::{self, ApiKey, Email, Group, User, UserStatus};
-use tessera_store::{Page, Policy};
 
 use crate::error::ApiError;
-use crate::extract::{body_id, encode_cursor};
+use crate::extract::{body_id, page_link};
 
 pub fn meta<T>(page: &Page<T>) -> wire::Meta {
     wire::Meta {
         total: page.total,
-        links: wire::Links { next: encode_cursor(page.next), prev: encode_cursor(page.prev) },
+        links: wire::Links { next: page_link(page.next.clone()), prev: page_link(page.prev.clone()) },
     }
 }
 

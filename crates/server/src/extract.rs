@@ -7,11 +7,9 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::DeserializeOwned;
 use tessera_app::{App, Caller};
-use tessera_store::{Cursor, PageRequest};
+use tessera_domain::page::{PageRequest, PageToken};
 
 use crate::config::ServerConfig;
 use crate::error::ApiError;
@@ -213,11 +211,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Paging {
                             },
                         )?;
                 }
-                "cursor" if !v.is_empty() => {
-                    cursor = Some(decode_cursor(&v).ok_or_else(|| {
-                        ApiError::invalid("cursor", "cursor is not one this server issued; use meta.links.next or prev")
-                    })?);
-                }
+                // Only the store reads a cursor: one it did not issue is refused there, naming
+                // `cursor`.
+                "cursor" if !v.is_empty() => cursor = Some(PageToken::new(v)),
                 _ => {}
             }
         }
@@ -259,24 +255,93 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-pub fn encode_cursor(c: Option<Cursor>) -> String {
-    match c {
-        None => String::new(),
-        Some(Cursor::After(n)) => URL_SAFE_NO_PAD.encode(format!("n:{n}")),
-        Some(Cursor::Before(n)) => URL_SAFE_NO_PAD.encode(format!("p:{n}")),
-    }
+/// A page link as the wire carries it: the store's token, or empty.
+pub fn page_link(t: Option<PageToken>) -> String {
+    t.map(PageToken::into_string).unwrap_or_default()
 }
 
-fn decode_cursor(s: &str) -> Option<Cursor> {
-    let raw = URL_SAFE_NO_PAD.decode(s).ok()?;
-    let text = std::str::from_utf8(&raw).ok()?;
-    let (dir, n) = text.split_once(':')?;
-    let n: i64 = n.parse().ok()?;
-    match dir {
-        "n" => Some(Cursor::After(n)),
-        "p" => Some(Cursor::Before(n)),
-        _ => None,
+/// The OData-style options of a record query (`GET /v2/iam/sessions`, `GET /v2/audit-events`)
+/// and the `$select` list checked against `fields`; each refusal names its option. With
+/// `positions`, an unknown `$select` field is reported with its offset (as the sessions query
+/// always has).
+pub fn record_query_options(
+    query: &str,
+    fields: &[&str],
+    positions: bool,
+) -> Result<(tessera_app::SessionQueryText, Option<Vec<String>>), ApiError> {
+    let mut q = tessera_app::SessionQueryText { inline_count: true, ..Default::default() };
+    let mut select = None;
+    for (k, v) in form_pairs(query) {
+        match k.as_str() {
+            "$filter" => q.filter = Some(v),
+            "$orderby" => q.orderby = Some(v),
+            "$top" => {
+                q.top = Some(v.parse().map_err(|_| {
+                    ApiError::invalid(
+                        "$top",
+                        format!("$top must be an integer from 1 to {}, found '{v}'", tessera_app::MAX_TOP),
+                    )
+                })?)
+            }
+            "$skip" => {
+                q.skip = Some(v.parse().map_err(|_| {
+                    ApiError::invalid("$skip", format!("$skip must be a non-negative integer, found '{v}'"))
+                })?)
+            }
+            "$select" => select = Some(v),
+            "$count" => match v.as_str() {
+                "true" => q.count_only = true,
+                "false" => {}
+                _ => return Err(ApiError::invalid("$count", format!("$count must be true or false, found '{v}'"))),
+            },
+            "$inlinecount" => match v.as_str() {
+                "allpages" => q.inline_count = true,
+                "none" => q.inline_count = false,
+                _ => {
+                    return Err(ApiError::invalid(
+                        "$inlinecount",
+                        format!("$inlinecount must be allpages or none, found '{v}'"),
+                    ));
+                }
+            },
+            // Only the store reads a skip token: one it did not issue is refused there,
+            // naming `$skiptoken`.
+            "$skiptoken" => q.after = Some(PageToken::new(v)),
+            other if other.starts_with('$') => {
+                return Err(ApiError::invalid(
+                    other,
+                    format!(
+                        "{other} is not supported; use $filter, $orderby, $top, $skip, $select, $count, $inlinecount or $skiptoken"
+                    ),
+                ));
+            }
+            _ => {}
+        }
     }
+    let select = match select.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(sel) => Some(selected_fields(sel, fields, positions)?),
+    };
+    Ok((q, select))
+}
+
+fn selected_fields(sel: &str, fields: &[&str], positions: bool) -> Result<Vec<String>, ApiError> {
+    let mut keep = vec![];
+    let mut pos = 0;
+    for part in sel.split(',') {
+        let name = part.trim();
+        if !fields.contains(&name) {
+            let at = pos + part.chars().count() - part.trim_start().chars().count();
+            let at = if positions { format!("at {at}: ") } else { String::new() };
+            return Err(ApiError::invalid(
+                "$select",
+                format!("{at}unknown field '{name}'; known fields: {}", fields.join(", ")),
+            ));
+        }
+        keep.push(name.to_owned());
+        pos += part.chars().count() + 1;
+    }
+    Ok(keep)
 }
 
 /// Parses a typed id from a path segment, naming the segment when it is not an id.

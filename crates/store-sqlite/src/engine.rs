@@ -125,10 +125,12 @@ impl Engine {
             let result = match exec("SAVEPOINT job") {
                 Ok(()) => {
                     let r = f(conn).and_then(|out| match event.as_ref().filter(|_| changed(&out)) {
-                        Some(e) => crate::audit::insert(conn, e).map(|()| {
-                            carried = true;
-                            out
-                        }),
+                        Some(e) => {
+                            crate::rows::exec(conn, &tessera_store_sql::statements::insert_audit_event(e)).map(|_| {
+                                carried = true;
+                                out
+                            })
+                        }
                         None => Ok(out),
                     });
                     let end = if r.is_ok() {

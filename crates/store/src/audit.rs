@@ -17,7 +17,7 @@ use std::future::Future;
 use tessera_domain::audit::AuditEvent;
 use tessera_domain::filter::{FieldDef, FieldType, Schema};
 
-use crate::Keyset;
+use tessera_domain::page::PageToken;
 
 /// Where a request came from, for the events it causes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -139,39 +139,34 @@ impl Changed for u64 {
     }
 }
 
-const fn field(name: &'static str, column: &'static str, ty: FieldType) -> FieldDef {
-    FieldDef { name, column, ty, nullable: false }
+const fn field(name: &'static str, ty: FieldType) -> FieldDef {
+    FieldDef { name, ty, nullable: false }
 }
 
 static AUDIT_FIELDS: &[FieldDef] = &[
-    field("moid", "a.id", FieldType::Text),
-    field("time", "a.time", FieldType::Time),
-    field("actor_kind", "a.actor_kind", FieldType::Text),
-    field("actor_id", "a.actor_id", FieldType::Text),
-    field("actor_email", "a.actor_email", FieldType::Text),
-    field("credential_id", "a.credential_id", FieldType::Text),
-    field("action", "a.action", FieldType::Text),
-    field("target_kind", "a.target_kind", FieldType::Text),
-    field("target_id", "a.target_id", FieldType::Text),
-    field("source_ip", "a.source_ip", FieldType::Text),
-    field("request_id", "a.request_id", FieldType::Text),
-    field("result", "a.result", FieldType::Text),
-    field("reason", "a.reason", FieldType::Text),
-    field("account_moid", "a.org_id", FieldType::Text),
+    field("moid", FieldType::Text),
+    field("time", FieldType::Time),
+    field("actor_kind", FieldType::Text),
+    field("actor_id", FieldType::Text),
+    field("actor_email", FieldType::Text),
+    field("credential_id", FieldType::Text),
+    field("action", FieldType::Text),
+    field("target_kind", FieldType::Text),
+    field("target_id", FieldType::Text),
+    field("source_ip", FieldType::Text),
+    field("request_id", FieldType::Text),
+    field("result", FieldType::Text),
+    field("reason", FieldType::Text),
+    field("account_moid", FieldType::Text),
 ];
 
 /// The fields of an audit event that `$filter` and `$orderby` may name. None is nullable, so
 /// every single-key order continues by skip token.
 pub static AUDIT_SCHEMA: Schema = Schema { fields: AUDIT_FIELDS };
 
-/// The columns of `audit_events a`, in the order backends read them.
-pub const AUDIT_COLS: &str = "a.id, a.org_id, a.time, a.actor_kind, a.actor_id, a.actor_email, a.credential_id, \
-                              a.action, a.target_kind, a.target_id, a.source_ip, a.request_id, a.result, a.reason";
-pub const AUDIT_WIDTH: usize = 14;
-
 #[derive(Debug, Clone, Default)]
 pub struct AuditQueryResult {
     pub count: Option<u64>,
     pub events: Vec<AuditEvent>,
-    pub next: Option<Keyset>,
+    pub next: Option<PageToken>,
 }

@@ -11,12 +11,11 @@ use tessera_domain::ids::*;
 use tessera_domain::login::{LockoutPolicy, LoginState, SessionLimits};
 use tessera_domain::policy::PolicyDocument;
 use tessera_domain::role::{MaxSessionDuration, Role, RoleType};
-use tessera_domain::session::{EndReason, Session, SessionKind, SessionStatus};
+use tessera_domain::session::{EndReason, Principal, Session, SessionKind, SessionStatus};
 use tessera_domain::token::{TokenDigest, TokenKind, mint};
 use tessera_domain::trust::{HourWindow, RoleTrust, TrustConditions, TrustPrincipal, parse_ip_range};
 use tessera_domain::user::{ApiKey, Email, Group, Organization, User, UserStatus};
 
-use crate::filter_sql::SqlValue;
 use crate::*;
 
 /// Generates one `#[tokio::test]` per conformance case. `$make` is an async expression
@@ -160,8 +159,7 @@ impl Fixture {
             org_id: self.org,
             handle: token.digest.handle(),
             kind: if role.is_some() { SessionKind::AssumedRole } else { SessionKind::Login },
-            user_id: user.id,
-            user_email: user.email.as_str().into(),
+            principal: Principal::user(user.id, user.email.as_str()),
             role_id: role.map(|r| r.id),
             role_name: role.map(|r| r.name.clone()).unwrap_or_default(),
             session_name: "s".into(),
@@ -249,8 +247,8 @@ pub async fn paging_walks_forward_and_back(store: &dyn Store) {
     assert_eq!(p1.total, 8);
     assert_eq!(p1.items.len(), 3);
     assert!(p1.prev.is_none());
-    let p2 = store.list_users(f.org, PageRequest { per_page: 3, cursor: p1.next }).await.unwrap();
-    let p3 = store.list_users(f.org, PageRequest { per_page: 3, cursor: p2.next }).await.unwrap();
+    let p2 = store.list_users(f.org, PageRequest { per_page: 3, cursor: p1.next.clone() }).await.unwrap();
+    let p3 = store.list_users(f.org, PageRequest { per_page: 3, cursor: p2.next.clone() }).await.unwrap();
     assert_eq!(p3.items.len(), 2);
     assert!(p3.next.is_none());
     let walked: Vec<UserId> = [&p1, &p2, &p3].iter().flat_map(|p| p.items.iter().map(|u| u.id)).collect();
@@ -655,17 +653,38 @@ pub async fn values_no_database_can_hold_are_invalid_everywhere(store: &dyn Stor
         value: tessera_domain::filter::Value::Text("a\0b".into()),
     });
     invalid(store.query_sessions(f.org, &nul).await, "$filter");
-    let keyset = |value: SqlValue, seq: i64| Some(Keyset { value, seq });
+    // Skip tokens are the backend's own: one that does not decode, or that continues another
+    // order than the one it is given with, is refused naming the parameter.
+    let mut f = f;
+    let u = f.user("tokens@example.com");
+    store.create_user(&u, None).await.unwrap();
+    for i in 0..3 {
+        let (s, d) = login_session(&mut f, &u, T0.plus_secs(i));
+        store.create_login_session(&s, &d, 100, T0).await.unwrap();
+    }
+    let token = |order: &'static str| async move {
+        let r = store.query_sessions(f.org, &q(None, order, 1)).await.unwrap();
+        r.next.expect("more rows follow")
+    };
+    let by_time = token("create_time").await;
+    let by_email = token("user_id_or_email").await;
     for (order, after) in [
-        ("create_time", keyset(SqlValue::Text("x".into()), 1)),
-        ("user_id_or_email", keyset(SqlValue::Int(5), 1)),
-        ("user_id_or_email", keyset(SqlValue::Text("a\0".into()), 1)),
-        ("failed_logins", keyset(SqlValue::Int(1), -1)),
-        ("status,create_time", keyset(SqlValue::Text("x".into()), 1)),
+        ("create_time", by_email),
+        ("user_id_or_email", by_time.clone()),
+        ("status,create_time", by_time.clone()),
+        ("", PageToken::new("not a token".into())),
+        ("create_time", PageToken::new(String::new())),
     ] {
         let mut page = q(None, order, 10);
-        page.after = after;
+        page.after = Some(after);
         invalid(store.query_sessions(f.org, &page).await, "$skiptoken");
+    }
+    let mut fits = q(None, "create_time", 10);
+    fits.after = Some(by_time);
+    assert_eq!(store.query_sessions(f.org, &fits).await.unwrap().sessions.len(), 2);
+    match store.list_users(f.org, PageRequest { per_page: 3, cursor: Some(PageToken::new("n:1".into())) }).await {
+        Err(StoreError::Invalid(e)) => assert_eq!(e.field, "cursor"),
+        other => panic!("expected an invalid cursor, got {other:?}"),
     }
 }
 

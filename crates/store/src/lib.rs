@@ -6,12 +6,13 @@
 
 pub mod audit;
 pub mod conformance;
-pub mod filter_sql;
-pub mod record_query;
 pub mod session_query;
 
 pub use audit::{AUDIT_SCHEMA, AuditQueryResult};
 pub use session_query::{Keyset, SESSION_SCHEMA, SessionQuery, SessionQueryResult};
+pub use tessera_domain::gateway::GatewayKind;
+pub use tessera_domain::page::{Page, PageRequest, PageToken};
+pub use tessera_domain::policy::{Policy, PolicyTarget};
 
 use async_trait::async_trait;
 use tessera_domain::FieldError;
@@ -48,60 +49,6 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
-
-/// Where a page starts: keyset positions over an insertion sequence, so paging stays one
-/// index range scan however deep it goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cursor {
-    After(i64),
-    Before(i64),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PageRequest {
-    pub per_page: u32,
-    pub cursor: Option<Cursor>,
-}
-
-impl PageRequest {
-    pub const DEFAULT_PER_PAGE: u32 = 100;
-    pub const MAX_PER_PAGE: u32 = 500;
-    pub fn first(per_page: u32) -> Self {
-        Self { per_page, cursor: None }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub total: u64,
-    pub next: Option<Cursor>,
-    pub prev: Option<Cursor>,
-}
-
-impl<T> Page<T> {
-    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page { items: self.items.into_iter().map(f).collect(), total: self.total, next: self.next, prev: self.prev }
-    }
-}
-
-/// What a policy attaches to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PolicyTarget {
-    User(UserId),
-    Group(GroupId),
-    Role(RoleId),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Policy {
-    pub id: PolicyId,
-    pub org_id: OrgId,
-    pub name: String,
-    pub description: String,
-    pub document: PolicyDocument,
-    pub date_created: Timestamp,
-}
 
 /// Everything the first start writes, in one transaction.
 #[derive(Debug, Clone)]
@@ -359,23 +306,6 @@ pub trait Store: Send + Sync + 'static {
     async fn query_audit_events(&self, org: OrgId, query: &SessionQuery) -> StoreResult<AuditQueryResult>;
     /// Deletes events older than `before`, in every organization (the retention).
     async fn purge_audit_events(&self, before: Timestamp) -> StoreResult<u64>;
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum GatewayKind {
-    Service,
-    Route,
-    Plugin,
-}
-
-impl GatewayKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Service => "service",
-            Self::Route => "route",
-            Self::Plugin => "plugin",
-        }
-    }
 }
 
 /// A gateway object as stored: its normalised Kong-shaped JSON and the columns the store

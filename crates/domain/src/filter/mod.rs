@@ -49,12 +49,11 @@ impl FieldType {
     }
 }
 
-/// A queryable field: its API name, the SQL column it maps to (static, never user input),
-/// its type, and whether it may be null.
+/// A queryable field: its API name, its type, and whether it may be null. (Where a backend
+/// keeps it is the backend's business: the SQL backends map names to columns themselves.)
 #[derive(Debug, PartialEq, Eq)]
 pub struct FieldDef {
     pub name: &'static str,
-    pub column: &'static str,
     pub ty: FieldType,
     pub nullable: bool,
 }

@@ -3,11 +3,11 @@
 use super::*;
 
 static FIELDS: &[FieldDef] = &[
-    FieldDef { name: "status", column: "s.status", ty: FieldType::Text, nullable: false },
-    FieldDef { name: "failed_logins", column: "s.failed_logins", ty: FieldType::Int, nullable: false },
-    FieldDef { name: "create_time", column: "s.create_time", ty: FieldType::Time, nullable: false },
-    FieldDef { name: "end_time", column: "s.end_time", ty: FieldType::Time, nullable: true },
-    FieldDef { name: "is_admin", column: "s.is_admin", ty: FieldType::Bool, nullable: false },
+    FieldDef { name: "status", ty: FieldType::Text, nullable: false },
+    FieldDef { name: "failed_logins", ty: FieldType::Int, nullable: false },
+    FieldDef { name: "create_time", ty: FieldType::Time, nullable: false },
+    FieldDef { name: "end_time", ty: FieldType::Time, nullable: true },
+    FieldDef { name: "is_admin", ty: FieldType::Bool, nullable: false },
 ];
 static SCHEMA: Schema = Schema { fields: FIELDS };
 const NOW: Timestamp = Timestamp(1_000_000);

@@ -8,12 +8,12 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use tessera_api_types as wire;
-use tessera_app::{App, MAX_TOP, SessionQueryText};
+use tessera_app::App;
 use tessera_domain::audit::AuditEvent;
+use tessera_domain::page::PageToken;
 
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{Authed, form_pairs, peer_ip};
-use crate::routes::sessions::{decode_keyset, encode_keyset};
+use crate::error::ApiResult;
+use crate::extract::{Authed, peer_ip, record_query_options};
 
 /// The longest client-sent request id an event keeps.
 const MAX_REQUEST_ID: usize = 128;
@@ -70,83 +70,13 @@ fn view(e: &AuditEvent) -> wire::AuditEventView {
     }
 }
 
-/// The OData-style options of a record query, and the `$select` list; each refusal names
-/// its option.
-fn options(query: &str, fields: &[&str]) -> Result<(SessionQueryText, Option<Vec<String>>), ApiError> {
-    let mut q = SessionQueryText { inline_count: true, ..Default::default() };
-    let mut select = None;
-    for (k, v) in form_pairs(query) {
-        match k.as_str() {
-            "$filter" => q.filter = Some(v),
-            "$orderby" => q.orderby = Some(v),
-            "$top" => {
-                q.top = Some(v.parse().map_err(|_| {
-                    ApiError::invalid("$top", format!("$top must be an integer from 1 to {MAX_TOP}, found '{v}'"))
-                })?)
-            }
-            "$skip" => {
-                q.skip = Some(v.parse().map_err(|_| {
-                    ApiError::invalid("$skip", format!("$skip must be a non-negative integer, found '{v}'"))
-                })?)
-            }
-            "$select" => select = Some(v),
-            "$count" => match v.as_str() {
-                "true" => q.count_only = true,
-                "false" => {}
-                _ => return Err(ApiError::invalid("$count", format!("$count must be true or false, found '{v}'"))),
-            },
-            "$inlinecount" => match v.as_str() {
-                "allpages" => q.inline_count = true,
-                "none" => q.inline_count = false,
-                _ => {
-                    return Err(ApiError::invalid(
-                        "$inlinecount",
-                        format!("$inlinecount must be allpages or none, found '{v}'"),
-                    ));
-                }
-            },
-            "$skiptoken" => {
-                q.after = Some(decode_keyset(&v).ok_or_else(|| {
-                    ApiError::invalid("$skiptoken", "$skiptoken is not one this server issued; use NextSkipToken")
-                })?)
-            }
-            other if other.starts_with('$') => {
-                return Err(ApiError::invalid(
-                    other,
-                    format!(
-                        "{other} is not supported; use $filter, $orderby, $top, $skip, $select, $count, $inlinecount or $skiptoken"
-                    ),
-                ));
-            }
-            _ => {}
-        }
-    }
-    let select = match select.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        None => None,
-        Some(sel) => {
-            let mut keep = vec![];
-            for name in sel.split(',').map(str::trim) {
-                if !fields.contains(&name) {
-                    return Err(ApiError::invalid(
-                        "$select",
-                        format!("unknown field '{name}'; known fields: {}", fields.join(", ")),
-                    ));
-                }
-                keep.push(name.to_owned());
-            }
-            Some(keep)
-        }
-    };
-    Ok((q, select))
-}
-
 /// `GET /v2/audit-events`: the organization's audit trail, oldest first unless ordered.
 pub async fn query(
     State(app): State<Arc<App>>,
     Authed(c): Authed,
     uri: axum::http::Uri,
 ) -> ApiResult<Json<wire::AuditQueryResponse>> {
-    let (q, select) = options(uri.query().unwrap_or(""), AUDIT_VIEW_FIELDS)?;
+    let (q, select) = record_query_options(uri.query().unwrap_or(""), AUDIT_VIEW_FIELDS, false)?;
     let count_only = q.count_only;
     let result = app.query_audit_events(&c, q).await?;
     let results = (!count_only).then(|| {
@@ -168,6 +98,6 @@ pub async fn query(
     Ok(Json(wire::AuditQueryResponse {
         count: result.count,
         results,
-        next_skip_token: result.next.as_ref().map(encode_keyset),
+        next_skip_token: result.next.map(PageToken::into_string),
     }))
 }

@@ -10,7 +10,7 @@ use tessera_api_types as wire;
 use tessera_app::{App, NewApiKey};
 use tessera_domain::ids::*;
 use tessera_domain::user;
-use tessera_store::PolicyTarget;
+use tessera_domain::policy::PolicyTarget;
 
 use crate::convert::*;
 use crate::error::ApiResult;

@@ -11,11 +11,14 @@ use axum::response::{IntoResponse, Response};
 use tessera_api_types as wire;
 use tessera_app::{App, CallerKind, SignIn};
 use tessera_domain::login::SessionLimits;
+use tessera_domain::page::PageToken;
 
 use crate::config::ServerConfig;
 use crate::convert::{iam_session_view, login_lock_view};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Authed, Body, ClientIp, SameOrigin, body_id, credential, form_pairs, path_id, peer_ip};
+use crate::extract::{
+    Authed, Body, ClientIp, SameOrigin, body_id, credential, form_pairs, path_id, peer_ip, record_query_options,
+};
 
 type S = State<Arc<App>>;
 
@@ -230,109 +233,13 @@ pub async fn forward_auth(
     Ok(res)
 }
 
-pub(crate) fn encode_keyset(k: &tessera_store::Keyset) -> String {
-    use base64::Engine;
-    let v = match &k.value {
-        tessera_store::filter_sql::SqlValue::Text(t) => serde_json::json!({"t": t, "s": k.seq}),
-        tessera_store::filter_sql::SqlValue::Int(n) => serde_json::json!({"i": n, "s": k.seq}),
-        tessera_store::filter_sql::SqlValue::Bool(b) => serde_json::json!({"i": i64::from(*b), "s": k.seq}),
-    };
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
-}
-
-pub(crate) fn decode_keyset(s: &str) -> Option<tessera_store::Keyset> {
-    use base64::Engine;
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).ok()?;
-    let v: serde_json::Value = serde_json::from_slice(&raw).ok()?;
-    let seq = v.get("s")?.as_i64()?;
-    let value = match (v.get("t").and_then(|t| t.as_str()), v.get("i").and_then(|i| i.as_i64())) {
-        (Some(t), _) => tessera_store::filter_sql::SqlValue::Text(t.to_owned()),
-        (None, Some(i)) => tessera_store::filter_sql::SqlValue::Int(i),
-        _ => return None,
-    };
-    Some(tessera_store::Keyset { value, seq })
-}
-
 /// `GET /v2/iam/sessions`: Intersight's query options over every kind of session.
 pub async fn query(
     State(app): S,
     Authed(c): Authed,
     uri: axum::http::Uri,
 ) -> ApiResult<Json<wire::SessionQueryResponse>> {
-    let mut q = tessera_app::SessionQueryText { inline_count: true, ..Default::default() };
-    let mut select: Option<String> = None;
-    for (k, v) in form_pairs(uri.query().unwrap_or("")) {
-        match k.as_str() {
-            "$filter" => q.filter = Some(v),
-            "$orderby" => q.orderby = Some(v),
-            "$top" => {
-                q.top = Some(v.parse().map_err(|_| {
-                    ApiError::invalid(
-                        "$top",
-                        format!("$top must be an integer from 1 to {}, found '{v}'", tessera_app::MAX_TOP),
-                    )
-                })?)
-            }
-            "$skip" => {
-                q.skip = Some(v.parse().map_err(|_| {
-                    ApiError::invalid("$skip", format!("$skip must be a non-negative integer, found '{v}'"))
-                })?)
-            }
-            "$select" => select = Some(v),
-            "$count" => match v.as_str() {
-                "true" => q.count_only = true,
-                "false" => {}
-                _ => return Err(ApiError::invalid("$count", format!("$count must be true or false, found '{v}'"))),
-            },
-            "$inlinecount" => match v.as_str() {
-                "allpages" => q.inline_count = true,
-                "none" => q.inline_count = false,
-                _ => {
-                    return Err(ApiError::invalid(
-                        "$inlinecount",
-                        format!("$inlinecount must be allpages or none, found '{v}'"),
-                    ));
-                }
-            },
-            "$skiptoken" => {
-                q.after = Some(decode_keyset(&v).ok_or_else(|| {
-                    ApiError::invalid("$skiptoken", "$skiptoken is not one this server issued; use NextSkipToken")
-                })?)
-            }
-            other if other.starts_with('$') => {
-                return Err(ApiError::invalid(
-                    other,
-                    format!(
-                        "{other} is not supported; use $filter, $orderby, $top, $skip, $select, $count, $inlinecount or $skiptoken"
-                    ),
-                ));
-            }
-            _ => {}
-        }
-    }
-    let fields: Option<Vec<String>> = match select.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        None => None,
-        Some(sel) => {
-            let mut out = vec![];
-            let mut pos = 0;
-            for part in sel.split(',') {
-                let name = part.trim();
-                let at = pos + part.chars().count() - part.trim_start().chars().count();
-                if !crate::convert::SESSION_VIEW_FIELDS.contains(&name) {
-                    return Err(ApiError::invalid(
-                        "$select",
-                        format!(
-                            "at {at}: unknown field '{name}'; known fields: {}",
-                            crate::convert::SESSION_VIEW_FIELDS.join(", ")
-                        ),
-                    ));
-                }
-                out.push(name.to_owned());
-                pos += part.chars().count() + 1;
-            }
-            Some(out)
-        }
-    };
+    let (q, fields) = record_query_options(uri.query().unwrap_or(""), crate::convert::SESSION_VIEW_FIELDS, true)?;
     let count_only = q.count_only;
     let result = app.query_sessions(&c, q).await?;
     let results = (!count_only).then(|| {
@@ -354,7 +261,7 @@ pub async fn query(
     Ok(Json(wire::SessionQueryResponse {
         count: result.count,
         results,
-        next_skip_token: result.next.as_ref().map(encode_keyset),
+        next_skip_token: result.next.map(PageToken::into_string),
     }))
 }
 

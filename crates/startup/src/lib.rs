@@ -5,7 +5,9 @@
 mod application;
 mod flags;
 mod settings;
+mod table;
 pub mod telemetry;
+mod values;
 
 pub use application::{Application, ShutdownHandle, StartupError, open_store};
 pub use flags::Flags;

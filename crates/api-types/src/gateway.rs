@@ -25,262 +25,144 @@ impl Ref {
     }
 }
 
-/// An upstream, as answered.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Service {
-    pub id: String,
-    pub name: Option<String>,
-    pub protocol: Option<String>,
-    pub host: Option<String>,
-    pub port: Option<u16>,
-    pub path: Option<String>,
-    pub retries: u32,
-    /// Milliseconds.
-    pub connect_timeout: u64,
-    pub write_timeout: u64,
-    pub read_timeout: u64,
-    pub enabled: bool,
-    pub tags: Vec<String>,
-    /// Unix seconds.
-    pub created_at: i64,
-    pub updated_at: i64,
+/// Declares an object as answered (every field, `null` included) and its request (every
+/// field optional, sent only when set), from one list of `field: answer type, request type;`.
+/// `#[answer(...)]` puts a serde attribute on the answer's field only.
+macro_rules! wire_object {
+    (
+        $(#[doc = $doc:literal])* answer $answer:ident;
+        $(#[doc = $rdoc:literal])* request $request:ident;
+        { $( $(#[doc = $fdoc:literal])* $(#[answer($($aattr:meta),*)])? $field:ident: $answer_ty:ty, $request_ty:ty; )* }
+    ) => {
+        $(#[doc = $doc])*
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        pub struct $answer {
+            $( $(#[doc = $fdoc])* $(#[serde($($aattr),*)])? pub $field: $answer_ty, )*
+        }
+
+        $(#[doc = $rdoc])*
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $request {
+            $( $(#[doc = $fdoc])* #[serde(default, skip_serializing_if = "Option::is_none")] pub $field: Option<$request_ty>, )*
+        }
+    };
 }
 
-/// Which requests go to a service, as answered.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Route {
-    pub id: String,
-    pub name: Option<String>,
-    pub paths: Vec<String>,
-    pub hosts: Vec<String>,
-    pub methods: Vec<String>,
-    pub protocols: Vec<String>,
-    pub strip_path: bool,
-    pub preserve_host: bool,
-    pub service: Option<Ref>,
-    pub tags: Vec<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
+wire_object! {
+    /// An upstream, as answered.
+    answer Service;
+    /// Creates or replaces a service: `{"name", "url"}`, or the parts of the url.
+    request ServiceRequest;
+    {
+        id: String, String;
+        name: Option<String>, String;
+        /// Shorthand for protocol, host, port and path: sent, never answered (answers carry
+        /// the parts).
+        #[answer(default, skip_serializing_if = "Option::is_none")]
+        url: Option<String>, String;
+        protocol: Option<String>, String;
+        host: Option<String>, String;
+        port: Option<u16>, u16;
+        path: Option<String>, String;
+        retries: u32, u32;
+        /// Milliseconds.
+        connect_timeout: u64, u64;
+        write_timeout: u64, u64;
+        read_timeout: u64, u64;
+        enabled: bool, bool;
+        tags: Vec<String>, Vec<String>;
+        /// Unix seconds.
+        created_at: i64, i64;
+        updated_at: i64, i64;
+    }
 }
 
-/// A plugin instance (only `session` exists), as answered.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Plugin {
-    pub id: String,
-    pub name: String,
-    pub instance_name: Option<String>,
-    pub config: SessionPluginConfig,
-    pub enabled: bool,
-    pub protocols: Vec<String>,
-    pub route: Option<Ref>,
-    pub service: Option<Ref>,
-    pub consumer: Option<Ref>,
-    pub tags: Vec<String>,
-    /// Kong's plugin ordering, stored as given (the gateway runs one plugin).
-    pub ordering: Option<Value>,
-    /// Kong's partials, stored as given.
-    pub partials: Option<Vec<Value>>,
-    pub workspace: String,
-    pub created_at: i64,
-    pub updated_at: i64,
+wire_object! {
+    /// Which requests go to a service, as answered.
+    answer Route;
+    /// Creates or replaces a route.
+    request RouteRequest;
+    {
+        id: String, String;
+        name: Option<String>, String;
+        paths: Vec<String>, Vec<String>;
+        hosts: Vec<String>, Vec<String>;
+        methods: Vec<String>, Vec<String>;
+        protocols: Vec<String>, Vec<String>;
+        strip_path: bool, bool;
+        preserve_host: bool, bool;
+        service: Option<Ref>, Ref;
+        tags: Vec<String>, Vec<String>;
+        created_at: i64, i64;
+        updated_at: i64, i64;
+    }
 }
 
-/// The `session` plugin's settings as answered: every field of Kong 3.12's schema and
-/// Tessera's `unauthenticated`. Timeouts are seconds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SessionPluginConfig {
-    /// Always `null` in answers: the secret keys every cookie and is never read back.
-    pub secret: Option<String>,
-    pub storage: String,
-    pub audience: String,
-    pub idling_timeout: f64,
-    pub rolling_timeout: f64,
-    pub absolute_timeout: f64,
-    pub stale_ttl: f64,
-    pub cookie_name: String,
-    pub cookie_path: String,
-    pub cookie_domain: Option<String>,
-    pub cookie_same_site: String,
-    pub cookie_http_only: bool,
-    pub cookie_secure: bool,
-    pub remember: bool,
-    pub remember_cookie_name: String,
-    pub remember_rolling_timeout: f64,
-    pub remember_absolute_timeout: f64,
-    pub request_headers: Option<Vec<String>>,
-    pub response_headers: Option<Vec<String>>,
-    pub logout_methods: Vec<String>,
-    pub logout_query_arg: String,
-    pub logout_post_arg: String,
-    pub read_body_for_logout: bool,
-    pub hash_subject: bool,
-    pub store_metadata: bool,
-    pub bind: Option<Vec<String>>,
-    /// `reject`, `redirect` or `pass`.
-    pub unauthenticated: String,
+wire_object! {
+    /// A plugin instance (only `session` exists), as answered.
+    answer Plugin;
+    /// Creates or replaces a plugin; `name` is `session`.
+    request PluginRequest;
+    {
+        id: String, String;
+        name: String, String;
+        instance_name: Option<String>, String;
+        config: SessionPluginConfig, SessionPluginConfigRequest;
+        enabled: bool, bool;
+        protocols: Vec<String>, Vec<String>;
+        route: Option<Ref>, Ref;
+        service: Option<Ref>, Ref;
+        consumer: Option<Ref>, Ref;
+        tags: Vec<String>, Vec<String>;
+        /// Kong's plugin ordering, stored as given (the gateway runs one plugin).
+        ordering: Option<Value>, Value;
+        /// Kong's partials, stored as given.
+        partials: Option<Vec<Value>>, Vec<Value>;
+        workspace: String, String;
+        created_at: i64, i64;
+        updated_at: i64, i64;
+    }
 }
 
-/// Creates or replaces a service: `{"name", "url"}`, or the parts of the url.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServiceRequest {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// Shorthand for protocol, host, port and path.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub protocol: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub host: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub port: Option<u16>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retries: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub connect_timeout: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub write_timeout: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub read_timeout: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub enabled: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tags: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created_at: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub updated_at: Option<i64>,
-}
-
-/// Creates or replaces a route.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RouteRequest {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub paths: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hosts: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub methods: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub protocols: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub strip_path: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub preserve_host: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service: Option<Ref>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tags: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created_at: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub updated_at: Option<i64>,
-}
-
-/// Creates or replaces a plugin; `name` is `session`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PluginRequest {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub instance_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub config: Option<SessionPluginConfigRequest>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub enabled: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub protocols: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub route: Option<Ref>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service: Option<Ref>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub consumer: Option<Ref>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tags: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ordering: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub partials: Option<Vec<Value>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub workspace: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created_at: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub updated_at: Option<i64>,
-}
-
-/// The `session` plugin's settings to set; the ones left `None` take Kong's defaults (on a
-/// replace, a missing `secret` keeps the stored one).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SessionPluginConfigRequest {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub storage: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub audience: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub idling_timeout: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rolling_timeout: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub absolute_timeout: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stale_ttl: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cookie_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cookie_path: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cookie_domain: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cookie_same_site: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cookie_http_only: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cookie_secure: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub remember: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub remember_cookie_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub remember_rolling_timeout: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub remember_absolute_timeout: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request_headers: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub response_headers: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub logout_methods: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub logout_query_arg: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub logout_post_arg: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub read_body_for_logout: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hash_subject: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub store_metadata: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bind: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unauthenticated: Option<String>,
+wire_object! {
+    /// The `session` plugin's settings as answered: every field of Kong 3.12's schema and
+    /// Tessera's `unauthenticated`. Timeouts are seconds.
+    answer SessionPluginConfig;
+    /// The `session` plugin's settings to set; the ones left `None` take Kong's defaults (on
+    /// a replace, a missing `secret` keeps the stored one).
+    request SessionPluginConfigRequest;
+    {
+        /// Write-only: always `null` in answers (it keys every cookie and is never read back).
+        secret: Option<String>, String;
+        storage: String, String;
+        audience: String, String;
+        idling_timeout: f64, f64;
+        rolling_timeout: f64, f64;
+        absolute_timeout: f64, f64;
+        stale_ttl: f64, f64;
+        cookie_name: String, String;
+        cookie_path: String, String;
+        cookie_domain: Option<String>, String;
+        cookie_same_site: String, String;
+        cookie_http_only: bool, bool;
+        cookie_secure: bool, bool;
+        remember: bool, bool;
+        remember_cookie_name: String, String;
+        remember_rolling_timeout: f64, f64;
+        remember_absolute_timeout: f64, f64;
+        request_headers: Option<Vec<String>>, Vec<String>;
+        response_headers: Option<Vec<String>>, Vec<String>;
+        logout_methods: Vec<String>, Vec<String>;
+        logout_query_arg: String, String;
+        logout_post_arg: String, String;
+        read_body_for_logout: bool, bool;
+        hash_subject: bool, bool;
+        store_metadata: bool, bool;
+        bind: Option<Vec<String>>, Vec<String>;
+        /// `reject`, `redirect` or `pass`.
+        unauthenticated: String, String;
+    }
 }
 
 /// One of the three kinds of gateway object: where it lives, what creates it, and how one
@@ -294,10 +176,13 @@ pub trait GatewayObject: Serialize + DeserializeOwned + Sized {
     type List: Serialize + DeserializeOwned + From<Vec<Self>> + Into<Vec<Self>>;
     /// `/v2/gateway/services`.
     const PATH: &'static str;
+    fn id(&self) -> &str;
+    /// The name it is known by in a configuration file: `name`, or a plugin's `instance_name`.
+    fn name(&self) -> Option<&str>;
 }
 
 macro_rules! envelopes {
-    ($object:ident, $request:ident, $path:literal, $one:ident { $singular:ident }, $list:ident { $plural:ident }) => {
+    ($object:ident, $request:ident, $path:literal, $name:ident, $one:ident { $singular:ident }, $list:ident { $plural:ident }) => {
         #[doc = concat!("`{\"", stringify!($singular), "\": {...}}`")]
         #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
         pub struct $one {
@@ -341,13 +226,33 @@ macro_rules! envelopes {
             type One = $one;
             type List = $list;
             const PATH: &'static str = $path;
+            fn id(&self) -> &str {
+                &self.id
+            }
+            fn name(&self) -> Option<&str> {
+                self.$name.as_deref()
+            }
         }
     };
 }
 
-envelopes!(Service, ServiceRequest, "/v2/gateway/services", ServiceEnvelope { service }, ServiceList { services });
-envelopes!(Route, RouteRequest, "/v2/gateway/routes", RouteEnvelope { route }, RouteList { routes });
-envelopes!(Plugin, PluginRequest, "/v2/gateway/plugins", PluginEnvelope { plugin }, PluginList { plugins });
+envelopes!(
+    Service,
+    ServiceRequest,
+    "/v2/gateway/services",
+    name,
+    ServiceEnvelope { service },
+    ServiceList { services }
+);
+envelopes!(Route, RouteRequest, "/v2/gateway/routes", name, RouteEnvelope { route }, RouteList { routes });
+envelopes!(
+    Plugin,
+    PluginRequest,
+    "/v2/gateway/plugins",
+    instance_name,
+    PluginEnvelope { plugin },
+    PluginList { plugins }
+);
 
 #[cfg(test)]
 mod tests {
@@ -366,12 +271,24 @@ mod tests {
             json!({"paths": ["/app"], "service": {"id": "00000000-0000-0000-0000-000000000001"}})
         );
         let p = PluginRequest {
-            name: "session".into(),
+            name: Some("session".into()),
             config: Some(SessionPluginConfigRequest { cookie_secure: Some(false), ..Default::default() }),
             ..PluginRequest::default()
         };
         assert_eq!(serde_json::to_value(&p).unwrap(), json!({"name": "session", "config": {"cookie_secure": false}}));
         assert!(serde_json::from_value::<ServiceRequest>(json!({"nmae": "x"})).is_err(), "a typo is an error");
+    }
+
+    #[test]
+    fn an_answer_has_every_field_but_the_url() {
+        let answer = json!({
+            "id": "s", "name": null, "protocol": "http", "host": "h", "port": 80, "path": null, "retries": 5,
+            "connect_timeout": 1, "write_timeout": 2, "read_timeout": 3, "enabled": true, "tags": [],
+            "created_at": 4, "updated_at": 5
+        });
+        let service: Service = serde_json::from_value(answer.clone()).unwrap();
+        assert_eq!(service.url, None);
+        assert_eq!(serde_json::to_value(&service).unwrap(), answer, "nulls are kept; no url");
     }
 
     #[test]

@@ -65,6 +65,7 @@ impl Wire for Service {
         wire::Service {
             id: id(self.id),
             name: self.name,
+            url: None,
             protocol: self.protocol,
             host: self.host,
             port: self.port,

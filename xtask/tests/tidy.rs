@@ -14,35 +14,23 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
     BTreeMap::from([
         ("tessera-domain", &[][..]),
         ("tessera-store", &["tessera-domain"][..]),
-        ("tessera-store-sqlite", &["tessera-domain", "tessera-store"][..]),
-        ("tessera-store-postgres", &["tessera-domain", "tessera-store"][..]),
+        // The SQL both backends speak: statements, row codecs, the filter translation.
+        ("tessera-store-sql", &["tessera-domain", "tessera-store"][..]),
+        ("tessera-store-sqlite", &["tessera-domain", "tessera-store", "tessera-store-sql"][..]),
+        ("tessera-store-postgres", &["tessera-domain", "tessera-store", "tessera-store-sql"][..]),
         ("tessera-app", &["tessera-domain", "tessera-store"][..]),
         ("tessera-api-types", &[][..]),
-        ("tessera-server", &["tessera-domain", "tessera-store", "tessera-app", "tessera-api-types"][..]),
-        (
-            "tessera-gateway",
-            &["tessera-domain", "tessera-store", "tessera-app", "tessera-api-types", "tessera-session-cookie"][..],
-        ),
+        // The edges know the app and the domain, never the store (issue 11).
+        ("tessera-server", &["tessera-domain", "tessera-app", "tessera-api-types"][..]),
+        ("tessera-gateway", &["tessera-domain", "tessera-app", "tessera-api-types", "tessera-session-cookie"][..]),
         ("tessera-session-cookie", &[][..]),
         ("tessera-client", &["tessera-api-types"][..]),
         ("terraform-provider-tessera", &["tessera-api-types", "tessera-client"][..]),
-        (
-            "tessera",
-            &[
-                "tessera-api-types",
-                "tessera-app",
-                "tessera-client",
-                "tessera-server",
-                "tessera-gateway",
-                "tessera-startup",
-                "tessera-store",
-                "tessera-store-sqlite",
-                "tessera-store-postgres",
-            ][..],
-        ),
+        // The one wiring: settings, a backend, the app, the server, the gateway, the tasks.
         (
             "tessera-startup",
             &[
+                "tessera-domain",
                 "tessera-app",
                 "tessera-server",
                 "tessera-gateway",
@@ -51,6 +39,7 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
                 "tessera-store-postgres",
             ][..],
         ),
+        ("tessera", &["tessera-api-types", "tessera-app", "tessera-client", "tessera-domain", "tessera-startup"][..]),
         (
             "tessera-testkit",
             &[
@@ -66,7 +55,7 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
                 "tessera-store-postgres",
             ][..],
         ),
-        ("tessera-bench", &["tessera-domain", "tessera-store", "tessera-store-sqlite"][..]),
+        ("tessera-bench", &["tessera-app", "tessera-domain", "tessera-store", "tessera-store-sqlite"][..]),
         (
             "tessera-fuzz",
             &[
@@ -77,6 +66,7 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
                 "tessera-server",
                 "tessera-session-cookie",
                 "tessera-store",
+                "tessera-store-sql",
             ][..],
         ),
         ("xtask", &[][..]),

@@ -188,6 +188,25 @@ impl App {
         Ok(t)
     }
 
+    /// The object as it will be stored, once its references exist and (for a plugin) no other
+    /// session plugin holds its scope; a plugin's write lock comes with it, to hold until the
+    /// write is done.
+    async fn checked<T: GatewayResource>(
+        &self,
+        org: OrgId,
+        t: &T,
+        id: Uuid,
+        (created, updated): (Timestamp, Timestamp),
+    ) -> AppResult<(GatewayObject, Option<tokio::sync::MutexGuard<'static, ()>>)> {
+        let value = serde_json::to_value(t).map_err(|e| AppError::Internal(e.to_string()))?;
+        self.check_refs(org, &value).await?;
+        let one_writer = if T::KIND == GatewayKind::Plugin { Some(PLUGIN_WRITES.lock().await) } else { None };
+        self.check_one_session_plugin(org, T::KIND, id, &value).await?;
+        let name = t.name().map(str::to_owned);
+        let obj = GatewayObject { org_id: org, kind: T::KIND, id, name, body: value.to_string(), created, updated };
+        Ok((obj, one_writer))
+    }
+
     /// Creates an object from its JSON (`POST /v2/gateway/{kind}s`).
     pub async fn create_gateway_object<T: GatewayResource>(&self, caller: &Caller, body: Value) -> AppResult<T> {
         self.change(caller, actions(T::KIND)[0], "*", T::KIND.as_str()).await?;
@@ -197,19 +216,7 @@ impl App {
         let id = *t.id_mut().get_or_insert_with(|| self.new_id(Uuid::from_bytes));
         let (c, u) = t.stamps();
         (*c, *u) = (now.0, now.0);
-        let value = serde_json::to_value(&t).map_err(|e| AppError::Internal(e.to_string()))?;
-        self.check_refs(caller.org_id, &value).await?;
-        let _one_writer = if T::KIND == GatewayKind::Plugin { Some(PLUGIN_WRITES.lock().await) } else { None };
-        self.check_one_session_plugin(caller.org_id, T::KIND, id, &value).await?;
-        let obj = GatewayObject {
-            org_id: caller.org_id,
-            kind: T::KIND,
-            id,
-            name: t.name().map(str::to_owned),
-            body: value.to_string(),
-            created: now,
-            updated: now,
-        };
+        let (obj, _one_writer) = self.checked(caller.org_id, &t, id, (now, now)).await?;
         trail::retarget(id);
         if let Err(e) = self.store.put_gateway_object(&obj, true).await {
             return Err(match e {
@@ -320,19 +327,7 @@ impl App {
         let now = self.now();
         let (c, u) = t.stamps();
         (*c, *u) = (stored.created.0, now.0);
-        let value = serde_json::to_value(&t).map_err(|e| AppError::Internal(e.to_string()))?;
-        self.check_refs(caller.org_id, &value).await?;
-        let _one_writer = if T::KIND == GatewayKind::Plugin { Some(PLUGIN_WRITES.lock().await) } else { None };
-        self.check_one_session_plugin(caller.org_id, T::KIND, id, &value).await?;
-        let obj = GatewayObject {
-            org_id: caller.org_id,
-            kind: T::KIND,
-            id,
-            name: t.name().map(str::to_owned),
-            body: value.to_string(),
-            created: stored.created,
-            updated: now,
-        };
+        let (obj, _one_writer) = self.checked(caller.org_id, &t, id, (stored.created, now)).await?;
         if !self.store.put_gateway_object(&obj, false).await? {
             return Err(AppError::NotFound(format!("{} not found", T::NOUN)));
         }

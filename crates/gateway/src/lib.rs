@@ -116,15 +116,20 @@ impl Gateway {
         tokio::spawn(async move {
             while rx.changed().await.is_ok() {
                 let Some(gw) = gw.upgrade() else { return };
-                // Retry until the store answers: an outage must not leave a stale table forever.
-                let mut delay = std::time::Duration::from_millis(100);
-                while let Err(e) = gw.reload().await {
-                    tracing::warn!(error = %e, "cannot rebuild the gateway table; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(std::time::Duration::from_secs(5));
-                }
+                gw.reload_until_done().await;
             }
         })
+    }
+
+    /// Rebuilds the table, retrying until the store answers: an outage must not leave a
+    /// stale table forever.
+    async fn reload_until_done(&self) {
+        let mut delay = std::time::Duration::from_millis(100);
+        while let Err(e) = self.reload().await {
+            tracing::warn!(error = %e, "cannot rebuild the gateway table; retrying");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(std::time::Duration::from_secs(5));
+        }
     }
 
     /// How many routes the current table has.

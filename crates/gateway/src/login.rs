@@ -101,26 +101,21 @@ fn query_next(uri: &Uri) -> Option<String> {
     })
 }
 
-/// `application/x-www-form-urlencoded` decoding of one value (`+` is a space).
+/// `application/x-www-form-urlencoded` decoding of one value (`+` is a space; a `%` not
+/// followed by two hex digits stays as it is).
 fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
+    let hex = |at: usize| b.get(at).and_then(|c| (*c as char).to_digit(16));
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        let hex = |at: usize| b.get(at).and_then(|c| (*c as char).to_digit(16));
-        match b[i] {
-            b'%' => {
-                if let (Some(h), Some(l)) = (hex(i + 1), hex(i + 2)) {
-                    out.push((h * 16 + l) as u8);
-                    i += 3;
-                    continue;
-                }
-                out.push(b'%');
-            }
-            b'+' => out.push(b' '),
-            c => out.push(c),
-        }
-        i += 1;
+        let (byte, used) = match (b[i], hex(i + 1), hex(i + 2)) {
+            (b'%', Some(h), Some(l)) => ((h * 16 + l) as u8, 3),
+            (b'+', _, _) => (b' ', 1),
+            (c, _, _) => (c, 1),
+        };
+        out.push(byte);
+        i += used;
     }
     String::from_utf8_lossy(&out).into_owned()
 }

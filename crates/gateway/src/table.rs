@@ -2,6 +2,7 @@
 //! what one request needs, rebuilt whole on every configuration change.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +20,17 @@ pub struct Upstream {
     pub read_timeout: Duration,
     /// A pooled client whose connector enforces the service's `connect_timeout`.
     pub client: crate::proxy::HttpClient,
+}
+
+impl Upstream {
+    fn new(s: &Service, client: crate::proxy::HttpClient) -> Self {
+        Self {
+            authority: format!("{}:{}", s.host.as_deref().unwrap_or("127.0.0.1"), s.port.unwrap_or(80)),
+            path: s.path.clone().unwrap_or_default(),
+            read_timeout: Duration::from_millis(s.read_timeout),
+            client,
+        }
+    }
 }
 
 impl std::fmt::Debug for Upstream {
@@ -85,44 +97,60 @@ fn continues_with_dots(prefix: &str, rest: &str) -> bool {
     matches!(tessera_domain::path::segment_name(partial).0, "." | "..")
 }
 
-impl Table {
-    pub fn build(services: Vec<(OrgId, Service)>, routes: Vec<(OrgId, Route)>, plugins: Vec<(OrgId, Plugin)>) -> Self {
-        let services: HashMap<Uuid, (OrgId, Service)> =
-            services.into_iter().filter_map(|(o, s)| s.id.map(|id| (id, (o, s)))).collect();
-        let mut by_route = HashMap::new();
-        let mut by_service = HashMap::new();
-        let mut global = HashMap::new();
-        // The API refuses a second session plugin on one scope; should two exist anyway (two
-        // nodes writing at once), the oldest one applies, on every node alike.
+/// The session plugins by the scope they apply to.
+#[derive(Default)]
+struct Scopes {
+    by_route: HashMap<Uuid, Arc<SessionPlugin>>,
+    by_service: HashMap<Uuid, Arc<SessionPlugin>>,
+    /// By organization.
+    global: HashMap<Uuid, Arc<SessionPlugin>>,
+}
+
+impl Scopes {
+    /// The API refuses a second session plugin on one scope; should two exist anyway (two
+    /// nodes writing at once), the oldest one applies, on every node alike.
+    fn new(plugins: Vec<(OrgId, Plugin)>) -> Self {
+        let mut scopes = Self::default();
         let mut plugins: Vec<(OrgId, Plugin)> =
             plugins.into_iter().filter(|(_, p)| p.enabled && p.name == "session").collect();
         plugins.sort_by_key(|(_, p)| (p.created_at, p.id));
         for (org, p) in plugins {
             let slot = match (p.route, p.service) {
-                (Some(r), _) => by_route.entry(r.id),
-                (None, Some(s)) => by_service.entry(s.id),
-                (None, None) => global.entry(org.0),
+                (Some(r), _) => scopes.by_route.entry(r.id),
+                (None, Some(s)) => scopes.by_service.entry(s.id),
+                (None, None) => scopes.global.entry(org.0),
             };
-            match slot {
-                std::collections::hash_map::Entry::Occupied(_) => {
-                    tracing::warn!(plugin = ?p.id, "a second session plugin on one scope is ignored");
-                }
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert(Arc::new(SessionPlugin::new(org, &p)));
-                }
+            if matches!(slot, Entry::Occupied(_)) {
+                tracing::warn!(plugin = ?p.id, "a second session plugin on one scope is ignored");
             }
+            slot.or_insert_with(|| Arc::new(SessionPlugin::new(org, &p)));
         }
-        let mut compiled = vec![];
+        scopes
+    }
+
+    /// The most specific plugin for a route: its own, its service's, or the organization's.
+    fn of(&self, org: OrgId, route: Uuid, service: Uuid) -> Option<Arc<SessionPlugin>> {
+        let found = self.by_route.get(&route).or_else(|| self.by_service.get(&service));
+        found.or_else(|| self.global.get(&org.0)).cloned()
+    }
+}
+
+impl Table {
+    pub fn build(services: Vec<(OrgId, Service)>, routes: Vec<(OrgId, Route)>, plugins: Vec<(OrgId, Plugin)>) -> Self {
+        let services: HashMap<Uuid, (OrgId, Service)> =
+            services.into_iter().filter_map(|(o, s)| s.id.map(|id| (id, (o, s)))).collect();
+        let scopes = Scopes::new(plugins);
         // One pooled client per distinct connect timeout, shared by the routes that use it.
         let mut clients = HashMap::new();
+        let mut compiled = vec![];
         for (org, r) in routes {
             let Some(sid) = r.service.map(|s| s.id) else { continue };
-            let Some((sorg, s)) = services.get(&sid) else { continue };
-            if *sorg != org || !s.enabled {
-                continue;
-            }
+            let Some((_, s)) = services.get(&sid).filter(|(sorg, s)| *sorg == org && s.enabled) else { continue };
             let id = r.id.unwrap_or_default();
-            let plugin = by_route.get(&id).or_else(|| by_service.get(&sid)).or_else(|| global.get(&org.0)).cloned();
+            let client = clients
+                .entry(s.connect_timeout)
+                .or_insert_with(|| crate::proxy::client(Duration::from_millis(s.connect_timeout)))
+                .clone();
             compiled.push(CompiledRoute {
                 id,
                 org,
@@ -132,16 +160,8 @@ impl Table {
                 paths: r.paths,
                 strip_path: r.strip_path,
                 preserve_host: r.preserve_host,
-                upstream: Upstream {
-                    authority: format!("{}:{}", s.host.as_deref().unwrap_or("127.0.0.1"), s.port.unwrap_or(80)),
-                    path: s.path.clone().unwrap_or_default(),
-                    read_timeout: Duration::from_millis(s.read_timeout),
-                    client: clients
-                        .entry(s.connect_timeout)
-                        .or_insert_with(|| crate::proxy::client(Duration::from_millis(s.connect_timeout)))
-                        .clone(),
-                },
-                plugin,
+                upstream: Upstream::new(s, client),
+                plugin: scopes.of(org, id, sid),
             });
         }
         Self { routes: compiled }

@@ -6,7 +6,7 @@
 use tessera_app::gateway::GatewayRenewal;
 use tessera_domain::Timestamp;
 use tessera_domain::token::TokenDigest;
-use tessera_session_cookie::{BindValues, RefreshAction, SealOptions, chunk};
+use tessera_session_cookie::{BindValues, RefreshAction, SealError, SealOptions, Sealed, chunk};
 
 use super::open::{Open, ServerKey};
 use super::start::key_ttl;
@@ -30,7 +30,10 @@ pub(super) async fn refresh(
     match o.header.refresh_action(&p.timeouts, TOUCH_THRESHOLD, now) {
         RefreshAction::None => Ok(Some(vec![])),
         RefreshAction::Touch => Ok(Some(touch(p, o, bind, now))),
-        RefreshAction::Renew => renew(gw, p, o, bind, now).await,
+        RefreshAction::Renew => {
+            let sealed = reseal(p, o, bind, now).map_err(|e| session_error(&e.to_string()))?;
+            renew(gw, p, o, sealed, now).await
+        }
     }
 }
 
@@ -45,31 +48,24 @@ fn touch(p: &SessionPlugin, o: &mut Open, bind: &BindValues<'_>, now: u64) -> Ve
     first.into_iter().collect()
 }
 
+/// The session's data sealed under a new id, keeping its creation time.
+fn reseal(p: &SessionPlugin, o: &Open, bind: &BindValues<'_>, now: u64) -> Result<Sealed, SealError> {
+    let opts = SealOptions { storage: p.storage, bind: p.bind, ..SealOptions::default() }.renewing(&o.header);
+    tessera_session_cookie::seal(&p.keys, &opts, &o.data, bind, now)
+}
+
+/// Adopts the renewed cookie: with server storage the record moves to its key first. None
+/// when the session ended meanwhile.
 async fn renew(
     gw: &Gateway,
     p: &SessionPlugin,
     o: &mut Open,
-    bind: &BindValues<'_>,
+    sealed: Sealed,
     now: u64,
 ) -> Result<Option<Vec<String>>, Answer> {
-    let opts = SealOptions { storage: p.storage, bind: p.bind, ..SealOptions::default() }.renewing(&o.header);
-    let sealed =
-        tessera_session_cookie::seal(&p.keys, &opts, &o.data, bind, now).map_err(|e| session_error(&e.to_string()))?;
     if let Some(server) = o.server {
-        let new = TokenDigest::of(&sealed.storage_key());
-        let renewal = GatewayRenewal {
-            org: server.org,
-            session: server.session,
-            old: server.key,
-            new,
-            data: sealed.storage_record(),
-            stale_until: Timestamp((now + p.stale_ttl) as i64),
-            expires: Timestamp((now + key_ttl(p, now, sealed.header.creation_time)) as i64),
-        };
-        if !gw.app.renew_gateway_session(renewal).await.map_err(|e| app_error(&e))? {
-            return Ok(None);
-        }
-        o.server = Some(ServerKey { key: new, ..server });
+        let Some(moved) = rekey(gw, p, server, &sealed, now).await? else { return Ok(None) };
+        o.server = Some(moved);
     }
     let mut cookies =
         p.flags.set_cookies(&p.config.cookie_name, &sealed.value, None).map_err(|e| session_error(&e.to_string()))?;
@@ -81,4 +77,27 @@ async fn renew(
     o.value = sealed.value;
     o.chunks = n;
     Ok(Some(cookies))
+}
+
+/// Server storage: the record moves to the renewed cookie's key; the old key keeps working
+/// for `stale_ttl` seconds. None when the session ended meanwhile.
+async fn rekey(
+    gw: &Gateway,
+    p: &SessionPlugin,
+    server: ServerKey,
+    sealed: &Sealed,
+    now: u64,
+) -> Result<Option<ServerKey>, Answer> {
+    let new = TokenDigest::of(&sealed.storage_key());
+    let renewal = GatewayRenewal {
+        org: server.org,
+        session: server.session,
+        old: server.key,
+        new,
+        data: sealed.storage_record(),
+        stale_until: Timestamp((now + p.stale_ttl) as i64),
+        expires: Timestamp((now + key_ttl(p, now, sealed.header.creation_time)) as i64),
+    };
+    let moved = gw.app.renew_gateway_session(renewal).await.map_err(|e| app_error(&e))?;
+    Ok(moved.then_some(ServerKey { key: new, ..server }))
 }

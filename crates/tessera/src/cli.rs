@@ -70,7 +70,7 @@ pub enum CliCommand {
     Login {
         #[arg(long)]
         email: String,
-        /// Only needed when the email exists in several organizations.
+        /// The organization's id; only needed when the email exists in several.
         #[arg(long)]
         organization: Option<String>,
         #[command(flatten)]
@@ -90,12 +90,18 @@ pub enum CliCommand {
         #[command(flatten)]
         conn: Connection,
     },
+    /// Operator commands, run on the server machine against the database (not the API).
+    Admin {
+        #[command(subcommand)]
+        action: crate::admin::AdminAction,
+    },
     /// Assume a role and print the session, with its token (shown once).
     Assume {
-        /// The role to assume.
+        /// The role to assume: its id or name.
         #[arg(long)]
         role: String,
-        /// The user assuming it (defaults to the caller, found by --user-email lookups elsewhere).
+        /// The user assuming it: an id or email (the caller needs
+        /// iam.assumedrole.CreateForUser to act for another user).
         #[arg(long)]
         user: String,
         #[arg(long, default_value = "cli")]
@@ -124,6 +130,7 @@ pub enum SessionsAction {
         /// At most this many (default 100, max 1000).
         #[arg(long)]
         top: Option<u32>,
+        /// Rows to skip (for paging, --orderby a field).
         #[arg(long)]
         skip: Option<u64>,
     },
@@ -131,7 +138,7 @@ pub enum SessionsAction {
     Terminate {
         /// The session's moid.
         moid: Option<String>,
-        /// Terminate all sessions of this user instead.
+        /// Terminate all sessions of this user (id or email) instead.
         #[arg(long, conflicts_with = "moid")]
         user: Option<String>,
     },
@@ -159,7 +166,10 @@ pub enum UsersAction {
     /// List users (all pages).
     List,
     /// Show one user.
-    Get { id: String },
+    Get {
+        /// The user's id or email.
+        user: String,
+    },
     /// Create a user. A password, if any, is read from TESSERA_PASSWORD with --password.
     Create {
         #[arg(long)]
@@ -173,22 +183,33 @@ pub enum UsersAction {
         password: bool,
     },
     /// Disable a user: its sessions end and its API keys stop working.
-    Disable { id: String },
+    Disable {
+        /// The user's id or email.
+        user: String,
+    },
     /// Enable a disabled user again.
-    Enable { id: String },
+    Enable {
+        /// The user's id or email.
+        user: String,
+    },
     /// Delete a user, with its keys and sessions.
-    Delete { id: String },
+    Delete {
+        /// The user's id or email.
+        user: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
 pub enum ApiKeysAction {
     /// List a user's API keys (without their secrets).
     List {
+        /// The user's id or email.
         #[arg(long)]
         user: String,
     },
     /// Create an API key for a user and print its secret (shown once).
     Create {
+        /// The user's id or email.
         #[arg(long)]
         user: String,
         #[arg(long)]
@@ -199,8 +220,10 @@ pub enum ApiKeysAction {
     },
     /// Delete (revoke) an API key.
     Delete {
+        /// The user's id or email.
         #[arg(long)]
         user: String,
+        /// The key's id.
         id: String,
     },
 }
@@ -217,25 +240,55 @@ pub enum GroupsAction {
         description: String,
     },
     /// Delete a group.
-    Delete { id: String },
+    Delete {
+        /// The group's id or name.
+        group: String,
+    },
     /// List a group's members (all pages).
-    Members { group: String },
+    Members {
+        /// The group's id or name.
+        group: String,
+    },
     /// Add a user to a group.
-    AddMember { group: String, user: String },
+    AddMember {
+        /// The group's id or name.
+        group: String,
+        /// The user's id or email.
+        user: String,
+    },
     /// Remove a user from a group.
-    RemoveMember { group: String, user: String },
+    RemoveMember {
+        /// The group's id or name.
+        group: String,
+        /// The user's id or email.
+        user: String,
+    },
 }
 
 /// What a policy is attached to: exactly one of a user, a group or a role.
 #[derive(Args, Debug)]
 #[group(required = true, multiple = false)]
 pub struct PolicyTarget {
+    /// A user's id or email.
     #[arg(long)]
     user: Option<String>,
+    /// A group's id or name.
     #[arg(long)]
     group: Option<String>,
+    /// A role's id or name.
     #[arg(long)]
     role: Option<String>,
+}
+
+impl PolicyTarget {
+    /// The same target, named by id.
+    async fn resolved(self, c: &Client) -> anyhow::Result<PolicyTarget> {
+        Ok(PolicyTarget {
+            user: resolve_opt(c, Named::User, self.user).await?,
+            group: resolve_opt(c, Named::Group, self.group).await?,
+            role: resolve_opt(c, Named::Role, self.role).await?,
+        })
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -253,15 +306,20 @@ pub enum PoliciesAction {
         document: std::path::PathBuf,
     },
     /// Delete a policy.
-    Delete { id: String },
+    Delete {
+        /// The policy's id or name.
+        policy: String,
+    },
     /// Attach a policy to a user, a group or a role.
     Attach {
+        /// The policy's id or name.
         policy: String,
         #[command(flatten)]
         to: PolicyTarget,
     },
     /// Detach a policy from a user, a group or a role.
     Detach {
+        /// The policy's id or name.
         policy: String,
         #[command(flatten)]
         from: PolicyTarget,
@@ -286,22 +344,29 @@ pub enum RolesAction {
         max_session_duration: Option<i64>,
     },
     /// Delete a role (its sessions end).
-    Delete { id: String },
+    Delete {
+        /// The role's id or name.
+        role: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
 pub enum TrustsAction {
     /// List trusts (all pages), or only one role's with --role.
     List {
+        /// The role's id or name.
         #[arg(long)]
         role: Option<String>,
     },
     /// Let a user, or the members of a group, assume a role.
     Create {
+        /// The role's id or name.
         #[arg(long)]
         role: String,
+        /// The trusted user's id or email.
         #[arg(long, required_unless_present = "group", conflicts_with = "group")]
         user: Option<String>,
+        /// The trusted group's id or name (its members may assume the role).
         #[arg(long)]
         group: Option<String>,
         /// Only from these IP addresses or CIDR blocks (repeat the option for several).
@@ -318,6 +383,102 @@ pub enum TrustsAction {
 fn client(conn: &Connection) -> anyhow::Result<Client> {
     let key = conn.api_key.clone().context("no credentials: set TESSERA_API_KEY or pass --api-key")?;
     Ok(Client::new(conn.endpoint.clone(), Some(key)))
+}
+
+/// The kinds of object the CLI takes by id, name or email.
+#[derive(Debug, Clone, Copy)]
+enum Named {
+    User,
+    Group,
+    Policy,
+    Role,
+}
+
+impl Named {
+    fn noun(self) -> &'static str {
+        match self {
+            Named::User => "user",
+            Named::Group => "group",
+            Named::Policy => "policy",
+            Named::Role => "role",
+        }
+    }
+
+    fn plural(self) -> &'static str {
+        match self {
+            Named::User => "users",
+            Named::Group => "groups",
+            Named::Policy => "policies",
+            Named::Role => "roles",
+        }
+    }
+}
+
+/// True for the shape of Tessera's ids (a hyphenated UUID); anything else is a name.
+fn is_id(s: &str) -> bool {
+    s.len() == 36
+        && s.char_indices().all(|(i, c)| if [8, 13, 18, 23].contains(&i) { c == '-' } else { c.is_ascii_hexdigit() })
+}
+
+/// The id of the `kind` that `arg` names: an id as given, else the one object whose email
+/// (users, any case) or name (groups, policies, roles) is `arg`, found through the list call.
+/// An unknown name says so; a name several objects share is refused with their ids.
+async fn resolve(c: &Client, kind: Named, arg: &str) -> anyhow::Result<String> {
+    if is_id(arg) {
+        return Ok(arg.to_owned());
+    }
+    let candidates: Vec<(String, String)> = match kind {
+        Named::User => every_page(|p| async move { c.list_users(&p).await.map(|l| (l.users, l.meta.links.next)) })
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u.email))
+            .collect(),
+        Named::Group => every_page(|p| async move { c.list_groups(&p).await.map(|l| (l.groups, l.meta.links.next)) })
+            .await?
+            .into_iter()
+            .map(|g| (g.id, g.display_name))
+            .collect(),
+        Named::Policy => {
+            every_page(|p| async move { c.list_policies(&p).await.map(|l| (l.policies, l.meta.links.next)) })
+                .await?
+                .into_iter()
+                .map(|p| (p.id, p.name))
+                .collect()
+        }
+        Named::Role => every_page(|p| async move { c.list_roles(&p).await.map(|l| (l.roles, l.meta.links.next)) })
+            .await?
+            .into_iter()
+            .map(|r| (r.id, r.name))
+            .collect(),
+    };
+    pick(kind, arg, candidates)
+}
+
+/// The id among `candidates` (id, name) whose name is `arg`: exactly one, or an error that
+/// says there is none or lists the ids of all that match.
+fn pick(kind: Named, arg: &str, candidates: Vec<(String, String)>) -> anyhow::Result<String> {
+    let matches = |name: &str| match kind {
+        Named::User => name.eq_ignore_ascii_case(arg.trim()),
+        _ => name == arg,
+    };
+    let mut found: Vec<String> = candidates.into_iter().filter(|(_, name)| matches(name)).map(|(id, _)| id).collect();
+    let (noun, by, or) = match kind {
+        Named::User => (kind.noun(), "with the email", "an email"),
+        _ => (kind.noun(), "named", "a name"),
+    };
+    match found.len() {
+        0 => anyhow::bail!("no {noun} {by} '{arg}' (pass its id or {or})"),
+        1 => Ok(found.remove(0)),
+        n => anyhow::bail!("'{arg}' names {n} {}; pass one of their ids: {}", kind.plural(), found.join(", ")),
+    }
+}
+
+/// [`resolve`] for an optional argument.
+async fn resolve_opt(c: &Client, kind: Named, arg: Option<String>) -> anyhow::Result<Option<String>> {
+    match arg {
+        Some(a) => resolve(c, kind, &a).await.map(Some),
+        None => Ok(None),
+    }
 }
 
 /// Every page of a list call: `page` asks for one page and returns its items and the cursor
@@ -479,6 +640,7 @@ pub async fn run(cmd: CliCommand) -> anyhow::Result<()> {
             let report = gateway_apply(&c, &file, prune).await?;
             print(&conn.output, &report, &["kind", "name", "id", "change"]);
         }
+        CliCommand::Admin { action } => crate::admin::run(action).await?,
         CliCommand::Users { action, conn } => users(&client(&conn)?, &conn.output, action).await?,
         CliCommand::ApiKeys { action, conn } => api_keys(&client(&conn)?, &conn.output, action).await?,
         CliCommand::Groups { action, conn } => groups(&client(&conn)?, &conn.output, action).await?,
@@ -555,20 +717,22 @@ pub async fn run(cmd: CliCommand) -> anyhow::Result<()> {
                     );
                 }
                 SessionsAction::Terminate { user: Some(user), .. } => {
+                    let user = resolve(&c, Named::User, &user).await?;
                     let n = c.terminate_user_sessions(&user).await?;
                     println!("terminated {n} session(s)");
                 }
                 SessionsAction::Terminate { moid: None, user: None } => {
-                    anyhow::bail!("name a session moid, or --user USER_ID for all of a user's sessions");
+                    anyhow::bail!("name a session moid, or --user USER for all of a user's sessions");
                 }
             }
         }
         CliCommand::Assume { role, user, session_name, duration, ip_address, conn } => {
             let c = client(&conn)?;
+            let (user_id, role_id) = (resolve(&c, Named::User, &user).await?, resolve(&c, Named::Role, &role).await?);
             let s = c
                 .assume_role(&wire::AssumeRequest {
-                    user_id: user,
-                    role_id: role,
+                    user_id,
+                    role_id,
                     session_name,
                     auth_method: Some("api_key".into()),
                     duration,
@@ -592,7 +756,10 @@ async fn users(c: &Client, output: &str, action: UsersAction) -> anyhow::Result<
                 every_page(|p| async move { c.list_users(&p).await.map(|l| (l.users, l.meta.links.next)) }).await?;
             print(output, &serde_json::to_value(all)?, USER_COLUMNS);
         }
-        UsersAction::Get { id } => print(output, &serde_json::to_value(c.get_user(&id).await?)?, USER_COLUMNS),
+        UsersAction::Get { user } => {
+            let id = resolve(c, Named::User, &user).await?;
+            print(output, &serde_json::to_value(c.get_user(&id).await?)?, USER_COLUMNS)
+        }
         UsersAction::Create { email, first_name, last_name, password } => {
             let password = match password {
                 true => Some(
@@ -606,13 +773,16 @@ async fn users(c: &Client, output: &str, action: UsersAction) -> anyhow::Result<
             let u = c.create_user(&wire::UserCreate { email, first_name, last_name, password }).await?;
             print(output, &serde_json::to_value(u)?, USER_COLUMNS);
         }
-        UsersAction::Disable { id } => {
+        UsersAction::Disable { user } => {
+            let id = resolve(c, Named::User, &user).await?;
             print(output, &serde_json::to_value(c.update_user(&id, &status("disabled")).await?)?, USER_COLUMNS)
         }
-        UsersAction::Enable { id } => {
+        UsersAction::Enable { user } => {
+            let id = resolve(c, Named::User, &user).await?;
             print(output, &serde_json::to_value(c.update_user(&id, &status("active")).await?)?, USER_COLUMNS)
         }
-        UsersAction::Delete { id } => {
+        UsersAction::Delete { user } => {
+            let id = resolve(c, Named::User, &user).await?;
             c.delete_user(&id).await?;
             done(output, &format!("deleted user {id}"), serde_json::json!({"deleted": id}));
         }
@@ -624,13 +794,14 @@ async fn api_keys(c: &Client, output: &str, action: ApiKeysAction) -> anyhow::Re
     const COLUMNS: &[&str] = &["id", "name", "date_created", "date_expire"];
     match action {
         ApiKeysAction::List { user } => {
-            let user = &user;
+            let user = &resolve(c, Named::User, &user).await?;
             let all =
                 every_page(|p| async move { c.list_api_keys(user, &p).await.map(|l| (l.api_keys, l.meta.links.next)) })
                     .await?;
             print(output, &serde_json::to_value(all)?, COLUMNS);
         }
         ApiKeysAction::Create { user, name, expires } => {
+            let user = resolve(c, Named::User, &user).await?;
             let key = c.create_api_key(&user, &wire::ApiKeyCreate { name, date_expire: expires }).await?;
             if output == "json" {
                 println!("{}", serde_json::to_string_pretty(&key)?);
@@ -641,6 +812,7 @@ async fn api_keys(c: &Client, output: &str, action: ApiKeysAction) -> anyhow::Re
             }
         }
         ApiKeysAction::Delete { user, id } => {
+            let user = resolve(c, Named::User, &user).await?;
             c.delete_api_key(&user, &id).await?;
             done(output, &format!("deleted API key {id}"), serde_json::json!({"deleted": id}));
         }
@@ -660,12 +832,13 @@ async fn groups(c: &Client, output: &str, action: GroupsAction) -> anyhow::Resul
             let g = c.create_group(&wire::GroupInput { display_name: name, description }).await?;
             print(output, &serde_json::to_value(g)?, COLUMNS);
         }
-        GroupsAction::Delete { id } => {
+        GroupsAction::Delete { group } => {
+            let id = resolve(c, Named::Group, &group).await?;
             c.delete_group(&id).await?;
             done(output, &format!("deleted group {id}"), serde_json::json!({"deleted": id}));
         }
         GroupsAction::Members { group } => {
-            let group = &group;
+            let group = &resolve(c, Named::Group, &group).await?;
             let all =
                 every_page(
                     |p| async move { c.list_group_members(group, &p).await.map(|l| (l.members, l.meta.links.next)) },
@@ -674,10 +847,12 @@ async fn groups(c: &Client, output: &str, action: GroupsAction) -> anyhow::Resul
             print(output, &serde_json::to_value(all)?, USER_COLUMNS);
         }
         GroupsAction::AddMember { group, user } => {
+            let (group, user) = (resolve(c, Named::Group, &group).await?, resolve(c, Named::User, &user).await?);
             c.add_group_member(&group, &user).await?;
             done(output, &format!("added {user} to {group}"), serde_json::json!({"group": group, "added": user}));
         }
         GroupsAction::RemoveMember { group, user } => {
+            let (group, user) = (resolve(c, Named::Group, &group).await?, resolve(c, Named::User, &user).await?);
             c.remove_group_member(&group, &user).await?;
             let value = serde_json::json!({"group": group, "removed": user});
             done(output, &format!("removed {user} from {group}"), value);
@@ -705,11 +880,14 @@ async fn policies(c: &Client, output: &str, action: PoliciesAction) -> anyhow::R
             let p = c.create_policy(&wire::PolicyInput { name, description, policy_document }).await?;
             print(output, &serde_json::to_value(p)?, COLUMNS);
         }
-        PoliciesAction::Delete { id } => {
+        PoliciesAction::Delete { policy } => {
+            let id = resolve(c, Named::Policy, &policy).await?;
             c.delete_policy(&id).await?;
             done(output, &format!("deleted policy {id}"), serde_json::json!({"deleted": id}));
         }
         PoliciesAction::Attach { policy, to } => {
+            let policy = resolve(c, Named::Policy, &policy).await?;
+            let to = to.resolved(c).await?;
             let target = match to {
                 PolicyTarget { user: Some(u), .. } => c.attach_policy_to_user(&policy, &u).await.map(|_| u),
                 PolicyTarget { group: Some(g), .. } => c.attach_policy_to_group(&policy, &g).await.map(|_| g),
@@ -720,6 +898,8 @@ async fn policies(c: &Client, output: &str, action: PoliciesAction) -> anyhow::R
             done(output, &format!("attached {policy} to {target}"), value);
         }
         PoliciesAction::Detach { policy, from } => {
+            let policy = resolve(c, Named::Policy, &policy).await?;
+            let from = from.resolved(c).await?;
             let target = match from {
                 PolicyTarget { user: Some(u), .. } => c.detach_policy_from_user(&policy, &u).await.map(|_| u),
                 PolicyTarget { group: Some(g), .. } => c.detach_policy_from_group(&policy, &g).await.map(|_| g),
@@ -745,7 +925,8 @@ async fn roles(c: &Client, output: &str, action: RolesAction) -> anyhow::Result<
             let r = c.create_role(&wire::RoleInput { name, description, role_type, max_session_duration }).await?;
             print(output, &serde_json::to_value(r)?, COLUMNS);
         }
-        RolesAction::Delete { id } => {
+        RolesAction::Delete { role } => {
+            let id = resolve(c, Named::Role, &role).await?;
             c.delete_role(&id).await?;
             done(output, &format!("deleted role {id}"), serde_json::json!({"deleted": id}));
         }
@@ -757,6 +938,7 @@ async fn trusts(c: &Client, output: &str, action: TrustsAction) -> anyhow::Resul
     const COLUMNS: &[&str] = &["id", "role_id", "trusted_user_id", "trusted_group_id", "valid_until"];
     match action {
         TrustsAction::List { role } => {
+            let role = resolve_opt(c, Named::Role, role).await?;
             let role = role.as_deref();
             let all = every_page(|p| async move {
                 let list = match role {
@@ -769,6 +951,9 @@ async fn trusts(c: &Client, output: &str, action: TrustsAction) -> anyhow::Resul
             print(output, &serde_json::to_value(all)?, COLUMNS);
         }
         TrustsAction::Create { role, user, group, ip_ranges, valid_until } => {
+            let role = resolve(c, Named::Role, &role).await?;
+            let user = resolve_opt(c, Named::User, user).await?;
+            let group = resolve_opt(c, Named::Group, group).await?;
             let conditions =
                 (!ip_ranges.is_empty()).then(|| wire::Conditions { ip_address: ip_ranges, ..Default::default() });
             let t = c
@@ -789,4 +974,37 @@ async fn trusts(c: &Client, output: &str, action: TrustsAction) -> anyhow::Resul
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn candidates(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(id, name)| (id.to_string(), name.to_string())).collect()
+    }
+
+    #[test]
+    fn a_name_picks_its_one_object_or_says_why_not() {
+        let groups = candidates(&[("g1", "ops"), ("g2", "dev"), ("g3", "ops")]);
+        assert_eq!(pick(Named::Group, "dev", groups.clone()).unwrap(), "g2");
+        let shared = pick(Named::Group, "ops", groups.clone()).unwrap_err().to_string();
+        assert_eq!(shared, "'ops' names 2 groups; pass one of their ids: g1, g3");
+        let unknown = pick(Named::Group, "Dev", groups).unwrap_err().to_string();
+        assert_eq!(unknown, "no group named 'Dev' (pass its id or a name)");
+        let users = candidates(&[("u1", "ann@example.com")]);
+        assert_eq!(pick(Named::User, "Ann@Example.com", users.clone()).unwrap(), "u1", "emails in any case");
+        let unknown = pick(Named::User, "bob@example.com", users).unwrap_err().to_string();
+        assert_eq!(unknown, "no user with the email 'bob@example.com' (pass its id or an email)");
+        let policies = candidates(&[("p1", "x"), ("p2", "x")]);
+        assert!(pick(Named::Policy, "x", policies).unwrap_err().to_string().contains("2 policies"));
+    }
+
+    #[test]
+    fn ids_are_told_from_names_by_their_shape() {
+        assert!(is_id("0b1e2c3d-4e5f-6789-abcd-ef0123456789"));
+        assert!(!is_id("reader"));
+        assert!(!is_id("ann@example.com"));
+        assert!(!is_id("0b1e2c3d-4e5f-6789-abcd-ef012345678g"));
+    }
 }

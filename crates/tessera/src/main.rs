@@ -1,5 +1,6 @@
 //! `tessera`: run the session authority (`tessera serve`) or talk to one (the CLI commands).
 
+mod admin;
 mod cli;
 mod serve;
 

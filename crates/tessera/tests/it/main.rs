@@ -1,13 +1,19 @@
 //! The real `tessera` binary as operators run it: processes, signals, databases.
 
+mod admin;
 mod binary;
 mod cli;
 mod cluster;
+mod colours;
 mod config;
 mod crash;
+mod docs_examples;
 mod gateway;
+mod help;
 mod logs;
+mod names;
 mod outage;
+mod tutorial;
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};

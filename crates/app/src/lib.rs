@@ -56,7 +56,7 @@ impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict(m) => AppError::Conflict(m),
-            StoreError::MissingReference(m) => AppError::NotFound(m),
+            StoreError::NotFound(what) => AppError::NotFound(missing_reference(what).into()),
             StoreError::Unavailable(m) => AppError::Unavailable(m),
             StoreError::Internal(m) => AppError::Internal(m),
             StoreError::Invalid(f) => AppError::Invalid(f),
@@ -65,6 +65,21 @@ impl From<StoreError> for AppError {
 }
 
 pub type AppResult<T> = Result<T, AppError>;
+
+/// What a user reads when a change names something that does not exist (the wording the API
+/// has always used).
+fn missing_reference(what: tessera_store::Entity) -> &'static str {
+    use tessera_store::Entity;
+    match what {
+        Entity::User => "Invalid user",
+        Entity::Group => "Group not found",
+        Entity::Policy => "Policy not found",
+        Entity::Role => "Role not found",
+        Entity::Trust => "Trust not found",
+        Entity::Session => "Session not found",
+        Entity::Referenced => "a referenced object does not exist",
+    }
+}
 
 pub(crate) fn not_found(what: &str) -> AppError {
     AppError::NotFound(format!("{what} not found"))

@@ -64,7 +64,7 @@ pub(crate) fn map_err(e: tokio_postgres::Error) -> StoreError {
             StoreError::Invalid(FieldError::new("value", format!("is not valid here: {}", db_message(&e))))
         }
         Some(c) if *c == SqlState::UNIQUE_VIOLATION => StoreError::Conflict(e.to_string()),
-        Some(c) if *c == SqlState::FOREIGN_KEY_VIOLATION => StoreError::MissingReference(e.to_string()),
+        Some(c) if *c == SqlState::FOREIGN_KEY_VIOLATION => StoreError::NotFound(Entity::Referenced),
         Some(c) if *c == SqlState::QUERY_CANCELED || c.code().starts_with("08") || c.code().starts_with("57") => {
             StoreError::Unavailable(e.to_string())
         }
@@ -283,337 +283,343 @@ async fn end_ids<C: GenericClient>(
 }
 
 tessera_store_sql::sql_store! {
-impl Store for PgStore {
-    fn backend(&self) -> &'static str {
-        "postgres"
-    }
-
-    fn changes(&self) -> Option<broadcast::Receiver<StoreChange>> {
-        Some(self.changes.subscribe())
-    }
-
-    async fn bootstrap(&self, bs: &Bootstrap) -> StoreResult<bool> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(map_err)?;
-        tx.execute("SELECT pg_advisory_xact_lock(7272727273)", &[]).await.map_err(map_err)?;
-        if flag(&*tx, &sql::any_organization()).await? {
-            return Ok(false);
+    PgStore;
+    backend {
+        fn backend(&self) -> &'static str {
+            "postgres"
         }
-        for q in &sql::bootstrap(bs) {
-            exec(&*tx, q).await?;
+
+        fn changes(&self) -> Option<broadcast::Receiver<StoreChange>> {
+            Some(self.changes.subscribe())
         }
-        insert_api_key(&*tx, &bs.api_key).await?;
-        commit(tx, true).await
     }
-
-    async fn create_organization(&self, o: &Organization) -> StoreResult<()> {
-        exec(&**self.client().await?, &sql::insert_organization(o)).await.map(|_| ())
-    }
-
-    async fn create_user(&self, user: &User, password_hash: Option<&str>) -> StoreResult<()> {
-        self.write(sql::insert_user(user, password_hash), None, |_| ()).await
-    }
-
-    async fn update_user(&self, u: &User, now: Timestamp) -> StoreResult<Option<Vec<Session>>> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(map_err)?;
-        if exec(&*tx, &sql::update_user(u)).await? != 1 {
-            return Ok(None);
-        }
-        let ended = if u.status == UserStatus::Disabled {
-            let ids = all(&*tx, &sql::active_session_ids(u.org_id, u.id, None)).await?;
-            end_ids(&*tx, u.org_id, &ids, EndReason::UserDisabled, now).await?
-        } else {
-            vec![]
-        };
-        notify(&*tx, &StoreChange::Credentials).await?;
-        commit(tx, Some(ended)).await
-    }
-
-    async fn delete_user(&self, org: OrgId, uid: UserId, now: Timestamp) -> StoreResult<bool> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(map_err)?;
-        if !flag(&*tx, &sql::user_exists(org, uid)).await? {
-            return Ok(false);
-        }
-        let ids = all(&*tx, &sql::active_session_ids(org, uid, None)).await?;
-        end_ids(&*tx, org, &ids, EndReason::Terminated, now).await?;
-        for q in &sql::delete_user(org, uid) {
-            exec(&*tx, q).await?;
-        }
-        notify(&*tx, &StoreChange::Credentials).await?;
-        notify(&*tx, &StoreChange::Permissions).await?;
-        commit(tx, true).await
-    }
-
-    async fn create_api_key(&self, key: &ApiKey) -> StoreResult<()> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(map_err)?;
-        insert_api_key(&*tx, key).await?;
-        commit(tx, ()).await
-    }
-
-    async fn delete_api_key(&self, org: OrgId, uid: UserId, kid: ApiKeyId) -> StoreResult<bool> {
-        self.write(sql::delete_api_key(org, uid, kid), Some(StoreChange::Credentials), |n| n == 1).await
-    }
-
-    async fn create_group(&self, g: &Group) -> StoreResult<()> {
-        self.write(sql::insert_group(g), None, |_| ()).await
-    }
-
-    async fn update_group(&self, g: &Group) -> StoreResult<bool> {
-        self.write(sql::update_group(g), None, |n| n == 1).await
-    }
-
-    async fn delete_group(&self, org: OrgId, gid: GroupId) -> StoreResult<bool> {
-        self.delete_all(sql::group_exists(org, gid), &sql::delete_group(org, gid), &[StoreChange::Permissions]).await
-    }
-
-    async fn add_group_member(&self, org: OrgId, gid: GroupId, uid: UserId) -> StoreResult<bool> {
-        let (checks, q) = sql::add_group_member(org, gid, uid);
-        self.write_checked(&checks, q, Some(StoreChange::Permissions), |n| n == 1).await
-    }
-
-    async fn remove_group_member(&self, org: OrgId, gid: GroupId, uid: UserId) -> StoreResult<bool> {
-        self.write(sql::remove_group_member(org, gid, uid), Some(StoreChange::Permissions), |n| n == 1).await
-    }
-
-    async fn create_policy(&self, p: &Policy) -> StoreResult<()> {
-        self.write(sql::insert_policy(p), None, |_| ()).await
-    }
-
-    async fn update_policy(&self, p: &Policy) -> StoreResult<bool> {
-        self.write(sql::update_policy(p), Some(StoreChange::Permissions), |n| n == 1).await
-    }
-
-    async fn delete_policy(&self, org: OrgId, pid: PolicyId) -> StoreResult<bool> {
-        self.write(sql::delete_policy(org, pid), Some(StoreChange::Permissions), |n| n == 1).await
-    }
-
-    async fn attach_policy(&self, org: OrgId, pid: PolicyId, target: PolicyTarget) -> StoreResult<bool> {
-        let (checks, q) = sql::attach_policy(org, pid, target);
-        self.write_checked(&checks, q, Some(StoreChange::Permissions), |n| n == 1).await
-    }
-
-    async fn detach_policy(&self, org: OrgId, pid: PolicyId, target: PolicyTarget) -> StoreResult<bool> {
-        self.write(sql::detach_policy(org, pid, target), Some(StoreChange::Permissions), |n| n == 1).await
-    }
-
-    async fn create_role(&self, r: &Role) -> StoreResult<()> {
-        self.write(sql::insert_role(r), None, |_| ()).await
-    }
-
-    async fn update_role(&self, r: &Role) -> StoreResult<bool> {
-        // Cached assume facts hold the role: other nodes must re-read it.
-        self.write(sql::update_role(r), Some(StoreChange::Permissions), |n| n == 1).await
-    }
-
-    async fn delete_role(&self, org: OrgId, rid: RoleId) -> StoreResult<bool> {
-        self.delete_all(sql::role_exists(org, rid), &sql::delete_role(org, rid), &[StoreChange::Permissions]).await
-    }
-
-    async fn create_trust(&self, t: &RoleTrust) -> StoreResult<()> {
-        let (checks, q) = sql::insert_trust(t);
-        self.write_checked(&checks, q, Some(StoreChange::Permissions), |_| ()).await
-    }
-
-    async fn update_trust(&self, t: &RoleTrust) -> StoreResult<bool> {
-        let (principal, q) = sql::update_trust(t);
-        self.write_checked(&[principal], q, Some(StoreChange::Permissions), |n| n == 1).await
-    }
-
-    async fn delete_trust(&self, org: OrgId, tid: TrustId) -> StoreResult<bool> {
-        self.write(sql::delete_trust(org, tid), Some(StoreChange::Permissions), |n| n == 1).await
-    }
-
-    async fn create_session(&self, sess: &Session, digest: &TokenDigest) -> StoreResult<()> {
-        let c = self.client().await?;
-        // The hot path of assuming a role: the session and its event in one statement, no
-        // transaction, prepared once per connection.
-        let event = audit::take_staged();
-        let mut values = sql::session_values(sess, digest);
-        if let Some(e) = &event {
-            values.extend(sql::audit_values(e));
-        }
-        let b = binds(&values);
-        let inserted = match c.prepare_cached(session_insert_sql(event.is_some())).await {
-            Ok(st) => c.execute(&st, &refs(&b)).await.map(|_| ()).map_err(map_err),
-            Err(e) => Err(map_err(e)),
-        };
-        match (inserted, event) {
-            (Ok(()), Some(_)) => {
-                audit::mark_recorded();
-                Ok(())
+    iam {
+        async fn bootstrap(&self, bs: &Bootstrap) -> StoreResult<bool> {
+            let mut c = self.client().await?;
+            let tx = c.transaction().await.map_err(map_err)?;
+            tx.execute("SELECT pg_advisory_xact_lock(7272727273)", &[]).await.map_err(map_err)?;
+            if flag(&*tx, &sql::any_organization()).await? {
+                return Ok(false);
             }
-            (Ok(()), None) => Ok(()),
-            (Err(e), event) => {
-                if let Some(event) = event {
-                    audit::restore(event);
+            for q in &sql::bootstrap(bs) {
+                exec(&*tx, q).await?;
+            }
+            insert_api_key(&*tx, &bs.api_key).await?;
+            commit(tx, true).await
+        }
+
+        async fn create_organization(&self, o: &Organization) -> StoreResult<()> {
+            exec(&**self.client().await?, &sql::insert_organization(o)).await.map(|_| ())
+        }
+
+        async fn create_user(&self, user: &User, password_hash: Option<&str>) -> StoreResult<()> {
+            self.write(sql::insert_user(user, password_hash), None, |_| ()).await
+        }
+
+        async fn update_user(&self, u: &User, now: Timestamp) -> StoreResult<Option<Vec<Session>>> {
+            let mut c = self.client().await?;
+            let tx = c.transaction().await.map_err(map_err)?;
+            if exec(&*tx, &sql::update_user(u)).await? != 1 {
+                return Ok(None);
+            }
+            let ended = if u.status == UserStatus::Disabled {
+                let ids = all(&*tx, &sql::active_session_ids(u.org_id, u.id, None)).await?;
+                end_ids(&*tx, u.org_id, &ids, EndReason::UserDisabled, now).await?
+            } else {
+                vec![]
+            };
+            notify(&*tx, &StoreChange::Credentials).await?;
+            commit(tx, Some(ended)).await
+        }
+
+        async fn delete_user(&self, org: OrgId, uid: UserId, now: Timestamp) -> StoreResult<bool> {
+            let mut c = self.client().await?;
+            let tx = c.transaction().await.map_err(map_err)?;
+            if !flag(&*tx, &sql::user_exists(org, uid)).await? {
+                return Ok(false);
+            }
+            let ids = all(&*tx, &sql::active_session_ids(org, uid, None)).await?;
+            end_ids(&*tx, org, &ids, EndReason::Terminated, now).await?;
+            for q in &sql::delete_user(org, uid) {
+                exec(&*tx, q).await?;
+            }
+            notify(&*tx, &StoreChange::Credentials).await?;
+            notify(&*tx, &StoreChange::Permissions).await?;
+            commit(tx, true).await
+        }
+
+        async fn create_api_key(&self, key: &ApiKey) -> StoreResult<()> {
+            let mut c = self.client().await?;
+            let tx = c.transaction().await.map_err(map_err)?;
+            insert_api_key(&*tx, key).await?;
+            commit(tx, ()).await
+        }
+
+        async fn delete_api_key(&self, org: OrgId, uid: UserId, kid: ApiKeyId) -> StoreResult<bool> {
+            self.write(sql::delete_api_key(org, uid, kid), Some(StoreChange::Credentials), |n| n == 1).await
+        }
+
+        async fn create_group(&self, g: &Group) -> StoreResult<()> {
+            self.write(sql::insert_group(g), None, |_| ()).await
+        }
+
+        async fn update_group(&self, g: &Group) -> StoreResult<bool> {
+            self.write(sql::update_group(g), None, |n| n == 1).await
+        }
+
+        async fn delete_group(&self, org: OrgId, gid: GroupId) -> StoreResult<bool> {
+            self.delete_all(sql::group_exists(org, gid), &sql::delete_group(org, gid), &[StoreChange::Permissions]).await
+        }
+
+        async fn add_group_member(&self, org: OrgId, gid: GroupId, uid: UserId) -> StoreResult<bool> {
+            let (checks, q) = sql::add_group_member(org, gid, uid);
+            self.write_checked(&checks, q, Some(StoreChange::Permissions), |n| n == 1).await
+        }
+
+        async fn remove_group_member(&self, org: OrgId, gid: GroupId, uid: UserId) -> StoreResult<bool> {
+            self.write(sql::remove_group_member(org, gid, uid), Some(StoreChange::Permissions), |n| n == 1).await
+        }
+
+        async fn create_policy(&self, p: &Policy) -> StoreResult<()> {
+            self.write(sql::insert_policy(p), None, |_| ()).await
+        }
+
+        async fn update_policy(&self, p: &Policy) -> StoreResult<bool> {
+            self.write(sql::update_policy(p), Some(StoreChange::Permissions), |n| n == 1).await
+        }
+
+        async fn delete_policy(&self, org: OrgId, pid: PolicyId) -> StoreResult<bool> {
+            self.write(sql::delete_policy(org, pid), Some(StoreChange::Permissions), |n| n == 1).await
+        }
+
+        async fn attach_policy(&self, org: OrgId, pid: PolicyId, target: PolicyTarget) -> StoreResult<bool> {
+            let (checks, q) = sql::attach_policy(org, pid, target);
+            self.write_checked(&checks, q, Some(StoreChange::Permissions), |n| n == 1).await
+        }
+
+        async fn detach_policy(&self, org: OrgId, pid: PolicyId, target: PolicyTarget) -> StoreResult<bool> {
+            self.write(sql::detach_policy(org, pid, target), Some(StoreChange::Permissions), |n| n == 1).await
+        }
+
+        async fn create_role(&self, r: &Role) -> StoreResult<()> {
+            self.write(sql::insert_role(r), None, |_| ()).await
+        }
+
+        async fn update_role(&self, r: &Role) -> StoreResult<bool> {
+            // Cached assume facts hold the role: other nodes must re-read it.
+            self.write(sql::update_role(r), Some(StoreChange::Permissions), |n| n == 1).await
+        }
+
+        async fn delete_role(&self, org: OrgId, rid: RoleId) -> StoreResult<bool> {
+            self.delete_all(sql::role_exists(org, rid), &sql::delete_role(org, rid), &[StoreChange::Permissions]).await
+        }
+
+        async fn create_trust(&self, t: &RoleTrust) -> StoreResult<()> {
+            let (checks, q) = sql::insert_trust(t);
+            self.write_checked(&checks, q, Some(StoreChange::Permissions), |_| ()).await
+        }
+
+        async fn update_trust(&self, t: &RoleTrust) -> StoreResult<bool> {
+            let (principal, q) = sql::update_trust(t);
+            self.write_checked(&[principal], q, Some(StoreChange::Permissions), |n| n == 1).await
+        }
+
+        async fn delete_trust(&self, org: OrgId, tid: TrustId) -> StoreResult<bool> {
+            self.write(sql::delete_trust(org, tid), Some(StoreChange::Permissions), |n| n == 1).await
+        }
+    }
+    sessions {
+        async fn create_session(&self, sess: &Session, digest: &TokenDigest) -> StoreResult<()> {
+            let c = self.client().await?;
+            // The hot path of assuming a role: the session and its event in one statement, no
+            // transaction, prepared once per connection.
+            let event = audit::take_staged();
+            let mut values = sql::session_values(sess, digest);
+            if let Some(e) = &event {
+                values.extend(sql::audit_values(e));
+            }
+            let b = binds(&values);
+            let inserted = match c.prepare_cached(session_insert_sql(event.is_some())).await {
+                Ok(st) => c.execute(&st, &refs(&b)).await.map(|_| ()).map_err(map_err),
+                Err(e) => Err(map_err(e)),
+            };
+            match (inserted, event) {
+                (Ok(()), Some(_)) => {
+                    audit::mark_recorded();
+                    Ok(())
                 }
-                Err(e)
+                (Ok(()), None) => Ok(()),
+                (Err(e), event) => {
+                    if let Some(event) = event {
+                        audit::restore(event);
+                    }
+                    Err(e)
+                }
             }
         }
-    }
 
-    async fn end_session(
-        &self,
-        org: OrgId,
-        sid: SessionId,
-        reason: EndReason,
-        now: Timestamp,
-    ) -> StoreResult<Option<Session>> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(map_err)?;
-        let ended = end_ids(&*tx, org, &[sid.to_string()], reason, now).await?;
-        commit(tx, ended.into_iter().next()).await
-    }
-
-    async fn touch_session(&self, org: OrgId, sid: SessionId, at: Timestamp) -> StoreResult<()> {
-        exec(&**self.client().await?, &sql::touch_session(org, sid, at)).await.map(|_| ())
-    }
-
-    async fn end_user_sessions(
-        &self,
-        org: OrgId,
-        uid: UserId,
-        reason: EndReason,
-        now: Timestamp,
-        except: Option<SessionId>,
-    ) -> StoreResult<Vec<Session>> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(map_err)?;
-        let ids = all(&*tx, &sql::active_session_ids(org, uid, except)).await?;
-        let ended = end_ids(&*tx, org, &ids, reason, now).await?;
-        commit(tx, ended).await
-    }
-
-    async fn sweep_sessions(&self, now: Timestamp) -> StoreResult<u64> {
-        let c = self.client().await?;
-        let [idle, expired] = sql::sweep_sessions(now);
-        Ok(exec(&**c, &idle).await? + exec(&**c, &expired).await?)
-    }
-
-    async fn purge_sessions(&self, before: Timestamp) -> StoreResult<u64> {
-        let c = self.client().await?;
-        let [keys, sessions] = sql::purge_sessions(before);
-        exec(&**c, &keys).await?;
-        exec(&**c, &sessions).await
-    }
-
-    async fn claim_login_attempt(
-        &self,
-        org: OrgId,
-        uid: UserId,
-        now: Timestamp,
-        policy: &LockoutPolicy,
-    ) -> StoreResult<Option<LoginClaim>> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(map_err)?;
-        // The row lock orders every claim on this user, from every node: the next claim
-        // reads what this one wrote.
-        let Some(state) = one(&*tx, &sql::login_state(org, uid)).await? else { return Ok(None) };
-        let claim = policy.claim(state, now);
-        if claim.admitted {
-            exec(&*tx, &sql::write_login_state(org, uid, &claim.after)).await?;
+        async fn end_session(
+            &self,
+            org: OrgId,
+            sid: SessionId,
+            reason: EndReason,
+            now: Timestamp,
+        ) -> StoreResult<Option<Session>> {
+            let mut c = self.client().await?;
+            let tx = c.transaction().await.map_err(map_err)?;
+            let ended = end_ids(&*tx, org, &[sid.to_string()], reason, now).await?;
+            commit(tx, ended.into_iter().next()).await
         }
-        tx.commit().await.map_err(map_err)?;
-        Ok(Some(claim))
-    }
 
-    async fn record_login_success(
-        &self,
-        org: OrgId,
-        uid: UserId,
-        attempt: i64,
-        now: Timestamp,
-        client: &str,
-        policy: &LockoutPolicy,
-    ) -> StoreResult<bool> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(map_err)?;
-        let Some(state) = one(&*tx, &sql::login_state(org, uid)).await? else { return Ok(false) };
-        let after = policy.after_success(&state, attempt, now, client);
-        exec(&*tx, &sql::write_login_state(org, uid, &after)).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(true)
-    }
-
-    async fn clear_login_lock(&self, org: OrgId, uid: UserId) -> StoreResult<bool> {
-        self.write(sql::clear_login_lock(org, uid), None, |n| n == 1).await
-    }
-
-    async fn set_password(&self, org: OrgId, uid: UserId, hash: &str) -> StoreResult<bool> {
-        self.write(sql::set_password(org, uid, hash), None, |n| n == 1).await
-    }
-
-    async fn put_session_limits(&self, org: OrgId, l: &SessionLimits) -> StoreResult<()> {
-        self.write(sql::put_session_limits(org, l), None, |_| ()).await
-    }
-
-    async fn create_login_session(
-        &self,
-        x: &Session,
-        d: &TokenDigest,
-        max_active: u32,
-        now: Timestamp,
-    ) -> StoreResult<Vec<Session>> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(map_err)?;
-        // Serialise sign-ins of one principal so two at once cannot both skip the cap.
-        let Principal::User { id: user, .. } = &x.principal;
-        tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&user.to_string()]).await.map_err(map_err)?;
-        let ids = all(&*tx, &sql::sessions_beyond_cap(x, max_active, now)).await?;
-        let ended = end_ids(&*tx, x.org_id, &ids, EndReason::Replaced, now).await?;
-        exec(&*tx, &sql::insert_session(x, d)).await?;
-        commit(tx, ended).await
-    }
-
-    async fn put_gateway_object(&self, o: &GatewayObject, create: bool) -> StoreResult<bool> {
-        self.write(sql::put_gateway_object(o, create), Some(StoreChange::Gateway), |n| n == 1).await
-    }
-
-    async fn delete_gateway_object(&self, org: OrgId, kind: GatewayKind, id: uuid::Uuid) -> StoreResult<bool> {
-        self.write(sql::delete_gateway_object(org, kind, id), Some(StoreChange::Gateway), |n| n == 1).await
-    }
-
-    async fn create_gateway_session(
-        &self,
-        sess: &Session,
-        key: &TokenDigest,
-        data: &str,
-        key_expires: Timestamp,
-    ) -> StoreResult<()> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(map_err)?;
-        exec(&*tx, &sql::insert_session(sess, key)).await?;
-        exec(&*tx, &sql::insert_gateway_key(sess.org_id, sess.id, key, data, key_expires)).await?;
-        commit(tx, ()).await
-    }
-
-    async fn rekey_gateway_session(&self, rk: &GatewayRekey) -> StoreResult<bool> {
-        let (active, writes) = sql::rekey_gateway_session(rk);
-        let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(map_err)?;
-        if !flag(&*tx, &active).await? {
-            return Ok(false);
+        async fn touch_session(&self, org: OrgId, sid: SessionId, at: Timestamp) -> StoreResult<()> {
+            exec(&**self.client().await?, &sql::touch_session(org, sid, at)).await.map(|_| ())
         }
-        for q in &writes {
-            exec(&*tx, q).await?;
+
+        async fn end_user_sessions(
+            &self,
+            org: OrgId,
+            uid: UserId,
+            reason: EndReason,
+            now: Timestamp,
+            except: Option<SessionId>,
+        ) -> StoreResult<Vec<Session>> {
+            let mut c = self.client().await?;
+            let tx = c.transaction().await.map_err(map_err)?;
+            let ids = all(&*tx, &sql::active_session_ids(org, uid, except)).await?;
+            let ended = end_ids(&*tx, org, &ids, reason, now).await?;
+            commit(tx, ended).await
         }
-        tx.commit().await.map_err(map_err)?;
-        Ok(true)
-    }
 
-    async fn record_audit_event(&self, event: &AuditEvent) -> StoreResult<()> {
-        exec(&**self.client().await?, &sql::insert_audit_event(event)).await.map(|_| ())
-    }
+        async fn sweep_sessions(&self, now: Timestamp) -> StoreResult<u64> {
+            let c = self.client().await?;
+            let [idle, expired] = sql::sweep_sessions(now);
+            Ok(exec(&**c, &idle).await? + exec(&**c, &expired).await?)
+        }
 
-    async fn purge_audit_events(&self, before: Timestamp) -> StoreResult<u64> {
-        exec(&**self.client().await?, &sql::purge_audit_events(before)).await
+        async fn purge_sessions(&self, before: Timestamp) -> StoreResult<u64> {
+            let c = self.client().await?;
+            let [keys, sessions] = sql::purge_sessions(before);
+            exec(&**c, &keys).await?;
+            exec(&**c, &sessions).await
+        }
     }
+    login {
+        async fn claim_login_attempt(
+            &self,
+            org: OrgId,
+            uid: UserId,
+            now: Timestamp,
+            policy: &LockoutPolicy,
+        ) -> StoreResult<Option<LoginClaim>> {
+            let mut c = self.client().await?;
+            let tx = c.transaction().await.map_err(map_err)?;
+            // The row lock orders every claim on this user, from every node: the next claim
+            // reads what this one wrote.
+            let Some(state) = one(&*tx, &sql::login_state(org, uid)).await? else { return Ok(None) };
+            let claim = policy.claim(state, now);
+            if claim.admitted {
+                exec(&*tx, &sql::write_login_state(org, uid, &claim.after)).await?;
+            }
+            tx.commit().await.map_err(map_err)?;
+            Ok(Some(claim))
+        }
 
-    async fn delete_gateway_key(&self, key: &TokenDigest) -> StoreResult<()> {
-        exec(&**self.client().await?, &sql::delete_gateway_key(key)).await.map(|_| ())
+        async fn record_login_success(
+            &self,
+            org: OrgId,
+            uid: UserId,
+            attempt: i64,
+            now: Timestamp,
+            client: &str,
+            policy: &LockoutPolicy,
+        ) -> StoreResult<bool> {
+            let mut c = self.client().await?;
+            let tx = c.transaction().await.map_err(map_err)?;
+            let Some(state) = one(&*tx, &sql::login_state(org, uid)).await? else { return Ok(false) };
+            let after = policy.after_success(&state, attempt, now, client);
+            exec(&*tx, &sql::write_login_state(org, uid, &after)).await?;
+            tx.commit().await.map_err(map_err)?;
+            Ok(true)
+        }
+
+        async fn clear_login_lock(&self, org: OrgId, uid: UserId) -> StoreResult<bool> {
+            self.write(sql::clear_login_lock(org, uid), None, |n| n == 1).await
+        }
+
+        async fn set_password(&self, org: OrgId, uid: UserId, hash: &str) -> StoreResult<bool> {
+            self.write(sql::set_password(org, uid, hash), None, |n| n == 1).await
+        }
+
+        async fn put_session_limits(&self, org: OrgId, l: &SessionLimits) -> StoreResult<()> {
+            self.write(sql::put_session_limits(org, l), None, |_| ()).await
+        }
+
+        async fn create_login_session(
+            &self,
+            x: &Session,
+            d: &TokenDigest,
+            max_active: u32,
+            now: Timestamp,
+        ) -> StoreResult<Vec<Session>> {
+            let mut c = self.client().await?;
+            let tx = c.transaction().await.map_err(map_err)?;
+            // Serialise sign-ins of one principal so two at once cannot both skip the cap.
+            let Principal::User { id: user, .. } = &x.principal;
+            tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&user.to_string()]).await.map_err(map_err)?;
+            let ids = all(&*tx, &sql::sessions_beyond_cap(x, max_active, now)).await?;
+            let ended = end_ids(&*tx, x.org_id, &ids, EndReason::Replaced, now).await?;
+            exec(&*tx, &sql::insert_session(x, d)).await?;
+            commit(tx, ended).await
+        }
     }
-}
+    gateway {
+        async fn put_gateway_object(&self, o: &GatewayObject, create: bool) -> StoreResult<bool> {
+            self.write(sql::put_gateway_object(o, create), Some(StoreChange::Gateway), |n| n == 1).await
+        }
+
+        async fn delete_gateway_object(&self, org: OrgId, kind: GatewayKind, id: uuid::Uuid) -> StoreResult<bool> {
+            self.write(sql::delete_gateway_object(org, kind, id), Some(StoreChange::Gateway), |n| n == 1).await
+        }
+
+        async fn create_gateway_session(
+            &self,
+            sess: &Session,
+            key: &TokenDigest,
+            data: &str,
+            key_expires: Timestamp,
+        ) -> StoreResult<()> {
+            let mut c = self.client().await?;
+            let tx = c.transaction().await.map_err(map_err)?;
+            exec(&*tx, &sql::insert_session(sess, key)).await?;
+            exec(&*tx, &sql::insert_gateway_key(sess.org_id, sess.id, key, data, key_expires)).await?;
+            commit(tx, ()).await
+        }
+
+        async fn rekey_gateway_session(&self, rk: &GatewayRekey) -> StoreResult<bool> {
+            let (active, writes) = sql::rekey_gateway_session(rk);
+            let mut c = self.client().await?;
+            let tx = c.transaction().await.map_err(map_err)?;
+            if !flag(&*tx, &active).await? {
+                return Ok(false);
+            }
+            for q in &writes {
+                exec(&*tx, q).await?;
+            }
+            tx.commit().await.map_err(map_err)?;
+            Ok(true)
+        }
+
+        async fn delete_gateway_key(&self, key: &TokenDigest) -> StoreResult<()> {
+            exec(&**self.client().await?, &sql::delete_gateway_key(key)).await.map(|_| ())
+        }
+    }
+    audit {
+        async fn record_audit_event(&self, event: &AuditEvent) -> StoreResult<()> {
+            exec(&**self.client().await?, &sql::insert_audit_event(event)).await.map(|_| ())
+        }
+
+        async fn purge_audit_events(&self, before: Timestamp) -> StoreResult<u64> {
+            exec(&**self.client().await?, &sql::purge_audit_events(before)).await
+        }
+    }
 }

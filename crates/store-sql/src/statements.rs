@@ -16,8 +16,8 @@ use tessera_domain::token::{TokenDigest, TokenKind};
 use tessera_domain::trust::RoleTrust;
 use tessera_domain::user::{ApiKey, Email, Group, Organization, User};
 use tessera_store::{
-    AuditQueryResult, Bootstrap, Credential, GatewayKey, GatewayKind, GatewayObject, GatewayRekey, LoginRecord, Policy,
-    PolicyTarget, SessionQuery, SessionQueryResult, StoreError, StoreResult,
+    AuditQueryResult, Bootstrap, Credential, Entity, GatewayKey, GatewayKind, GatewayObject, GatewayRekey, LoginRecord,
+    Policy, PolicyTarget, SessionQuery, SessionQueryResult, StoreError, StoreResult,
 };
 
 use crate::filter::{AUDIT_COLUMNS, SESSION_COLUMNS};
@@ -48,8 +48,8 @@ fn s(id: impl std::fmt::Display) -> String {
     id.to_string()
 }
 
-fn missing(what: &str) -> StoreError {
-    StoreError::MissingReference(what.to_owned())
+fn missing(what: Entity) -> StoreError {
+    StoreError::NotFound(what)
 }
 
 // Existence within one organization.
@@ -73,13 +73,13 @@ pub fn role_exists(org: OrgId, id: RoleId) -> Query {
 }
 
 fn user_check(org: OrgId, id: impl std::fmt::Display) -> Check {
-    Check { query: exists(&USER_EXISTS, org, id), missing: missing("Invalid user") }
+    Check { query: exists(&USER_EXISTS, org, id), missing: missing(Entity::User) }
 }
 fn group_check(org: OrgId, id: impl std::fmt::Display) -> Check {
-    Check { query: exists(&GROUP_EXISTS, org, id), missing: missing("Group not found") }
+    Check { query: exists(&GROUP_EXISTS, org, id), missing: missing(Entity::Group) }
 }
 fn role_check(org: OrgId, id: impl std::fmt::Display) -> Check {
-    Check { query: exists(&ROLE_EXISTS, org, id), missing: missing("Role not found") }
+    Check { query: exists(&ROLE_EXISTS, org, id), missing: missing(Entity::Role) }
 }
 
 // Organizations and bootstrap.
@@ -202,7 +202,7 @@ pub fn insert_api_key(k: &ApiKey) -> Query {
     )
 }
 pub fn api_key_user_missing() -> StoreError {
-    missing("Invalid user")
+    missing(Entity::User)
 }
 pub fn list_api_keys(org: OrgId, user: UserId, req: &PageRequest) -> StoreResult<ListPage<ApiKey>> {
     ListPage::new(
@@ -357,7 +357,7 @@ pub fn delete_policy(org: OrgId, id: PolicyId) -> Query {
 /// The policy and its target must exist in the organization; the insert answers 0 rows
 /// when the policy already was attached there.
 pub fn attach_policy(org: OrgId, policy: PolicyId, target: PolicyTarget) -> ([Check; 2], Query) {
-    let policy_check = Check { query: exists(&POLICY_EXISTS, org, policy), missing: missing("Policy not found") };
+    let policy_check = Check { query: exists(&POLICY_EXISTS, org, policy), missing: missing(Entity::Policy) };
     let target_check = match target {
         PolicyTarget::User(u) => user_check(org, u),
         PolicyTarget::Group(g) => group_check(org, g),

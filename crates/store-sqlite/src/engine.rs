@@ -37,7 +37,11 @@ pub fn map_err(e: rusqlite::Error) -> StoreError {
         rusqlite::Error::SqliteFailure(f, msg) => match f.code {
             rusqlite::ErrorCode::ConstraintViolation => {
                 let m = msg.clone().unwrap_or_default();
-                if m.contains("FOREIGN KEY") { StoreError::MissingReference(m) } else { StoreError::Conflict(m) }
+                if m.contains("FOREIGN KEY") {
+                    StoreError::NotFound(tessera_store::Entity::Referenced)
+                } else {
+                    StoreError::Conflict(m)
+                }
             }
             rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked => {
                 StoreError::Unavailable(e.to_string())

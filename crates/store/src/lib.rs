@@ -1,7 +1,7 @@
 //! The storage boundary: the `Store` trait, its error type, paging, and the conformance suite.
 //!
 //! Every method takes the organization it works in and never reads or writes a row of another
-//! one; the single exception is [`Store::find_credential`], because a bearer token is what
+//! one; the single exception is [`IamStore::find_credential`], because a bearer token is what
 //! tells us the organization in the first place.
 
 pub mod audit;
@@ -33,9 +33,10 @@ pub enum StoreError {
     /// A uniqueness rule was broken (duplicate email, name, membership).
     #[error("conflict: {0}")]
     Conflict(String),
-    /// A referenced row does not exist (e.g. attaching a policy to a deleted user).
-    #[error("{0}")]
-    MissingReference(String),
+    /// A row the write refers to does not exist (e.g. attaching a policy to a deleted user).
+    /// The app words what users read.
+    #[error("{0} not found")]
+    NotFound(Entity),
     /// The database cannot be reached or is overloaded; the request may be retried.
     #[error("store unavailable: {0}")]
     Unavailable(String),
@@ -49,6 +50,34 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What a [`StoreError::NotFound`] did not find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entity {
+    User,
+    Group,
+    Policy,
+    Role,
+    Trust,
+    Session,
+    /// A row a foreign key points at, found missing by the database itself (a write racing
+    /// a delete).
+    Referenced,
+}
+
+impl std::fmt::Display for Entity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Entity::User => "user",
+            Entity::Group => "group",
+            Entity::Policy => "policy",
+            Entity::Role => "role",
+            Entity::Trust => "trust",
+            Entity::Session => "session",
+            Entity::Referenced => "referenced row",
+        })
+    }
+}
 
 /// Everything the first start writes, in one transaction.
 #[derive(Debug, Clone)]
@@ -92,8 +121,8 @@ pub enum StoreChange {
     FeedRestored,
 }
 
-#[async_trait]
-pub trait Store: Send + Sync + 'static {
+/// What every backend says of itself: its name, and the changes other nodes made.
+pub trait StoreBackend: Send + Sync + 'static {
     /// A short name for logs and errors ("sqlite", "postgres").
     fn backend(&self) -> &'static str;
 
@@ -101,8 +130,11 @@ pub trait Store: Send + Sync + 'static {
     fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<StoreChange>> {
         None
     }
+}
 
-    // Organizations and bootstrap.
+/// Organizations, users, API keys, groups, policies, roles and trusts: who may do what.
+#[async_trait]
+pub trait IamStore: Send + Sync {
     /// Writes the first organization, its administrator, policy and key, unless any
     /// organization exists already; returns whether it wrote.
     async fn bootstrap(&self, b: &Bootstrap) -> StoreResult<bool>;
@@ -179,8 +211,11 @@ pub trait Store: Send + Sync + 'static {
     /// Every trust of one role, in creation order: the complete set an assume decides on,
     /// never a page of it.
     async fn role_trusts(&self, org: OrgId, role: RoleId) -> StoreResult<Vec<RoleTrust>>;
+}
 
-    // Sessions.
+/// Sessions of every kind: creating, reading, ending, and the session query.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
     /// Stores a new session; when this returns, the session is durable.
     async fn create_session(&self, session: &Session, digest: &TokenDigest) -> StoreResult<()>;
     async fn get_session(&self, org: OrgId, id: SessionId) -> StoreResult<Option<Session>>;
@@ -218,8 +253,14 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes ended and terminated session records that ended before `before`.
     async fn purge_sessions(&self, before: Timestamp) -> StoreResult<u64>;
 
-    // Sign-in.
-    /// The users with this email, in any organization: like [`Store::find_credential`], the
+    /// Answers the session query within one organization.
+    async fn query_sessions(&self, org: OrgId, query: &SessionQuery) -> StoreResult<SessionQueryResult>;
+}
+
+/// Sign-in: the lockout state, passwords, session limits and login sessions.
+#[async_trait]
+pub trait LoginStore: Send + Sync {
+    /// The users with this email, in any organization: like [`IamStore::find_credential`], the
     /// email is what names the organization here.
     async fn find_login(&self, email: &Email) -> StoreResult<Vec<LoginRecord>>;
     /// Claims one sign-in attempt before its password is checked, in one atomic write on
@@ -260,11 +301,12 @@ pub trait Store: Send + Sync + 'static {
         max_active: u32,
         now: Timestamp,
     ) -> StoreResult<Vec<Session>>;
+}
 
-    /// Answers the session query within one organization.
-    async fn query_sessions(&self, org: OrgId, query: &SessionQuery) -> StoreResult<SessionQueryResult>;
-
-    // Gateway configuration: Kong-shaped services, routes and plugins, stored as their JSON.
+/// The gateway's configuration (Kong-shaped services, routes and plugins, stored as their
+/// JSON) and its server-side sessions.
+#[async_trait]
+pub trait GatewayStore: Send + Sync {
     /// Inserts (`create`) or replaces an object. A duplicate name within the organization and
     /// kind is a conflict; replacing an object that does not exist answers `false`.
     async fn put_gateway_object(&self, obj: &GatewayObject, create: bool) -> StoreResult<bool>;
@@ -296,8 +338,12 @@ pub trait Store: Send + Sync + 'static {
     async fn rekey_gateway_session(&self, rekey: &GatewayRekey) -> StoreResult<bool>;
     /// Logout: removes one key (the session record is ended separately).
     async fn delete_gateway_key(&self, key: &TokenDigest) -> StoreResult<()>;
+}
 
-    // The audit trail. A change's own event is not written through these: it rides along
+/// The audit trail. A change's own event is not written through these: it rides along with
+/// the change (see [`audit`]).
+#[async_trait]
+pub trait AuditStore: Send + Sync {
     // with the change (see [`audit`]).
     /// Writes one event in a write of its own: an attempt that changed nothing but matters
     /// (a refused sign-in, a denied request). Never takes the task's staged event.
@@ -307,6 +353,13 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes events older than `before`, in every organization (the retention).
     async fn purge_audit_events(&self, before: Timestamp) -> StoreResult<u64>;
 }
+
+/// The whole store: every area. Implemented for anything that implements them all, so a
+/// wrapper (metrics, caching) can be written one area at a time and `Arc<dyn Store>` is what
+/// the app holds.
+pub trait Store: StoreBackend + IamStore + SessionStore + LoginStore + GatewayStore + AuditStore {}
+
+impl<T: StoreBackend + IamStore + SessionStore + LoginStore + GatewayStore + AuditStore> Store for T {}
 
 /// A gateway object as stored: its normalised Kong-shaped JSON and the columns the store
 /// needs to keep names unique.

@@ -9,7 +9,7 @@ use tessera_domain::ids::{OrgId, RoleId, TrustId, UserId};
 use tessera_domain::role::{MaxSessionDuration, Role, RoleType};
 use tessera_domain::trust::{RoleTrust, TrustConditions, TrustPrincipal};
 use tessera_domain::user::{Email, Organization, User, UserStatus};
-use tessera_store::{Store, StoreChange};
+use tessera_store::{IamStore, StoreBackend, StoreChange};
 use tessera_store_postgres::PgStore;
 use tokio_postgres::NoTls;
 

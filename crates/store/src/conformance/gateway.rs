@@ -1,0 +1,92 @@
+//! Conformance cases: gateway objects and server-side gateway sessions.
+
+use super::*;
+
+pub(crate) fn gateway_object(f: &mut Fixture, kind: GatewayKind, name: Option<&str>, body: &str) -> GatewayObject {
+    let mut bytes = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut f.rng, &mut bytes);
+    GatewayObject {
+        org_id: f.org,
+        kind,
+        id: uuid::Uuid::from_bytes(bytes),
+        name: name.map(str::to_owned),
+        body: body.into(),
+        created: T0,
+        updated: T0,
+    }
+}
+
+pub async fn gateway_objects_round_trip(store: &dyn Store) {
+    let mut f = Fixture::new(store).await;
+    let a = gateway_object(&mut f, GatewayKind::Service, Some("echo"), r#"{"name":"echo"}"#);
+    assert!(store.put_gateway_object(&a, true).await.unwrap());
+    let dup = gateway_object(&mut f, GatewayKind::Service, Some("echo"), "{}");
+    assert!(matches!(store.put_gateway_object(&dup, true).await, Err(StoreError::Conflict(_))));
+    // The same name under another kind, and unnamed objects, do not conflict.
+    let r = gateway_object(&mut f, GatewayKind::Route, Some("echo"), "{}");
+    assert!(store.put_gateway_object(&r, true).await.unwrap());
+    for _ in 0..2 {
+        let p = gateway_object(&mut f, GatewayKind::Plugin, None, "{}");
+        assert!(store.put_gateway_object(&p, true).await.unwrap());
+    }
+    let mut a2 = a.clone();
+    a2.body = r#"{"name":"echo","port":81}"#.into();
+    a2.updated = T0.plus_secs(5);
+    assert!(store.put_gateway_object(&a2, false).await.unwrap());
+    assert_eq!(store.get_gateway_object(f.org, GatewayKind::Service, a.id).await.unwrap(), Some(a2.clone()));
+    assert_eq!(store.get_gateway_object(f.org, GatewayKind::Route, a.id).await.unwrap(), None, "kinds stay apart");
+    let other = OrgId::generate(&mut f.rng);
+    assert_eq!(store.get_gateway_object(other, GatewayKind::Service, a.id).await.unwrap(), None);
+    assert_eq!(store.list_gateway_objects(Some(f.org), GatewayKind::Plugin).await.unwrap().len(), 2);
+    assert_eq!(store.list_gateway_objects(None, GatewayKind::Service).await.unwrap(), vec![a2]);
+    assert_eq!(store.list_gateway_objects(Some(other), GatewayKind::Service).await.unwrap(), vec![]);
+    assert!(!store.delete_gateway_object(other, GatewayKind::Service, a.id).await.unwrap());
+    assert!(store.delete_gateway_object(f.org, GatewayKind::Service, a.id).await.unwrap());
+    assert!(!store.put_gateway_object(&a, false).await.unwrap(), "replacing a deleted object answers false");
+}
+
+pub async fn gateway_keys_rekey_and_expire(store: &dyn Store) {
+    let mut f = Fixture::new(store).await;
+    let u = f.user("gw@example.com");
+    store.create_user(&u, None).await.unwrap();
+    let (mut sess, _) = f.session(&u, None, T0);
+    sess.kind = SessionKind::Gateway;
+    let k1 = mint(TokenKind::GatewaySession, &mut f.rng).digest;
+    store.create_gateway_session(&sess, &k1, "ct-1", T0.plus_secs(3_600)).await.unwrap();
+    let found = store.find_gateway_key(&k1).await.unwrap().expect("key 1 resolves");
+    assert_eq!(
+        (found.session.id, found.user.id, found.data.as_str(), found.expires),
+        (sess.id, u.id, "ct-1", T0.plus_secs(3_600))
+    );
+    assert_eq!(found.session.kind, SessionKind::Gateway);
+    let k2 = mint(TokenKind::GatewaySession, &mut f.rng).digest;
+    let rk = GatewayRekey {
+        org_id: f.org,
+        session: sess.id,
+        old: k1,
+        old_expires: T0.plus_secs(10),
+        new: k2,
+        data: "ct-2".into(),
+        new_expires: T0.plus_secs(7_200),
+        now: T0.plus_secs(1),
+    };
+    assert!(store.rekey_gateway_session(&rk).await.unwrap());
+    assert_eq!(store.find_gateway_key(&k1).await.unwrap().unwrap().expires, T0.plus_secs(10), "old key goes stale");
+    assert_eq!(store.find_gateway_key(&k2).await.unwrap().unwrap().data, "ct-2");
+    // A stale key is never lengthened by a later renewal from it.
+    let k3 = mint(TokenKind::GatewaySession, &mut f.rng).digest;
+    let rk3 = GatewayRekey { old_expires: T0.plus_secs(99), new: k3, ..rk.clone() };
+    assert!(store.rekey_gateway_session(&rk3).await.unwrap());
+    assert_eq!(store.find_gateway_key(&k1).await.unwrap().unwrap().expires, T0.plus_secs(10));
+    store.delete_gateway_key(&k3).await.unwrap();
+    assert!(store.find_gateway_key(&k3).await.unwrap().is_none());
+    // An ended session cannot be renewed, and its keys resolve to the ended record.
+    store.end_session(f.org, sess.id, EndReason::Terminated, T0.plus_secs(2)).await.unwrap();
+    let k4 = mint(TokenKind::GatewaySession, &mut f.rng).digest;
+    assert!(!store.rekey_gateway_session(&GatewayRekey { new: k4, ..rk }).await.unwrap());
+    assert!(store.find_gateway_key(&k4).await.unwrap().is_none());
+    assert_eq!(store.find_gateway_key(&k2).await.unwrap().unwrap().session.status, SessionStatus::Terminated);
+    // Purging the ended record takes its keys with it.
+    store.purge_sessions(T0.plus_secs(100_000)).await.unwrap();
+    assert!(store.find_gateway_key(&k2).await.unwrap().is_none());
+}

@@ -5,20 +5,28 @@
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
+use tessera_api_types as wire;
 use tessera_client::{Client, ListParams};
 
 use crate::{Node, PgDb, list_status};
 
 fn admin_create_key(args: &[&str]) -> Output {
+    admin_create_key_with(&[], args)
+}
+
+/// `tessera admin create-key <args>` with only `env` of Tessera's variables set.
+fn admin_create_key_with(env: &[(&str, &str)], args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tessera"))
         .args(["admin", "create-key"])
         .args(args)
         .env_remove("TESSERA_DATABASE")
+        .env_remove("TESSERA_DATA_DIR")
         .env_remove("TESSERA_CONFIG")
         .env_remove("TESSERA_API_KEY")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .envs(env.iter().copied())
         .output()
         .expect("tessera runs")
 }
@@ -65,12 +73,30 @@ async fn recovers_a_lost_key(database: &str) {
     let unknown = admin_create_key(&["--database", database, "--email", "nobody@example.com"]);
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no user has the email nobody@example.com"));
+
+    // A disabled user's key would not work: refused, and nothing is written.
+    let lee = recovered
+        .create_user(&wire::UserCreate { email: "lee@example.com".into(), ..Default::default() })
+        .await
+        .unwrap();
+    let disabled = wire::UserUpdate { status: Some("disabled".into()), ..Default::default() };
+    recovered.update_user(&lee.id, &disabled).await.unwrap();
+    let refused = admin_create_key(&["--database", database, "--email", "lee@example.com"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("is disabled"), "{refused:?}");
+    assert!(recovered.list_api_keys(&lee.id, &ListParams::default()).await.unwrap().api_keys.is_empty());
 }
 
 #[tokio::test]
 async fn create_key_recovers_a_lost_administrator_key_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     recovers_a_lost_key(dir.path().join("tessera.db").to_str().unwrap()).await;
+
+    // Without --database, the one `tessera serve` would use: `tessera.db` in the data directory.
+    let data_dir = dir.path().to_str().unwrap();
+    let out = admin_create_key_with(&[("TESSERA_DATA_DIR", data_dir)], &["--email", "admin@tessera.local"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("tessera_ak_"));
 }
 
 #[tokio::test]

@@ -130,3 +130,28 @@ fn every_rust_file_says_what_it_is_for() {
         .collect();
     assert!(missing.is_empty(), "files without a `//!` opening line:\n{}", missing.join("\n"));
 }
+
+/// The app is sealed: nothing outside it reaches the store through it. Only `tessera-startup`
+/// (the wiring) holds the store besides the app.
+#[test]
+fn the_app_hands_out_no_store() {
+    let root = workspace_root();
+    let mut files = vec![];
+    rust_files(&root.join("crates/app/src"), &mut files);
+    let leaks: Vec<String> = files
+        .iter()
+        .flat_map(|f| {
+            let text = std::fs::read_to_string(f).unwrap_or_default();
+            let name = f.strip_prefix(&root).unwrap().display().to_string();
+            text.lines()
+                .enumerate()
+                .filter(|(_, l)| {
+                    let l = l.trim_start();
+                    l.starts_with("pub fn store(") || l.starts_with("pub store:") || l.contains("-> &Arc<dyn Store>")
+                })
+                .map(|(i, l)| format!("{name}:{}: {}", i + 1, l.trim()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(leaks.is_empty(), "the app must not expose its store:\n{}", leaks.join("\n"));
+}

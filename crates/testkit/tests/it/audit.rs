@@ -288,7 +288,7 @@ async fn another_organizations_events_never_appear(backend: Backend) {
     use tessera_domain::user::{Email, Organization, User, UserStatus};
     let t = spawn_app(backend).await;
     let org = Organization { id: OrgId::from_random(rand::random()), name: "other".into(), date_created: t.app.now() };
-    t.app.store().create_organization(&org).await.unwrap();
+    t.store().create_organization(&org).await.unwrap();
     let user = User {
         id: UserId::from_random(rand::random()),
         org_id: org.id,
@@ -299,7 +299,7 @@ async fn another_organizations_events_never_appear(backend: Backend) {
         date_created: t.app.now(),
     };
     let hash = tessera_app::hash_password(PASSWORD, rand::random()).unwrap();
-    t.app.store().create_user(&user, Some(&hash)).await.unwrap();
+    t.store().create_user(&user, Some(&hash)).await.unwrap();
     let theirs = t.anonymous().sign_in(&sign_in("ann@example.com", PASSWORD)).await.unwrap();
     t.anonymous().sign_in(&sign_in("ann@example.com", "not their password")).await.unwrap_err();
     t.client(&theirs.token).sign_out().await.unwrap();
@@ -319,7 +319,7 @@ async fn another_organizations_events_never_appear(backend: Backend) {
         count: true,
         rows: true,
     };
-    let r = t.app.store().query_audit_events(org.id, &q).await.unwrap();
+    let r = t.store().query_audit_events(org.id, &q).await.unwrap();
     let got: Vec<(&str, &str)> = r.events.iter().map(|e| (e.action.as_str(), e.result.as_str())).collect();
     assert_eq!(
         got,
@@ -395,7 +395,7 @@ async fn no_secret_reaches_the_audit_trail(backend: Backend) {
     // On SQLite, also the file itself: the audit table must not hold what the rest of the
     // database keeps only as hashes, nor the plaintexts anywhere.
     if let Some(path) = &t.db_path {
-        t.app.store().purge_audit_events(tessera_domain::Timestamp(0)).await.unwrap();
+        t.store().purge_audit_events(tessera_domain::Timestamp(0)).await.unwrap();
         let mut bytes = std::fs::read(path).unwrap();
         if let Ok(wal) = std::fs::read(path.with_extension("db-wal")) {
             bytes.extend(wal);

@@ -9,7 +9,7 @@ use tessera_testkit::{Backend, TestApp, allow, spawn_app};
 async fn healthz_needs_no_credentials(backend: Backend) {
     let t = spawn_app(backend).await;
     let h = t.anonymous().health().await.unwrap();
-    assert_eq!((h.status.as_str(), h.store.as_str()), ("ok", t.app.store().backend()));
+    assert_eq!((h.status.as_str(), h.store.as_str()), ("ok", t.store().backend()));
     let (status, body) = t.anonymous().raw(Method::GET, "/v2/users", None).await.unwrap();
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"]["code"], "unauthorized");

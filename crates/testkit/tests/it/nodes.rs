@@ -29,7 +29,7 @@ struct Feed(broadcast::Receiver<StoreChange>);
 
 impl Feed {
     fn of(node: &TestApp) -> Feed {
-        Feed(node.app.store().changes().expect("PostgreSQL has a change feed"))
+        Feed(node.store().changes().expect("PostgreSQL has a change feed"))
     }
 
     /// Waits for a notice `want` accepts; returns how long it took.

@@ -142,7 +142,7 @@ async fn another_organization_with_sessions(t: &TestApp) -> (String, Vec<String>
     use tessera_domain::ids::{OrgId, UserId};
     use tessera_domain::user::{Email, Organization, User, UserStatus};
     let org = Organization { id: OrgId::from_random(rand::random()), name: "other".into(), date_created: t.app.now() };
-    t.app.store().create_organization(&org).await.unwrap();
+    t.store().create_organization(&org).await.unwrap();
     let user = User {
         id: UserId::from_random(rand::random()),
         org_id: org.id,
@@ -153,7 +153,7 @@ async fn another_organization_with_sessions(t: &TestApp) -> (String, Vec<String>
         date_created: t.app.now(),
     };
     let hash = tessera_app::hash_password(PASSWORD, rand::random()).unwrap();
-    t.app.store().create_user(&user, Some(&hash)).await.unwrap();
+    t.store().create_user(&user, Some(&hash)).await.unwrap();
     let mut moids = vec![];
     for _ in 0..2 {
         let s = t

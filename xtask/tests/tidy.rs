@@ -155,3 +155,72 @@ fn the_app_hands_out_no_store() {
         .collect();
     assert!(leaks.is_empty(), "the app must not expose its store:\n{}", leaks.join("\n"));
 }
+
+/// Parameter types that name the organization a store method works in: the id itself, or a
+/// record that carries its `org_id`.
+const SCOPED: &[&str] = &[
+    ": OrgId",
+    "&User",
+    "&ApiKey",
+    "&Group",
+    "&Policy",
+    "&Role",
+    "&RoleTrust",
+    "&Session",
+    "&GatewayObject",
+    "&GatewayRekey",
+    "&AuditEvent",
+    "&Organization",
+    "&Bootstrap",
+];
+
+/// The store methods that are not confined to one organization, read from the store's traits.
+fn unscoped_store_methods() -> std::collections::BTreeSet<String> {
+    let root = workspace_root();
+    let mut out = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(root.join("crates/store/src")).unwrap().flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("async fn ") {
+            let sig = &rest[at + "async fn ".len()..];
+            let end = sig.find("->").unwrap_or(sig.len());
+            let (name, params) = sig[..end].split_once('(').unwrap();
+            // Only the traits' methods: free functions (the audit scope helpers) take no `&self`.
+            if params.contains("&self") && !SCOPED.iter().any(|t| params.contains(t)) {
+                out.insert(name.trim().to_owned());
+            }
+            rest = &sig[end..];
+        }
+    }
+    out
+}
+
+/// ARCHITECTURE.md's tenancy invariant names every store method that is not confined to one
+/// organization, and no other: a new one must be argued for there.
+#[test]
+fn the_tenancy_exceptions_are_the_ones_architecture_names() {
+    let doc = std::fs::read_to_string(workspace_root().join("ARCHITECTURE.md")).unwrap();
+    let start = doc.find("- **Tenancy**").expect("a Tenancy invariant in ARCHITECTURE.md");
+    let para = &doc[start..];
+    let para = &para[..para[2..].find("\n- ").map_or(para.len(), |e| e + 2)];
+    let named: std::collections::BTreeSet<String> = para
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|n| n.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        .map(str::to_owned)
+        .collect();
+    let found = unscoped_store_methods();
+    assert!(found.contains("find_credential"), "the parser reads the store's traits: {found:?}");
+    let undocumented: Vec<_> = found.difference(&named).collect();
+    let stale: Vec<_> = named.difference(&found).collect();
+    assert!(
+        undocumented.is_empty() && stale.is_empty(),
+        "store methods without an organization but not named in ARCHITECTURE.md's Tenancy invariant: \
+         {undocumented:?}; named there but scoped (or gone): {stale:?}"
+    );
+}

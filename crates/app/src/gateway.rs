@@ -220,7 +220,9 @@ impl App {
         trail::retarget(id);
         if let Err(e) = self.store.put_gateway_object(&obj, true).await {
             return Err(match e {
-                tessera_store::StoreError::Conflict(m) if m.contains("UNIQUE") || m.contains("duplicate") => {
+                tessera_store::StoreError::Conflict(tessera_store::Conflict::Other(m))
+                    if m.contains("UNIQUE") || m.contains("duplicate") =>
+                {
                     AppError::Conflict(format!("a {} with id {id} already exists", T::NOUN.to_lowercase()))
                 }
                 other => other.into(),

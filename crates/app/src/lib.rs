@@ -55,7 +55,7 @@ pub enum AppError {
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict(m) => AppError::Conflict(m),
+            StoreError::Conflict(what) => AppError::Conflict(conflict(what)),
             StoreError::NotFound(what) => AppError::NotFound(missing_reference(what).into()),
             StoreError::Unavailable(m) => AppError::Unavailable(m),
             StoreError::Internal(m) => AppError::Internal(m),
@@ -65,6 +65,20 @@ impl From<StoreError> for AppError {
 }
 
 pub type AppResult<T> = Result<T, AppError>;
+
+/// What a user reads when a change collides with what exists (the wording the API has always
+/// used).
+fn conflict(what: tessera_store::Conflict) -> String {
+    use tessera_store::Conflict;
+    match what {
+        Conflict::UserEmail(email) => format!("a user with email {email} already exists"),
+        Conflict::GroupName(name) => format!("a group named '{name}' already exists"),
+        Conflict::PolicyName(name) => format!("a policy named '{name}' already exists"),
+        Conflict::RoleName(name) => format!("a role named '{name}' already exists"),
+        Conflict::GatewayName { kind, name } => format!("a {} named '{name}' already exists", kind.as_str()),
+        Conflict::Other(message) => message,
+    }
+}
 
 /// What a user reads when a change names something that does not exist (the wording the API
 /// has always used).
@@ -130,10 +144,6 @@ impl App {
     pub fn with_session_retention(mut self, secs: i64) -> Self {
         self.session_retention = secs.max(0);
         self
-    }
-
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
     }
 
     /// The storage backend's short name ("sqlite", "postgres"), for health answers and logs.

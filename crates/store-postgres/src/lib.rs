@@ -63,7 +63,7 @@ pub(crate) fn map_err(e: tokio_postgres::Error) -> StoreError {
         Some(c) if c.code().starts_with("22") => {
             StoreError::Invalid(FieldError::new("value", format!("is not valid here: {}", db_message(&e))))
         }
-        Some(c) if *c == SqlState::UNIQUE_VIOLATION => StoreError::Conflict(e.to_string()),
+        Some(c) if *c == SqlState::UNIQUE_VIOLATION => StoreError::Conflict(Conflict::Other(e.to_string())),
         Some(c) if *c == SqlState::FOREIGN_KEY_VIOLATION => StoreError::NotFound(Entity::Referenced),
         Some(c) if *c == SqlState::QUERY_CANCELED || c.code().starts_with("08") || c.code().starts_with("57") => {
             StoreError::Unavailable(e.to_string())

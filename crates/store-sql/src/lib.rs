@@ -143,8 +143,8 @@ impl std::fmt::Debug for Stmt {
 pub struct Query {
     pub text: Text,
     pub params: Vec<Value>,
-    /// The message of the conflict a unique violation is (`a role named 'x' already exists`).
-    pub conflict: Option<String>,
+    /// What a unique violation of this statement collides with.
+    pub conflict: Option<tessera_store::Conflict>,
 }
 
 impl Query {
@@ -156,8 +156,8 @@ impl Query {
         Self { text: Text::Built(sql), params, conflict: None }
     }
 
-    pub fn on_conflict(mut self, message: String) -> Self {
-        self.conflict = Some(message);
+    pub fn on_conflict(mut self, what: tessera_store::Conflict) -> Self {
+        self.conflict = Some(what);
         self
     }
 
@@ -171,7 +171,7 @@ impl Query {
     /// Names a unique violation for the user; any other error passes unchanged.
     pub fn explain(&self, e: tessera_store::StoreError) -> tessera_store::StoreError {
         match (e, &self.conflict) {
-            (tessera_store::StoreError::Conflict(_), Some(m)) => tessera_store::StoreError::Conflict(m.clone()),
+            (tessera_store::StoreError::Conflict(_), Some(what)) => tessera_store::StoreError::Conflict(what.clone()),
             (e, _) => e,
         }
     }

@@ -2,8 +2,8 @@
 //!
 //! A function here answers what to run for one store operation (a [`Query`], a [`Fetch`]
 //! that also says how to decode the rows, or a [`ListPage`]); the backend decides how (on
-//! which connection, in which transaction). The wording of the conflicts and missing
-//! references users read is here too, so both backends answer alike.
+//! which connection, in which transaction). What a conflict or a missing reference
+//! names is decided here too, so both backends answer alike (the app words the message).
 
 use tessera_domain::Timestamp;
 use tessera_domain::audit::AuditEvent;
@@ -16,8 +16,8 @@ use tessera_domain::token::{TokenDigest, TokenKind};
 use tessera_domain::trust::RoleTrust;
 use tessera_domain::user::{ApiKey, Email, Group, Organization, User};
 use tessera_store::{
-    AuditQueryResult, Bootstrap, Credential, Entity, GatewayKey, GatewayKind, GatewayObject, GatewayRekey, LoginRecord,
-    Policy, PolicyTarget, SessionQuery, SessionQueryResult, StoreError, StoreResult,
+    AuditQueryResult, Bootstrap, Conflict, Credential, Entity, GatewayKey, GatewayKind, GatewayObject, GatewayRekey,
+    LoginRecord, Policy, PolicyTarget, SessionQuery, SessionQueryResult, StoreError, StoreResult,
 };
 
 use crate::filter::{AUDIT_COLUMNS, SESSION_COLUMNS};
@@ -120,8 +120,8 @@ static DELETE_ATTACHMENTS_TO: Stmt =
 static DELETE_TRUSTS_OF: Stmt =
     Stmt::new("DELETE FROM role_trusts WHERE org_id = $1 AND principal_kind = $2 AND principal_id = $3");
 
-fn user_email_taken(email: &str) -> String {
-    format!("a user with email {email} already exists")
+fn user_email_taken(email: &str) -> Conflict {
+    Conflict::UserEmail(email.to_owned())
 }
 
 pub fn insert_user(u: &User, hash: Option<&str>) -> Query {
@@ -240,8 +240,8 @@ static REMOVE_MEMBER: Stmt =
 static GROUPS_OF_USER: Stmt =
     Stmt::new("SELECT group_id FROM group_members WHERE org_id = $1 AND user_id = $2 ORDER BY seq");
 
-fn group_name_taken(name: &str) -> String {
-    format!("a group named '{name}' already exists")
+fn group_name_taken(name: &str) -> Conflict {
+    Conflict::GroupName(name.to_owned())
 }
 
 pub fn insert_group(g: &Group) -> Query {
@@ -315,8 +315,8 @@ static ROLE_POLICY_DOCUMENTS: Stmt = Stmt::new(
      WHERE a.org_id = $1 AND a.target_kind = 'role' AND a.target_id = $2 ORDER BY a.seq",
 );
 
-fn policy_name_taken(name: &str) -> String {
-    format!("a policy named '{name}' already exists")
+fn policy_name_taken(name: &str) -> Conflict {
+    Conflict::PolicyName(name.to_owned())
 }
 
 fn target_parts(t: PolicyTarget) -> (&'static str, String) {
@@ -440,8 +440,8 @@ static ROLE_TRUSTS: Stmt = Stmt::new(concat!(
     " FROM role_trusts t WHERE t.org_id = $1 AND t.role_id = $2 ORDER BY t.seq"
 ));
 
-fn role_name_taken(name: &str) -> String {
-    format!("a role named '{name}' already exists")
+fn role_name_taken(name: &str) -> Conflict {
+    Conflict::RoleName(name.to_owned())
 }
 
 pub fn insert_role(r: &Role) -> Query {
@@ -840,7 +840,7 @@ pub fn put_gateway_object(o: &GatewayObject, create: bool) -> Query {
     } else {
         Query::new(&UPDATE_GATEWAY_OBJECT, values![id, org, kind, o.name.as_deref(), &o.body, o.updated.0])
     };
-    q.on_conflict(format!("a {} named '{}' already exists", o.kind.as_str(), o.name.as_deref().unwrap_or_default()))
+    q.on_conflict(Conflict::GatewayName { kind: o.kind, name: o.name.clone().unwrap_or_default() })
 }
 pub fn get_gateway_object(org: OrgId, kind: GatewayKind, id: impl std::fmt::Display) -> Fetch<GatewayObject> {
     Fetch::new(&GET_GATEWAY_OBJECT, values![s(org), kind.as_str(), s(id)], rows::gateway_object)

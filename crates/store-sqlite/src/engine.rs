@@ -40,7 +40,7 @@ pub fn map_err(e: rusqlite::Error) -> StoreError {
                 if m.contains("FOREIGN KEY") {
                     StoreError::NotFound(tessera_store::Entity::Referenced)
                 } else {
-                    StoreError::Conflict(m)
+                    StoreError::Conflict(tessera_store::Conflict::Other(m))
                 }
             }
             rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked => {

@@ -30,9 +30,10 @@ use tessera_domain::user::{ApiKey, Email, Group, Organization, User};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
-    /// A uniqueness rule was broken (duplicate email, name, membership).
-    #[error("conflict: {0}")]
-    Conflict(String),
+    /// A uniqueness rule was broken (duplicate email, name, membership). The app words what
+    /// users read.
+    #[error("conflict: {0:?}")]
+    Conflict(Conflict),
     /// A row the write refers to does not exist (e.g. attaching a policy to a deleted user).
     /// The app words what users read.
     #[error("{0} not found")]
@@ -50,6 +51,24 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What a [`StoreError::Conflict`] collided with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Conflict {
+    /// Another user of the organization has this email.
+    UserEmail(String),
+    /// Another group of the organization has this display name.
+    GroupName(String),
+    PolicyName(String),
+    RoleName(String),
+    /// Another gateway object of this kind in the organization has this name.
+    GatewayName {
+        kind: GatewayKind,
+        name: String,
+    },
+    /// A uniqueness rule the store has no name for (the database's own words).
+    Other(String),
+}
 
 /// What a [`StoreError::NotFound`] did not find.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -21,7 +21,10 @@ pub async fn gateway_objects_round_trip(store: &dyn Store) {
     let a = gateway_object(&mut f, GatewayKind::Service, Some("echo"), r#"{"name":"echo"}"#);
     assert!(store.put_gateway_object(&a, true).await.unwrap());
     let dup = gateway_object(&mut f, GatewayKind::Service, Some("echo"), "{}");
-    assert!(matches!(store.put_gateway_object(&dup, true).await, Err(StoreError::Conflict(_))));
+    assert_eq!(
+        store.put_gateway_object(&dup, true).await,
+        Err(StoreError::Conflict(Conflict::GatewayName { kind: GatewayKind::Service, name: "echo".into() }))
+    );
     // The same name under another kind, and unnamed objects, do not conflict.
     let r = gateway_object(&mut f, GatewayKind::Route, Some("echo"), "{}");
     assert!(store.put_gateway_object(&r, true).await.unwrap());

@@ -18,7 +18,10 @@ pub async fn users_round_trip_and_conflict(store: &dyn Store) {
     store.create_user(&u, None).await.unwrap();
     assert_eq!(store.get_user(f.org, u.id).await.unwrap(), Some(u.clone()));
     let dup = f.user("ann@example.com");
-    assert!(matches!(store.create_user(&dup, None).await, Err(StoreError::Conflict(_))));
+    assert_eq!(
+        store.create_user(&dup, None).await,
+        Err(StoreError::Conflict(Conflict::UserEmail("ann@example.com".into())))
+    );
     u.first_name = "Annie".into();
     u.status = UserStatus::Disabled;
     assert_eq!(store.update_user(&u, T0).await.unwrap(), Some(vec![]));
@@ -182,7 +185,7 @@ pub async fn policies_attach_and_resolve(store: &dyn Store) {
     assert!(store.delete_policy(f.org, via_group.id).await.unwrap());
     assert!(store.user_policy_documents(f.org, u.id).await.unwrap().is_empty());
     let dup = Policy { id: PolicyId::generate(&mut f.rng), ..for_role.clone() };
-    assert!(matches!(store.create_policy(&dup).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.create_policy(&dup).await, Err(StoreError::Conflict(Conflict::PolicyName(dup.name.clone()))));
 }
 
 pub async fn roles_and_trusts_round_trip(store: &dyn Store) {
@@ -191,10 +194,10 @@ pub async fn roles_and_trusts_round_trip(store: &dyn Store) {
     store.create_user(&u, None).await.unwrap();
     let mut role = f.role("deployer");
     store.create_role(&role).await.unwrap();
-    assert!(matches!(
+    assert_eq!(
         store.create_role(&Role { id: RoleId::generate(&mut f.rng), ..role.clone() }).await,
-        Err(StoreError::Conflict(_))
-    ));
+        Err(StoreError::Conflict(Conflict::RoleName("deployer".into())))
+    );
     role.max_session_duration = MaxSessionDuration::new(900).unwrap();
     role.role_type = RoleType::Assignable;
     assert!(store.update_role(&role).await.unwrap());

@@ -13,7 +13,7 @@ use tessera_domain::session::{EndReason, Principal, Session, SessionKind, Sessio
 use tessera_domain::token::{TokenKind, mint};
 use tessera_domain::user::{Email, User, UserStatus};
 use tessera_store::audit as trail;
-use tessera_store::{Keyset, LoginRecord, SESSION_SCHEMA, SessionQuery, SessionQueryResult};
+use tessera_store::{LoginRecord, PageToken, SESSION_SCHEMA, SessionQuery, SessionQueryResult};
 
 use crate::actions as act;
 use crate::audit::events::{LOCKOUT, SET_PASSWORD, SIGN_IN, SIGN_OUT};
@@ -61,7 +61,7 @@ pub struct SessionQueryText {
     pub count_only: bool,
     /// `$inlinecount`: `allpages` (default) or `none`.
     pub inline_count: bool,
-    pub after: Option<Keyset>,
+    pub after: Option<PageToken>,
 }
 
 pub const DEFAULT_TOP: u32 = 100;

@@ -1,15 +1,24 @@
-//! The storage boundary: the `Store` trait, its error type, paging, and the conformance suite.
+//! The storage boundary: the store traits by area (`Store` is all of them), their error type,
+//! the query types, and the conformance suite.
 //!
 //! Every method takes the organization it works in and never reads or writes a row of another
-//! one; the single exception is [`IamStore::find_credential`], because a bearer token is what
-//! tells us the organization in the first place.
+//! one, with these exceptions, each because nothing names an organization yet or because the
+//! work spans them all:
+//! - what a secret resolves (the secret names the organization): [`IamStore::find_credential`],
+//!   [`LoginStore::find_login`] (by email), [`GatewayStore::find_gateway_key`] and
+//!   [`GatewayStore::delete_gateway_key`] (by key digest);
+//! - the first start and new tenants: [`IamStore::bootstrap`], [`IamStore::create_organization`];
+//! - the gateway listener, which serves every organization: [`GatewayStore::list_gateway_objects`]
+//!   with no organization;
+//! - retention, across all organizations: [`SessionStore::sweep_sessions`],
+//!   [`SessionStore::purge_sessions`], [`AuditStore::purge_audit_events`].
 
 pub mod audit;
 pub mod conformance;
 pub mod session_query;
 
 pub use audit::{AUDIT_SCHEMA, AuditQueryResult};
-pub use session_query::{Keyset, SESSION_SCHEMA, SessionQuery, SessionQueryResult};
+pub use session_query::{SESSION_SCHEMA, SessionQuery, SessionQueryResult};
 pub use tessera_domain::gateway::GatewayKind;
 pub use tessera_domain::page::{Page, PageRequest, PageToken};
 pub use tessera_domain::policy::{Policy, PolicyTarget};

@@ -36,9 +36,6 @@ static SESSION_FIELDS: &[FieldDef] = &[
 /// The fields of the `iam.Session` record that `$filter` and `$orderby` may name.
 pub static SESSION_SCHEMA: Schema = Schema { fields: SESSION_FIELDS };
 
-/// The old name of a skip token, kept while callers move to [`PageToken`].
-pub type Keyset = PageToken;
-
 #[derive(Debug, Clone)]
 pub struct SessionQuery {
     pub filter: Option<Expr>,

@@ -343,7 +343,7 @@ fn signed_in(reply: &Reply, plugin: &SessionPlugin, signed: Signed) -> Response<
             "id": signed.header.storage_key(),
             "user_id": signed.identity.user_id,
             "subject": signed.identity.subject,
-            "audience": plugin.config.audience,
+            "audience": plugin.audience,
             "next": reply.next,
         }});
         let mut res = Response::new(Body::from(body.to_string()));

@@ -3,7 +3,7 @@
 //! mode that the stored JSON spells as a string. Past this edge nothing compares strings.
 
 use axum::http::{HeaderName, Method};
-use tessera_domain::gateway::{Plugin, SessionConfig};
+use tessera_domain::gateway::Plugin;
 use tessera_domain::ids::OrgId;
 use tessera_session_cookie::{Bind, CookieAttributes, CookieFlags, Keys, SameSite, Storage, Timeouts};
 use uuid::Uuid;
@@ -77,8 +77,11 @@ impl SessionHeader {
 pub struct SessionPlugin {
     pub id: Uuid,
     pub org: OrgId,
-    /// The stored config, for its names and values (cookie names, audience, logout args).
-    pub config: SessionConfig,
+    pub audience: String,
+    pub cookie_name: String,
+    pub remember: bool,
+    /// Also stripped from upstream requests when `remember` is off.
+    pub remember_cookie_name: String,
     pub keys: Keys,
     pub timeouts: Timeouts,
     pub remember_timeouts: Timeouts,
@@ -90,13 +93,16 @@ pub struct SessionPlugin {
     pub flags: CookieFlags,
     pub unauthenticated: Unauthenticated,
     pub logout_methods: Vec<Method>,
+    pub logout_query_arg: String,
+    pub logout_post_arg: String,
+    pub read_body_for_logout: bool,
     pub request_headers: Vec<SessionHeader>,
     pub response_headers: Vec<SessionHeader>,
 }
 
 impl std::fmt::Debug for SessionPlugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionPlugin").field("id", &self.id).field("cookie", &self.config.cookie_name).finish()
+        f.debug_struct("SessionPlugin").field("id", &self.id).field("cookie", &self.cookie_name).finish()
     }
 }
 
@@ -137,7 +143,13 @@ impl SessionPlugin {
             logout_methods: c.logout_methods.iter().filter_map(|m| Method::from_bytes(m.as_bytes()).ok()).collect(),
             request_headers: SessionHeader::list(c.request_headers.as_ref()),
             response_headers: SessionHeader::list(c.response_headers.as_ref()),
-            config: c.clone(),
+            audience: c.audience.clone(),
+            cookie_name: c.cookie_name.clone(),
+            remember: c.remember,
+            remember_cookie_name: c.remember_cookie_name.clone(),
+            logout_query_arg: c.logout_query_arg.clone(),
+            logout_post_arg: c.logout_post_arg.clone(),
+            read_body_for_logout: c.read_body_for_logout,
         }
     }
 

@@ -27,7 +27,7 @@ pub(super) async fn requested(
     body: Body,
 ) -> Result<(bool, Body), Answer> {
     let has_body = matches!(parts.method, Method::POST | Method::DELETE | Method::PUT | Method::PATCH);
-    if !(p.config.read_body_for_logout && has_body) {
+    if !(p.read_body_for_logout && has_body) {
         return Ok((is_logout(p, parts, headers, None), body));
     }
     let Ok(b) = axum::body::to_bytes(body, MAX_BODY).await else {
@@ -41,12 +41,12 @@ pub(super) fn is_logout(p: &SessionPlugin, req: &Parts, headers: &HeaderMap, bod
     if !p.logout_methods.contains(&req.method) {
         return false;
     }
-    let arg = p.config.logout_query_arg.as_str();
+    let arg = p.logout_query_arg.as_str();
     if req.uri.query().is_some_and(|q| has_form_key(q, arg)) {
         return true;
     }
     let Some(body) = body else { return false };
-    let post = p.config.logout_post_arg.as_str();
+    let post = p.logout_post_arg.as_str();
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -78,7 +78,7 @@ pub(super) async fn logout(gw: &Gateway, p: &SessionPlugin, o: Open, bind: &Bind
     {
         return app_error(&e);
     }
-    let cookies = match leaves(&o.data, &p.config.audience, p.server_storage()) {
+    let cookies = match leaves(&o.data, &p.audience, p.server_storage()) {
         Some(remaining) => reseal(p, &remaining, o.chunks, bind, now),
         None => expire_all(p, o.chunks),
     };
@@ -89,9 +89,9 @@ pub(super) async fn logout(gw: &Gateway, p: &SessionPlugin, o: Open, bind: &Bind
 
 /// Every cookie of the session expired: its chunks, and the remember cookie.
 fn expire_all(p: &SessionPlugin, chunks: usize) -> Vec<String> {
-    let mut cookies = p.flags.expire_chunks(&p.config.cookie_name, 1..=chunks.max(1));
-    if p.config.remember {
-        cookies.push(p.flags.expire(&p.config.remember_cookie_name));
+    let mut cookies = p.flags.expire_chunks(&p.cookie_name, 1..=chunks.max(1));
+    if p.remember {
+        cookies.push(p.flags.expire(&p.remember_cookie_name));
     }
     cookies
 }
@@ -101,10 +101,10 @@ fn expire_all(p: &SessionPlugin, chunks: usize) -> Vec<String> {
 fn reseal(p: &SessionPlugin, remaining: &SessionData, chunks: usize, bind: &BindValues<'_>, now: u64) -> Vec<String> {
     let opts = SealOptions { storage: Storage::Cookie, bind: p.bind, ..SealOptions::default() };
     let Ok(sealed) = tessera_session_cookie::seal(&p.keys, &opts, remaining, bind, now) else { return vec![] };
-    let mut cookies = p.flags.set_cookies(&p.config.cookie_name, &sealed.value, None).unwrap_or_default();
+    let mut cookies = p.flags.set_cookies(&p.cookie_name, &sealed.value, None).unwrap_or_default();
     let n = cookies.len();
     if chunks > n {
-        cookies.extend(p.flags.expire_chunks(&p.config.cookie_name, n + 1..=chunks));
+        cookies.extend(p.flags.expire_chunks(&p.cookie_name, n + 1..=chunks));
     }
     cookies
 }

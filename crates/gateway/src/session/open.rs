@@ -113,12 +113,12 @@ pub(crate) fn identity_from_entry(e: &SessionEntry) -> Option<Identity> {
 
 /// Opens this plugin's session cookie. `Err` only when the store cannot answer.
 pub(crate) async fn open(gw: &Gateway, p: &SessionPlugin, r: &Presented<'_>, now: u64) -> Result<Found, Answer> {
-    let Ok(value) = chunk::join(&p.config.cookie_name, |n| r.cookies.get(n).copied()) else { return Ok(Found::None) };
+    let Ok(value) = chunk::join(&p.cookie_name, |n| r.cookies.get(n).copied()) else { return Ok(Found::None) };
     let opts = OpenOptions { storage: p.storage, kind: CookieKind::Session, timeouts: p.timeouts };
     let header = match tessera_session_cookie::verify(&p.keys, &opts, &value, &r.bind, now) {
         Ok(h) => h,
         Err(e) => {
-            tracing::debug!(reason = %e, cookie = %p.config.cookie_name, "session cookie rejected");
+            tracing::debug!(reason = %e, cookie = %p.cookie_name, "session cookie rejected");
             return Ok(Found::None);
         }
     };
@@ -127,7 +127,7 @@ pub(crate) async fn open(gw: &Gateway, p: &SessionPlugin, r: &Presented<'_>, now
         Storage::Server => from_store(gw, p, &header).await?,
     };
     let Some(Payload { data, server }) = payload else { return Ok(Found::None) };
-    let Some(entry) = data.iter().find(|e| e.audience == p.config.audience) else {
+    let Some(entry) = data.iter().find(|e| e.audience == p.audience) else {
         return Ok(Found::OtherAudiences((*data).clone()));
     };
     let Some(mut identity) = identity_from_entry(entry) else { return Ok(Found::None) };
@@ -140,7 +140,7 @@ pub(crate) async fn open(gw: &Gateway, p: &SessionPlugin, r: &Presented<'_>, now
         None if still_signed_in(gw, p.org, &identity).await? => None,
         None => return Ok(Found::None),
     };
-    let chunks = chunk::count(p.config.cookie_name.len(), value.len().saturating_sub(HEADER_LEN)).unwrap_or(1);
+    let chunks = chunk::count(p.cookie_name.len(), value.len().saturating_sub(HEADER_LEN)).unwrap_or(1);
     Ok(Found::Valid(Box::new(Open { header, value: value.into_owned(), data, identity, server, chunks })))
 }
 

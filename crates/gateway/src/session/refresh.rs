@@ -40,7 +40,7 @@ pub(super) async fn refresh(
 fn touch(p: &SessionPlugin, o: &mut Open, bind: &BindValues<'_>, now: u64) -> Vec<String> {
     let t = tessera_session_cookie::touch(&p.keys, &o.header, &o.value, bind, now);
     // Only the first cookie changes on touch (the payload chunks stay).
-    let first = chunk::split(&p.config.cookie_name, &t.value)
+    let first = chunk::split(&p.cookie_name, &t.value)
         .ok()
         .and_then(|c| c.into_iter().next().map(|c| p.flags.set_cookie(&c.name, c.value, None)));
     o.header = t.header;
@@ -68,10 +68,10 @@ async fn renew(
         o.server = Some(moved);
     }
     let mut cookies =
-        p.flags.set_cookies(&p.config.cookie_name, &sealed.value, None).map_err(|e| session_error(&e.to_string()))?;
+        p.flags.set_cookies(&p.cookie_name, &sealed.value, None).map_err(|e| session_error(&e.to_string()))?;
     let n = cookies.len();
     if o.chunks > n {
-        cookies.extend(p.flags.expire_chunks(&p.config.cookie_name, n + 1..=o.chunks));
+        cookies.extend(p.flags.expire_chunks(&p.cookie_name, n + 1..=o.chunks));
     }
     o.header = sealed.header;
     o.value = sealed.value;

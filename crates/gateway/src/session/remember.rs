@@ -19,24 +19,24 @@ pub(super) async fn restore(
     r: &Presented<'_>,
     now: u64,
 ) -> Result<Option<Signed>, Answer> {
-    if !p.config.remember {
+    if !p.remember {
         return Ok(None);
     }
     let Some(opened) = open_remember(p, r, now) else { return Ok(None) };
-    let Some(identity) = opened.entry(&p.config.audience).and_then(identity_from_entry) else { return Ok(None) };
+    let Some(identity) = opened.entry(&p.audience).and_then(identity_from_entry) else { return Ok(None) };
     let Ok(uid) = identity.user_id.parse::<UserId>() else { return Ok(None) };
     let Some(user) = gw.app.gateway_user(p.org, uid).await.map_err(|e| app_error(&e))? else { return Ok(None) };
     let mut signed = start_session(gw, p, &user, &r.bind, opened.data.clone(), now).await?;
     // `start_session` issued a new remember cookie; keep the original creation time instead,
     // as lua-resty-session renews the remember session rather than starting a new one.
-    let prefix = format!("{}=", p.config.remember_cookie_name);
+    let prefix = format!("{}=", p.remember_cookie_name);
     signed.cookies.retain(|c| !c.starts_with(&prefix));
     signed.cookies.extend(renewed(p, &opened, r, now));
     Ok(Some(signed))
 }
 
 fn open_remember(p: &SessionPlugin, r: &Presented<'_>, now: u64) -> Option<Opened> {
-    let value = chunk::join(&p.config.remember_cookie_name, |n| r.cookies.get(n).copied()).ok()?;
+    let value = chunk::join(&p.remember_cookie_name, |n| r.cookies.get(n).copied()).ok()?;
     let opts = OpenOptions { storage: Storage::Cookie, kind: REMEMBER, timeouts: p.remember_timeouts };
     tessera_session_cookie::open(&p.keys, &opts, &value, None, &r.bind, now).ok()
 }
@@ -47,5 +47,5 @@ fn renewed(p: &SessionPlugin, opened: &Opened, r: &Presented<'_>, now: u64) -> V
         .renewing(&opened.header);
     let Ok(s) = tessera_session_cookie::seal(&p.keys, &opts, &opened.data, &r.bind, now) else { return vec![] };
     let expiry = RememberExpiry::new(s.header.creation_time, p.remember_timeouts.rolling);
-    p.flags.set_cookies(&p.config.remember_cookie_name, &s.value, Some(&expiry)).unwrap_or_default()
+    p.flags.set_cookies(&p.remember_cookie_name, &s.value, Some(&expiry)).unwrap_or_default()
 }

@@ -36,7 +36,7 @@ pub(crate) async fn start_session(
     let credential = if p.server_storage() { session_id.to_string() } else { user.id.to_string() };
     let entry = entry_for(gw, p, user, &credential).await?;
     let identity = identity_from_entry(&entry).ok_or_else(|| session_error("the session entry has no user"))?;
-    others.retain(|e| e.audience != p.config.audience);
+    others.retain(|e| e.audience != p.audience);
     others.push(entry);
     let opts = SealOptions { storage: p.storage, bind: p.bind, ..SealOptions::default() };
     let sealed = tessera_session_cookie::seal(&p.keys, &opts, &others, bind, now).map_err(|e| {
@@ -48,9 +48,9 @@ pub(crate) async fn start_session(
     }
     let mut cookies = p
         .flags
-        .set_cookies(&p.config.cookie_name, &sealed.value, None)
+        .set_cookies(&p.cookie_name, &sealed.value, None)
         .map_err(|e| session_error(&format!("{e}: the session data is too large")))?;
-    if p.config.remember {
+    if p.remember {
         cookies.extend(remember_cookie(p, &others, bind, now));
     }
     Ok(Signed { identity, cookies, header: sealed.header, by_password: false })
@@ -61,7 +61,7 @@ pub(crate) async fn start_session(
 async fn entry_for(gw: &Gateway, p: &SessionPlugin, user: &User, credential: &str) -> Result<SessionEntry, Answer> {
     let groups = gw.app.gateway_groups(user).await.map_err(|e| app_error(&e))?;
     let data = json!([user.id.to_string(), credential, groups]);
-    Ok(SessionEntry::new(data, p.config.audience.clone(), user.email.as_str()))
+    Ok(SessionEntry::new(data, p.audience.clone(), user.email.as_str()))
 }
 
 /// Server storage: the session record (a `gateway` session) and its first key.
@@ -91,7 +91,7 @@ fn remember_cookie(p: &SessionPlugin, data: &SessionData, bind: &BindValues<'_>,
     let opts = SealOptions { storage: Storage::Cookie, kind: REMEMBER, bind: p.bind, ..SealOptions::default() };
     let Ok(r) = tessera_session_cookie::seal(&p.keys, &opts, data, bind, now) else { return vec![] };
     let expiry = RememberExpiry::new(r.header.creation_time, p.remember_timeouts.rolling);
-    p.flags.set_cookies(&p.config.remember_cookie_name, &r.value, Some(&expiry)).unwrap_or_default()
+    p.flags.set_cookies(&p.remember_cookie_name, &r.value, Some(&expiry)).unwrap_or_default()
 }
 
 /// How long a server-side key should live: to the rolling deadline, capped by the absolute

@@ -69,7 +69,7 @@ fn session_headers(
     let rem = header.remaining(&p.timeouts, now);
     let value = |w: SessionHeader| match w {
         SessionHeader::Id => Some(header.storage_key()),
-        SessionHeader::Audience => Some(p.config.audience.clone()),
+        SessionHeader::Audience => Some(p.audience.clone()),
         SessionHeader::Subject => Some(id.subject.clone()),
         SessionHeader::Timeout => rem.timeout().map(|t| t.to_string()),
         SessionHeader::IdlingTimeout => rem.idling.map(|t| t.to_string()),
@@ -82,10 +82,10 @@ fn session_headers(
 /// Removes this plugin's cookies (the session, its chunks `2`..`9`, and the remember cookie)
 /// from the upstream request's Cookie header.
 pub(super) fn strip_session_cookies(h: &mut HeaderMap, p: &SessionPlugin) {
-    let base = &p.config.cookie_name;
+    let base = &p.cookie_name;
     let ours = |name: &str| {
         name == base
-            || name == p.config.remember_cookie_name
+            || name == p.remember_cookie_name
             || name.strip_prefix(base.as_str()).is_some_and(|n| matches!(n.parse::<u8>(), Ok(2..=9)))
     };
     let kept: Vec<String> = h

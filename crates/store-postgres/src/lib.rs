@@ -153,13 +153,7 @@ impl PgStore {
         change: Option<StoreChange>,
         answer: impl FnOnce(u64) -> T,
     ) -> StoreResult<T> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(map_err)?;
-        let n = exec(&*tx, &q).await?;
-        if let Some(change) = change {
-            notify(&*tx, &change).await?;
-        }
-        commit(tx, answer(n)).await
+        self.write_checked(&[], q, change, answer).await
     }
 
     /// A write whose rows must exist first (`checks`), then one statement, as [`Self::write`].

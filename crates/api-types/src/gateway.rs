@@ -6,8 +6,8 @@
 //! Requests ([`ServiceRequest`], [`RouteRequest`], [`PluginRequest`]) carry only what the
 //! caller sets: a field left `None` is not sent, and the server applies Kong's default.
 
-use serde::de::DeserializeOwned;
 use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

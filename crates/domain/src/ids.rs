@@ -53,6 +53,8 @@ id_type!(
     PolicyId,
     RoleId,
     TrustId,
+    /// A registered OIDC issuer whose tokens can assume roles.
+    OidcIssuerId,
     /// The public id of any session (assumed-role, login, gateway); never its token.
     SessionId,
 );

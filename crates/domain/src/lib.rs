@@ -9,6 +9,7 @@ pub mod filter;
 pub mod gateway;
 pub mod ids;
 pub mod login;
+pub mod oidc;
 pub mod page;
 pub mod path;
 pub mod policy;

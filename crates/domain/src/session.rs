@@ -6,7 +6,7 @@
 
 use std::net::IpAddr;
 
-use crate::ids::{OrgId, RoleId, SessionId, UserId};
+use crate::ids::{OidcIssuerId, OrgId, RoleId, SessionId, UserId};
 use crate::time::Timestamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -123,14 +123,19 @@ pub struct Session {
     pub last_login_client: String,
 }
 
-/// Whom a session speaks for. A user today; a workload identity (an OIDC issuer and a
-/// subject, with no user behind it) joins with workload identity.
+/// Whom a session speaks for: a user, or a workload (an OIDC issuer's subject, with no user
+/// behind it; such a session acts with exactly its role's policies).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
     User {
         id: UserId,
         /// Denormalised at creation so the record stays readable after the user is renamed.
         email: String,
+    },
+    Workload {
+        issuer: OidcIssuerId,
+        /// The token's `sub`.
+        subject: String,
     },
 }
 
@@ -143,13 +148,23 @@ impl Principal {
     pub fn user_id(&self) -> Option<UserId> {
         match self {
             Self::User { id, .. } => Some(*id),
+            Self::Workload { .. } => None,
         }
     }
 
-    /// What a person reads as "who": the user's email.
+    /// The issuer whose token made the session, for a workload.
+    pub fn oidc_issuer(&self) -> Option<OidcIssuerId> {
+        match self {
+            Self::Workload { issuer, .. } => Some(*issuer),
+            Self::User { .. } => None,
+        }
+    }
+
+    /// What a person reads as "who": the user's email, or the workload's subject.
     pub fn display_name(&self) -> &str {
         match self {
             Self::User { email, .. } => email,
+            Self::Workload { subject, .. } => subject,
         }
     }
 }

@@ -5,7 +5,8 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use crate::error::FieldError;
-use crate::ids::{GroupId, OrgId, RoleId, TrustId, UserId};
+use crate::ids::{GroupId, OidcIssuerId, OrgId, RoleId, TrustId, UserId};
+use crate::oidc::OidcClaims;
 use crate::time::Timestamp;
 
 /// Exactly one principal per trust.
@@ -13,6 +14,8 @@ use crate::time::Timestamp;
 pub enum TrustPrincipal {
     User(UserId),
     Group(GroupId),
+    /// Workloads whose tokens this issuer signs, narrowed by the trust's `oidc_claims`.
+    OidcIssuer(OidcIssuerId),
 }
 
 /// A window of UTC hours: `start` inclusive, `end` exclusive; wraps past midnight when
@@ -68,6 +71,24 @@ pub struct TrustConditions {
     /// Empty means any address.
     pub ip_ranges: Vec<IpNet>,
     pub time_of_day: Option<HourWindow>,
+    /// Conditions on the token's claims; only for a trust to an OIDC issuer, which must pin
+    /// `aud` and `sub` ([`OidcClaims::require_audience_and_subject`]).
+    pub oidc_claims: OidcClaims,
+}
+
+impl TrustConditions {
+    /// The rules that tie conditions to the principal: a trust to an OIDC issuer must pin
+    /// `aud` and `sub`; claim conditions mean nothing for a user or a group.
+    pub fn check_for(&self, principal: &TrustPrincipal) -> Result<(), FieldError> {
+        const FIELD: &str = "conditions.oidc_claims";
+        match principal {
+            TrustPrincipal::OidcIssuer(_) => self.oidc_claims.require_audience_and_subject(FIELD),
+            _ if !self.oidc_claims.is_empty() => {
+                Err(FieldError::new(FIELD, "claim conditions apply only to a trust with trusted_oidc_issuer_id"))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,11 +103,19 @@ pub struct RoleTrust {
     pub date_created: Timestamp,
 }
 
+/// Who asks to assume a role.
+#[derive(Debug, Clone, Copy)]
+pub enum Assumer<'a> {
+    /// A user, directly or through its groups.
+    User { id: UserId, groups: &'a [GroupId] },
+    /// A workload, by a verified token of an issuer.
+    Workload { issuer: OidcIssuerId, claims: &'a serde_json::Map<String, serde_json::Value> },
+}
+
 /// Who is asking to assume, and from where.
 #[derive(Debug, Clone)]
 pub struct AssumeContext<'a> {
-    pub user_id: UserId,
-    pub group_ids: &'a [GroupId],
+    pub who: Assumer<'a>,
     /// The address the conditions check: the `ip_address` the session will be bound to when
     /// one is given (so the token can only ever be used from inside the allowed range),
     /// otherwise the address the request came from.
@@ -100,9 +129,11 @@ pub struct TrustRefusal(pub String);
 
 impl RoleTrust {
     fn names(&self, ctx: &AssumeContext<'_>) -> bool {
-        match self.principal {
-            TrustPrincipal::User(u) => u == ctx.user_id,
-            TrustPrincipal::Group(g) => ctx.group_ids.contains(&g),
+        match (self.principal, ctx.who) {
+            (TrustPrincipal::User(u), Assumer::User { id, .. }) => u == id,
+            (TrustPrincipal::Group(g), Assumer::User { groups, .. }) => groups.contains(&g),
+            (TrustPrincipal::OidcIssuer(i), Assumer::Workload { issuer, .. }) => i == issuer,
+            _ => false,
         }
     }
 
@@ -140,6 +171,12 @@ impl RoleTrust {
             }
             met.push("time_of_day".to_owned());
         }
+        if let Assumer::Workload { claims, .. } = ctx.who
+            && !self.conditions.oidc_claims.is_empty()
+        {
+            self.conditions.oidc_claims.check(claims).map_err(|why| format!("role trust {} {why}", self.id))?;
+            met.push("oidc_claims".to_owned());
+        }
         Ok(met)
     }
 }
@@ -159,7 +196,10 @@ pub fn evaluate_trusts(
         }
     }
     if failures.is_empty() {
-        Err(TrustRefusal(format!("No trust relationship exists between this role and user {}", ctx.user_id)))
+        Err(TrustRefusal(match ctx.who {
+            Assumer::User { id, .. } => format!("No trust relationship exists between this role and user {id}"),
+            Assumer::Workload { .. } => "No trust relationship exists between this role and OIDC issuer".to_owned(),
+        }))
     } else {
         Err(TrustRefusal(failures.join("; ")))
     }
@@ -186,7 +226,11 @@ mod tests {
     const GROUP: GroupId = GroupId(uuid::Uuid::from_bytes([4; 16]));
 
     fn ctx<'a>(groups: &'a [GroupId], ip: Option<&str>, now: i64) -> AssumeContext<'a> {
-        AssumeContext { user_id: USER, group_ids: groups, ip: ip.map(|s| s.parse().unwrap()), now: Timestamp(now) }
+        AssumeContext {
+            who: Assumer::User { id: USER, groups },
+            ip: ip.map(|s| s.parse().unwrap()),
+            now: Timestamp(now),
+        }
     }
 
     #[test]
@@ -203,6 +247,7 @@ mod tests {
         let conditions = TrustConditions {
             ip_ranges: vec![parse_ip_range("10.0.0.0/8").unwrap(), parse_ip_range("192.168.1.7").unwrap()],
             time_of_day: None,
+            oidc_claims: OidcClaims::default(),
         };
         let t = trust(TrustPrincipal::User(USER), conditions, None);
         let role = t.role_id;
@@ -216,7 +261,11 @@ mod tests {
 
     #[test]
     fn time_of_day_and_expiry() {
-        let conditions = TrustConditions { ip_ranges: vec![], time_of_day: Some(HourWindow::new(9, 17).unwrap()) };
+        let conditions = TrustConditions {
+            ip_ranges: vec![],
+            time_of_day: Some(HourWindow::new(9, 17).unwrap()),
+            oidc_claims: OidcClaims::default(),
+        };
         let t = trust(TrustPrincipal::User(USER), conditions, Some(86_400 * 10));
         let role = t.role_id;
         let trusts = [t];
@@ -249,5 +298,32 @@ mod tests {
         assert_eq!(parse_ip_range("2001:db8::1").unwrap().to_string(), "2001:db8::1/128");
         assert!(parse_ip_range("10.0.0.300").is_err());
         assert!(parse_ip_range("").is_err());
+    }
+
+    #[test]
+    fn a_workload_needs_a_trust_to_its_issuer_whose_claims_hold() {
+        use serde_json::json;
+        let issuer = OidcIssuerId::from_random([7; 16]);
+        let conditions = TrustConditions {
+            oidc_claims: OidcClaims::parse(&json!({"aud": "tessera", "sub": "repo:acme/*"}), "c").unwrap(),
+            ..Default::default()
+        };
+        conditions.check_for(&TrustPrincipal::OidcIssuer(issuer)).unwrap();
+        assert!(conditions.check_for(&TrustPrincipal::User(USER)).is_err(), "claims mean nothing for a user");
+        let bare = TrustConditions::default().check_for(&TrustPrincipal::OidcIssuer(issuer)).unwrap_err();
+        assert_eq!(bare.field, "conditions.oidc_claims.aud");
+        let t = trust(TrustPrincipal::OidcIssuer(issuer), conditions, None);
+        let role = t.role_id;
+        let claims = |sub: &str| json!({"aud": "tessera", "sub": sub}).as_object().unwrap().clone();
+        let at = |issuer, c: &serde_json::Map<String, serde_json::Value>| {
+            let ctx = AssumeContext { who: Assumer::Workload { issuer, claims: c }, ip: None, now: Timestamp(0) };
+            evaluate_trusts(std::slice::from_ref(&t), role, &ctx)
+        };
+        assert_eq!(at(issuer, &claims("repo:acme/api")), Ok(vec!["oidc_claims".into()]));
+        let why = at(issuer, &claims("repo:evil/api")).unwrap_err().0;
+        assert!(why.contains("oidc_claims.sub not met"), "{why}");
+        let other = OidcIssuerId::from_random([8; 16]);
+        let why = at(other, &claims("repo:acme/api")).unwrap_err().0;
+        assert_eq!(why, "No trust relationship exists between this role and OIDC issuer");
     }
 }

@@ -574,7 +574,11 @@ fn build() -> Value {
     let mut paths = Map::new();
     let mut request_schemas: Vec<(String, String, Value)> = vec![];
     for o in &ops {
-        let methods: &[&str] = if o.method == "ANY" { &["get", "post", "put", "patch", "delete"] } else { &[o.method] };
+        let methods: &[&str] = if o.method == "ANY" {
+            &["get", "put", "post", "delete", "options", "head", "patch", "trace"]
+        } else {
+            &[o.method]
+        };
         for m in methods {
             let m = m.to_ascii_lowercase();
             let mut item = operation_object(o, &m, &mut answers);

@@ -57,3 +57,17 @@ fn every_path_parameter_and_component_reference_resolves() {
         }
     }
 }
+
+/// schemathesis found that forward-auth answered 200 to any method token at all (`QUERY`):
+/// its route takes the standard methods only, like every other route.
+#[tokio::test]
+async fn forward_auth_refuses_a_method_outside_the_standard_ones() {
+    let f = fixture().await;
+    let r = router(f.app.clone());
+    let query = Method::from_bytes(b"QUERY").unwrap();
+    let (s, _, body) = call(query, "/v2/auth/forward").from("127.0.0.1:5000").bearer(super::ADMIN_KEY).send(&r).await;
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED, "{body}");
+    let (s, _, _) =
+        call(Method::TRACE, "/v2/auth/forward").from("127.0.0.1:5000").bearer(super::ADMIN_KEY).send(&r).await;
+    assert_eq!(s, StatusCode::OK, "the standard methods still work");
+}

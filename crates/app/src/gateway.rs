@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::actions as act;
 use crate::audit::events::{SIGN_IN, SIGN_OUT};
-use crate::{App, AppError, AppResult, Caller, FieldError};
+use crate::{App, AppError, AppResult, Caller, FieldError, System};
 
 /// How long a server-side gateway key may be served from memory.
 pub const GATEWAY_KEY_TTL: std::time::Duration = std::time::Duration::from_secs(5);
@@ -382,6 +382,7 @@ impl App {
     /// Every organization's enabled objects, for the gateway's routing table.
     pub async fn gateway_snapshot(
         &self,
+        _by: System,
     ) -> AppResult<(Vec<(OrgId, Service)>, Vec<(OrgId, Route)>, Vec<(OrgId, Plugin)>)> {
         let services = self.store.list_gateway_objects(None, GatewayKind::Service).await?;
         let routes = self.store.list_gateway_objects(None, GatewayKind::Route).await?;
@@ -424,6 +425,7 @@ impl App {
 
     pub async fn create_gateway_session(
         &self,
+        _by: System,
         session: &Session,
         key: &TokenDigest,
         data: &str,
@@ -440,7 +442,7 @@ impl App {
     /// by the ended-set on every hit, renewals and logouts on this node drop the old key's
     /// entry, and a renewal on another node shortens an old key here at most
     /// [`GATEWAY_KEY_TTL`] late.
-    pub async fn find_gateway_key(&self, key: &TokenDigest) -> AppResult<Option<GatewayKey>> {
+    pub async fn find_gateway_key(&self, _by: System, key: &TokenDigest) -> AppResult<Option<GatewayKey>> {
         let now = self.now();
         let epoch = self.cache.epochs().map(|(credentials, _)| credentials);
         let hit = epoch.and_then(|e| self.cache.gateway_keys.get(key).filter(|c| c.0 == e).map(|c| c.1.clone()));
@@ -466,7 +468,7 @@ impl App {
 
     /// Moves a server-stored gateway session to its renewed key; the old key keeps working
     /// until `stale_until` for requests already in flight. False when the session ended meanwhile.
-    pub async fn renew_gateway_session(&self, renewal: GatewayRenewal) -> AppResult<bool> {
+    pub async fn renew_gateway_session(&self, _by: System, renewal: GatewayRenewal) -> AppResult<bool> {
         let rekey = GatewayRekey {
             org_id: renewal.org,
             session: renewal.session,
@@ -487,7 +489,7 @@ impl App {
     /// deleting a user bumps the credential epoch (here, or on another node through the feed),
     /// and while the feed is lost every call reads the store. A store error is an error, not
     /// a refusal.
-    pub async fn gateway_user(&self, org: OrgId, user: UserId) -> AppResult<Option<std::sync::Arc<User>>> {
+    pub async fn gateway_user(&self, _by: System, org: OrgId, user: UserId) -> AppResult<Option<std::sync::Arc<User>>> {
         let epoch = self.cache.epochs().map(|(credentials, _)| credentials);
         let hit = epoch.and_then(|e| self.cache.gateway_users.get(&(org, user)).filter(|c| c.0 == e));
         let found = match hit {
@@ -506,20 +508,18 @@ impl App {
     /// The names of the user's groups, in membership order, for a new gateway session
     /// (`X-Authenticated-Groups`). Complete or an error: a session is never started with
     /// fewer groups than the user has.
-    pub async fn gateway_groups(&self, user: &User) -> AppResult<Vec<String>> {
-        let ids = self.store.groups_of_user(user.org_id, user.id).await?;
-        let mut names = Vec::with_capacity(ids.len());
-        for id in ids {
-            // A group deleted since the membership was read is no longer one of the user's.
-            if let Some(g) = self.store.get_group(user.org_id, id).await? {
-                names.push(g.display_name);
-            }
-        }
-        Ok(names)
+    pub async fn gateway_groups(&self, _by: System, user: &User) -> AppResult<Vec<String>> {
+        Ok(self.store.group_names_of_user(user.org_id, user.id).await?)
     }
 
     /// Logout through the gateway: the key goes and the record ends (`logout`).
-    pub async fn end_gateway_session(&self, org: OrgId, id: SessionId, key: &TokenDigest) -> AppResult<()> {
+    pub async fn end_gateway_session(
+        &self,
+        _by: System,
+        org: OrgId,
+        id: SessionId,
+        key: &TokenDigest,
+    ) -> AppResult<()> {
         self.store.delete_gateway_key(key).await?;
         self.cache.gateway_keys.invalidate(key);
         let Some(session) = self.store.get_session(org, id).await? else { return Ok(()) };

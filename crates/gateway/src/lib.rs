@@ -25,6 +25,7 @@ pub mod table;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
+use tessera_app::System;
 
 use axum::Router;
 use axum::body::Body;
@@ -92,7 +93,7 @@ impl Gateway {
         let _one_at_a_time = self.rebuilding.lock().await;
         // Read before the snapshot: the table holds at least every change up to this one.
         let generation = *self.app.gateway_changes().borrow();
-        let (services, routes, plugins) = self.app.gateway_snapshot().await?;
+        let (services, routes, plugins) = self.app.gateway_snapshot(System::GATEWAY).await?;
         let table = Table::build(services, routes, plugins);
         let n = table.len();
         *self.table.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(table);

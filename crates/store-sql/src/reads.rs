@@ -118,6 +118,14 @@ macro_rules! sql_store {
                 self.fetch_all($crate::statements::groups_of_user(org, user)).await
             }
 
+            async fn group_names_of_user(
+                &self,
+                org: ::tessera_domain::ids::OrgId,
+                user: ::tessera_domain::ids::UserId,
+            ) -> ::tessera_store::StoreResult<Vec<String>> {
+                self.fetch_all($crate::statements::group_names_of_user(org, user)).await
+            }
+
             async fn get_policy(
                 &self,
                 org: ::tessera_domain::ids::OrgId,

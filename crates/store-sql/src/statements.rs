@@ -287,6 +287,13 @@ pub fn list_group_members(org: OrgId, group: GroupId, req: &PageRequest) -> Stor
 pub fn groups_of_user(org: OrgId, user: UserId) -> Fetch<GroupId> {
     Fetch::new(&GROUPS_OF_USER, values![s(org), s(user)], rows::parsed_id)
 }
+static GROUP_NAMES_OF_USER: Stmt = Stmt::new(
+    "SELECT g.display_name FROM group_members m JOIN groups g ON g.id = m.group_id AND g.org_id = m.org_id \
+     WHERE m.org_id = $1 AND m.user_id = $2 ORDER BY m.seq",
+);
+pub fn group_names_of_user(org: OrgId, user: UserId) -> Fetch<String> {
+    Fetch::new(&GROUP_NAMES_OF_USER, values![s(org), s(user)], rows::text)
+}
 
 // Policies.
 static INSERT_POLICY: Stmt = Stmt::new(

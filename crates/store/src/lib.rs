@@ -202,6 +202,8 @@ pub trait IamStore: Send + Sync {
     async fn remove_group_member(&self, org: OrgId, group: GroupId, user: UserId) -> StoreResult<bool>;
     async fn list_group_members(&self, org: OrgId, group: GroupId, page: PageRequest) -> StoreResult<Page<User>>;
     async fn groups_of_user(&self, org: OrgId, user: UserId) -> StoreResult<Vec<GroupId>>;
+    /// The display names of the user's groups, in membership order, in one read.
+    async fn group_names_of_user(&self, org: OrgId, user: UserId) -> StoreResult<Vec<String>>;
 
     // Policies.
     async fn create_policy(&self, policy: &Policy) -> StoreResult<()>;

@@ -7,6 +7,7 @@ use axum::body::Body;
 use axum::http::header::{self, HeaderMap};
 use axum::http::{Method, Response, StatusCode, request::Parts};
 use serde_json::Value;
+use tessera_app::System;
 use tessera_session_cookie::{BindValues, SealOptions, SessionData, SessionEntry, Storage};
 
 use super::open::Open;
@@ -74,7 +75,7 @@ pub(super) fn leaves(data: &[SessionEntry], audience: &str, server_storage: bool
 /// Logs out of this plugin's audience and answers the request with the cookies that says.
 pub(super) async fn logout(gw: &Gateway, p: &SessionPlugin, o: Open, bind: &BindValues<'_>, now: u64) -> Answer {
     if let Some(server) = o.server
-        && let Err(e) = gw.app.end_gateway_session(server.org, server.session, &server.key).await
+        && let Err(e) = gw.app.end_gateway_session(System::GATEWAY, server.org, server.session, &server.key).await
     {
         return app_error(&e);
     }

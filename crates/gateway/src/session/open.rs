@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use tessera_app::System;
 
 use serde_json::Value;
 use tessera_domain::ids::{OrgId, SessionId, UserId};
@@ -148,7 +149,7 @@ pub(crate) async fn open(gw: &Gateway, p: &SessionPlugin, r: &Presented<'_>, now
 /// as the app's credential cache says.
 async fn still_signed_in(gw: &Gateway, org: OrgId, identity: &Identity) -> Result<bool, Answer> {
     let Ok(user) = identity.user_id.parse::<UserId>() else { return Ok(false) };
-    Ok(gw.app.gateway_user(org, user).await.map_err(|e| app_error(&e))?.is_some())
+    Ok(gw.app.gateway_user(System::GATEWAY, org, user).await.map_err(|e| app_error(&e))?.is_some())
 }
 
 /// The cookie's own payload, decrypted (or as decrypted before).
@@ -173,7 +174,7 @@ fn from_cookie(gw: &Gateway, p: &SessionPlugin, header: &Header, payload: &str) 
 /// decrypts with the cookie's header.
 async fn from_store(gw: &Gateway, p: &SessionPlugin, header: &Header) -> Result<Option<Payload>, Answer> {
     let digest = TokenDigest::of(&header.storage_key());
-    let found = gw.app.find_gateway_key(&digest).await.map_err(|e| app_error(&e))?;
+    let found = gw.app.find_gateway_key(System::GATEWAY, &digest).await.map_err(|e| app_error(&e))?;
     let Some(key) = found.filter(|k| k.session.org_id == p.org) else { return Ok(None) };
     let Ok(record) = tessera_session_cookie::decode_storage_record(&key.data) else { return Ok(None) };
     let Ok(data) = tessera_session_cookie::decrypt(&p.keys, CookieKind::Session, header, &record.ciphertext) else {

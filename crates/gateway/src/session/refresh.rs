@@ -3,6 +3,7 @@
 //! **renewal** past ¾ of the rolling timeout (new id; with server storage the record moves
 //! to a new key and the old one stays valid for `stale_ttl` seconds).
 
+use tessera_app::System;
 use tessera_app::gateway::GatewayRenewal;
 use tessera_domain::Timestamp;
 use tessera_domain::token::TokenDigest;
@@ -98,6 +99,6 @@ async fn rekey(
         stale_until: Timestamp((now + p.stale_ttl) as i64),
         expires: Timestamp((now + key_ttl(p, now, sealed.header.creation_time)) as i64),
     };
-    let moved = gw.app.renew_gateway_session(renewal).await.map_err(|e| app_error(&e))?;
+    let moved = gw.app.renew_gateway_session(System::GATEWAY, renewal).await.map_err(|e| app_error(&e))?;
     Ok(moved.then_some(ServerKey { key: new, ..server }))
 }

@@ -2,6 +2,7 @@
 //! starts a new session for the user it names, if that user may still sign in, and is
 //! renewed itself with its original creation time, as lua-resty-session does.
 
+use tessera_app::System;
 use tessera_domain::ids::UserId;
 use tessera_session_cookie::{OpenOptions, Opened, RememberExpiry, SealOptions, Storage, chunk};
 
@@ -25,7 +26,9 @@ pub(super) async fn restore(
     let Some(opened) = open_remember(p, r, now) else { return Ok(None) };
     let Some(identity) = opened.entry(&p.audience).and_then(identity_from_entry) else { return Ok(None) };
     let Ok(uid) = identity.user_id.parse::<UserId>() else { return Ok(None) };
-    let Some(user) = gw.app.gateway_user(p.org, uid).await.map_err(|e| app_error(&e))? else { return Ok(None) };
+    let Some(user) = gw.app.gateway_user(System::GATEWAY, p.org, uid).await.map_err(|e| app_error(&e))? else {
+        return Ok(None);
+    };
     let mut signed = start_session(gw, p, &user, &r.bind, opened.data.clone(), now).await?;
     // `start_session` issued a new remember cookie; keep the original creation time instead,
     // as lua-resty-session renews the remember session rather than starting a new one.

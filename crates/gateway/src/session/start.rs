@@ -3,6 +3,7 @@
 //! storage, and add the remember cookie when configured.
 
 use serde_json::json;
+use tessera_app::System;
 use tessera_domain::Timestamp;
 use tessera_domain::user::User;
 use tessera_session_cookie::{
@@ -59,7 +60,7 @@ pub(crate) async fn start_session(
 /// The data Tessera keeps for a signed-in user, in Kong's shape:
 /// `[user_id, credential_id, [group names]]`, subject = email.
 async fn entry_for(gw: &Gateway, p: &SessionPlugin, user: &User, credential: &str) -> Result<SessionEntry, Answer> {
-    let groups = gw.app.gateway_groups(user).await.map_err(|e| app_error(&e))?;
+    let groups = gw.app.gateway_groups(System::GATEWAY, user).await.map_err(|e| app_error(&e))?;
     let data = json!([user.id.to_string(), credential, groups]);
     Ok(SessionEntry::new(data, p.audience.clone(), user.email.as_str()))
 }
@@ -80,7 +81,7 @@ async fn store_record(
     record.id = session_id;
     let key_expires = Timestamp((now + key_ttl(p, now, sealed.header.creation_time)) as i64);
     gw.app
-        .create_gateway_session(&record, &digest, &sealed.storage_record(), key_expires)
+        .create_gateway_session(System::GATEWAY, &record, &digest, &sealed.storage_record(), key_expires)
         .await
         .map_err(|e| app_error(&e))
 }

@@ -2,6 +2,7 @@
 //! refreshing (nothing, touch, renew), logout, remember, and who is refused.
 
 use rand::SeedableRng;
+use tessera_app::System;
 use tessera_app::{App, BootstrapOutcome, BootstrapRequest, Caller, ManualClock, UserPatch};
 use tessera_domain::gateway::{Plugin, merge_patch};
 use tessera_domain::user::UserStatus;
@@ -57,7 +58,9 @@ async fn harness() -> Harness {
     else {
         panic!("a fresh store")
     };
-    let user = User::clone(&app.gateway_user(organization, admin).await.unwrap().expect("an active administrator"));
+    let user = User::clone(
+        &app.gateway_user(System::GATEWAY, organization, admin).await.unwrap().expect("an active administrator"),
+    );
     let caller = app.authenticate(ADMIN_KEY, None).await.unwrap();
     let gw = Gateway::new(app).await.unwrap();
     Harness { gw, clock, user, caller, dir }

@@ -123,6 +123,7 @@ pub async fn groups_and_members(store: &dyn Store) {
     let missing = store.add_group_member(f.org, g.id, UserId::generate(&mut f.rng)).await;
     assert_eq!(missing, Err(StoreError::NotFound(Entity::User)));
     assert_eq!(store.groups_of_user(f.org, u.id).await.unwrap(), vec![g.id]);
+    assert_eq!(store.group_names_of_user(f.org, u.id).await.unwrap(), vec!["ops".to_owned()]);
     let members = store.list_group_members(f.org, g.id, PageRequest::first(10)).await.unwrap();
     assert_eq!(members.items, vec![u.clone()]);
     g.description = "on call".into();
@@ -130,6 +131,7 @@ pub async fn groups_and_members(store: &dyn Store) {
     assert_eq!(store.get_group(f.org, g.id).await.unwrap(), Some(g.clone()));
     assert!(store.remove_group_member(f.org, g.id, u.id).await.unwrap());
     assert!(store.groups_of_user(f.org, u.id).await.unwrap().is_empty());
+    assert!(store.group_names_of_user(f.org, u.id).await.unwrap().is_empty());
     assert!(store.delete_group(f.org, g.id).await.unwrap());
     assert!(store.get_group(f.org, g.id).await.unwrap().is_none());
     assert_eq!(store.list_groups(f.org, PageRequest::first(10)).await.unwrap().total, 0);

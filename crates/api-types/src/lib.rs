@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub mod gateway;
+pub mod oidc;
 
 /// Every 4xx/5xx body: `{"error": {"code", "message", "field"?}}`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
@@ -255,6 +256,10 @@ pub struct Conditions {
     pub ip_address: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_of_day: Option<TimeOfDay>,
+    /// Claim → exact value, glob (`*`) or a list of either; a trust to an OIDC issuer must
+    /// constrain `aud` and `sub`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc_claims: Option<Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default, JsonSchema)]
@@ -268,6 +273,9 @@ pub struct TrustInput {
     pub trusted_user_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trusted_group_id: Option<String>,
+    /// Workloads whose tokens this issuer signs (with `conditions.oidc_claims`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_oidc_issuer_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conditions: Option<Conditions>,
     /// RFC 3339; after it the trust no longer allows assumption.
@@ -282,6 +290,8 @@ pub struct TrustView {
     pub trust_type: String,
     pub trusted_user_id: Option<String>,
     pub trusted_group_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_oidc_issuer_id: Option<String>,
     pub conditions: Conditions,
     pub valid_until: Option<String>,
     pub date_created: String,
@@ -310,10 +320,15 @@ pub struct AssumeContext {
 #[derive(Debug, Clone, Serialize, Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssumeRequest {
+    /// The user assuming (`api_key`); empty for a workload (`oidc`, `jwt`).
+    #[serde(default)]
     pub user_id: String,
+    /// With `auth_method` `oidc` or `jwt`: the issuer of the token sent as the bearer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc_issuer_id: Option<String>,
     pub role_id: String,
     pub session_name: String,
-    /// `api_key` (default); `jwt` and `oidc` are reserved for OIDC issuers.
+    /// `api_key` (default); `oidc` or `jwt` when the bearer is a workload's OIDC token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_method: Option<String>,
     /// Seconds; at most the role's `max_session_duration`.
@@ -333,7 +348,11 @@ pub struct AssumedRoleView {
     /// Present only in the 201 answer to the assume call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_token: Option<String>,
+    /// Empty for a workload's session.
     pub user_id: String,
+    /// The issuer whose token made a workload's session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc_issuer_id: Option<String>,
     pub role_id: String,
     pub session_name: String,
     pub duration: i64,
@@ -390,8 +409,16 @@ pub struct IamSessionView {
     pub session_id: String,
     /// `login`, `assumed_role` or `gateway`.
     pub kind: String,
+    /// Empty for a workload's session.
     pub user_id: String,
+    /// The user's email, or a workload's subject (its token's `sub`).
     pub user_id_or_email: String,
+    /// How the session was made: `password`, `api_key`, `oidc`, `jwt`, ...
+    #[serde(default)]
+    pub auth_method: String,
+    /// The issuer whose token made a workload's session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc_issuer_id: Option<String>,
     /// The assumed role's name (assumed-role sessions); empty for login sessions.
     pub role: String,
     pub role_id: Option<String>,

@@ -53,6 +53,12 @@ pub const ASSUMED_DELETE: &str = "iam.assumedrole.Delete";
 /// Needed, besides `iam.role.AssumeRole`, to assume a role on behalf of another user.
 pub const ASSUMED_CREATE_FOR_USER: &str = "iam.assumedrole.CreateForUser";
 
+pub const OIDC_ISSUER_CREATE: &str = "iam.oidcissuer.Create";
+pub const OIDC_ISSUER_READ: &str = "iam.oidcissuer.Read";
+pub const OIDC_ISSUER_LIST: &str = "iam.oidcissuer.List";
+pub const OIDC_ISSUER_UPDATE: &str = "iam.oidcissuer.Update";
+pub const OIDC_ISSUER_DELETE: &str = "iam.oidcissuer.Delete";
+
 pub const USER_UNLOCK: &str = "iam.user.Unlock";
 
 pub const SESSION_LIST: &str = "iam.session.List";
@@ -144,5 +150,10 @@ pub const ALL: &[&str] = &[
     ASSUMED_LIST,
     ASSUMED_DELETE,
     ASSUMED_CREATE_FOR_USER,
+    OIDC_ISSUER_CREATE,
+    OIDC_ISSUER_READ,
+    OIDC_ISSUER_LIST,
+    OIDC_ISSUER_UPDATE,
+    OIDC_ISSUER_DELETE,
     AUDIT_LIST,
 ];

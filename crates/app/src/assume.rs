@@ -8,7 +8,7 @@ use tessera_domain::ids::{OrgId, RoleId, SessionId, UserId};
 use tessera_domain::role::{RoleType, session_duration};
 use tessera_domain::session::{EndReason, Principal, Session, SessionKind, SessionStart};
 use tessera_domain::token::{TokenKind, mint};
-use tessera_domain::trust::{AssumeContext, evaluate_trusts};
+use tessera_domain::trust::{AssumeContext, Assumer, evaluate_trusts};
 use tessera_domain::user::UserStatus;
 use tessera_store::audit as trail;
 use tessera_store::{Page, PageRequest};
@@ -53,7 +53,7 @@ impl App {
             ));
         }
         caller.authorize(act::ROLE_ASSUME, &input.role_id.to_string())?;
-        if input.user_id != caller.user_id {
+        if Some(input.user_id) != caller.user_id() {
             caller.authorize(act::ASSUMED_CREATE_FOR_USER, &input.user_id.to_string())?;
         }
         match input.auth_method.as_str() {
@@ -61,7 +61,7 @@ impl App {
             "jwt" | "oidc" => {
                 return Err(FieldError::new(
                     "auth_method",
-                    "jwt and oidc need a trusted OIDC issuer, which this server does not support yet; use api_key",
+                    "jwt and oidc take the workload's OIDC token as the bearer and oidc_issuer_id instead of user_id",
                 )
                 .into());
             }
@@ -88,7 +88,8 @@ impl App {
             return Err(AppError::Forbidden(format!("user {} is disabled", user.id)));
         }
         let now = self.now();
-        let ctx = AssumeContext { user_id: user.id, group_ids: groups, ip: input.ip_address.or(input.source_ip), now };
+        let ctx =
+            AssumeContext { who: Assumer::User { id: user.id, groups }, ip: input.ip_address.or(input.source_ip), now };
         let conditions_met =
             evaluate_trusts(trusts, role.id, &ctx).map_err(|refusal| AppError::Forbidden(refusal.0))?;
 

@@ -14,6 +14,7 @@ use tessera_domain::Timestamp;
 use tessera_domain::audit::{ActorKind, AuditEvent, AuditResult};
 use tessera_domain::filter::{Schema, parse_filter, parse_orderby};
 use tessera_domain::ids::OrgId;
+use tessera_domain::session::Principal;
 use tessera_store::audit::{self as trail, Origin};
 use tessera_store::{AUDIT_SCHEMA, AuditQueryResult, SessionQuery};
 
@@ -54,7 +55,12 @@ impl Actor {
             CallerKind::LoginSession(s) => (ActorKind::LoginSession, s.to_string()),
             CallerKind::RoleSession { session, .. } => (ActorKind::RoleSession, session.to_string()),
         };
-        Self { kind, org: caller.org_id, id: caller.user_id.to_string(), email: caller.email.clone(), credential }
+        // A workload is named by its issuer (the id) and its subject (where a user's email goes).
+        let id = match &caller.principal {
+            Principal::User { id, .. } => id.to_string(),
+            Principal::Workload { issuer, .. } => issuer.to_string(),
+        };
+        Self { kind, org: caller.org_id, id, email: caller.display_name().to_owned(), credential }
     }
 }
 

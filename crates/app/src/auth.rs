@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use tessera_domain::Timestamp;
 use tessera_domain::ids::{ApiKeyId, OrgId, RoleId, SessionId, UserId};
 use tessera_domain::policy::{Decision, PermissionSet};
-use tessera_domain::session::{EndReason, Lifetime, Liveness, SessionKind};
+use tessera_domain::session::{EndReason, Lifetime, Liveness, Principal, SessionKind};
 use tessera_domain::token::{TokenDigest, TokenKind};
 use tessera_domain::user::UserStatus;
 use tessera_store::Credential;
@@ -37,10 +37,23 @@ pub enum CallerKind {
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub org_id: OrgId,
-    pub user_id: UserId,
-    pub email: String,
+    /// Whom the credential speaks for: a user, or (through a role session assumed with an
+    /// OIDC token) a workload.
+    pub principal: Principal,
     pub kind: CallerKind,
     pub permissions: Arc<PermissionSet>,
+}
+
+impl Caller {
+    /// The user behind the credential; `None` for a workload.
+    pub fn user_id(&self) -> Option<UserId> {
+        self.principal.user_id()
+    }
+
+    /// The user's email, or the workload's subject.
+    pub fn display_name(&self) -> &str {
+        self.principal.display_name()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -119,8 +132,8 @@ struct CachedCredential {
     /// When it was last used, in [`CredentialMap`] ticks.
     used: std::sync::atomic::AtomicU32,
     org_id: OrgId,
-    user_id: UserId,
-    email: Box<str>,
+    principal: Principal,
+    /// Always true for a workload (it has no user to disable).
     user_active: bool,
     kind: CachedKind,
 }
@@ -137,8 +150,7 @@ impl CachedCredential {
                 epoch,
                 used: Default::default(),
                 org_id: user.org_id,
-                user_id: user.id,
-                email: user.email.as_str().into(),
+                principal: Principal::user(user.id, user.email.as_str()),
                 user_active: user.status == UserStatus::Active,
                 kind: CachedKind::ApiKey { id: key.id, digest: key.digest, expires: key.date_expire },
             },
@@ -146,9 +158,11 @@ impl CachedCredential {
                 epoch,
                 used: Default::default(),
                 org_id: session.org_id,
-                user_id: user.id,
-                email: user.email.as_str().into(),
-                user_active: user.status == UserStatus::Active,
+                principal: match &user {
+                    Some(u) => Principal::user(u.id, u.email.as_str()),
+                    None => session.principal.clone(),
+                },
+                user_active: user.as_ref().is_none_or(|u| u.status == UserStatus::Active),
                 kind: CachedKind::Session {
                     id: session.id,
                     kind: session.kind,
@@ -334,11 +348,11 @@ impl App {
                 if expires.is_some_and(|exp| now >= exp) {
                     return Err(AppError::Unauthorized("API key expired".into()));
                 }
-                let permissions = self.user_permissions(cached.org_id, cached.user_id).await?;
+                let Some(user) = cached.principal.user_id() else { return Err(unauthorized()) };
+                let permissions = self.user_permissions(cached.org_id, user).await?;
                 Ok(Caller {
                     org_id: cached.org_id,
-                    user_id: cached.user_id,
-                    email: cached.email.to_string(),
+                    principal: cached.principal.clone(),
                     kind: CallerKind::ApiKey(id),
                     permissions,
                 })
@@ -374,15 +388,13 @@ impl App {
                         CallerKind::RoleSession { session: id, role },
                         self.role_permissions(cached.org_id, role).await?,
                     ),
-                    _ => (CallerKind::LoginSession(id), self.user_permissions(cached.org_id, cached.user_id).await?),
+                    // Only a role session can speak for a workload: it has no permissions of its own.
+                    _ => match cached.principal.user_id() {
+                        Some(user) => (CallerKind::LoginSession(id), self.user_permissions(cached.org_id, user).await?),
+                        None => return Err(unauthorized()),
+                    },
                 };
-                Ok(Caller {
-                    org_id: cached.org_id,
-                    user_id: cached.user_id,
-                    email: cached.email.to_string(),
-                    kind,
-                    permissions,
-                })
+                Ok(Caller { org_id: cached.org_id, principal: cached.principal.clone(), kind, permissions })
             }
         }
     }
@@ -465,7 +477,10 @@ impl Caller {
             Decision::ImplicitDeny => {
                 let who = match self.kind {
                     CallerKind::RoleSession { role, .. } => format!("this session of role {role}"),
-                    _ => format!("user {}", self.user_id),
+                    _ => match self.user_id() {
+                        Some(user) => format!("user {user}"),
+                        None => format!("workload {}", self.display_name()),
+                    },
                 };
                 Err(AppError::Forbidden(format!("{who} is not allowed {action} on {resource}")))
             }
@@ -525,8 +540,7 @@ mod tests {
             epoch: 0,
             used: Default::default(),
             org_id: OrgId::from_random([1; 16]),
-            user_id: UserId::from_random([2; 16]),
-            email: "a@example.com".into(),
+            principal: Principal::user(UserId::from_random([2; 16]), "a@example.com"),
             user_active: true,
             kind: CachedKind::ApiKey { id: ApiKeyId::from_random([3; 16]), digest: d, expires: None },
         })

@@ -187,7 +187,7 @@ impl App {
 
     pub async fn delete_user(&self, caller: &Caller, id: UserId) -> AppResult<()> {
         self.change(caller, act::USER_DELETE, &id.to_string(), "user").await?;
-        if id == caller.user_id {
+        if Some(id) == caller.user_id() {
             return Err(AppError::Conflict("you cannot delete the user you are signed in as".into()));
         }
         if !self.store.delete_user(caller.org_id, id, self.now()).await? {

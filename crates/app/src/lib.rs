@@ -14,6 +14,7 @@ pub mod gateway;
 pub mod hashing;
 mod iam;
 mod login;
+pub mod oidc;
 mod system;
 
 use std::sync::{Arc, Mutex};
@@ -27,6 +28,7 @@ pub use bootstrap::{BootstrapOutcome, BootstrapRequest};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use iam::*;
 pub use login::{DEFAULT_TOP, Introspection, LoginLock, MAX_TOP, SIGN_IN_FAILED, SessionQueryText, SignIn, SignedIn};
+pub use oidc::{FetchedKeys, IssuerInput, IssuerState, KeyFetcher, WebIdentityAssume};
 pub use system::System;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -91,6 +93,7 @@ fn missing_reference(what: tessera_store::Entity) -> &'static str {
         Entity::Role => "Role not found",
         Entity::Trust => "Trust not found",
         Entity::Session => "Session not found",
+        Entity::OidcIssuer => "Issuer Not Found",
         Entity::Referenced => "a referenced object does not exist",
     }
 }
@@ -118,6 +121,8 @@ pub struct App {
     pub(crate) password_checks: std::sync::atomic::AtomicU64,
     /// Seconds audit events are kept before the sweep purges them.
     pub(crate) audit_retention: i64,
+    /// OIDC issuers' keys, as fetched (see `oidc`).
+    pub(crate) issuer_keys: oidc::IssuerKeyCache,
 }
 
 /// How long ended sessions stay queryable by default: 30 days.
@@ -137,6 +142,7 @@ impl App {
             hashing: hashing::PasswordHashing::new(Default::default()),
             password_checks: std::sync::atomic::AtomicU64::new(0),
             audit_retention: audit::DEFAULT_AUDIT_RETENTION,
+            issuer_keys: oidc::IssuerKeyCache::new(),
         }
     }
 

@@ -305,7 +305,7 @@ impl App {
             return Err(AppError::NotFound("Invalid user".into()));
         }
         let keep = match caller.kind {
-            CallerKind::LoginSession(id) if caller.user_id == user => Some(id),
+            CallerKind::LoginSession(id) if caller.user_id() == Some(user) => Some(id),
             _ => None,
         };
         let ended = self.store.end_user_sessions(caller.org_id, user, EndReason::Terminated, self.now(), keep).await?;

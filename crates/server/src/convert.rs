@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use tessera_api_types as wire;
 use tessera_app::{GroupInput, NewUser, PolicyInput, RoleInput, TrustInput, UserPatch};
 use tessera_domain::Timestamp;
+use tessera_domain::oidc::{IssuerKeys, IssuerUri, JwkSet, OidcClaims};
 use tessera_domain::page::Page;
 use tessera_domain::policy::Policy;
 use tessera_domain::policy::{PolicyDocument, PolicyDocumentJson};
@@ -153,9 +154,10 @@ pub fn role_input(b: wire::RoleInput) -> Result<RoleInput, ApiError> {
 }
 
 pub fn trust_view(t: &RoleTrust) -> wire::TrustView {
-    let (user, group) = match t.principal {
-        TrustPrincipal::User(u) => (Some(u.to_string()), None),
-        TrustPrincipal::Group(g) => (None, Some(g.to_string())),
+    let (user, group, issuer) = match t.principal {
+        TrustPrincipal::User(u) => (Some(u.to_string()), None, None),
+        TrustPrincipal::Group(g) => (None, Some(g.to_string()), None),
+        TrustPrincipal::OidcIssuer(i) => (None, None, Some(i.to_string())),
     };
     wire::TrustView {
         id: t.id.to_string(),
@@ -163,9 +165,11 @@ pub fn trust_view(t: &RoleTrust) -> wire::TrustView {
         trust_type: t.trust_type.clone(),
         trusted_user_id: user,
         trusted_group_id: group,
+        trusted_oidc_issuer_id: issuer,
         conditions: wire::Conditions {
             ip_address: t.conditions.ip_ranges.iter().map(|n| n.to_string()).collect(),
             time_of_day: t.conditions.time_of_day.map(|w| wire::TimeOfDay { start: w.start.into(), end: w.end.into() }),
+            oidc_claims: (!t.conditions.oidc_claims.is_empty()).then(|| t.conditions.oidc_claims.to_json()),
         },
         valid_until: t.valid_until.map(ts),
         date_created: ts(t.date_created),
@@ -173,13 +177,14 @@ pub fn trust_view(t: &RoleTrust) -> wire::TrustView {
 }
 
 pub fn trust_input(b: wire::TrustInput) -> Result<TrustInput, ApiError> {
-    let principal = match (&b.trusted_user_id, &b.trusted_group_id) {
-        (Some(u), None) => TrustPrincipal::User(body_id("trusted_user_id", u)?),
-        (None, Some(g)) => TrustPrincipal::Group(body_id("trusted_group_id", g)?),
+    let principal = match (&b.trusted_user_id, &b.trusted_group_id, &b.trusted_oidc_issuer_id) {
+        (Some(u), None, None) => TrustPrincipal::User(body_id("trusted_user_id", u)?),
+        (None, Some(g), None) => TrustPrincipal::Group(body_id("trusted_group_id", g)?),
+        (None, None, Some(i)) => TrustPrincipal::OidcIssuer(body_id("trusted_oidc_issuer_id", i)?),
         _ => {
             return Err(ApiError::invalid(
                 "trusted_user_id",
-                "a trust names exactly one principal: trusted_user_id or trusted_group_id",
+                "a trust names exactly one principal: trusted_user_id, trusted_group_id or trusted_oidc_issuer_id",
             ));
         }
     };
@@ -201,11 +206,17 @@ pub fn trust_input(b: wire::TrustInput) -> Result<TrustInput, ApiError> {
         .map(|(i, s)| parse_ip_range(s).map_err(|m| ApiError::invalid(format!("conditions.ip_address[{i}]"), m)))
         .collect::<Result<Vec<_>, _>>()?;
     let time_of_day = c.time_of_day.map(|w| HourWindow::new(w.start, w.end)).transpose()?;
+    let oidc_claims = match &c.oidc_claims {
+        None => OidcClaims::default(),
+        Some(v) => OidcClaims::parse(v, "conditions.oidc_claims")?,
+    };
+    let conditions = TrustConditions { ip_ranges, time_of_day, oidc_claims };
+    conditions.check_for(&principal)?;
     Ok(TrustInput {
         role_id: body_id("role_id", &b.role_id)?,
         trust_type,
         principal,
-        conditions: TrustConditions { ip_ranges, time_of_day },
+        conditions,
         valid_until: b.valid_until.as_deref().map(|s| parse_time("valid_until", s)).transpose()?,
     })
 }
@@ -218,6 +229,7 @@ pub fn assumed_view(s: &Session, token: Option<String>, now: Timestamp) -> wire:
         id: s.id.to_string(),
         session_token: token,
         user_id: s.user_id().map(|u| u.to_string()).unwrap_or_default(),
+        oidc_issuer_id: s.principal.oidc_issuer().map(|i| i.to_string()),
         role_id: s.role_id.map(|r| r.to_string()).unwrap_or_default(),
         session_name: s.session_name.clone(),
         duration: s.duration,
@@ -240,6 +252,8 @@ pub fn iam_session_view(s: &Session) -> wire::IamSessionView {
         kind: s.kind.as_str().to_owned(),
         user_id: s.user_id().map(|u| u.to_string()).unwrap_or_default(),
         user_id_or_email: s.principal.display_name().to_owned(),
+        auth_method: s.auth_method.clone(),
+        oidc_issuer_id: s.principal.oidc_issuer().map(|i| i.to_string()),
         role: s.role_name.clone(),
         role_id: s.role_id.map(|r| r.to_string()),
         session_name: s.session_name.clone(),
@@ -291,3 +305,85 @@ pub const SESSION_VIEW_FIELDS: &[&str] = &[
     "last_login_client",
     "account_moid",
 ];
+
+// ---- OIDC issuers --------------------------------------------------------------------------
+
+/// An issuer to create or replace: a `uri`, and inline keys (one flat, or `keys`) or none
+/// (discovered).
+pub fn issuer_input(b: wire::oidc::IssuerInput) -> Result<tessera_app::IssuerInput, ApiError> {
+    let source = b.source.clone().unwrap_or_else(|| "external".into());
+    if !tessera_domain::oidc::ISSUER_SOURCES.contains(&source.as_str()) {
+        return Err(ApiError::invalid(
+            "source",
+            format!("source: only \"external\" issuers can be registered here, found \"{source}\""),
+        ));
+    }
+    let uri = b.uri.as_deref().ok_or_else(|| ApiError::invalid("uri", "uri: the issuer's identifier is required"))?;
+    let uri = IssuerUri::parse(uri, "uri")?;
+    let flat = [&b.kty, &b.kid, &b.n, &b.e, &b.crv, &b.x, &b.y, &b.alg, &b.use_].iter().any(|m| m.is_some());
+    let keys = match (flat, b.keys) {
+        (true, Some(_)) => {
+            return Err(ApiError::invalid(
+                "keys",
+                "keys: give one key flat (kty, n, e, ...) or several in keys, not both",
+            ));
+        }
+        (false, None) => IssuerKeys::Discovered,
+        (false, Some(keys)) => {
+            let set = JwkSet::parse_strict(&serde_json::json!({ "keys": keys }))
+                .map_err(|e| ApiError::invalid("keys", format!("keys: {e}")))?;
+            IssuerKeys::Inline(set)
+        }
+        (true, None) => {
+            let mut jwk = serde_json::Map::new();
+            for (name, v) in [
+                ("kty", &b.kty),
+                ("kid", &b.kid),
+                ("n", &b.n),
+                ("e", &b.e),
+                ("crv", &b.crv),
+                ("x", &b.x),
+                ("y", &b.y),
+                ("alg", &b.alg),
+                ("use", &b.use_),
+            ] {
+                if let Some(v) = v {
+                    jwk.insert(name.into(), serde_json::Value::String(v.clone()));
+                }
+            }
+            let set = JwkSet::parse_strict(&serde_json::json!({ "keys": [jwk] })).map_err(|e| {
+                ApiError::invalid("kty", format!("the inline key: {}", e.0.trim_start_matches("keys[0]: ")))
+            })?;
+            IssuerKeys::Inline(set)
+        }
+    };
+    Ok(tessera_app::IssuerInput { source, uri, keys })
+}
+
+pub fn issuer_view(s: &tessera_app::IssuerState) -> wire::oidc::IssuerView {
+    let i = &s.issuer;
+    let first = match &i.keys {
+        IssuerKeys::Inline(set) => set.keys.first().map(|k| k.json.clone()),
+        IssuerKeys::Discovered => None,
+    };
+    let member = |name: &str| first.as_ref().and_then(|j| j.get(name)).and_then(|v| v.as_str()).map(str::to_owned);
+    wire::oidc::IssuerView {
+        id: i.id.to_string(),
+        source: i.source.clone(),
+        uri: i.uri.as_str().to_owned(),
+        kty: member("kty"),
+        kid: member("kid"),
+        n: member("n"),
+        e: member("e"),
+        alg: member("alg"),
+        use_: member("use"),
+        keys_source: if first.is_some() { "inline" } else { "discovered" }.into(),
+        jwks_fetched_at: s.jwks_fetched_at.map(ts),
+        jwks_expires_at: s.jwks_expires_at.map(ts),
+        date_created: ts(i.date_created),
+    }
+}
+
+pub fn jwks_view(set: &JwkSet) -> wire::oidc::Jwks {
+    wire::oidc::Jwks { keys: set.keys.iter().map(|k| serde_json::Value::Object(k.json.clone())).collect() }
+}

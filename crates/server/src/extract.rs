@@ -171,6 +171,27 @@ impl FromRequestParts<Arc<App>> for Authed {
     }
 }
 
+/// The caller of a route that also takes a workload's OIDC token as its bearer (assuming a
+/// role with `auth_method` `oidc`): the bearer as presented, and the Tessera caller it
+/// authenticates as, if it does. The body decides which one the handler uses.
+pub struct BearerOrCaller {
+    pub bearer: Option<String>,
+    pub caller: Result<Caller, ApiError>,
+}
+
+impl FromRequestParts<Arc<App>> for BearerOrCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Self::Rejection> {
+        let bearer = match credential(parts) {
+            Ok(Some(Credential { token, from_cookie: false })) => Some(token),
+            _ => None,
+        };
+        let caller = Authed::from_request_parts(parts, app).await.map(|a| a.0);
+        Ok(BearerOrCaller { bearer, caller })
+    }
+}
+
 /// Refuses a request a browser marked as cross-site (login CSRF on `POST /v2/sessions`):
 /// a sign-in needs no cookie, but a foreign page must not sign the visitor in as someone else.
 pub struct SameOrigin;

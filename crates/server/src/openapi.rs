@@ -407,6 +407,40 @@ pub fn operations() -> Vec<Operation> {
         .ok::<wire::TrustEnvelope>(),
         op("DELETE", "/v2/role-trusts/{role_trust_id}", "deleteTrust", "Delete a role trust", "iam.roletrust.Delete")
             .no_content("Deleted"),
+        // OIDC issuers
+        op("GET", "/v2/oidc/issuer", "listOidcIssuers", "List OIDC issuers", "iam.oidcissuer.List")
+            .query(Paging)
+            .ok::<wire::oidc::IssuerList>(),
+        op("POST", "/v2/oidc/issuer", "createOidcIssuer", "Register an OIDC issuer", "iam.oidcissuer.Create")
+            .json::<wire::oidc::IssuerInput>()
+            .created::<wire::oidc::IssuerView>(),
+        op("GET", "/v2/oidc/issuer/{issuer_id}", "getOidcIssuer", "Read an OIDC issuer", "iam.oidcissuer.Read")
+            .ok::<wire::oidc::IssuerEnvelope>(),
+        op(
+            "PATCH",
+            "/v2/oidc/issuer/{issuer_id}",
+            "updateOidcIssuer",
+            "Replace an OIDC issuer",
+            "iam.oidcissuer.Update",
+        )
+        .json::<wire::oidc::IssuerInput>()
+        .ok::<wire::oidc::IssuerEnvelope>(),
+        op(
+            "DELETE",
+            "/v2/oidc/issuer/{issuer_id}",
+            "deleteOidcIssuer",
+            "Delete an OIDC issuer and its trusts",
+            "iam.oidcissuer.Delete",
+        )
+        .no_content("Deleted"),
+        op(
+            "GET",
+            "/v2/oidc/issuer/{issuer_id}/jwks",
+            "getOidcIssuerJwks",
+            "The issuer's public keys",
+            "iam.oidcissuer.Read",
+        )
+        .ok::<wire::oidc::Jwks>(),
         // assumed roles
         op(
             "POST",
@@ -823,7 +857,7 @@ fn links_from(create: &Operation, name: &str) -> Value {
 fn tag(path: &str) -> &'static str {
     let seg = path.trim_start_matches("/v2/").split('/').next().unwrap_or("");
     match seg {
-        "users" | "groups" | "policies" | "roles" | "role-trusts" => "iam",
+        "users" | "groups" | "policies" | "roles" | "role-trusts" | "oidc" => "iam",
         "assumed-roles" => "assumed roles",
         "sessions" | "iam" | "oauth2" | "auth" => "sessions",
         "audit-events" => "audit",

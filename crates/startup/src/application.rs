@@ -91,7 +91,8 @@ impl Application {
         let app = Arc::new(
             App::new(Arc::clone(&store), clock, rng)
                 .with_session_retention(i64::from(settings.sessions.retention_days) * 86_400)
-                .with_audit_retention(i64::from(settings.audit.retention_days) * 86_400),
+                .with_audit_retention(i64::from(settings.audit.retention_days) * 86_400)
+                .with_key_fetcher(Arc::new(crate::oidc_keys::HttpKeyFetcher::new())),
         );
         let from_settings = settings.bootstrap.api_key.is_some();
         let bootstrap = app

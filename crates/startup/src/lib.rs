@@ -4,6 +4,7 @@
 
 mod application;
 mod flags;
+pub mod oidc_keys;
 mod settings;
 mod table;
 pub mod telemetry;

@@ -21,7 +21,7 @@ use tessera_domain::audit::AuditEvent;
 use tessera_domain::ids::*;
 use tessera_domain::login::{LockoutPolicy, LoginClaim, SessionLimits};
 use tessera_domain::role::Role;
-use tessera_domain::session::{EndReason, Principal, Session};
+use tessera_domain::session::{EndReason, Session};
 use tessera_domain::token::TokenDigest;
 use tessera_domain::trust::RoleTrust;
 use tessera_domain::user::{ApiKey, Group, Organization, User, UserStatus};
@@ -243,7 +243,8 @@ fn session_insert_sql(audited: bool) -> &'static str {
         return sql::SESSION_INSERT;
     }
     SQL.get_or_init(|| {
-        let ps: Vec<String> = (27..27 + 14).map(|n| format!("${n}")).collect();
+        let first = sql::SESSION_INSERT_PARAMS + 1;
+        let ps: Vec<String> = (first..first + 14).map(|n| format!("${n}")).collect();
         format!("WITH audit AS ({} VALUES ({})) {}", sql::AUDIT_INSERT, ps.join(", "), sql::SESSION_INSERT)
     })
 }
@@ -421,6 +422,20 @@ tessera_store_sql::sql_store! {
         async fn delete_trust(&self, org: OrgId, tid: TrustId) -> StoreResult<bool> {
             self.write(sql::delete_trust(org, tid), Some(StoreChange::Permissions), |n| n == 1).await
         }
+
+        async fn create_oidc_issuer(&self, i: &tessera_domain::oidc::OidcIssuer) -> StoreResult<()> {
+            self.write(sql::insert_oidc_issuer(i), None, |_| ()).await
+        }
+
+        async fn update_oidc_issuer(&self, i: &tessera_domain::oidc::OidcIssuer) -> StoreResult<bool> {
+            // Cached assume facts hold the issuer: other nodes must re-read it.
+            self.write(sql::update_oidc_issuer(i), Some(StoreChange::Permissions), |n| n == 1).await
+        }
+
+        async fn delete_oidc_issuer(&self, org: OrgId, iid: OidcIssuerId) -> StoreResult<bool> {
+            let steps = sql::delete_oidc_issuer(org, iid);
+            self.delete_all(sql::oidc_issuer_exists(org, iid), &steps, &[StoreChange::Permissions]).await
+        }
     }
     sessions {
         async fn create_session(&self, sess: &Session, digest: &TokenDigest) -> StoreResult<()> {
@@ -558,8 +573,8 @@ tessera_store_sql::sql_store! {
             let mut c = self.client().await?;
             let tx = c.transaction().await.map_err(map_err)?;
             // Serialise sign-ins of one principal so two at once cannot both skip the cap.
-            let Principal::User { id: user, .. } = &x.principal;
-            tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&user.to_string()]).await.map_err(map_err)?;
+            let principal = x.principal.user_id().map_or_else(|| x.principal.display_name().to_owned(), |u| u.to_string());
+            tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&principal]).await.map_err(map_err)?;
             let ids = all(&*tx, &sql::sessions_beyond_cap(x, max_active, now)).await?;
             let ended = end_ids(&*tx, x.org_id, &ids, EndReason::Replaced, now).await?;
             exec(&*tx, &sql::insert_session(x, d)).await?;

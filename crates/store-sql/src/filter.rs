@@ -47,6 +47,7 @@ pub static SESSION_COLUMNS: Columns = Columns(&[
     ("last_login_time", "s.last_login_time"),
     ("last_login_client", "s.last_login_client"),
     ("account_moid", "s.org_id"),
+    ("oidc_issuer_id", "s.oidc_issuer_id"),
 ]);
 
 /// `audit_events a`: the fields of `store::AUDIT_SCHEMA`.

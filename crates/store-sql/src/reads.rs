@@ -225,6 +225,29 @@ macro_rules! sql_store {
             ) -> ::tessera_store::StoreResult<Vec<::tessera_domain::trust::RoleTrust>> {
                 self.fetch_all($crate::statements::role_trusts(org, role)).await
             }
+
+            async fn get_oidc_issuer(
+                &self,
+                org: ::tessera_domain::ids::OrgId,
+                id: ::tessera_domain::ids::OidcIssuerId,
+            ) -> ::tessera_store::StoreResult<Option<::tessera_domain::oidc::OidcIssuer>> {
+                self.fetch_one($crate::statements::get_oidc_issuer(org, id)).await
+            }
+
+            async fn find_oidc_issuer(
+                &self,
+                id: ::tessera_domain::ids::OidcIssuerId,
+            ) -> ::tessera_store::StoreResult<Option<::tessera_domain::oidc::OidcIssuer>> {
+                self.fetch_one($crate::statements::find_oidc_issuer(id)).await
+            }
+
+            async fn list_oidc_issuers(
+                &self,
+                org: ::tessera_domain::ids::OrgId,
+                req: ::tessera_store::PageRequest,
+            ) -> ::tessera_store::StoreResult<::tessera_store::Page<::tessera_domain::oidc::OidcIssuer>> {
+                self.list($crate::statements::list_oidc_issuers(org, &req)).await
+            }
         }
 
         #[::async_trait::async_trait]

@@ -9,6 +9,7 @@ use std::str::FromStr;
 use tessera_domain::Timestamp;
 use tessera_domain::audit::{ActorKind, AuditEvent, AuditResult};
 use tessera_domain::login::{LoginState, SessionLimits};
+use tessera_domain::oidc::{IssuerKeys, IssuerUri, JwkSet, OidcClaims, OidcIssuer};
 use tessera_domain::policy::PolicyDocument;
 use tessera_domain::role::{MaxSessionDuration, Role, RoleType};
 use tessera_domain::session::{EndReason, Principal, Session, SessionKind, SessionStatus};
@@ -235,6 +236,9 @@ pub fn conditions_text(c: &TrustConditions) -> String {
     if let Some(w) = c.time_of_day {
         obj.insert("time_of_day".into(), serde_json::json!({"start": w.start, "end": w.end}));
     }
+    if !c.oidc_claims.is_empty() {
+        obj.insert("oidc_claims".into(), c.oidc_claims.to_json());
+    }
     serde_json::Value::Object(obj).to_string()
 }
 
@@ -254,7 +258,11 @@ pub fn conditions(text: &str) -> StoreResult<TrustConditions> {
         ),
         _ => None,
     };
-    Ok(TrustConditions { ip_ranges, time_of_day })
+    let oidc_claims = match &v["oidc_claims"] {
+        serde_json::Value::Null => OidcClaims::default(),
+        claims => OidcClaims::parse(claims, "oidc_claims").map_err(|e| malformed(e.message))?,
+    };
+    Ok(TrustConditions { ip_ranges, time_of_day, oidc_claims })
 }
 
 /// A trust's principal as its two columns: `principal_kind`, `principal_id`.
@@ -262,6 +270,7 @@ pub fn principal_parts(p: &TrustPrincipal) -> (&'static str, String) {
     match p {
         TrustPrincipal::User(u) => ("user", u.to_string()),
         TrustPrincipal::Group(g) => ("group", g.to_string()),
+        TrustPrincipal::OidcIssuer(i) => ("oidc_issuer", i.to_string()),
     }
 }
 
@@ -269,6 +278,7 @@ pub fn trust(r: &dyn SqlRow, at: usize) -> StoreResult<RoleTrust> {
     let principal = match r.text(at + 4)?.as_str() {
         "user" => TrustPrincipal::User(id(r, at + 5)?),
         "group" => TrustPrincipal::Group(id(r, at + 5)?),
+        "oidc_issuer" => TrustPrincipal::OidcIssuer(id(r, at + 5)?),
         other => return Err(malformed(format!("unknown principal kind {other}"))),
     };
     Ok(RoleTrust {
@@ -290,7 +300,7 @@ macro_rules! session_cols {
         "s.id, s.org_id, s.token_digest, s.kind, s.user_id, s.user_email, s.role_id, s.role_name, \
          s.session_name, s.auth_method, s.duration, s.bound_ip, s.source_ip, s.conditions_met, s.create_time, \
          s.mod_time, s.expiration, s.idle_timeout, s.last_activity, s.status, s.end_time, s.end_reason, \
-         s.failed_logins, s.last_login_time, s.last_login_client"
+         s.failed_logins, s.last_login_time, s.last_login_client, s.oidc_issuer_id"
     };
 }
 pub const SESSION_COLS: &str = session_cols!();
@@ -310,7 +320,13 @@ pub fn session(r: &dyn SqlRow, at: usize) -> StoreResult<Session> {
         org_id: id(r, at + 1)?,
         handle: TokenDigest::from_slice(&r.bytes(at + 2)?).map(|d| d.handle()).unwrap_or_default(),
         kind: SessionKind::parse(&r.text(at + 3)?).ok_or_else(|| malformed("unknown session kind"))?,
-        principal: Principal::user(id(r, at + 4)?, r.text(at + 5)?),
+        principal: match r.opt_text(at + 25)? {
+            None => Principal::user(id(r, at + 4)?, r.text(at + 5)?),
+            Some(issuer) => Principal::Workload {
+                issuer: issuer.parse().map_err(|_| malformed("bad oidc issuer id"))?,
+                subject: r.text(at + 5)?,
+            },
+        },
         role_id: role_id.map(|r| r.parse()).transpose().map_err(|_| malformed("bad role id"))?,
         role_name: r.text(at + 7)?,
         session_name: r.text(at + 8)?,
@@ -340,9 +356,49 @@ pub fn api_key_credential(r: &dyn SqlRow, at: usize) -> StoreResult<Credential> 
     Ok(Credential::ApiKey { key: api_key(r, at)?, user: user(r, at + API_KEY_WIDTH)? })
 }
 
-/// A session and its user: [`SESSION_COLS`], then [`USER_COLS`].
+/// A session and its user: [`SESSION_COLS`], then [`USER_COLS`] (null for a workload's
+/// session, which has no user).
 pub fn session_credential(r: &dyn SqlRow, at: usize) -> StoreResult<Credential> {
-    Ok(Credential::Session { session: Box::new(session(r, at)?), user: user(r, at + SESSION_WIDTH)? })
+    let session = Box::new(session(r, at)?);
+    let user = match r.opt_text(at + SESSION_WIDTH)? {
+        Some(_) => Some(user(r, at + SESSION_WIDTH)?),
+        None => None,
+    };
+    Ok(Credential::Session { session, user })
+}
+
+#[macro_export]
+#[doc(hidden)]
+macro_rules! oidc_issuer_cols {
+    () => {
+        "i.id, i.org_id, i.source, i.uri, i.inline_keys, i.date_created"
+    };
+}
+
+/// Inline keys as stored: the key set's JSON, or null for an issuer whose keys are discovered.
+pub fn inline_keys_text(k: &IssuerKeys) -> Option<String> {
+    match k {
+        IssuerKeys::Discovered => None,
+        IssuerKeys::Inline(set) => Some(set.to_json().to_string()),
+    }
+}
+
+pub fn oidc_issuer(r: &dyn SqlRow, at: usize) -> StoreResult<OidcIssuer> {
+    let keys = match r.opt_text(at + 4)? {
+        None => IssuerKeys::Discovered,
+        Some(text) => {
+            let v: serde_json::Value = serde_json::from_str(&text).map_err(malformed)?;
+            IssuerKeys::Inline(JwkSet::parse_strict(&v).map_err(malformed)?)
+        }
+    };
+    Ok(OidcIssuer {
+        id: id(r, at)?,
+        org_id: id(r, at + 1)?,
+        source: r.text(at + 2)?,
+        uri: IssuerUri::parse(&r.text(at + 3)?, "uri").map_err(|e| malformed(e.message))?,
+        keys,
+        date_created: ts(r, at + 5)?,
+    })
 }
 
 /// A gateway key: [`SESSION_COLS`], [`USER_COLS`], `k.data`, `k.expires`.
@@ -431,7 +487,7 @@ mod tests {
 
     #[test]
     fn widths_are_counted_from_the_lists() {
-        assert_eq!((USER_WIDTH, API_KEY_WIDTH, SESSION_WIDTH, AUDIT_WIDTH), (7, 7, 25, 14));
+        assert_eq!((USER_WIDTH, API_KEY_WIDTH, SESSION_WIDTH, AUDIT_WIDTH), (7, 7, 26, 14));
     }
 
     #[test]
@@ -439,6 +495,7 @@ mod tests {
         let c = TrustConditions {
             ip_ranges: vec!["10.0.0.0/8".parse().unwrap()],
             time_of_day: Some(HourWindow::new(9, 17).unwrap()),
+            oidc_claims: OidcClaims::default(),
         };
         let text = conditions_text(&c);
         assert_eq!(text, r#"{"ip_address":["10.0.0.0/8"],"time_of_day":{"end":17,"start":9}}"#);

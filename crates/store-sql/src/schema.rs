@@ -219,6 +219,23 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX audit_events_by_org ON audit_events (org_id, seq);
     CREATE INDEX audit_events_by_time ON audit_events (time);
     "#,
+    // 8: workload identity. OIDC issuers (inline keys as a JWKS JSON text, null when the keys
+    // are discovered); a workload's session names its issuer, its subject sits in
+    // `user_email` and its `user_id` is empty (see `statements::principal_columns`).
+    r#"
+    CREATE TABLE oidc_issuers (
+        seq {SEQ},
+        id TEXT NOT NULL UNIQUE,
+        org_id TEXT NOT NULL REFERENCES organizations(id),
+        source TEXT NOT NULL,
+        uri TEXT NOT NULL,
+        inline_keys TEXT,
+        date_created {INT} NOT NULL
+    );
+    CREATE INDEX oidc_issuers_by_org ON oidc_issuers (org_id, seq);
+    ALTER TABLE sessions ADD COLUMN oidc_issuer_id TEXT;
+    CREATE INDEX sessions_by_org_issuer ON sessions (org_id, oidc_issuer_id, seq);
+    "#,
 ];
 
 /// The migrations, numbered from 1, in `d`'s spelling.

@@ -7,8 +7,9 @@
 
 use tessera_domain::Timestamp;
 use tessera_domain::audit::AuditEvent;
-use tessera_domain::ids::{ApiKeyId, GroupId, OrgId, PolicyId, RoleId, SessionId, TrustId, UserId};
+use tessera_domain::ids::{ApiKeyId, GroupId, OidcIssuerId, OrgId, PolicyId, RoleId, SessionId, TrustId, UserId};
 use tessera_domain::login::{LoginState, SessionLimits};
+use tessera_domain::oidc::OidcIssuer;
 use tessera_domain::page::PageRequest;
 use tessera_domain::role::Role;
 use tessera_domain::session::{EndReason, Principal, Session, SessionKind};
@@ -57,6 +58,7 @@ static USER_EXISTS: Stmt = Stmt::new("SELECT EXISTS (SELECT 1 FROM users WHERE o
 static GROUP_EXISTS: Stmt = Stmt::new("SELECT EXISTS (SELECT 1 FROM groups WHERE org_id = $1 AND id = $2)");
 static POLICY_EXISTS: Stmt = Stmt::new("SELECT EXISTS (SELECT 1 FROM policies WHERE org_id = $1 AND id = $2)");
 static ROLE_EXISTS: Stmt = Stmt::new("SELECT EXISTS (SELECT 1 FROM roles WHERE org_id = $1 AND id = $2)");
+static OIDC_ISSUER_EXISTS: Stmt = Stmt::new("SELECT EXISTS (SELECT 1 FROM oidc_issuers WHERE org_id = $1 AND id = $2)");
 
 fn exists(stmt: &'static Stmt, org: OrgId, id: impl std::fmt::Display) -> Query {
     Query::new(stmt, values![s(org), s(id)])
@@ -177,12 +179,15 @@ static FIND_API_KEY: Stmt = Stmt::new(concat!(
     crate::user_cols!(),
     " FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.digest = $1"
 ));
+// A workload's session has no user (the left join); a user's session whose user is gone
+// resolves to nothing.
 static FIND_SESSION: Stmt = Stmt::new(concat!(
     "SELECT ",
     crate::session_cols!(),
     ", ",
     crate::user_cols!(),
-    " FROM sessions s JOIN users u ON u.id = s.user_id AND u.org_id = s.org_id WHERE s.token_digest = $1"
+    " FROM sessions s LEFT JOIN users u ON u.id = s.user_id AND u.org_id = s.org_id \
+     WHERE s.token_digest = $1 AND (u.id IS NOT NULL OR s.oidc_issuer_id IS NOT NULL)"
 ));
 
 /// Inserts the key when its user exists in its organization: one row inserted, or the user
@@ -488,8 +493,12 @@ pub fn delete_role(org: OrgId, id: RoleId) -> [Query; 2] {
 }
 
 fn principal_check(t: &RoleTrust) -> Check {
-    let (kind, id) = principal_parts(&t.principal);
-    if kind == "user" { user_check(t.org_id, id) } else { group_check(t.org_id, id) }
+    use tessera_domain::trust::TrustPrincipal;
+    match t.principal {
+        TrustPrincipal::User(u) => user_check(t.org_id, u),
+        TrustPrincipal::Group(g) => group_check(t.org_id, g),
+        TrustPrincipal::OidcIssuer(i) => oidc_issuer_check(t.org_id, i),
+    }
 }
 
 /// The role and the principal must exist in the trust's organization.
@@ -558,14 +567,72 @@ pub fn role_trusts(org: OrgId, role: RoleId) -> Fetch<RoleTrust> {
     Fetch::new(&ROLE_TRUSTS, values![s(org), s(role)], rows::trust)
 }
 
+// OIDC issuers.
+static INSERT_OIDC_ISSUER: Stmt = Stmt::new(
+    "INSERT INTO oidc_issuers (id, org_id, source, uri, inline_keys, date_created) VALUES ($1, $2, $3, $4, $5, $6)",
+);
+static GET_OIDC_ISSUER: Stmt =
+    Stmt::new(concat!("SELECT ", crate::oidc_issuer_cols!(), " FROM oidc_issuers i WHERE i.org_id = $1 AND i.id = $2"));
+static FIND_OIDC_ISSUER: Stmt =
+    Stmt::new(concat!("SELECT ", crate::oidc_issuer_cols!(), " FROM oidc_issuers i WHERE i.id = $1"));
+static UPDATE_OIDC_ISSUER: Stmt =
+    Stmt::new("UPDATE oidc_issuers SET source = $3, uri = $4, inline_keys = $5 WHERE org_id = $1 AND id = $2");
+static DELETE_OIDC_ISSUER: Stmt = Stmt::new("DELETE FROM oidc_issuers WHERE org_id = $1 AND id = $2");
+
+fn oidc_issuer_check(org: OrgId, id: OidcIssuerId) -> Check {
+    Check { query: exists(&OIDC_ISSUER_EXISTS, org, id), missing: missing(Entity::OidcIssuer) }
+}
+pub fn oidc_issuer_exists(org: OrgId, id: OidcIssuerId) -> Query {
+    exists(&OIDC_ISSUER_EXISTS, org, id)
+}
+pub fn insert_oidc_issuer(i: &OidcIssuer) -> Query {
+    Query::new(
+        &INSERT_OIDC_ISSUER,
+        values![s(i.id), s(i.org_id), &i.source, i.uri.as_str(), rows::inline_keys_text(&i.keys), i.date_created.0],
+    )
+}
+pub fn get_oidc_issuer(org: OrgId, id: OidcIssuerId) -> Fetch<OidcIssuer> {
+    Fetch::new(&GET_OIDC_ISSUER, values![s(org), s(id)], rows::oidc_issuer)
+}
+/// By id alone: a token presented to assume names its issuer, and so its organization.
+pub fn find_oidc_issuer(id: OidcIssuerId) -> Fetch<OidcIssuer> {
+    Fetch::new(&FIND_OIDC_ISSUER, values![s(id)], rows::oidc_issuer)
+}
+pub fn list_oidc_issuers(org: OrgId, req: &PageRequest) -> StoreResult<ListPage<OidcIssuer>> {
+    ListPage::new(
+        crate::oidc_issuer_cols!(),
+        "FROM oidc_issuers i WHERE i.org_id = $1",
+        "i.seq",
+        values![s(org)],
+        req,
+        rows::oidc_issuer,
+    )
+}
+pub fn update_oidc_issuer(i: &OidcIssuer) -> Query {
+    Query::new(
+        &UPDATE_OIDC_ISSUER,
+        values![s(i.org_id), s(i.id), &i.source, i.uri.as_str(), rows::inline_keys_text(&i.keys)],
+    )
+}
+/// The trusts that name the issuer, then the issuer (its sessions stay, as a user's
+/// records do, until they end and are purged).
+pub fn delete_oidc_issuer(org: OrgId, id: OidcIssuerId) -> [Query; 2] {
+    [
+        Query::new(&DELETE_TRUSTS_OF, values![s(org), "oidc_issuer", s(id)]),
+        Query::new(&DELETE_OIDC_ISSUER, values![s(org), s(id)]),
+    ]
+}
+
 // Sessions.
 /// The columns `INSERT INTO sessions` names, in [`session_values`]' order.
 pub const SESSION_INSERT: &str = "INSERT INTO sessions (id, org_id, kind, token_digest, user_id, user_email, role_id, \
      role_name, session_name, auth_method, duration, bound_ip, source_ip, conditions_met, create_time, mod_time, \
      expiration, idle_timeout, last_activity, idle_time_expiration, status, end_time, end_reason, failed_logins, \
-     last_login_time, last_login_client) \
+     last_login_time, last_login_client, oidc_issuer_id) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, \
-     $23, $24, $25, $26)";
+     $23, $24, $25, $26, $27)";
+/// How many values [`SESSION_INSERT`] binds (a statement that appends its own starts after).
+pub const SESSION_INSERT_PARAMS: usize = 27;
 static INSERT_SESSION: Stmt = Stmt::new(SESSION_INSERT);
 static GET_SESSION: Stmt =
     Stmt::new(concat!("SELECT ", crate::session_cols!(), " FROM sessions s WHERE s.org_id = $1 AND s.id = $2"));
@@ -610,15 +677,22 @@ static SESSIONS_BEYOND_CAP: Stmt = Stmt::pair(
      ORDER BY seq DESC LIMIT -1 OFFSET $5",
 );
 
-fn principal_columns(p: &Principal) -> (String, String) {
+/// A principal as its three columns: `user_id`, `user_email`, `oidc_issuer_id`.
+///
+/// A workload has no user: its `user_id` is the empty string (the column predates workloads
+/// and is `NOT NULL`; SQLite cannot relax that without rebuilding `sessions`, which
+/// `gateway_keys` cascades from), and `user_email` holds its subject, so the session query's
+/// `user_id_or_email` finds workloads by subject like users by email.
+fn principal_columns(p: &Principal) -> (String, String, Option<String>) {
     match p {
-        Principal::User { id, email } => (s(id), email.clone()),
+        Principal::User { id, email } => (s(id), email.clone(), None),
+        Principal::Workload { issuer, subject } => (String::new(), subject.clone(), Some(s(issuer))),
     }
 }
 
 /// A session's row values in [`SESSION_INSERT`]'s order.
 pub fn session_values(x: &Session, d: &TokenDigest) -> Vec<Value> {
-    let (user_id, user_email) = principal_columns(&x.principal);
+    let (user_id, user_email, issuer) = principal_columns(&x.principal);
     values![
         s(x.id),
         s(x.org_id),
@@ -645,7 +719,8 @@ pub fn session_values(x: &Session, d: &TokenDigest) -> Vec<Value> {
         x.end_reason.map(|r| r.as_str()),
         x.failed_logins,
         x.last_login_time.map(|t| t.0),
-        &x.last_login_client
+        &x.last_login_client,
+        issuer
     ]
 }
 pub fn insert_session(x: &Session, d: &TokenDigest) -> Query {
@@ -702,7 +777,7 @@ pub fn purge_sessions(before: Timestamp) -> [Query; 2] {
 /// The user's active sessions of the new one's kind beyond the newest `max_active - 1`: the
 /// ones a new login session replaces.
 pub fn sessions_beyond_cap(x: &Session, max_active: u32, now: Timestamp) -> Fetch<String> {
-    let (user_id, _) = principal_columns(&x.principal);
+    let (user_id, _, _) = principal_columns(&x.principal);
     Fetch::new(
         &SESSIONS_BEYOND_CAP,
         values![s(x.org_id), user_id, x.kind.as_str(), now.0, i64::from(max_active.max(1) - 1)],

@@ -267,6 +267,19 @@ tessera_store_sql::sql_store! {
         async fn delete_trust(&self, org: OrgId, tid: TrustId) -> StoreResult<bool> {
             self.write_one(sql::delete_trust(org, tid)).await
         }
+
+        async fn create_oidc_issuer(&self, i: &tessera_domain::oidc::OidcIssuer) -> StoreResult<()> {
+            let q = sql::insert_oidc_issuer(i);
+            self.engine.write(move |c| exec(c, &q).map(|_| ())).await
+        }
+
+        async fn update_oidc_issuer(&self, i: &tessera_domain::oidc::OidcIssuer) -> StoreResult<bool> {
+            self.write_one(sql::update_oidc_issuer(i)).await
+        }
+
+        async fn delete_oidc_issuer(&self, org: OrgId, iid: OidcIssuerId) -> StoreResult<bool> {
+            self.delete_all(sql::oidc_issuer_exists(org, iid), sql::delete_oidc_issuer(org, iid)).await
+        }
     }
     sessions {
         async fn create_session(&self, sess: &Session, digest: &TokenDigest) -> StoreResult<()> {

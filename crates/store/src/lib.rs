@@ -5,6 +5,7 @@
 //! one, with these exceptions, each because nothing names an organization yet or because the
 //! work spans them all:
 //! - what a secret resolves (the secret names the organization): [`IamStore::find_credential`],
+//!   [`IamStore::find_oidc_issuer`] (a workload's token names its issuer),
 //!   [`LoginStore::find_login`] (by email), [`GatewayStore::find_gateway_key`] and
 //!   [`GatewayStore::delete_gateway_key`] (by key digest);
 //! - the first start and new tenants: [`IamStore::bootstrap`], [`IamStore::create_organization`];
@@ -27,8 +28,9 @@ use async_trait::async_trait;
 use tessera_domain::FieldError;
 use tessera_domain::Timestamp;
 use tessera_domain::audit::AuditEvent;
-use tessera_domain::ids::{ApiKeyId, GroupId, OrgId, PolicyId, RoleId, SessionId, TrustId, UserId};
+use tessera_domain::ids::{ApiKeyId, GroupId, OidcIssuerId, OrgId, PolicyId, RoleId, SessionId, TrustId, UserId};
 use tessera_domain::login::{LockoutPolicy, LoginClaim, LoginState, SessionLimits};
+use tessera_domain::oidc::OidcIssuer;
 use tessera_domain::policy::PolicyDocument;
 use tessera_domain::role::Role;
 use tessera_domain::session::SessionKind;
@@ -88,6 +90,7 @@ pub enum Entity {
     Role,
     Trust,
     Session,
+    OidcIssuer,
     /// A row a foreign key points at, found missing by the database itself (a write racing
     /// a delete).
     Referenced,
@@ -102,6 +105,7 @@ impl std::fmt::Display for Entity {
             Entity::Role => "role",
             Entity::Trust => "trust",
             Entity::Session => "session",
+            Entity::OidcIssuer => "oidc issuer",
             Entity::Referenced => "referenced row",
         })
     }
@@ -127,8 +131,15 @@ pub struct LoginRecord {
 /// What a bearer token resolves to: one indexed read on the authentication path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credential {
-    ApiKey { key: ApiKey, user: User },
-    Session { session: Box<Session>, user: User },
+    ApiKey {
+        key: ApiKey,
+        user: User,
+    },
+    /// `user` is `None` for a workload's session (its principal is an OIDC subject).
+    Session {
+        session: Box<Session>,
+        user: Option<User>,
+    },
 }
 
 /// A change made through another node (or this one) that caches must reflect. Backends
@@ -241,6 +252,19 @@ pub trait IamStore: Send + Sync {
     /// Every trust of one role, in creation order: the complete set an assume decides on,
     /// never a page of it.
     async fn role_trusts(&self, org: OrgId, role: RoleId) -> StoreResult<Vec<RoleTrust>>;
+
+    // OIDC issuers.
+    async fn create_oidc_issuer(&self, issuer: &OidcIssuer) -> StoreResult<()>;
+    async fn get_oidc_issuer(&self, org: OrgId, id: OidcIssuerId) -> StoreResult<Option<OidcIssuer>>;
+    /// The issuer by id alone, in any organization: at assume, the caller is a workload with
+    /// no Tessera credential, and the issuer it names is what names the organization.
+    async fn find_oidc_issuer(&self, id: OidcIssuerId) -> StoreResult<Option<OidcIssuer>>;
+    async fn list_oidc_issuers(&self, org: OrgId, page: PageRequest) -> StoreResult<Page<OidcIssuer>>;
+    /// Saves the issuer's source, uri and inline keys; false when there is no such issuer.
+    async fn update_oidc_issuer(&self, issuer: &OidcIssuer) -> StoreResult<bool>;
+    /// Deletes the issuer and the trusts that name it; its sessions end by their own clock
+    /// (or are revoked like any other).
+    async fn delete_oidc_issuer(&self, org: OrgId, id: OidcIssuerId) -> StoreResult<bool>;
 }
 
 /// Sessions of every kind: creating, reading, ending, and the session query.

@@ -31,6 +31,7 @@ static SESSION_FIELDS: &[FieldDef] = &[
     field("last_login_time", FieldType::Time, true),
     field("last_login_client", FieldType::Text, false),
     field("account_moid", FieldType::Text, false),
+    field("oidc_issuer_id", FieldType::Text, true),
 ];
 
 /// The fields of the `iam.Session` record that `$filter` and `$orderby` may name.

@@ -732,6 +732,7 @@ pub async fn run(cmd: CliCommand) -> anyhow::Result<()> {
             let s = c
                 .assume_role(&wire::AssumeRequest {
                     user_id,
+                    oidc_issuer_id: None,
                     role_id,
                     session_name,
                     auth_method: Some("api_key".into()),

@@ -7,23 +7,74 @@ use axum::Json;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
 use tessera_api_types as wire;
-use tessera_app::{App, AssumeInput};
+use tessera_app::{App, AssumeInput, WebIdentityAssume};
 use tessera_domain::user;
 
 use crate::convert::{assumed_view, meta, parse_ip};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Authed, Body, Paging, body_id, path_id};
+use crate::extract::{Authed, BearerOrCaller, Body, Paging, body_id, path_id};
 
 type S = State<Arc<App>>;
 
+/// Assumes a role: as a user (`auth_method` `api_key`, a Tessera credential as the bearer) or
+/// as a workload (`oidc` or `jwt`, the workload's OIDC token as the bearer, and
+/// `oidc_issuer_id` instead of `user_id`).
 pub async fn assume(
     State(app): S,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Authed(c): Authed,
+    who: BearerOrCaller,
     Body(b): Body<wire::AssumeRequest>,
 ) -> ApiResult<(StatusCode, Json<wire::AssumedRoleEnvelope>)> {
-    let context_ip = b.context.and_then(|c| c.ip_address);
-    let ip = match (b.ip_address, context_ip) {
+    let ip = bound_ip(&b)?;
+    let auth_method = b.auth_method.clone().unwrap_or_else(|| "api_key".into());
+    let assumed = if matches!(auth_method.as_str(), "oidc" | "jwt") {
+        let token = who.bearer.ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "send the workload's OIDC token as Authorization: Bearer <token>",
+            )
+        })?;
+        if !b.user_id.is_empty() {
+            return Err(ApiError::invalid(
+                "user_id",
+                "user_id: a workload assumes as itself; send oidc_issuer_id instead of user_id",
+            ));
+        }
+        let issuer = b.oidc_issuer_id.as_deref().ok_or_else(|| {
+            ApiError::invalid("oidc_issuer_id", "oidc_issuer_id: the issuer of the bearer token is required")
+        })?;
+        let input = WebIdentityAssume {
+            issuer_id: body_id("oidc_issuer_id", issuer)?,
+            role_id: body_id("role_id", &b.role_id)?,
+            session_name: user::name("session_name", &b.session_name, 100)?,
+            auth_method,
+            duration: b.duration,
+            ip_address: ip,
+            source_ip: Some(peer.ip().to_canonical()),
+        };
+        app.assume_role_with_web_identity(&token, input).await?
+    } else {
+        let c = who.caller?;
+        let input = AssumeInput {
+            user_id: body_id("user_id", &b.user_id)?,
+            role_id: body_id("role_id", &b.role_id)?,
+            session_name: user::name("session_name", &b.session_name, 100)?,
+            auth_method,
+            duration: b.duration,
+            ip_address: ip,
+            source_ip: Some(peer.ip().to_canonical()),
+        };
+        app.assume_role(&c, input).await?
+    };
+    let view = assumed_view(&assumed.session, Some(assumed.token), app.now());
+    Ok((StatusCode::CREATED, Json(wire::AssumedRoleEnvelope { assumed_role_session: view })))
+}
+
+/// The address the session is bound to: `ip_address`, or Vultr's `context.ip_address`.
+fn bound_ip(b: &wire::AssumeRequest) -> ApiResult<Option<std::net::IpAddr>> {
+    let context_ip = b.context.as_ref().and_then(|c| c.ip_address.clone());
+    Ok(match (b.ip_address.clone(), context_ip) {
         (Some(a), Some(c)) if a.trim() != c.trim() => {
             return Err(ApiError::invalid(
                 "context.ip_address",
@@ -33,19 +84,7 @@ pub async fn assume(
         (Some(a), _) => Some(parse_ip("ip_address", &a)?),
         (None, Some(c)) => Some(parse_ip("context.ip_address", &c)?),
         (None, None) => None,
-    };
-    let input = AssumeInput {
-        user_id: body_id("user_id", &b.user_id)?,
-        role_id: body_id("role_id", &b.role_id)?,
-        session_name: user::name("session_name", &b.session_name, 100)?,
-        auth_method: b.auth_method.unwrap_or_else(|| "api_key".into()),
-        duration: b.duration,
-        ip_address: ip,
-        source_ip: Some(peer.ip().to_canonical()),
-    };
-    let assumed = app.assume_role(&c, input).await?;
-    let view = assumed_view(&assumed.session, Some(assumed.token), app.now());
-    Ok((StatusCode::CREATED, Json(wire::AssumedRoleEnvelope { assumed_role_session: view })))
+    })
 }
 
 pub async fn get(

@@ -7,6 +7,7 @@ pub mod assumed;
 pub mod audit;
 pub mod gateway;
 pub mod iam;
+pub mod oidc;
 pub mod sessions;
 
 use std::sync::Arc;
@@ -120,6 +121,13 @@ pub(crate) fn table() -> Vec<Entry> {
         at("GET", "/v2/role-trusts/{role_trust_id}", A(act::TRUST_READ), iam::get_trust),
         at("PUT", "/v2/role-trusts/{role_trust_id}", A(act::TRUST_UPDATE), iam::update_trust),
         at("DELETE", "/v2/role-trusts/{role_trust_id}", A(act::TRUST_DELETE), iam::delete_trust),
+        // OIDC issuers (workload identity)
+        at("GET", "/v2/oidc/issuer", A(act::OIDC_ISSUER_LIST), oidc::list),
+        at("POST", "/v2/oidc/issuer", A(act::OIDC_ISSUER_CREATE), oidc::create),
+        at("GET", "/v2/oidc/issuer/{issuer_id}", A(act::OIDC_ISSUER_READ), oidc::get),
+        at("PATCH", "/v2/oidc/issuer/{issuer_id}", A(act::OIDC_ISSUER_UPDATE), oidc::update),
+        at("DELETE", "/v2/oidc/issuer/{issuer_id}", A(act::OIDC_ISSUER_DELETE), oidc::delete),
+        at("GET", "/v2/oidc/issuer/{issuer_id}/jwks", A(act::OIDC_ISSUER_READ), oidc::jwks),
         // assumed roles
         at("POST", "/v2/assumed-roles/assume", A(act::ROLE_ASSUME), assumed::assume),
         at("GET", "/v2/assumed-roles/users/{user_id}/sessions", A(act::ASSUMED_LIST), assumed::list_for_user),

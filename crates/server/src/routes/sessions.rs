@@ -172,8 +172,9 @@ pub async fn introspect(
     Ok(Json(wire::IntrospectionResponse {
         active: true,
         token_type: Some(found.token_type.into()),
-        sub: Some(subject.user_id.to_string()),
-        username: Some(subject.email.clone()),
+        // A workload's subject is its issuer's `sub`; a user's is its id.
+        sub: Some(subject.user_id().map_or_else(|| subject.display_name().to_owned(), |u| u.to_string())),
+        username: Some(subject.display_name().to_owned()),
         exp: found.expires.map(|t| t.0),
         iat: found.issued.map(|t| t.0),
         iss: Some("tessera".into()),
@@ -212,8 +213,9 @@ pub async fn forward_auth(
             h.insert(name, v);
         }
     };
-    set("x-tessera-user-id", caller.user_id.to_string());
-    set("x-tessera-user-email", caller.email.clone());
+    // A workload has no user: its subject goes where a user's email would.
+    set("x-tessera-user-id", caller.user_id().map(|u| u.to_string()).unwrap_or_default());
+    set("x-tessera-user-email", caller.display_name().to_owned());
     set("x-tessera-org-id", caller.org_id.to_string());
     match caller.kind {
         CallerKind::LoginSession(s) => {

@@ -216,6 +216,7 @@ pub async fn roles_and_trusts_round_trip(store: &dyn Store) {
         conditions: TrustConditions {
             ip_ranges: vec![parse_ip_range("10.0.0.0/8").unwrap(), parse_ip_range("2001:db8::/32").unwrap()],
             time_of_day: Some(HourWindow::new(22, 6).unwrap()),
+            oidc_claims: Default::default(),
         },
         valid_until: Some(T0.plus_secs(86_400)),
         date_created: T0,
@@ -297,7 +298,7 @@ pub async fn a_roles_trusts_are_read_in_full(store: &dyn Store) {
         .iter()
         .map(|t| match t.principal {
             TrustPrincipal::User(u) => u,
-            TrustPrincipal::Group(_) => panic!("only user trusts were made"),
+            TrustPrincipal::Group(_) | TrustPrincipal::OidcIssuer(_) => panic!("only user trusts were made"),
         })
         .collect();
     assert_eq!(principals, users, "every trust, in creation order");

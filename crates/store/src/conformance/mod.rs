@@ -20,12 +20,14 @@ pub(crate) use tessera_domain::user::{ApiKey, Email, Group, Organization, User, 
 mod gateway;
 mod iam;
 mod login;
+mod oidc;
 mod sessions;
 mod trail;
 
 pub use gateway::*;
 pub use iam::*;
 pub use login::*;
+pub use oidc::*;
 pub use sessions::*;
 pub use trail::*;
 
@@ -48,7 +50,8 @@ macro_rules! store_conformance_tests {
             parallel_sign_in_claims_admit_exactly_the_allowed_failures, disabling_a_user_terminates_its_sessions,
             a_roles_trusts_are_read_in_full, values_no_database_can_hold_are_invalid_everywhere,
             audit_events_commit_or_roll_back_with_their_change, every_change_carries_its_audit_event,
-            audit_query_filters_orders_pages_and_purges);
+            audit_query_filters_orders_pages_and_purges, oidc_issuers_round_trip_and_name_their_trusts,
+            a_workloads_session_resolves_without_a_user);
     };
     (@optional $make:expr; $($case:ident),*) => {$(
         #[tokio::test]
@@ -68,7 +71,8 @@ macro_rules! store_conformance_tests {
             parallel_sign_in_claims_admit_exactly_the_allowed_failures, disabling_a_user_terminates_its_sessions,
             a_roles_trusts_are_read_in_full, values_no_database_can_hold_are_invalid_everywhere,
             audit_events_commit_or_roll_back_with_their_change, every_change_carries_its_audit_event,
-            audit_query_filters_orders_pages_and_purges);
+            audit_query_filters_orders_pages_and_purges, oidc_issuers_round_trip_and_name_their_trusts,
+            a_workloads_session_resolves_without_a_user);
     };
     (@cases $make:expr; $($case:ident),*) => {$(
         #[tokio::test]

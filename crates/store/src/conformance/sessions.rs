@@ -18,7 +18,7 @@ pub async fn sessions_live_and_end(store: &dyn Store) {
     match store.find_credential(TokenKind::RoleSession, &d2).await.unwrap() {
         Some(Credential::Session { session, user }) => {
             assert_eq!(*session, s2);
-            assert_eq!(user, u);
+            assert_eq!(user, Some(u.clone()));
         }
         other => panic!("expected the session, got {other:?}"),
     }

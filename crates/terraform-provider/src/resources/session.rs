@@ -131,6 +131,7 @@ impl ResourceImpl for RoleSession {
         let pick = |a: &str, b: &str| opt_text(planned, a).or_else(|| opt_text(planned, b)).unwrap_or_default();
         let body = wire::AssumeRequest {
             user_id: pick("user_id", "user"),
+            oidc_issuer_id: None,
             role_id: pick("role_id", "role"),
             session_name: text(planned, "session_name"),
             auth_method: opt_text(planned, "auth_method"),

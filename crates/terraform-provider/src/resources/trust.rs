@@ -85,10 +85,12 @@ fn input(planned: &Val) -> wire::TrustInput {
         trust_type: opt_text(planned, "type"),
         trusted_user_id: opt_text(planned, "user"),
         trusted_group_id: opt_text(planned, "group"),
+        trusted_oidc_issuer_id: None,
         // Always sent whole: an empty list clears the address condition.
         conditions: Some(wire::Conditions {
             ip_address: opt_strings(planned, "ip_range").unwrap_or_default(),
             time_of_day,
+            oidc_claims: None,
         }),
         valid_until: opt_text(planned, "date_expires"),
     }

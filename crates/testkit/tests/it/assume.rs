@@ -55,6 +55,7 @@ fn assume_req(s: &Setup, duration: Option<i64>, ip: Option<&str>) -> wire::Assum
         duration,
         ip_address: ip.map(str::to_owned),
         context: None,
+        oidc_issuer_id: None,
     }
 }
 
@@ -130,6 +131,7 @@ async fn unmet_conditions_are_named_in_the_403(backend: Backend) {
     let conditions = wire::Conditions {
         ip_address: vec!["10.0.0.0/8".into()],
         time_of_day: Some(wire::TimeOfDay { start: 9, end: 17 }),
+        oidc_claims: None,
     };
     let trust = t.admin.create_trust(&trust_for_user(&s.role.id, &s.user.id, Some(conditions))).await.unwrap();
 

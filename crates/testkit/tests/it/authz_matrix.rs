@@ -213,6 +213,7 @@ async fn narrow_role_session(t: &TestApp) -> String {
             duration: None,
             ip_address: None,
             context: None,
+            oidc_issuer_id: None,
         })
         .await
         .unwrap();

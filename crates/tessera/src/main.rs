@@ -11,6 +11,9 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `0.1.0 (1a2b3c4d5e6f)`: the release and the git revision it was built from (build.rs).
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("TESSERA_GIT_REVISION"), ")");
+
 /// Tessera decides who is signed in, for how long, from where, and with which permissions.
 ///
 /// Start a server with `tessera serve` (SQLite in a local data directory by default). On the
@@ -18,7 +21,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// API key once. Use that key with the CLI commands (`--api-key` or TESSERA_API_KEY) or as
 /// `Authorization: Bearer <key>` against the HTTP API at /v2.
 #[derive(Parser)]
-#[command(name = "tessera", version, about, long_about)]
+#[command(name = "tessera", version = VERSION, about, long_about)]
 struct Args {
     #[command(subcommand)]
     command: Command,

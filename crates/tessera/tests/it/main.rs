@@ -14,6 +14,7 @@ mod logs;
 mod names;
 mod outage;
 mod tutorial;
+mod version;
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};

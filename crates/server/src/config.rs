@@ -33,6 +33,9 @@ pub struct ServerConfig {
     /// The most header fields, and header bytes, a request may carry; more gets 431.
     pub max_headers: usize,
     pub max_header_bytes: usize,
+    /// Request counters and latency histograms, served on the metrics listener; `None` (the
+    /// default) adds nothing to a request.
+    pub metrics: Option<std::sync::Arc<crate::metrics::ApiMetrics>>,
 }
 
 impl Default for ServerConfig {
@@ -48,6 +51,7 @@ impl Default for ServerConfig {
             max_uri_bytes: 8 * 1024,
             max_headers: 100,
             max_header_bytes: 32 * 1024,
+            metrics: None,
         }
     }
 }

@@ -8,6 +8,7 @@ mod convert;
 mod csrf;
 pub mod error;
 mod extract;
+pub mod metrics;
 pub mod openapi;
 mod routes;
 mod serve;
@@ -52,6 +53,10 @@ pub fn router_with(app: Arc<App>, config: ServerConfig) -> Router {
     let mut router = Router::new();
     for entry in routes::table() {
         router = router.route(entry.spec.path, entry.handler);
+    }
+    // Request metrics when a metrics listener is configured; none of their cost otherwise.
+    if let Some(metrics) = config.metrics.clone() {
+        router = router.route_layer(axum::middleware::from_fn_with_state(metrics, metrics::record));
     }
     router
         .fallback(no_route)

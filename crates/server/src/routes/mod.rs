@@ -9,6 +9,7 @@ pub mod gateway;
 pub mod iam;
 pub mod oidc;
 pub mod sessions;
+pub mod sts;
 
 use std::sync::Arc;
 
@@ -133,6 +134,7 @@ pub(crate) fn table() -> Vec<Entry> {
         at("GET", "/v2/assumed-roles/users/{user_id}/sessions", A(act::ASSUMED_LIST), assumed::list_for_user),
         at("GET", "/v2/assumed-roles/{session_id}", A(act::ASSUMED_READ), assumed::get),
         at("DELETE", "/v2/assumed-roles/{session_id}", A(act::ASSUMED_DELETE), assumed::revoke),
+        at("POST", "/v2/assumed-roles/compatibility/aws/sts", A(act::ROLE_ASSUME), sts::sts),
         // login sessions and session administration
         at("POST", "/v2/sessions", Public, sessions::sign_in),
         at("GET", "/v2/sessions/current", Caller, sessions::current),

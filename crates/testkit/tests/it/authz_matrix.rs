@@ -66,6 +66,12 @@ async fn api(t: &TestApp, method: Method, path: &str, body: Value) -> Value {
     v
 }
 
+/// An OIDC issuer with one inline Ed25519 key.
+fn issuer_body() -> Value {
+    json!({"uri": "https://issuer.example", "kty": "OKP", "crv": "Ed25519", "kid": "k",
+        "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"})
+}
+
 /// The objects the routes' path parameters name, and the tokens of the callers.
 struct World {
     ids: HashMap<&'static str, String>,
@@ -97,6 +103,9 @@ async fn world(t: &TestApp) -> World {
     let role = api(t, Method::POST, "/v2/roles", json!({"name": "victim-role", "role_type": "assumable"})).await;
     let r = role["role"]["id"].as_str().unwrap().to_owned();
     let trust = api(t, Method::POST, "/v2/role-trusts", json!({"role_id": r, "trusted_user_id": v})).await;
+    // The administrator may assume it for itself (the STS endpoint assumes as the caller).
+    api(t, Method::POST, "/v2/role-trusts", json!({"role_id": r, "trusted_user_id": t.admin_id})).await;
+    let org = t.app.authenticate(ADMIN_KEY, None).await.unwrap().org_id.to_string();
     let assumed =
         api(t, Method::POST, "/v2/assumed-roles/assume", json!({"user_id": v, "role_id": r, "session_name": "s"}))
             .await;
@@ -135,7 +144,10 @@ async fn world(t: &TestApp) -> World {
         json!({"name": "session", "route": {"id": rt}, "config": {"cookie_secure": false}}),
     )
     .await;
+    // Inline keys: reading the issuer's keys never leaves the machine.
+    let issuer = api(t, Method::POST, "/v2/oidc/issuer", issuer_body()).await;
     for (name, value) in [
+        ("issuer_id", issuer["id"].as_str().unwrap().to_owned()),
         ("user_id", v.clone()),
         ("apikey_id", key["api_key"]["id"].as_str().unwrap().to_owned()),
         ("group_id", g),
@@ -149,6 +161,7 @@ async fn world(t: &TestApp) -> World {
         ("plugin", plugin["plugin"]["id"].as_str().unwrap().to_owned()),
         ("spare_service", spare),
         ("spare_route", spare_route),
+        ("org_id", org),
     ] {
         ids.insert(name, value);
     }
@@ -272,6 +285,15 @@ fn body(route: &RouteSpec, w: &World, n: usize) -> Option<(String, &'static str)
         ("POST", "/v2/assumed-roles/assume") => {
             json(json!({"user_id": ids["user_id"], "role_id": ids["role_id"], "session_name": format!("m{n}")}))
         }
+        ("POST", "/v2/assumed-roles/compatibility/aws/sts") => Some((
+            format!(
+                "Action=AssumeRole&RoleArn=arn:aws:iam::{}:role/{}&RoleSessionName=m{n}",
+                ids["org_id"], ids["role_id"]
+            ),
+            "application/x-www-form-urlencoded",
+        )),
+        ("POST", "/v2/oidc/issuer") => json(json!({"uri": format!("https://issuer{n}.example")})),
+        ("PATCH", "/v2/oidc/issuer/{issuer_id}") => json(issuer_body()),
         ("POST", "/v2/sessions") => json(json!({"email": w.victim_email, "password": PASSWORD})),
         ("PUT", "/v2/iam/session-limits") => {
             json(json!({"idle_timeout": 1800, "absolute_timeout": 57600, "max_sessions_per_user": 32}))

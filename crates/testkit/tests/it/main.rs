@@ -12,3 +12,4 @@ mod login;
 mod nodes;
 mod query;
 mod sign_in_flood;
+mod sts;

@@ -1,0 +1,221 @@
+//! AWS STS compatibility (`POST /v2/assumed-roles/compatibility/aws/sts`): the XML answers
+//! and errors over plain HTTP, and a round trip through the real AWS SDK for Python (boto3),
+//! whose credentials' `SessionToken` must work against Tessera's API.
+
+use std::path::{Path, PathBuf};
+
+use reqwest::StatusCode;
+use tessera_api_types as wire;
+use tessera_client::ListParams;
+use tessera_testkit::{ADMIN_KEY, Backend, TestApp, allow, skip_unless_ci, spawn_app};
+
+struct Setup {
+    /// The assumer's API key.
+    key: String,
+    role_arn: String,
+    /// An assumable role the assumer is not trusted for.
+    other_arn: String,
+}
+
+/// A user allowed to assume, an assumable role trusted for it whose policy lists users, and
+/// a second role it is not trusted for.
+async fn setup(t: &TestApp) -> Setup {
+    let org = t.app.authenticate(ADMIN_KEY, None).await.unwrap().org_id;
+    let (user, _) = t.user_with_policy("ci@example.com", Some(allow(&["iam.role.AssumeRole"]))).await;
+    let key = wire::ApiKeyCreate { name: "sts".into(), date_expire: None };
+    let key = t.admin.create_api_key(&user.id, &key).await.unwrap().api_key.unwrap();
+    let role = |name: &str| wire::RoleInput {
+        name: name.into(),
+        description: String::new(),
+        role_type: "assumable".into(),
+        max_session_duration: Some(3600),
+    };
+    let reader = t.admin.create_role(&role("reader")).await.unwrap();
+    let other = t.admin.create_role(&role("other")).await.unwrap();
+    let policy = t
+        .admin
+        .create_policy(&wire::PolicyInput {
+            name: "list-users".into(),
+            description: String::new(),
+            policy_document: allow(&["iam.user.List"]),
+        })
+        .await
+        .unwrap();
+    t.admin.attach_policy_to_role(&reader.id, &policy.id).await.unwrap();
+    let trust = wire::TrustInput { role_id: reader.id.clone(), trusted_user_id: Some(user.id), ..Default::default() };
+    t.admin.create_trust(&trust).await.unwrap();
+    Setup {
+        key,
+        role_arn: format!("arn:aws:iam::{org}:role/{}", reader.id),
+        other_arn: format!("arn:aws:iam::{org}:role/{}", other.id),
+    }
+}
+
+fn sts_url(t: &TestApp) -> String {
+    format!("{}/v2/assumed-roles/compatibility/aws/sts", t.url)
+}
+
+async fn post_form(t: &TestApp, bearer: Option<&str>, form: &[(&str, &str)]) -> (StatusCode, String) {
+    let mut req = reqwest::Client::new().post(sts_url(t)).form(form);
+    if let Some(b) = bearer {
+        req = req.bearer_auth(b);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status();
+    assert_eq!(res.headers()["content-type"], "text/xml", "STS answers XML, errors included");
+    (status, res.text().await.unwrap())
+}
+
+/// The text of the first `<tag>…</tag>` in `xml`.
+fn element<'a>(xml: &'a str, tag: &str) -> &'a str {
+    let open = format!("<{tag}>");
+    let start = xml.find(&open).unwrap_or_else(|| panic!("no <{tag}> in {xml}")) + open.len();
+    let end = xml[start..].find(&format!("</{tag}>")).unwrap() + start;
+    &xml[start..end]
+}
+
+async fn assume_role_answers_sts_xml_with_a_working_session_token(backend: Backend) {
+    let t = spawn_app(backend).await;
+    let s = setup(&t).await;
+    let form = [
+        ("Action", "AssumeRole"),
+        ("Version", "2011-06-15"),
+        ("RoleArn", s.role_arn.as_str()),
+        ("RoleSessionName", "deploy-42"),
+        ("DurationSeconds", "900"),
+    ];
+    let (status, xml) = post_form(&t, Some(&s.key), &form).await;
+    assert_eq!(status, StatusCode::OK, "{xml}");
+    assert!(xml.starts_with("<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">"), "{xml}");
+    let token = element(&xml, "SessionToken");
+    assert!(token.starts_with("tessera_rs_"), "{xml}");
+    assert!(element(&xml, "Arn").ends_with(":assumed-role/reader/deploy-42"), "{xml}");
+    assert_eq!(element(&xml, "Expiration"), tessera_testkit::T0.plus_secs(900).to_rfc3339());
+    assert_eq!(element(&xml, "SecretAccessKey").len(), 40);
+    // The session token works as a bearer, with exactly the role's permissions; AccessKeyId
+    // is the session's id, which an administrator reads and revokes.
+    let session = t.client(token);
+    session.list_users(&ListParams::default()).await.expect("the role allows listing users");
+    let id = element(&xml, "AccessKeyId");
+    let seen = t.admin.get_assumed_role(id).await.unwrap();
+    assert_eq!(seen.session_name, "deploy-42");
+    t.admin.revoke_assumed_role(id).await.unwrap();
+    assert!(session.list_users(&ListParams::default()).await.is_err(), "revoked");
+}
+
+async fn sts_errors_are_sts_xml(backend: Backend) {
+    let t = spawn_app(backend).await;
+    let s = setup(&t).await;
+    let base = |arn: &'static str| [("Action", "AssumeRole"), ("RoleArn", arn), ("RoleSessionName", "x1")];
+    let cases: Vec<(Option<&str>, Vec<(&str, &str)>, StatusCode, &str)> = vec![
+        (Some(&s.key), base("arn:aws:iam::nope:role/x").to_vec(), StatusCode::BAD_REQUEST, "InvalidParameterValue"),
+        (Some(&s.key), vec![("Action", "AssumeRole")], StatusCode::BAD_REQUEST, "MissingParameter"),
+        (Some(&s.key), vec![("Action", "GetCallerIdentity")], StatusCode::BAD_REQUEST, "InvalidAction"),
+        (
+            Some(&s.key),
+            vec![("Action", "AssumeRole"), ("RoleArn", &s.other_arn), ("RoleSessionName", "x1")],
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+        ),
+        (
+            Some(&s.key),
+            vec![("Action", "AssumeRole"), ("RoleArn", &s.role_arn), ("RoleSessionName", "a b")],
+            StatusCode::BAD_REQUEST,
+            "ValidationError",
+        ),
+        (
+            Some(&s.key),
+            vec![
+                ("Action", "AssumeRole"),
+                ("RoleArn", &s.role_arn),
+                ("RoleSessionName", "x1"),
+                ("DurationSeconds", "7200"),
+            ],
+            StatusCode::BAD_REQUEST,
+            "ValidationError",
+        ),
+        (
+            None,
+            vec![("Action", "AssumeRole"), ("RoleArn", &s.role_arn), ("RoleSessionName", "x1")],
+            StatusCode::UNAUTHORIZED,
+            "InvalidClientTokenId",
+        ),
+        (
+            None,
+            vec![
+                ("Action", "AssumeRoleWithWebIdentity"),
+                ("RoleArn", &s.role_arn),
+                ("RoleSessionName", "x1"),
+                ("WebIdentityToken", "not-a-jwt"),
+            ],
+            StatusCode::BAD_REQUEST,
+            "MissingParameter",
+        ),
+    ];
+    for (bearer, form, status, code) in cases {
+        let (got, xml) = post_form(&t, bearer, &form).await;
+        assert_eq!((got, element(&xml, "Code")), (status, code), "{form:?}: {xml}");
+        assert!(xml.starts_with("<ErrorResponse"), "{xml}");
+        assert_eq!(element(&xml, "Type"), "Sender");
+    }
+}
+
+/// A Python that imports boto3: `TESSERA_PYTHON`, the venv `cargo xtask tools` makes in
+/// `.tools/boto3`, or the system's `python3`.
+fn python_with_boto3() -> Option<PathBuf> {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/boto3/bin/python3");
+    let candidates =
+        std::env::var_os("TESSERA_PYTHON").map(PathBuf::from).into_iter().chain([venv, PathBuf::from("python3")]);
+    for p in candidates {
+        let ok = std::process::Command::new(&p).args(["-c", "import boto3"]).output();
+        if ok.is_ok_and(|o| o.status.success()) {
+            return Some(p);
+        }
+    }
+    None
+}
+
+async fn boto3_assume_role_returns_credentials_that_work_against_tessera(backend: Backend) {
+    let Some(python) = python_with_boto3() else {
+        let why = "no Python with boto3 (run `cargo xtask tools`, or set TESSERA_PYTHON)";
+        skip_unless_ci("sts::boto3_assume_role_returns_credentials_that_work_against_tessera", why);
+        return;
+    };
+    let t = spawn_app(backend).await;
+    let s = setup(&t).await;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sts_boto3.py");
+    let mut cmd = std::process::Command::new(python);
+    cmd.arg(script)
+        .env("TESSERA_STS_URL", sts_url(&t))
+        .env("TESSERA_BEARER", &s.key)
+        .env("ROLE_ARN", &s.role_arn)
+        .env("BAD_ROLE_ARN", &s.other_arn)
+        // No AWS configuration of the machine may leak in.
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env_remove("AWS_PROFILE");
+    // The server answers on this runtime: wait for the SDK off it.
+    let out = tokio::task::spawn_blocking(move || cmd.output()).await.unwrap().expect("python runs");
+    assert!(out.status.success(), "boto3 script failed: {}", String::from_utf8_lossy(&out.stderr));
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let creds = &answer["assume_role"];
+    let token = creds["SessionToken"].as_str().unwrap();
+    assert!(token.starts_with("tessera_rs_"), "{answer}");
+    assert_eq!(creds["Expiration"], tessera_testkit::T0.plus_secs(900).to_rfc3339().replace('Z', "+00:00"));
+    assert_eq!(answer["denied"], serde_json::json!({"error": "AccessDenied", "status": 403}), "{answer}");
+    assert_eq!(answer["bad_arn"], serde_json::json!({"error": "InvalidParameterValue", "status": 400}));
+    assert_eq!(answer["no_bearer"], serde_json::json!({"error": "InvalidClientTokenId", "status": 401}));
+    // What the SDK returned works against Tessera's API, as the role.
+    let users = t.client(token).list_users(&ListParams::default()).await.expect("the SessionToken works");
+    assert!(users.users.iter().any(|u| u.email == "ci@example.com"));
+    let refused = t.client(token).list_groups(&ListParams::default()).await;
+    assert!(refused.is_err(), "the role allows nothing else");
+    let session = t.admin.get_assumed_role(creds["AccessKeyId"].as_str().unwrap()).await.unwrap();
+    assert_eq!(session.session_name, "boto3-ci");
+}
+
+tessera_testkit::both_backends!(
+    assume_role_answers_sts_xml_with_a_working_session_token,
+    sts_errors_are_sts_xml,
+    boto3_assume_role_returns_credentials_that_work_against_tessera,
+);

@@ -46,6 +46,8 @@ pub struct Application {
     stop: Arc<watch::Sender<bool>>,
     api: Option<JoinHandle<io::Result<()>>>,
     gateway_task: Option<JoinHandle<io::Result<()>>>,
+    metrics_addr: Option<SocketAddr>,
+    metrics_task: Option<JoinHandle<io::Result<()>>>,
     sweeper: Option<JoinHandle<()>>,
     follower: Option<JoinHandle<()>>,
     reloader: Option<JoinHandle<()>>,
@@ -86,6 +88,12 @@ impl Application {
         if let Some(address) = gateway_addr {
             tracing::info!(%address, "Tessera gateway listening");
         }
+        let metrics_listener = match settings.metrics.listen.0 {
+            Some(address) => Some(bind(address, "metrics", "metrics-listen", "metrics.listen").await?),
+            None => None,
+        };
+        let metrics_addr =
+            metrics_listener.as_ref().map(TcpListener::local_addr).transpose().map_err(StartupError::Serve)?;
 
         let store = open_store(&settings.database.location()).await?;
         let app = Arc::new(
@@ -110,7 +118,10 @@ impl Application {
             tracing::info!(%organization, %admin, key_from_env = from_settings, "created the first organization and its administrator");
         }
 
-        let server_config = settings.server.server_config();
+        let mut server_config = settings.server.server_config();
+        // Request metrics are counted only when something can read them.
+        let metrics = metrics_listener.map(|l| (l, Arc::new(tessera_server::metrics::ApiMetrics::new())));
+        server_config.metrics = metrics.as_ref().map(|(_, m)| Arc::clone(m));
         let gateway = match gateway_listener {
             Some(listener) => {
                 // The gateway believes forwarding headers from the same proxies the API does.
@@ -133,6 +144,8 @@ impl Application {
             }
             None => (None, None, None),
         };
+        let metrics_task =
+            metrics.map(|(l, m)| tokio::spawn(tessera_server::metrics::serve(l, m, stopped(stop.subscribe()))));
         let api = tokio::spawn(tessera_server::serve(
             api_listener,
             Arc::clone(&app),
@@ -149,6 +162,8 @@ impl Application {
             stop,
             api: Some(api),
             gateway_task,
+            metrics_addr,
+            metrics_task,
             sweeper: Some(sweeper),
             follower,
             reloader,
@@ -163,6 +178,11 @@ impl Application {
     /// Where the gateway listens; None when it is `off`.
     pub fn gateway_addr(&self) -> Option<SocketAddr> {
         self.gateway_addr
+    }
+
+    /// Where `GET /metrics` is served; None when it is `off`.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     pub fn app(&self) -> &Arc<App> {
@@ -221,6 +241,9 @@ impl Application {
         {
             tracing::warn!(error = %e, "the gateway stopped with an error");
         }
+        if let Some(task) = self.metrics_task.take() {
+            let _ = task.await;
+        }
         if let Some(f) = self.follower.take() {
             f.abort();
         }
@@ -235,7 +258,7 @@ impl Drop for Application {
         for task in [self.sweeper.take(), self.follower.take(), self.reloader.take()].into_iter().flatten() {
             task.abort();
         }
-        for task in [self.api.take(), self.gateway_task.take()].into_iter().flatten() {
+        for task in [self.api.take(), self.gateway_task.take(), self.metrics_task.take()].into_iter().flatten() {
             task.abort();
         }
     }

@@ -22,6 +22,7 @@ pub use crate::values::{DatabaseUrl, Listen, LogFormat, Network, Origin, SameSit
 pub struct Settings {
     pub server: ServerSettings,
     pub gateway: GatewaySettings,
+    pub metrics: MetricsSettings,
     pub database: DatabaseSettings,
     pub bootstrap: BootstrapSettings,
     pub sessions: SessionSettings,
@@ -88,6 +89,19 @@ pub struct GatewaySettings {
 impl Default for GatewaySettings {
     fn default() -> Self {
         Self { listen: Listen(Some(SocketAddr::from(([127, 0, 0, 1], 8000)))) }
+    }
+}
+
+/// The Prometheus listener (`GET /metrics`); `off` (the default) counts nothing.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSettings {
+    pub listen: Listen,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self { listen: Listen(None) }
     }
 }
 
@@ -279,6 +293,7 @@ impl Settings {
             "server.max_headers" => self.server.max_headers = parse(value)?,
             "server.max_header_bytes" => self.server.max_header_bytes = parse(value)?,
             "gateway.listen" => self.gateway.listen = parse(value)?,
+            "metrics.listen" => self.metrics.listen = parse(value)?,
             "database.url" => self.database.url = Some(parse(value)?),
             "database.data_dir" => self.database.data_dir = PathBuf::from(value),
             "bootstrap.admin_email" => self.bootstrap.admin_email = value.to_owned(),

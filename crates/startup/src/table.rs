@@ -64,6 +64,9 @@ pub const SETTINGS: &[Setting] = &[
     setting("server.listen", "TESSERA_LISTEN", "listen", "`127.0.0.1:8080`").about("address of the HTTP API"),
     setting("gateway.listen", "TESSERA_GATEWAY_LISTEN", "gateway-listen", "`127.0.0.1:8000`")
         .about("address of the session gateway (reverse proxy), or `off`; see [gateway.md](gateway.md)"),
+    setting("metrics.listen", "TESSERA_METRICS_LISTEN", "metrics-listen", "`off`").about(
+        "address of the Prometheus listener (`GET /metrics`, no authentication: keep it on loopback or a private network), or `off`; see [operations.md](operations.md)",
+    ),
     setting("database.url", "TESSERA_DATABASE", "database", "`tessera.db` in `data_dir`").about(
         "`sqlite:///abs/path.db`, `sqlite://relative.db`, a plain path, or `postgres://user:password@host:5432/db` (the password is never printed)",
     ),

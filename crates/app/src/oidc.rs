@@ -6,7 +6,8 @@
 //! say they expire. A token naming a `kid` the cached set lacks triggers one refetch (key
 //! rotation), at most once per issuer per [`REFETCH_INTERVAL_SECS`], so a flood of tokens
 //! with made-up `kid`s cannot hammer the issuer. When the issuer cannot be reached, cached
-//! keys keep working until they expire; with none, the answer is a 503 that says so.
+//! keys keep working until they expire; with none, the answer is a 429 with `Retry-After`
+//! that names the issuer and the reason (never a 500).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -141,6 +142,20 @@ fn issuer_not_found() -> AppError {
     AppError::NotFound("Issuer Not Found".into())
 }
 
+/// The issuer's keys are out of reach and none are cached. Answered like any bounded
+/// resource (429 with `Retry-After`, STS's `Throttling`): nothing changed, and retrying after
+/// the fetch interval is exactly what the caller should do. (The store's own `Unavailable`
+/// is deliberately worded generically by the server, so it cannot carry this reason.)
+fn keys_unavailable(issuer: &OidcIssuer, why: &str) -> AppError {
+    AppError::Overloaded {
+        message: format!(
+            "the keys of OIDC issuer {} cannot be fetched ({why}); retry in {REFETCH_INTERVAL_SECS} seconds",
+            issuer.id
+        ),
+        retry_after_secs: REFETCH_INTERVAL_SECS as u64,
+    }
+}
+
 fn refused(r: JwtRefusal) -> AppError {
     AppError::Unauthorized(format!("web identity token refused: {r}"))
 }
@@ -245,10 +260,7 @@ impl App {
             // Fetched moments ago: answer from what is there.
             return match cached {
                 Some(c) => Ok(c.keys),
-                None => Err(AppError::Unavailable(format!(
-                    "the keys of OIDC issuer {} could not be fetched recently; retry in {REFETCH_INTERVAL_SECS} seconds",
-                    issuer.id
-                ))),
+                None => Err(keys_unavailable(issuer, "the last attempt failed moments ago")),
             };
         }
         match self.issuer_keys.fetcher.fetch(&issuer.uri).await {
@@ -270,10 +282,7 @@ impl App {
                 match cached {
                     // Unreachable, but what was cached is still within its lifetime.
                     Some(c) => Ok(c.keys),
-                    None => Err(AppError::Unavailable(format!(
-                        "the keys of OIDC issuer {} cannot be fetched: {why}",
-                        issuer.id
-                    ))),
+                    None => Err(keys_unavailable(issuer, &why)),
                 }
             }
         }
@@ -282,8 +291,8 @@ impl App {
     /// Assumes a role with a token an OIDC issuer signed. The token is the credential: no
     /// Tessera key is involved, and the session's principal is the workload (issuer and
     /// `sub`). It acts with exactly the role's policies. Refusals: 401 naming the token check
-    /// that failed, 403 naming the trust condition, 503 when the issuer's keys are out of
-    /// reach; each is recorded as `denied`.
+    /// that failed, 403 naming the trust condition, 429 (retry after the fetch interval) when
+    /// the issuer's keys are out of reach; 401 and 403 are recorded as `denied`.
     pub async fn assume_role_with_web_identity(
         &self,
         token: &str,

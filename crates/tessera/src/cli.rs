@@ -95,15 +95,25 @@ pub enum CliCommand {
         #[command(subcommand)]
         action: crate::admin::AdminAction,
     },
-    /// Assume a role and print the session, with its token (shown once).
+    /// Assume a role and print the session, with its token (shown once): as a user (with an
+    /// API key), or as a workload with its OIDC token (--web-identity-token-file and
+    /// --oidc-issuer; no API key is needed).
     Assume {
-        /// The role to assume: its id or name.
+        /// The role to assume: its id or name (an id with a web identity token, which cannot
+        /// look names up).
         #[arg(long)]
         role: String,
         /// The user assuming it: an id or email (the caller needs
         /// iam.assumedrole.CreateForUser to act for another user).
-        #[arg(long)]
-        user: String,
+        #[arg(long, required_unless_present = "web_identity_token_file", conflicts_with = "web_identity_token_file")]
+        user: Option<String>,
+        /// A file holding the workload's OIDC token (a CI job's ID token, a Kubernetes
+        /// projected service-account token); read at each run, as the platforms rotate it.
+        #[arg(long, requires = "oidc_issuer")]
+        web_identity_token_file: Option<std::path::PathBuf>,
+        /// The id of the Tessera OIDC issuer that signed the token.
+        #[arg(long, requires = "web_identity_token_file")]
+        oidc_issuer: Option<String>,
         #[arg(long, default_value = "cli")]
         session_name: String,
         /// Seconds; at most the role's max_session_duration.
@@ -726,7 +736,41 @@ pub async fn run(cmd: CliCommand) -> anyhow::Result<()> {
                 }
             }
         }
-        CliCommand::Assume { role, user, session_name, duration, ip_address, conn } => {
+        CliCommand::Assume {
+            role,
+            user: None,
+            session_name,
+            duration,
+            ip_address,
+            web_identity_token_file: Some(file),
+            oidc_issuer: Some(issuer),
+            conn,
+        } => {
+            let token = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read the web identity token from {}", file.display()))?;
+            let token = token.trim();
+            anyhow::ensure!(!token.is_empty(), "{} holds no token", file.display());
+            anyhow::ensure!(
+                role.len() == 36 && role.chars().all(|c| c.is_ascii_hexdigit() || c == '-'),
+                "--role must be the role's id with a web identity token (names need an API key to look up)"
+            );
+            let c = Client::new(conn.endpoint.clone(), Some(token.to_owned()));
+            let s = c
+                .assume_role(&wire::AssumeRequest {
+                    user_id: String::new(),
+                    oidc_issuer_id: Some(issuer),
+                    role_id: role,
+                    session_name,
+                    auth_method: Some("oidc".into()),
+                    duration,
+                    ip_address,
+                    context: None,
+                })
+                .await?;
+            print(&conn.output, &serde_json::to_value(s)?, &["id", "session_token", "date_expires", "conditions_met"]);
+        }
+        CliCommand::Assume { role, user, session_name, duration, ip_address, conn, .. } => {
+            let user = user.context("--user is needed unless --web-identity-token-file is given")?;
             let c = client(&conn)?;
             let (user_id, role_id) = (resolve(&c, Named::User, &user).await?, resolve(&c, Named::Role, &role).await?);
             let s = c

@@ -3,6 +3,8 @@
 //! (gateway, sweeper and change feed included), and returns a client already holding the
 //! administrator's key. Dropping the [`TestApp`] shuts the node down.
 
+pub mod oidc;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;

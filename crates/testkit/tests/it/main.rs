@@ -10,6 +10,7 @@ mod http_errors;
 mod iam;
 mod login;
 mod nodes;
+mod oidc;
 mod query;
 mod sign_in_flood;
 mod sts;

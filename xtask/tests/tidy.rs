@@ -166,6 +166,7 @@ const SCOPED: &[&str] = &[
     "&Policy",
     "&Role",
     "&RoleTrust",
+    "&OidcIssuer",
     "&Session",
     "&GatewayObject",
     "&GatewayRekey",

@@ -1,6 +1,7 @@
 //! `tessera`: run the session authority (`tessera serve`) or talk to one (the CLI commands).
 
 mod admin;
+mod backup;
 mod cli;
 mod serve;
 
@@ -36,6 +37,8 @@ enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Copy the server's database while it serves: an SQLite file, or a pg_dump archive.
+    Backup(backup::BackupArgs),
     #[command(flatten)]
     Cli(cli::CliCommand),
 }
@@ -59,6 +62,7 @@ fn main() -> std::process::ExitCode {
         match args.command {
             Command::Serve(flags) => serve::run(flags).await,
             Command::Config { action: ConfigAction::Check(flags) } => serve::check(flags),
+            Command::Backup(args) => backup::run(args),
             Command::Cli(c) => cli::run(c).await,
         }
     });

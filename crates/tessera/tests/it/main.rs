@@ -1,6 +1,7 @@
 //! The real `tessera` binary as operators run it: processes, signals, databases.
 
 mod admin;
+mod backup;
 mod binary;
 mod cli;
 mod cluster;

@@ -242,10 +242,23 @@ pub struct RoleList {
 #[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TimeOfDay {
-    /// UTC hour, 0–23, inclusive.
+    /// Hour, 0–23, inclusive (in `timezone`; UTC by default); 0 when only days are given.
+    #[serde(default)]
     pub start: i64,
-    /// UTC hour, 0–24, exclusive; smaller than `start` wraps past midnight.
+    /// Hour, 0–24, exclusive; smaller than `start` wraps past midnight. 24 when omitted.
+    #[serde(default = "day_end")]
     pub end: i64,
+    /// Vultr's form: `UTC` or a fixed offset such as `+02:00` (zone names need a timezone
+    /// database this server does not carry, and are refused with a 400).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// Vultr's form: `monday` … `sunday`; omitted means every day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days_of_week: Option<Vec<String>>,
+}
+
+fn day_end() -> i64 {
+    24
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq, JsonSchema)]

@@ -58,6 +58,148 @@ impl HourWindow {
     }
 }
 
+/// A fixed offset from UTC, named as it was given ("UTC", "+02:00").
+///
+/// Vultr's `time_of_day.timezone` names a zone; this domain carries no timezone database
+/// (no I/O, and a bundled one goes stale), so only UTC and fixed offsets are accepted, and a
+/// zone name is refused with a message that says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixedZone {
+    pub offset_secs: i32,
+    pub name: String,
+}
+
+impl FixedZone {
+    pub fn utc() -> FixedZone {
+        FixedZone { offset_secs: 0, name: "UTC".into() }
+    }
+
+    pub fn parse(s: &str) -> Result<FixedZone, FieldError> {
+        const FIELD: &str = "conditions.time_of_day.timezone";
+        let t = s.trim();
+        if ["utc", "z", "gmt", "etc/utc", "etc/gmt", "utc+00:00", "+00:00", "-00:00"]
+            .contains(&t.to_ascii_lowercase().as_str())
+        {
+            return Ok(FixedZone::utc());
+        }
+        let offset = t.strip_prefix("UTC").or_else(|| t.strip_prefix("utc")).unwrap_or(t);
+        let (sign, rest) = match offset.as_bytes().first() {
+            Some(b'+') => (1, &offset[1..]),
+            Some(b'-') => (-1, &offset[1..]),
+            _ => {
+                return Err(FieldError::new(
+                    FIELD,
+                    format!(
+                        "timezone '{s}' cannot be resolved: this server knows UTC and fixed offsets only \
+                         (e.g. \"UTC\", \"+02:00\", \"-05:30\"), no timezone database"
+                    ),
+                ));
+            }
+        };
+        let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
+        let (Ok(h), Ok(m)) = (h.parse::<i32>(), m.parse::<i32>()) else {
+            return Err(FieldError::new(FIELD, format!("timezone '{s}' is not an offset such as +02:00")));
+        };
+        if !(0..=14).contains(&h) || !(0..60).contains(&m) || rest.len() > 5 {
+            return Err(FieldError::new(FIELD, format!("timezone '{s}' is out of range (-14:00 to +14:00)")));
+        }
+        let offset_secs = sign * (h * 3_600 + m * 60);
+        let name = if offset_secs == 0 {
+            "UTC".into()
+        } else {
+            format!("{}{:02}:{:02}", if sign < 0 { '-' } else { '+' }, h, m)
+        };
+        Ok(FixedZone { offset_secs, name })
+    }
+}
+
+pub const WEEKDAYS: [&str; 7] = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
+
+/// When a trust may be used: hours of the day (`start` inclusive, `end` exclusive) in a
+/// zone, on some days of the week. Vultr shows both `{start, end}` (UTC hours) and
+/// `{timezone, days_of_week}`; one object holds either or both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeOfDay {
+    /// All day (0–24) when only days were given.
+    pub hours: HourWindow,
+    pub zone: FixedZone,
+    /// Bit `i` is `WEEKDAYS[i]`; `None` means every day.
+    pub days: Option<u8>,
+}
+
+impl TimeOfDay {
+    /// UTC hours only: the original form.
+    pub fn utc_hours(hours: HourWindow) -> TimeOfDay {
+        TimeOfDay { hours, zone: FixedZone::utc(), days: None }
+    }
+
+    pub fn new(
+        start: Option<i64>,
+        end: Option<i64>,
+        timezone: Option<&str>,
+        days_of_week: Option<&[String]>,
+    ) -> Result<TimeOfDay, FieldError> {
+        let hours = match (start, end) {
+            (None, None) => HourWindow { start: 0, end: 24 },
+            (s, e) => HourWindow::new(s.unwrap_or(0), e.unwrap_or(24))?,
+        };
+        let zone = timezone.map(FixedZone::parse).transpose()?.unwrap_or_else(FixedZone::utc);
+        let days = match days_of_week {
+            None => None,
+            Some([]) => {
+                return Err(FieldError::new(
+                    "conditions.time_of_day.days_of_week",
+                    "name at least one day; omit days_of_week to allow every day",
+                ));
+            }
+            Some(names) => {
+                let mut mask = 0u8;
+                for (i, d) in names.iter().enumerate() {
+                    let lower = d.trim().to_ascii_lowercase();
+                    let Some(at) =
+                        WEEKDAYS.iter().position(|w| *w == lower || (lower.len() >= 3 && w.starts_with(&lower)))
+                    else {
+                        return Err(FieldError::new(
+                            format!("conditions.time_of_day.days_of_week[{i}]"),
+                            format!("'{d}' is not a day of the week (monday … sunday)"),
+                        ));
+                    };
+                    mask |= 1 << at;
+                }
+                Some(mask)
+            }
+        };
+        Ok(TimeOfDay { hours, zone, days })
+    }
+
+    pub fn day_names(&self) -> Option<Vec<&'static str>> {
+        self.days.map(|m| (0..7).filter(|i| m & (1 << i) != 0).map(|i| WEEKDAYS[i]).collect())
+    }
+
+    /// Whether `now` falls in the window; the refusal says where `now` fell.
+    pub fn check(&self, now: Timestamp) -> Result<(), String> {
+        let local = now.0 + i64::from(self.zone.offset_secs);
+        let hour = (local.rem_euclid(86_400) / 3_600) as u8;
+        // 1970-01-01 was a Thursday (index 3).
+        let day = ((local.div_euclid(86_400) + 3).rem_euclid(7)) as usize;
+        if let Some(mask) = self.days
+            && mask & (1 << day) == 0
+        {
+            return Err(format!(
+                "{} ({}) is not one of [{}]",
+                WEEKDAYS[day],
+                self.zone.name,
+                self.day_names().unwrap_or_default().join(", ")
+            ));
+        }
+        if !self.hours.contains_hour(hour) {
+            let z = &self.zone.name;
+            return Err(format!("hour {hour} {z} is outside {}:00-{}:00 {z}", self.hours.start, self.hours.end));
+        }
+        Ok(())
+    }
+}
+
 /// An IP allow-list entry: a single address or a CIDR block.
 pub fn parse_ip_range(s: &str) -> Result<IpNet, String> {
     if let Ok(net) = s.parse::<IpNet>() {
@@ -70,7 +212,7 @@ pub fn parse_ip_range(s: &str) -> Result<IpNet, String> {
 pub struct TrustConditions {
     /// Empty means any address.
     pub ip_ranges: Vec<IpNet>,
-    pub time_of_day: Option<HourWindow>,
+    pub time_of_day: Option<TimeOfDay>,
     /// Conditions on the token's claims; only for a trust to an OIDC issuer, which must pin
     /// `aud` and `sub` ([`OidcClaims::require_audience_and_subject`]).
     pub oidc_claims: OidcClaims,
@@ -161,14 +303,10 @@ impl RoleTrust {
             }
             met.push("ip_address".to_owned());
         }
-        if let Some(window) = self.conditions.time_of_day {
-            let hour = ctx.now.hour_utc();
-            if !window.contains_hour(hour) {
-                return Err(format!(
-                    "role trust {} condition time_of_day not met: hour {hour} UTC is outside {}:00-{}:00 UTC",
-                    self.id, window.start, window.end
-                ));
-            }
+        if let Some(window) = &self.conditions.time_of_day {
+            window
+                .check(ctx.now)
+                .map_err(|why| format!("role trust {} condition time_of_day not met: {why}", self.id))?;
             met.push("time_of_day".to_owned());
         }
         if let Assumer::Workload { claims, .. } = ctx.who
@@ -263,7 +401,7 @@ mod tests {
     fn time_of_day_and_expiry() {
         let conditions = TrustConditions {
             ip_ranges: vec![],
-            time_of_day: Some(HourWindow::new(9, 17).unwrap()),
+            time_of_day: Some(TimeOfDay::utc_hours(HourWindow::new(9, 17).unwrap())),
             oidc_claims: OidcClaims::default(),
         };
         let t = trust(TrustPrincipal::User(USER), conditions, Some(86_400 * 10));
@@ -325,5 +463,27 @@ mod tests {
         let other = OidcIssuerId::from_random([8; 16]);
         let why = at(other, &claims("repo:acme/api")).unwrap_err().0;
         assert_eq!(why, "No trust relationship exists between this role and OIDC issuer");
+    }
+
+    #[test]
+    fn time_of_day_in_a_fixed_zone_on_named_days() {
+        let days = ["monday".to_owned(), "Sat".to_owned()];
+        let w = TimeOfDay::new(Some(9), Some(17), Some("+02:00"), Some(&days)).unwrap();
+        // 2030-01-05 was a Saturday; 07:30 UTC is 09:30 at +02:00.
+        let sat = Timestamp::parse_rfc3339("2030-01-05T07:30:00Z").unwrap();
+        assert_eq!(w.check(sat), Ok(()));
+        assert_eq!(w.check(sat.plus_secs(-3_600)), Err("hour 8 +02:00 is outside 9:00-17:00 +02:00".into()));
+        let sun = sat.plus_secs(86_400);
+        assert_eq!(w.check(sun), Err("sunday (+02:00) is not one of [monday, saturday]".into()));
+        // Days alone: all day.
+        let weekdays: Vec<String> = WEEKDAYS[..5].iter().map(|d| d.to_string()).collect();
+        let office = TimeOfDay::new(None, None, Some("utc"), Some(&weekdays)).unwrap();
+        assert!(office.check(sat.plus_secs(-86_400)).is_ok() && office.check(sat).is_err());
+        assert_eq!(FixedZone::parse("-05:30").unwrap().offset_secs, -19_800);
+        let e = FixedZone::parse("Europe/Paris").unwrap_err();
+        assert!(e.message.contains("fixed offsets only"), "{}", e.message);
+        assert!(FixedZone::parse("+15:00").is_err());
+        assert!(TimeOfDay::new(None, None, None, Some(&[])).is_err());
+        assert!(TimeOfDay::new(None, None, None, Some(&["caturday".into()])).is_err());
     }
 }

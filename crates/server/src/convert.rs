@@ -11,7 +11,7 @@ use tessera_domain::policy::Policy;
 use tessera_domain::policy::{PolicyDocument, PolicyDocumentJson};
 use tessera_domain::role::{MaxSessionDuration, Role, RoleType};
 use tessera_domain::session::Session;
-use tessera_domain::trust::{HourWindow, RoleTrust, TrustConditions, TrustPrincipal, parse_ip_range};
+use tessera_domain::trust::{RoleTrust, TimeOfDay, TrustConditions, TrustPrincipal, parse_ip_range};
 use tessera_domain::user::{self, ApiKey, Email, Group, User, UserStatus};
 
 use crate::error::ApiError;
@@ -168,7 +168,12 @@ pub fn trust_view(t: &RoleTrust) -> wire::TrustView {
         trusted_oidc_issuer_id: issuer,
         conditions: wire::Conditions {
             ip_address: t.conditions.ip_ranges.iter().map(|n| n.to_string()).collect(),
-            time_of_day: t.conditions.time_of_day.map(|w| wire::TimeOfDay { start: w.start.into(), end: w.end.into() }),
+            time_of_day: t.conditions.time_of_day.as_ref().map(|w| wire::TimeOfDay {
+                start: w.hours.start.into(),
+                end: w.hours.end.into(),
+                timezone: (w.zone.offset_secs != 0).then(|| w.zone.name.clone()),
+                days_of_week: w.day_names().map(|d| d.into_iter().map(str::to_owned).collect()),
+            }),
             oidc_claims: (!t.conditions.oidc_claims.is_empty()).then(|| t.conditions.oidc_claims.to_json()),
         },
         valid_until: t.valid_until.map(ts),
@@ -205,7 +210,10 @@ pub fn trust_input(b: wire::TrustInput) -> Result<TrustInput, ApiError> {
         .enumerate()
         .map(|(i, s)| parse_ip_range(s).map_err(|m| ApiError::invalid(format!("conditions.ip_address[{i}]"), m)))
         .collect::<Result<Vec<_>, _>>()?;
-    let time_of_day = c.time_of_day.map(|w| HourWindow::new(w.start, w.end)).transpose()?;
+    let time_of_day = c
+        .time_of_day
+        .map(|w| TimeOfDay::new(Some(w.start), Some(w.end), w.timezone.as_deref(), w.days_of_week.as_deref()))
+        .transpose()?;
     let oidc_claims = match &c.oidc_claims {
         None => OidcClaims::default(),
         Some(v) => OidcClaims::parse(v, "conditions.oidc_claims")?,

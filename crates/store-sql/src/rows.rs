@@ -14,7 +14,7 @@ use tessera_domain::policy::PolicyDocument;
 use tessera_domain::role::{MaxSessionDuration, Role, RoleType};
 use tessera_domain::session::{EndReason, Principal, Session, SessionKind, SessionStatus};
 use tessera_domain::token::TokenDigest;
-use tessera_domain::trust::{HourWindow, RoleTrust, TrustConditions, TrustPrincipal};
+use tessera_domain::trust::{RoleTrust, TimeOfDay, TrustConditions, TrustPrincipal};
 use tessera_domain::user::{ApiKey, Email, Group, Organization, User, UserStatus};
 use tessera_store::{Credential, GatewayKey, GatewayKind, GatewayObject, LoginRecord, Policy, StoreError, StoreResult};
 
@@ -233,8 +233,15 @@ macro_rules! trust_cols {
 pub fn conditions_text(c: &TrustConditions) -> String {
     let mut obj = serde_json::Map::new();
     obj.insert("ip_address".into(), c.ip_ranges.iter().map(|n| serde_json::Value::String(n.to_string())).collect());
-    if let Some(w) = c.time_of_day {
-        obj.insert("time_of_day".into(), serde_json::json!({"start": w.start, "end": w.end}));
+    if let Some(w) = &c.time_of_day {
+        let mut t = serde_json::json!({"start": w.hours.start, "end": w.hours.end});
+        if w.zone.offset_secs != 0 {
+            t["timezone"] = w.zone.name.clone().into();
+        }
+        if let Some(days) = w.day_names() {
+            t["days_of_week"] = days.into();
+        }
+        obj.insert("time_of_day".into(), t);
     }
     if !c.oidc_claims.is_empty() {
         obj.insert("oidc_claims".into(), c.oidc_claims.to_json());
@@ -249,13 +256,21 @@ pub fn conditions(text: &str) -> StoreResult<TrustConditions> {
         .map(|a| a.iter().filter_map(|s| s.as_str()?.parse().ok()).collect())
         .unwrap_or_default();
     let time_of_day = match &v["time_of_day"] {
-        serde_json::Value::Object(o) => Some(
-            HourWindow::new(
-                o.get("start").and_then(|x| x.as_i64()).unwrap_or(0),
-                o.get("end").and_then(|x| x.as_i64()).unwrap_or(24),
+        serde_json::Value::Object(o) => {
+            let days: Option<Vec<String>> = o
+                .get("days_of_week")
+                .and_then(|d| d.as_array())
+                .map(|a| a.iter().filter_map(|d| d.as_str().map(str::to_owned)).collect());
+            Some(
+                TimeOfDay::new(
+                    Some(o.get("start").and_then(|x| x.as_i64()).unwrap_or(0)),
+                    Some(o.get("end").and_then(|x| x.as_i64()).unwrap_or(24)),
+                    o.get("timezone").and_then(|z| z.as_str()),
+                    days.as_deref(),
+                )
+                .map_err(|e| malformed(e.message))?,
             )
-            .map_err(|e| malformed(e.message))?,
-        ),
+        }
         _ => None,
     };
     let oidc_claims = match &v["oidc_claims"] {
@@ -492,9 +507,10 @@ mod tests {
 
     #[test]
     fn trust_conditions_round_trip_through_their_json() {
+        use tessera_domain::trust::HourWindow;
         let c = TrustConditions {
             ip_ranges: vec!["10.0.0.0/8".parse().unwrap()],
-            time_of_day: Some(HourWindow::new(9, 17).unwrap()),
+            time_of_day: Some(TimeOfDay::utc_hours(HourWindow::new(9, 17).unwrap())),
             oidc_claims: OidcClaims::default(),
         };
         let text = conditions_text(&c);

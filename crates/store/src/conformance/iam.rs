@@ -215,7 +215,10 @@ pub async fn roles_and_trusts_round_trip(store: &dyn Store) {
         principal: TrustPrincipal::User(u.id),
         conditions: TrustConditions {
             ip_ranges: vec![parse_ip_range("10.0.0.0/8").unwrap(), parse_ip_range("2001:db8::/32").unwrap()],
-            time_of_day: Some(HourWindow::new(22, 6).unwrap()),
+            time_of_day: Some(
+                TimeOfDay::new(Some(22), Some(6), Some("+05:30"), Some(&["friday".to_owned(), "sunday".to_owned()]))
+                    .unwrap(),
+            ),
             oidc_claims: Default::default(),
         },
         valid_until: Some(T0.plus_secs(86_400)),

@@ -14,7 +14,7 @@ pub(crate) use tessera_domain::policy::PolicyDocument;
 pub(crate) use tessera_domain::role::{MaxSessionDuration, Role, RoleType};
 pub(crate) use tessera_domain::session::{EndReason, Principal, Session, SessionKind, SessionStatus};
 pub(crate) use tessera_domain::token::{TokenDigest, TokenKind, mint};
-pub(crate) use tessera_domain::trust::{HourWindow, RoleTrust, TrustConditions, TrustPrincipal, parse_ip_range};
+pub(crate) use tessera_domain::trust::{RoleTrust, TimeOfDay, TrustConditions, TrustPrincipal, parse_ip_range};
 pub(crate) use tessera_domain::user::{ApiKey, Email, Group, Organization, User, UserStatus};
 
 mod gateway;

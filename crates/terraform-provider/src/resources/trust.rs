@@ -77,7 +77,7 @@ fn to_state(t: &wire::TrustView) -> Val {
 
 fn input(planned: &Val) -> wire::TrustInput {
     let time_of_day = match (planned.get("hour_start").as_i64(), planned.get("hour_end").as_i64()) {
-        (Some(start), Some(end)) => Some(wire::TimeOfDay { start, end }),
+        (Some(start), Some(end)) => Some(wire::TimeOfDay { start, end, ..Default::default() }),
         _ => None,
     };
     wire::TrustInput {

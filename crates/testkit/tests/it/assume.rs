@@ -130,7 +130,7 @@ async fn unmet_conditions_are_named_in_the_403(backend: Backend) {
     let s = setup(&t, 3_600).await;
     let conditions = wire::Conditions {
         ip_address: vec!["10.0.0.0/8".into()],
-        time_of_day: Some(wire::TimeOfDay { start: 9, end: 17 }),
+        time_of_day: Some(wire::TimeOfDay { start: 9, end: 17, ..Default::default() }),
         oidc_claims: None,
     };
     let trust = t.admin.create_trust(&trust_for_user(&s.role.id, &s.user.id, Some(conditions))).await.unwrap();

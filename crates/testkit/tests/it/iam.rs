@@ -313,7 +313,7 @@ async fn crud_round_trips_for_roles_policies_groups_and_trusts(backend: Backend)
             trusted_user_id: Some(user.id.clone()),
             conditions: Some(wire::Conditions {
                 ip_address: vec!["10.0.0.0/8".into(), "192.168.0.1".into()],
-                time_of_day: Some(wire::TimeOfDay { start: 8, end: 18 }),
+                time_of_day: Some(wire::TimeOfDay { start: 8, end: 18, ..Default::default() }),
                 oidc_claims: None,
             }),
             valid_until: Some("2031-01-01T00:00:00+00:00".into()),

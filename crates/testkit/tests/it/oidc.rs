@@ -335,6 +335,25 @@ async fn issuers_in_vultrs_shape_and_trusts_that_must_pin_aud_and_sub(backend: B
     // Claims mean nothing for a user.
     let for_user = json!({"role_id": role, "trusted_user_id": t.admin_id, "conditions": {"oidc_claims": {"aud": AUD}}});
     assert_eq!(admin(&t, Method::POST, "/v2/role-trusts", Some(for_user)).await.0, StatusCode::BAD_REQUEST);
+    // Vultr's time_of_day form: a fixed offset and days of the week (zone names are refused).
+    let tz = json!({"role_id": role, "trusted_oidc_issuer_id": id, "conditions": {
+        "oidc_claims": {"aud": AUD, "sub": SUB},
+        "time_of_day": {"timezone": "+02:00", "days_of_week": ["monday", "saturday"]}}});
+    let (status, body) = admin(&t, Method::POST, "/v2/role-trusts", Some(tz)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, read) =
+        admin(&t, Method::GET, &format!("/v2/role-trusts/{}", body["role_trust"]["id"].as_str().unwrap()), None).await;
+    assert_eq!(
+        read["role_trust"]["conditions"]["time_of_day"],
+        json!({"start": 0, "end": 24, "timezone": "+02:00", "days_of_week": ["monday", "saturday"]})
+    );
+    admin(&t, Method::DELETE, &format!("/v2/role-trusts/{}", body["role_trust"]["id"].as_str().unwrap()), None).await;
+    let paris = json!({"role_id": role, "trusted_user_id": t.admin_id,
+        "conditions": {"time_of_day": {"timezone": "Europe/Paris"}}});
+    let (status, body) = admin(&t, Method::POST, "/v2/role-trusts", Some(paris)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["field"], "conditions.time_of_day.timezone");
+    assert!(error(&body).contains("fixed offsets only"), "{body}");
     // A private key is refused rather than stored.
     let private = json!({"uri": "https://x.example", "keys": [{"kty": "OKP", "crv": "Ed25519", "x": "AA", "d": "AA"}]});
     let (status, body) = admin(&t, Method::POST, "/v2/oidc/issuer", Some(private)).await;

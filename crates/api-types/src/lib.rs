@@ -8,6 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub mod assignments;
 pub mod gateway;
 pub mod oidc;
 
@@ -432,7 +433,8 @@ pub struct IamSessionView {
     /// The issuer whose token made a workload's session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oidc_issuer_id: Option<String>,
-    /// The assumed role's name (assumed-role sessions); empty for login sessions.
+    /// The assumed role's name (assumed-role sessions); for a login session, the user's
+    /// assignable roles at sign-in, comma-separated (empty when it holds none).
     pub role: String,
     pub role_id: Option<String>,
     pub session_name: String,

@@ -40,6 +40,13 @@ pub const ROLE_ATTACH_POLICY: &str = "iam.role.AttachPolicy";
 pub const ROLE_DETACH_POLICY: &str = "iam.role.DetachPolicy";
 pub const ROLE_LIST_POLICIES: &str = "iam.role.ListPolicies";
 pub const ROLE_ASSUME: &str = "iam.role.AssumeRole";
+/// Assigning an assignable role to a user or a group, and the lists of its assignments.
+pub const ROLE_ATTACH_USER: &str = "iam.role.AttachUser";
+pub const ROLE_DETACH_USER: &str = "iam.role.DetachUser";
+pub const ROLE_ATTACH_GROUP: &str = "iam.role.AttachGroup";
+pub const ROLE_DETACH_GROUP: &str = "iam.role.DetachGroup";
+pub const ROLE_LIST_USERS: &str = "iam.role.ListUsers";
+pub const ROLE_LIST_GROUPS: &str = "iam.role.ListGroups";
 
 pub const TRUST_CREATE: &str = "iam.roletrust.Create";
 pub const TRUST_READ: &str = "iam.roletrust.Read";
@@ -141,6 +148,12 @@ pub const ALL: &[&str] = &[
     ROLE_DETACH_POLICY,
     ROLE_LIST_POLICIES,
     ROLE_ASSUME,
+    ROLE_ATTACH_USER,
+    ROLE_DETACH_USER,
+    ROLE_ATTACH_GROUP,
+    ROLE_DETACH_GROUP,
+    ROLE_LIST_USERS,
+    ROLE_LIST_GROUPS,
     TRUST_CREATE,
     TRUST_READ,
     TRUST_LIST,

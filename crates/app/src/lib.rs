@@ -5,6 +5,7 @@
 
 pub mod actions;
 mod admin;
+mod assignments;
 mod assume;
 pub mod audit;
 mod auth;
@@ -22,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use tessera_domain::FieldError;
 use tessera_store::{Store, StoreError};
 
+pub use assignments::{CallerPolicy, PolicySource};
 pub use assume::{AssumeInput, AssumedSession};
 pub use auth::{AuthCache, Caller, CallerKind};
 pub use bootstrap::{BootstrapOutcome, BootstrapRequest};

@@ -189,9 +189,15 @@ impl App {
         let (user, previous) = self.check_password(&req).await?;
         let now = self.now();
         let client = req.client_ip.map(|ip| ip.to_canonical().to_string()).unwrap_or_default();
-        let limits = self.store.get_session_limits(user.org_id).await?;
+        // The session's `role` names the user's assignable roles as of sign-in.
+        let (limits, roles) = tokio::join!(
+            self.store.get_session_limits(user.org_id),
+            self.assigned_role_names(user.org_id, user.id)
+        );
+        let limits = limits?;
         let token = self.with_rng(|r| mint(TokenKind::LoginSession, &mut RngRef(r)));
         let session = Session {
+            role_name: roles?,
             failed_logins: previous.failed_logins,
             last_login_time: previous.last_login_time,
             last_login_client: previous.last_login_client,

@@ -1,14 +1,15 @@
 //! Roles: a named set of policies that a session can carry for a bounded time.
 
 use crate::error::FieldError;
-use crate::ids::{OrgId, RoleId};
+use crate::ids::{GroupId, OrgId, RoleId, UserId};
 use crate::time::Timestamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RoleType {
     /// Assumed through a trust, for a time-bound session.
     Assumable,
-    /// Given directly to users and groups (kept for Vultr parity; sessions need `Assumable`).
+    /// Given directly to users and groups: its policies join theirs for as long as it is
+    /// assigned (a login session's `role` names these). It cannot be assumed.
     Assignable,
 }
 
@@ -64,6 +65,24 @@ pub struct Role {
     pub role_type: RoleType,
     pub max_session_duration: MaxSessionDuration,
     pub date_created: Timestamp,
+}
+
+/// Whom an assignable role is assigned to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Assignee {
+    User(UserId),
+    /// Every member of the group, for as long as it is one.
+    Group(GroupId),
+}
+
+/// An assignable role given to a user or a group, with when it was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleAssignment {
+    pub role: Role,
+    pub assignee: Assignee,
+    /// The user's email or the group's display name, for lists.
+    pub assignee_name: String,
+    pub date_assigned: Timestamp,
 }
 
 /// The duration a caller asked for, checked against the role: too long is an error, never a

@@ -395,3 +395,38 @@ pub fn issuer_view(s: &tessera_app::IssuerState) -> wire::oidc::IssuerView {
 pub fn jwks_view(set: &JwkSet) -> wire::oidc::Jwks {
     wire::oidc::Jwks { keys: set.keys.iter().map(|k| serde_json::Value::Object(k.json.clone())).collect() }
 }
+
+// ---- role assignments and the caller's own view --------------------------------------------
+
+pub fn assignment_view(a: &tessera_domain::role::RoleAssignment) -> wire::assignments::RoleAssignmentView {
+    use tessera_domain::role::Assignee;
+    let (user_id, group_id, group_name) = match a.assignee {
+        Assignee::User(u) => (Some(u.to_string()), None, None),
+        Assignee::Group(g) => (None, Some(g.to_string()), Some(a.assignee_name.clone())),
+    };
+    wire::assignments::RoleAssignmentView {
+        user_id,
+        group_id,
+        group_name,
+        role_id: a.role.id.to_string(),
+        role_name: a.role.name.clone(),
+        role_description: a.role.description.clone(),
+        role_type: a.role.role_type.as_str().to_owned(),
+        date_assigned: ts(a.date_assigned),
+    }
+}
+
+pub fn caller_policy_view(p: &tessera_app::CallerPolicy) -> wire::assignments::UserPolicyView {
+    use tessera_app::PolicySource;
+    let (source, from_group, from_role) = match p.source {
+        PolicySource::User => ("user", None, None),
+        PolicySource::Group(g) => ("group", Some(g.to_string()), None),
+        PolicySource::Role(r) => ("role", None, Some(r.to_string())),
+    };
+    wire::assignments::UserPolicyView { policy: policy_view(&p.policy), source: source.into(), from_group, from_role }
+}
+
+/// The `meta` of a list answered whole (no further page).
+pub fn whole_list_meta(total: usize) -> wire::Meta {
+    wire::Meta { total: total as u64, links: wire::Links::default() }
+}

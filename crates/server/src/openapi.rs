@@ -239,6 +239,24 @@ pub fn operations() -> Vec<Operation> {
         op(
             "GET",
             "/v2/users/{user_id}/policies",
+        op("GET", "/v2/users/me", "getMe", "The caller's own user", "caller").ok::<wire::UserEnvelope>(),
+        op("GET", "/v2/users/me/groups", "listMyGroups", "The caller's groups", "caller").ok::<wire::GroupList>(),
+        op(
+            "GET",
+            "/v2/users/me/roles",
+            "listMyRoles",
+            "The caller's assignable roles: direct, inherited, all",
+            "caller",
+        )
+        .ok::<wire::assignments::UserRolesAnswer>(),
+        op(
+            "GET",
+            "/v2/users/me/policies",
+            "listMyPolicies",
+            "Every policy the caller holds, and through what",
+            "caller",
+        )
+        .ok::<wire::assignments::UserPoliciesAnswer>(),
             "listUserPolicies",
             "Policies attached to a user directly",
             "iam.user.Read",
@@ -389,6 +407,76 @@ pub fn operations() -> Vec<Operation> {
         op("GET", "/v2/role-trusts", "listTrusts", "List role trusts", "iam.roletrust.List")
             .query(Paging)
             .ok::<wire::TrustList>(),
+        op(
+            "GET",
+            "/v2/roles/{role_id}/users",
+            "listRoleUsers",
+            "The users an assignable role is assigned to",
+            "iam.role.ListUsers",
+        )
+        .query(Paging)
+        .ok::<wire::assignments::RoleAssignmentList>(),
+        op(
+            "POST",
+            "/v2/roles/{role_id}/users/{user_id}",
+            "assignRoleToUser",
+            "Assign an assignable role (Vultr's method)",
+            "iam.role.AttachUser",
+        )
+        .answer::<wire::assignments::RoleAssignmentEnvelope>(201, "Assigned")
+        .answer::<wire::assignments::RoleAssignmentEnvelope>(200, "Already assigned"),
+        op(
+            "PUT",
+            "/v2/roles/{role_id}/users/{user_id}",
+            "putRoleAssignmentUser",
+            "Assign an assignable role (idempotent)",
+            "iam.role.AttachUser",
+        )
+        .answer::<wire::assignments::RoleAssignmentEnvelope>(201, "Assigned")
+        .answer::<wire::assignments::RoleAssignmentEnvelope>(200, "Already assigned"),
+        op(
+            "DELETE",
+            "/v2/roles/{role_id}/users/{user_id}",
+            "unassignRoleFromUser",
+            "Take an assigned role back",
+            "iam.role.DetachUser",
+        )
+        .no_content("Unassigned"),
+        op(
+            "GET",
+            "/v2/roles/{role_id}/groups",
+            "listRoleGroups",
+            "The groups an assignable role is assigned to",
+            "iam.role.ListGroups",
+        )
+        .query(Paging)
+        .ok::<wire::assignments::RoleAssignmentList>(),
+        op(
+            "POST",
+            "/v2/roles/{role_id}/groups/{group_id}",
+            "assignRoleToGroup",
+            "Assign an assignable role (Vultr's method)",
+            "iam.role.AttachGroup",
+        )
+        .answer::<wire::assignments::RoleAssignmentEnvelope>(201, "Assigned")
+        .answer::<wire::assignments::RoleAssignmentEnvelope>(200, "Already assigned"),
+        op(
+            "PUT",
+            "/v2/roles/{role_id}/groups/{group_id}",
+            "putRoleAssignmentGroup",
+            "Assign an assignable role (idempotent)",
+            "iam.role.AttachGroup",
+        )
+        .answer::<wire::assignments::RoleAssignmentEnvelope>(201, "Assigned")
+        .answer::<wire::assignments::RoleAssignmentEnvelope>(200, "Already assigned"),
+        op(
+            "DELETE",
+            "/v2/roles/{role_id}/groups/{group_id}",
+            "unassignRoleFromGroup",
+            "Take an assigned role back",
+            "iam.role.DetachGroup",
+        )
+        .no_content("Unassigned"),
         op("POST", "/v2/role-trusts", "createTrust", "Create a role trust", "iam.roletrust.Create")
             .json::<wire::TrustInput>()
             .created::<wire::TrustEnvelope>()

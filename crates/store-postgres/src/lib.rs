@@ -20,7 +20,7 @@ use tessera_domain::Timestamp;
 use tessera_domain::audit::AuditEvent;
 use tessera_domain::ids::*;
 use tessera_domain::login::{LockoutPolicy, LoginClaim, SessionLimits};
-use tessera_domain::role::Role;
+use tessera_domain::role::{Assignee, Role};
 use tessera_domain::session::{EndReason, Session};
 use tessera_domain::token::TokenDigest;
 use tessera_domain::trust::RoleTrust;
@@ -394,6 +394,15 @@ tessera_store_sql::sql_store! {
 
         async fn detach_policy(&self, org: OrgId, pid: PolicyId, target: PolicyTarget) -> StoreResult<bool> {
             self.write(sql::detach_policy(org, pid, target), Some(StoreChange::Permissions), |n| n == 1).await
+        }
+
+        async fn assign_role(&self, org: OrgId, rid: RoleId, to: Assignee, at: Timestamp) -> StoreResult<bool> {
+            let (checks, q) = sql::assign_role(org, rid, to, at);
+            self.write_checked(&checks, q, Some(StoreChange::Permissions), |n| n == 1).await
+        }
+
+        async fn unassign_role(&self, org: OrgId, rid: RoleId, from: Assignee) -> StoreResult<bool> {
+            self.write(sql::unassign_role(org, rid, from), Some(StoreChange::Permissions), |n| n == 1).await
         }
 
         async fn create_role(&self, r: &Role) -> StoreResult<()> {

@@ -185,6 +185,24 @@ macro_rules! sql_store {
                 self.fetch_all($crate::statements::role_policy_documents(org, role)).await
             }
 
+            async fn list_role_assignments(
+                &self,
+                org: ::tessera_domain::ids::OrgId,
+                role: ::tessera_domain::ids::RoleId,
+                groups: bool,
+                req: ::tessera_store::PageRequest,
+            ) -> ::tessera_store::StoreResult<::tessera_store::Page<::tessera_domain::role::RoleAssignment>> {
+                self.list($crate::statements::list_role_assignments(org, role, groups, &req)).await
+            }
+
+            async fn roles_of_user(
+                &self,
+                org: ::tessera_domain::ids::OrgId,
+                user: ::tessera_domain::ids::UserId,
+            ) -> ::tessera_store::StoreResult<Vec<::tessera_domain::role::RoleAssignment>> {
+                self.fetch_all($crate::statements::roles_of_user(org, user)).await
+            }
+
             async fn get_role(
                 &self,
                 org: ::tessera_domain::ids::OrgId,

@@ -220,6 +220,23 @@ pub fn role(r: &dyn SqlRow, at: usize) -> StoreResult<Role> {
     })
 }
 
+/// A role assignment: the role's columns, then the assignee's kind (`user` or `group`), id
+/// and name, and when it was assigned.
+pub fn role_assignment(r: &dyn SqlRow, at: usize) -> StoreResult<tessera_domain::role::RoleAssignment> {
+    use tessera_domain::role::Assignee;
+    let assignee = match r.text(at + 7)?.as_str() {
+        "user" => Assignee::User(id(r, at + 8)?),
+        "group" => Assignee::Group(id(r, at + 8)?),
+        other => return Err(malformed(format!("unknown assignee kind {other}"))),
+    };
+    Ok(tessera_domain::role::RoleAssignment {
+        role: role(r, at)?,
+        assignee,
+        assignee_name: r.text(at + 9)?,
+        date_assigned: ts(r, at + 10)?,
+    })
+}
+
 #[macro_export]
 #[doc(hidden)]
 macro_rules! trust_cols {

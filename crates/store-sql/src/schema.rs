@@ -236,6 +236,30 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE sessions ADD COLUMN oidc_issuer_id TEXT;
     CREATE INDEX sessions_by_org_issuer ON sessions (org_id, oidc_issuer_id, seq);
     "#,
+    // 9: assignable roles assigned to users and groups (their policies join the users'), and
+    // a session's own inline policy (AWS STS's session policy; null when none was given).
+    // The foreign keys remove an assignment with its role, user or group.
+    r#"
+    CREATE TABLE role_user_assignments (
+        seq {SEQ},
+        org_id TEXT NOT NULL,
+        role_id TEXT NOT NULL REFERENCES roles(id) ON DELETE CASCADE,
+        user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        date_assigned {INT} NOT NULL,
+        UNIQUE (role_id, user_id)
+    );
+    CREATE INDEX role_user_assignments_by_user ON role_user_assignments (user_id);
+    CREATE TABLE role_group_assignments (
+        seq {SEQ},
+        org_id TEXT NOT NULL,
+        role_id TEXT NOT NULL REFERENCES roles(id) ON DELETE CASCADE,
+        group_id TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+        date_assigned {INT} NOT NULL,
+        UNIQUE (role_id, group_id)
+    );
+    CREATE INDEX role_group_assignments_by_group ON role_group_assignments (group_id);
+    ALTER TABLE sessions ADD COLUMN session_policy TEXT;
+    "#,
 ];
 
 /// The migrations, numbered from 1, in `d`'s spelling.

@@ -11,7 +11,7 @@ use tessera_domain::ids::{ApiKeyId, GroupId, OidcIssuerId, OrgId, PolicyId, Role
 use tessera_domain::login::{LoginState, SessionLimits};
 use tessera_domain::oidc::OidcIssuer;
 use tessera_domain::page::PageRequest;
-use tessera_domain::role::Role;
+use tessera_domain::role::{Assignee, Role, RoleAssignment};
 use tessera_domain::session::{EndReason, Principal, Session, SessionKind};
 use tessera_domain::token::{TokenDigest, TokenKind};
 use tessera_domain::trust::RoleTrust;
@@ -320,7 +320,14 @@ static USER_POLICY_DOCUMENTS: Stmt = Stmt::new(
     "SELECT p.document FROM policies p WHERE p.org_id = $1 AND p.id IN ( \
        SELECT policy_id FROM policy_attachments WHERE org_id = $1 AND target_kind = 'user' AND target_id = $2 \
        UNION SELECT a.policy_id FROM policy_attachments a JOIN group_members m ON m.group_id = a.target_id \
-       WHERE a.org_id = $1 AND a.target_kind = 'group' AND m.user_id = $2) ORDER BY p.seq",
+       WHERE a.org_id = $1 AND a.target_kind = 'group' AND m.user_id = $2 \
+       UNION SELECT a.policy_id FROM policy_attachments a JOIN role_user_assignments ra ON ra.role_id = a.target_id \
+       JOIN roles r ON r.id = ra.role_id AND r.role_type = 'assignable' \
+       WHERE a.org_id = $1 AND a.target_kind = 'role' AND ra.user_id = $2 \
+       UNION SELECT a.policy_id FROM policy_attachments a JOIN role_group_assignments ra ON ra.role_id = a.target_id \
+       JOIN roles r ON r.id = ra.role_id AND r.role_type = 'assignable' \
+       JOIN group_members m ON m.group_id = ra.group_id \
+       WHERE a.org_id = $1 AND a.target_kind = 'role' AND m.user_id = $2) ORDER BY p.seq",
 );
 static ROLE_POLICY_DOCUMENTS: Stmt = Stmt::new(
     "SELECT p.document FROM policy_attachments a JOIN policies p ON p.id = a.policy_id \
@@ -451,6 +458,82 @@ static ROLE_TRUSTS: Stmt = Stmt::new(concat!(
     crate::trust_cols!(),
     " FROM role_trusts t WHERE t.org_id = $1 AND t.role_id = $2 ORDER BY t.seq"
 ));
+
+// Role assignments (assignable roles given to users and groups).
+static ASSIGN_USER: Stmt = Stmt::new(
+    "INSERT INTO role_user_assignments (org_id, role_id, user_id, date_assigned) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT DO NOTHING",
+);
+static ASSIGN_GROUP: Stmt = Stmt::new(
+    "INSERT INTO role_group_assignments (org_id, role_id, group_id, date_assigned) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT DO NOTHING",
+);
+static UNASSIGN_USER: Stmt =
+    Stmt::new("DELETE FROM role_user_assignments WHERE org_id = $1 AND role_id = $2 AND user_id = $3");
+static UNASSIGN_GROUP: Stmt =
+    Stmt::new("DELETE FROM role_group_assignments WHERE org_id = $1 AND role_id = $2 AND group_id = $3");
+/// A user's assignable roles, given to it directly and through its groups: complete (a
+/// login session's `role` and `/v2/users/me/roles` are built from it).
+static ROLES_OF_USER: Stmt = Stmt::new(concat!(
+    "SELECT ",
+    crate::role_cols!(),
+    ", 'user', a.user_id, '', a.date_assigned FROM role_user_assignments a JOIN roles r ON r.id = a.role_id \
+     WHERE a.org_id = $1 AND a.user_id = $2 AND r.role_type = 'assignable' \
+     UNION ALL SELECT ",
+    crate::role_cols!(),
+    ", 'group', a.group_id, g.display_name, a.date_assigned FROM role_group_assignments a \
+     JOIN roles r ON r.id = a.role_id JOIN groups g ON g.id = a.group_id \
+     JOIN group_members m ON m.group_id = a.group_id \
+     WHERE a.org_id = $1 AND m.user_id = $2 AND r.role_type = 'assignable' ORDER BY 11, 1"
+));
+
+fn assignee_check(org: OrgId, to: Assignee) -> Check {
+    match to {
+        Assignee::User(u) => user_check(org, u),
+        Assignee::Group(g) => group_check(org, g),
+    }
+}
+
+/// The role and the assignee must exist in the organization; the insert answers 0 rows when
+/// the role already was assigned there.
+pub fn assign_role(org: OrgId, role: RoleId, to: Assignee, at: Timestamp) -> ([Check; 2], Query) {
+    let q = match to {
+        Assignee::User(u) => Query::new(&ASSIGN_USER, values![s(org), s(role), s(u), at.0]),
+        Assignee::Group(g) => Query::new(&ASSIGN_GROUP, values![s(org), s(role), s(g), at.0]),
+    };
+    ([role_check(org, role), assignee_check(org, to)], q)
+}
+pub fn unassign_role(org: OrgId, role: RoleId, from: Assignee) -> Query {
+    match from {
+        Assignee::User(u) => Query::new(&UNASSIGN_USER, values![s(org), s(role), s(u)]),
+        Assignee::Group(g) => Query::new(&UNASSIGN_GROUP, values![s(org), s(role), s(g)]),
+    }
+}
+/// The users (`groups` false) or groups a role is assigned to, oldest assignment first.
+pub fn list_role_assignments(
+    org: OrgId,
+    role: RoleId,
+    groups: bool,
+    req: &PageRequest,
+) -> StoreResult<ListPage<RoleAssignment>> {
+    let (cols, from) = if groups {
+        (
+            concat!(crate::role_cols!(), ", 'group', a.group_id, g.display_name, a.date_assigned"),
+            "FROM role_group_assignments a JOIN roles r ON r.id = a.role_id JOIN groups g ON g.id = a.group_id \
+             WHERE a.org_id = $1 AND a.role_id = $2",
+        )
+    } else {
+        (
+            concat!(crate::role_cols!(), ", 'user', a.user_id, u.email, a.date_assigned"),
+            "FROM role_user_assignments a JOIN roles r ON r.id = a.role_id JOIN users u ON u.id = a.user_id \
+             WHERE a.org_id = $1 AND a.role_id = $2",
+        )
+    };
+    ListPage::new(cols, from, "a.seq", values![s(org), s(role)], req, rows::role_assignment)
+}
+pub fn roles_of_user(org: OrgId, user: UserId) -> Fetch<RoleAssignment> {
+    Fetch::new(&ROLES_OF_USER, values![s(org), s(user)], rows::role_assignment)
+}
 
 fn role_name_taken(name: &str) -> Conflict {
     Conflict::RoleName(name.to_owned())

@@ -15,7 +15,7 @@ use tessera_domain::Timestamp;
 use tessera_domain::audit::AuditEvent;
 use tessera_domain::ids::*;
 use tessera_domain::login::{LockoutPolicy, LoginClaim, SessionLimits};
-use tessera_domain::role::Role;
+use tessera_domain::role::{Assignee, Role};
 use tessera_domain::session::{EndReason, Session};
 use tessera_domain::token::TokenDigest;
 use tessera_domain::trust::RoleTrust;
@@ -229,6 +229,20 @@ tessera_store_sql::sql_store! {
 
         async fn detach_policy(&self, org: OrgId, pid: PolicyId, target: PolicyTarget) -> StoreResult<bool> {
             self.write_one(sql::detach_policy(org, pid, target)).await
+        }
+
+        async fn assign_role(&self, org: OrgId, rid: RoleId, to: Assignee, at: Timestamp) -> StoreResult<bool> {
+            let (checks, q) = sql::assign_role(org, rid, to, at);
+            self.engine
+                .write(move |c| {
+                    checks.iter().try_for_each(|ch| check(c, ch))?;
+                    Ok(exec(c, &q)? == 1)
+                })
+                .await
+        }
+
+        async fn unassign_role(&self, org: OrgId, rid: RoleId, from: Assignee) -> StoreResult<bool> {
+            self.write_one(sql::unassign_role(org, rid, from)).await
         }
 
         async fn create_role(&self, r: &Role) -> StoreResult<()> {

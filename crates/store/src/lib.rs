@@ -32,7 +32,7 @@ use tessera_domain::ids::{ApiKeyId, GroupId, OidcIssuerId, OrgId, PolicyId, Role
 use tessera_domain::login::{LockoutPolicy, LoginClaim, LoginState, SessionLimits};
 use tessera_domain::oidc::OidcIssuer;
 use tessera_domain::policy::PolicyDocument;
-use tessera_domain::role::Role;
+use tessera_domain::role::{Assignee, Role, RoleAssignment};
 use tessera_domain::session::SessionKind;
 use tessera_domain::session::{EndReason, Session};
 use tessera_domain::token::{TokenDigest, TokenKind};
@@ -234,7 +234,8 @@ pub trait IamStore: Send + Sync {
     ) -> StoreResult<Page<Policy>>;
     async fn list_policy_users(&self, org: OrgId, policy: PolicyId, page: PageRequest) -> StoreResult<Page<User>>;
     async fn list_policy_groups(&self, org: OrgId, policy: PolicyId, page: PageRequest) -> StoreResult<Page<Group>>;
-    /// The documents that make up a user's own permissions: attached to it and to its groups.
+    /// The documents that make up a user's own permissions: attached to it, to its groups and
+    /// to the assignable roles assigned to it or to its groups.
     async fn user_policy_documents(&self, org: OrgId, user: UserId) -> StoreResult<Vec<PolicyDocument>>;
     async fn role_policy_documents(&self, org: OrgId, role: RoleId) -> StoreResult<Vec<PolicyDocument>>;
 
@@ -252,6 +253,23 @@ pub trait IamStore: Send + Sync {
     /// Every trust of one role, in creation order: the complete set an assume decides on,
     /// never a page of it.
     async fn role_trusts(&self, org: OrgId, role: RoleId) -> StoreResult<Vec<RoleTrust>>;
+
+    // Role assignments (assignable roles given to users and groups).
+    /// Assigns a role; false when it already was assigned there. The role and the assignee
+    /// must exist in the organization (whether the role is assignable is the app's to check).
+    async fn assign_role(&self, org: OrgId, role: RoleId, to: Assignee, at: Timestamp) -> StoreResult<bool>;
+    async fn unassign_role(&self, org: OrgId, role: RoleId, from: Assignee) -> StoreResult<bool>;
+    /// The users (`groups` false) or the groups a role is assigned to, oldest first.
+    async fn list_role_assignments(
+        &self,
+        org: OrgId,
+        role: RoleId,
+        groups: bool,
+        page: PageRequest,
+    ) -> StoreResult<Page<RoleAssignment>>;
+    /// Every assignable role of a user, given directly (assignee the user) or through a group
+    /// (assignee the group): complete, never a page.
+    async fn roles_of_user(&self, org: OrgId, user: UserId) -> StoreResult<Vec<RoleAssignment>>;
 
     // OIDC issuers.
     async fn create_oidc_issuer(&self, issuer: &OidcIssuer) -> StoreResult<()>;

@@ -3,6 +3,7 @@
 //! test (`crates/testkit/tests/it/authz_matrix.rs`), which walks [`route_table`], covers every
 //! route there is; a tidy test in this crate checks no route is added around it.
 
+pub mod assignments;
 pub mod assumed;
 pub mod audit;
 pub mod gateway;
@@ -85,6 +86,11 @@ pub(crate) fn table() -> Vec<Entry> {
         at("POST", "/v2/users/{user_id}/apikeys", A(act::APIKEY_CREATE), iam::create_api_key),
         at("DELETE", "/v2/users/{user_id}/apikeys/{apikey_id}", A(act::APIKEY_DELETE), iam::delete_api_key),
         at("GET", "/v2/users/{user_id}/policies", A(act::USER_READ), iam::list_user_policies),
+        // the caller itself
+        at("GET", "/v2/users/me", Caller, assignments::me),
+        at("GET", "/v2/users/me/groups", Caller, assignments::my_groups),
+        at("GET", "/v2/users/me/roles", Caller, assignments::my_roles),
+        at("GET", "/v2/users/me/policies", Caller, assignments::my_policies),
         // groups
         at("GET", "/v2/groups", A(act::GROUP_LIST), iam::list_groups),
         at("POST", "/v2/groups", A(act::GROUP_CREATE), iam::create_group),
@@ -117,6 +123,14 @@ pub(crate) fn table() -> Vec<Entry> {
         at("POST", "/v2/roles/{role_id}/policies/{policy_id}", A(act::ROLE_ATTACH_POLICY), iam::attach_role_policy),
         at("DELETE", "/v2/roles/{role_id}/policies/{policy_id}", A(act::ROLE_DETACH_POLICY), iam::detach_role_policy),
         at("GET", "/v2/role-trusts", A(act::TRUST_LIST), iam::list_trusts),
+        at("GET", "/v2/roles/{role_id}/users", A(act::ROLE_LIST_USERS), assignments::list_users),
+        at("POST", "/v2/roles/{role_id}/users/{user_id}", A(act::ROLE_ATTACH_USER), assignments::assign_user),
+        at("PUT", "/v2/roles/{role_id}/users/{user_id}", A(act::ROLE_ATTACH_USER), assignments::assign_user),
+        at("DELETE", "/v2/roles/{role_id}/users/{user_id}", A(act::ROLE_DETACH_USER), assignments::unassign_user),
+        at("GET", "/v2/roles/{role_id}/groups", A(act::ROLE_LIST_GROUPS), assignments::list_groups),
+        at("POST", "/v2/roles/{role_id}/groups/{group_id}", A(act::ROLE_ATTACH_GROUP), assignments::assign_group),
+        at("PUT", "/v2/roles/{role_id}/groups/{group_id}", A(act::ROLE_ATTACH_GROUP), assignments::assign_group),
+        at("DELETE", "/v2/roles/{role_id}/groups/{group_id}", A(act::ROLE_DETACH_GROUP), assignments::unassign_group),
         at("POST", "/v2/role-trusts", A(act::TRUST_CREATE), iam::create_trust),
         at("GET", "/v2/role-trusts/by-role/{role_id}", A(act::TRUST_LIST), iam::list_trusts_by_role),
         at("GET", "/v2/role-trusts/{role_trust_id}", A(act::TRUST_READ), iam::get_trust),

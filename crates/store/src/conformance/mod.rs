@@ -17,6 +17,7 @@ pub(crate) use tessera_domain::token::{TokenDigest, TokenKind, mint};
 pub(crate) use tessera_domain::trust::{RoleTrust, TimeOfDay, TrustConditions, TrustPrincipal, parse_ip_range};
 pub(crate) use tessera_domain::user::{ApiKey, Email, Group, Organization, User, UserStatus};
 
+mod assignments;
 mod gateway;
 mod iam;
 mod login;
@@ -24,6 +25,7 @@ mod oidc;
 mod sessions;
 mod trail;
 
+pub use assignments::*;
 pub use gateway::*;
 pub use iam::*;
 pub use login::*;
@@ -51,7 +53,7 @@ macro_rules! store_conformance_tests {
             a_roles_trusts_are_read_in_full, values_no_database_can_hold_are_invalid_everywhere,
             audit_events_commit_or_roll_back_with_their_change, every_change_carries_its_audit_event,
             audit_query_filters_orders_pages_and_purges, oidc_issuers_round_trip_and_name_their_trusts,
-            a_workloads_session_resolves_without_a_user);
+            a_workloads_session_resolves_without_a_user, assigned_roles_join_a_users_permissions);
     };
     (@optional $make:expr; $($case:ident),*) => {$(
         #[tokio::test]
@@ -72,7 +74,7 @@ macro_rules! store_conformance_tests {
             a_roles_trusts_are_read_in_full, values_no_database_can_hold_are_invalid_everywhere,
             audit_events_commit_or_roll_back_with_their_change, every_change_carries_its_audit_event,
             audit_query_filters_orders_pages_and_purges, oidc_issuers_round_trip_and_name_their_trusts,
-            a_workloads_session_resolves_without_a_user);
+            a_workloads_session_resolves_without_a_user, assigned_roles_join_a_users_permissions);
     };
     (@cases $make:expr; $($case:ident),*) => {$(
         #[tokio::test]

@@ -106,6 +106,10 @@ async fn world(t: &TestApp) -> World {
     // The administrator may assume it for itself (the STS endpoint assumes as the caller).
     api(t, Method::POST, "/v2/role-trusts", json!({"role_id": r, "trusted_user_id": t.admin_id})).await;
     let org = t.app.authenticate(ADMIN_KEY, None).await.unwrap().org_id.to_string();
+    // Role assignments need an assignable role (the victim role is assumable).
+    let assignable =
+        api(t, Method::POST, "/v2/roles", json!({"name": "victim-assignable", "role_type": "assignable"})).await;
+    let assignable = assignable["role"]["id"].as_str().unwrap().to_owned();
     let assumed =
         api(t, Method::POST, "/v2/assumed-roles/assume", json!({"user_id": v, "role_id": r, "session_name": "s"}))
             .await;
@@ -162,6 +166,7 @@ async fn world(t: &TestApp) -> World {
         ("spare_service", spare),
         ("spare_route", spare_route),
         ("org_id", org),
+        ("assignable_role_id", assignable),
     ] {
         ids.insert(name, value);
     }
@@ -243,6 +248,13 @@ fn concrete(route: &RouteSpec, w: &World) -> String {
             Some("id") => {
                 let kind = route.path.split('/').nth(3).unwrap().trim_end_matches('s');
                 out.push_str(w.ids.get(kind).unwrap_or_else(|| panic!("no fixture for {} {{id}}", route.path)));
+            }
+            // A role's assignments are to an assignable role.
+            Some("role_id")
+                if route.path.starts_with("/v2/roles/{role_id}/users")
+                    || route.path.starts_with("/v2/roles/{role_id}/groups") =>
+            {
+                out.push_str(&w.ids["assignable_role_id"])
             }
             Some(param) => {
                 out.push_str(w.ids.get(param).unwrap_or_else(|| panic!("no fixture for {{{param}}} in {}", route.path)))

@@ -1,5 +1,6 @@
 //! End-to-end tests: a real server on 127.0.0.1, the real client, a controlled clock.
 
+mod assignments;
 mod assume;
 mod audit;
 mod authz_matrix;

@@ -16,6 +16,7 @@ mod names;
 mod outage;
 mod tutorial;
 mod version;
+mod web_identity;
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};

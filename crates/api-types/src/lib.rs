@@ -354,9 +354,13 @@ pub struct AssumeRequest {
     /// Vultr's form of `ip_address`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<AssumeContext>,
+    /// A session policy (a policy document): the session acts with the role's permissions
+    /// intersected with it, never more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<Value>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct AssumedRoleView {
     pub id: String,
     /// Present only in the 201 answer to the assume call.
@@ -381,6 +385,9 @@ pub struct AssumedRoleView {
     /// `Active`, `Ended` or `Terminated`.
     pub status: String,
     pub end_reason: Option<String>,
+    /// The session policy given at assume, if any (normalised).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

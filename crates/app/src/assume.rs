@@ -28,6 +28,8 @@ pub struct AssumeInput {
     pub ip_address: Option<IpAddr>,
     /// The address the request came from.
     pub source_ip: Option<IpAddr>,
+    /// A session policy: the session acts with the role's permissions intersected with it.
+    pub policy: Option<tessera_domain::policy::PolicyDocument>,
 }
 
 /// A session just assumed, with its token: shown once, never stored.
@@ -100,6 +102,7 @@ impl App {
             session_name: input.session_name,
             bound_ip: input.ip_address,
             conditions_met,
+            session_policy: input.policy,
             ..Session::start(SessionStart {
                 id: self.new_session_id(),
                 org_id: org,

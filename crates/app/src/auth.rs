@@ -139,8 +139,20 @@ struct CachedCredential {
 }
 
 enum CachedKind {
-    ApiKey { id: ApiKeyId, digest: TokenDigest, expires: Option<Timestamp> },
-    Session { id: SessionId, kind: SessionKind, role_id: Option<RoleId>, bound_ip: Option<IpAddr>, lifetime: Lifetime },
+    ApiKey {
+        id: ApiKeyId,
+        digest: TokenDigest,
+        expires: Option<Timestamp>,
+    },
+    Session {
+        id: SessionId,
+        kind: SessionKind,
+        role_id: Option<RoleId>,
+        bound_ip: Option<IpAddr>,
+        lifetime: Lifetime,
+        /// The session policy, parsed once: the role's permissions are bounded by it.
+        policy: Option<Arc<PermissionSet>>,
+    },
 }
 
 impl CachedCredential {
@@ -169,6 +181,7 @@ impl CachedCredential {
                     role_id: session.role_id,
                     bound_ip: session.bound_ip,
                     lifetime: session.lifetime(),
+                    policy: session.session_policy.as_ref().map(|d| Arc::new(PermissionSet::from_documents([d]))),
                 },
             },
         }
@@ -357,7 +370,7 @@ impl App {
                     permissions,
                 })
             }
-            CachedKind::Session { id, kind: session_kind, role_id, bound_ip, lifetime } => {
+            CachedKind::Session { id, kind: session_kind, role_id, bound_ip, lifetime, ref policy } => {
                 if self.cache.is_ended(id) {
                     return Err(unauthorized());
                 }
@@ -384,10 +397,15 @@ impl App {
                     self.record_activity(cached.org_id, id, lifetime.last_activity, now).await;
                 }
                 let (kind, permissions) = match (session_kind, role_id) {
-                    (SessionKind::AssumedRole, Some(role)) => (
-                        CallerKind::RoleSession { session: id, role },
-                        self.role_permissions(cached.org_id, role).await?,
-                    ),
+                    (SessionKind::AssumedRole, Some(role)) => {
+                        let role_set = self.role_permissions(cached.org_id, role).await?;
+                        // A session policy bounds the role's permissions: never more.
+                        let set = match policy {
+                            Some(bound) => Arc::new(role_set.within(Arc::clone(bound))),
+                            None => role_set,
+                        };
+                        (CallerKind::RoleSession { session: id, role }, set)
+                    }
                     // Only a role session can speak for a workload: it has no permissions of its own.
                     _ => match cached.principal.user_id() {
                         Some(user) => (CallerKind::LoginSession(id), self.user_permissions(cached.org_id, user).await?),

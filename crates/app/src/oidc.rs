@@ -135,6 +135,8 @@ pub struct WebIdentityAssume {
     /// When set, the session token works only from this address.
     pub ip_address: Option<IpAddr>,
     pub source_ip: Option<IpAddr>,
+    /// A session policy, as for [`crate::AssumeInput::policy`].
+    pub policy: Option<tessera_domain::policy::PolicyDocument>,
 }
 
 fn issuer_not_found() -> AppError {
@@ -359,6 +361,7 @@ impl App {
             session_name: input.session_name,
             bound_ip: input.ip_address,
             conditions_met,
+            session_policy: input.policy,
             ..Session::start(SessionStart {
                 id: self.new_session_id(),
                 org_id: org,

@@ -299,6 +299,7 @@ async fn seed(
                 failed_logins: (n % 4) as i64,
                 last_login_time: None,
                 last_login_client: String::new(),
+                session_policy: None,
             };
             let store = Arc::clone(&store);
             let digest = token.digest;

@@ -265,12 +265,21 @@ pub enum Decision {
 /// The effective policies of one principal, flattened for evaluation.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PermissionSet {
-    statements: Vec<Statement>,
+    /// Shared, so a bounded copy of a cached set costs no copy of its statements.
+    statements: std::sync::Arc<[Statement]>,
+    /// A bound the set never exceeds (a session policy, as AWS STS has them): an action is
+    /// allowed only when the bound allows it too, and a deny in the bound denies.
+    within: Option<std::sync::Arc<PermissionSet>>,
 }
 
 impl PermissionSet {
     pub fn from_documents<'a>(docs: impl IntoIterator<Item = &'a PolicyDocument>) -> Self {
-        Self { statements: docs.into_iter().flat_map(|d| d.statements.iter().cloned()).collect() }
+        Self { statements: docs.into_iter().flat_map(|d| d.statements.iter().cloned()).collect(), within: None }
+    }
+
+    /// This set intersected with `bound`: never more than either allows.
+    pub fn within(&self, bound: std::sync::Arc<PermissionSet>) -> Self {
+        Self { statements: self.statements.clone(), within: Some(bound) }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -280,7 +289,7 @@ impl PermissionSet {
     /// Evaluates `action` on `resource` (an object id, or `*` for collection-level actions).
     pub fn evaluate(&self, action: &str, resource: &str) -> Decision {
         let mut allowed = false;
-        for s in &self.statements {
+        for s in self.statements.iter() {
             if s.covers(action, resource) {
                 match s.effect {
                     Effect::Deny => return Decision::ExplicitDeny,
@@ -288,7 +297,11 @@ impl PermissionSet {
                 }
             }
         }
-        if allowed { Decision::Allow } else { Decision::ImplicitDeny }
+        match (allowed, &self.within) {
+            (true, Some(bound)) => bound.evaluate(action, resource),
+            (true, None) => Decision::Allow,
+            (false, _) => Decision::ImplicitDeny,
+        }
     }
 
     pub fn allows(&self, action: &str, resource: &str) -> bool {
@@ -304,6 +317,22 @@ pub fn parse_document_json(text: &str) -> Result<PolicyDocumentJson, serde_json:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bounded_set_allows_only_what_both_allow() {
+        let doc = |json: &str| PolicyDocument::from_json(serde_json::from_str(json).unwrap(), "p").unwrap();
+        let role =
+            PermissionSet::from_documents([&doc(r#"{"Statement":[{"Effect":"Allow","Action":["iam.user.*"]}]}"#)]);
+        let session = doc(
+            r#"{"Statement":[{"Effect":"Allow","Action":["iam.user.List","iam.group.List"]},{"Effect":"Deny","Action":"iam.user.Delete"}]}"#,
+        );
+        let bounded = role.within(std::sync::Arc::new(PermissionSet::from_documents([&session])));
+        assert_eq!(bounded.evaluate("iam.user.List", "*"), Decision::Allow, "both allow");
+        assert_eq!(bounded.evaluate("iam.user.Read", "*"), Decision::ImplicitDeny, "the bound does not allow");
+        assert_eq!(bounded.evaluate("iam.group.List", "*"), Decision::ImplicitDeny, "never more than the role");
+        assert_eq!(bounded.evaluate("iam.user.Delete", "*"), Decision::ExplicitDeny, "a deny in the bound denies");
+        assert_eq!(role.evaluate("iam.user.Read", "*"), Decision::Allow, "the role's own set is unchanged");
+    }
 
     fn doc(json: &str) -> PolicyDocument {
         PolicyDocument::from_json(serde_json::from_str(json).unwrap(), "policy_document").unwrap()

@@ -121,6 +121,9 @@ pub struct Session {
     pub failed_logins: i64,
     pub last_login_time: Option<Timestamp>,
     pub last_login_client: String,
+    /// An assumed-role session's own inline policy (AWS STS's session policy): the session
+    /// acts with the role's permissions intersected with it, never more.
+    pub session_policy: Option<crate::policy::PolicyDocument>,
 }
 
 /// Whom a session speaks for: a user, or a workload (an OIDC issuer's subject, with no user
@@ -259,6 +262,7 @@ impl Session {
             failed_logins: 0,
             last_login_time: None,
             last_login_client: String::new(),
+            session_policy: None,
         }
     }
 

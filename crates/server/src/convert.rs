@@ -250,7 +250,20 @@ pub fn assumed_view(s: &Session, token: Option<String>, now: Timestamp) -> wire:
         date_expires: ts(s.expires),
         status: seen.status.as_str().to_owned(),
         end_reason: seen.end_reason.map(|r| r.as_str().to_owned()),
+        policy: s.session_policy.as_ref().and_then(|d| serde_json::to_value(d.to_json()).ok()),
     }
+}
+
+/// A session policy given at assume: a policy document like any other (its errors name
+/// `policy.<path>`).
+pub fn session_policy(v: Option<serde_json::Value>) -> Result<Option<PolicyDocument>, ApiError> {
+    let Some(v) = v else { return Ok(None) };
+    let json: PolicyDocumentJson = serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = format!("policy.{}", e.path());
+        let path = path.trim_end_matches('.').to_owned();
+        ApiError::invalid(path.clone(), format!("{path}: {}", e.into_inner()))
+    })?;
+    Ok(Some(PolicyDocument::from_json(json, "policy")?))
 }
 
 pub fn iam_session_view(s: &Session) -> wire::IamSessionView {

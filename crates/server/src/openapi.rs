@@ -938,6 +938,7 @@ fn operation_object(o: &Operation, method: &str, g: &mut SchemaGenerator) -> Val
             },
         }}}});
         item["responses"]["200"]["content"] = json!({"text/xml": {"schema": {"type": "string"}}});
+                "Policy": text("a session policy (a policy document as JSON): the session gets the role's permissions intersected with it"),
     }
     if matches!(o.body, RequestBody::IntrospectionForm) {
         item["requestBody"] = json!({"required": true, "content": {"application/x-www-form-urlencoded": {"schema": {

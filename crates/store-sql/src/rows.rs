@@ -332,7 +332,7 @@ macro_rules! session_cols {
         "s.id, s.org_id, s.token_digest, s.kind, s.user_id, s.user_email, s.role_id, s.role_name, \
          s.session_name, s.auth_method, s.duration, s.bound_ip, s.source_ip, s.conditions_met, s.create_time, \
          s.mod_time, s.expiration, s.idle_timeout, s.last_activity, s.status, s.end_time, s.end_reason, \
-         s.failed_logins, s.last_login_time, s.last_login_client, s.oidc_issuer_id"
+         s.failed_logins, s.last_login_time, s.last_login_client, s.oidc_issuer_id, s.session_policy"
     };
 }
 pub const SESSION_COLS: &str = session_cols!();
@@ -380,6 +380,7 @@ pub fn session(r: &dyn SqlRow, at: usize) -> StoreResult<Session> {
         failed_logins: r.int(at + 22)?,
         last_login_time: opt_ts(r, at + 23)?,
         last_login_client: r.text(at + 24)?,
+        session_policy: r.opt_text(at + 26)?.map(|d| document(&d)).transpose()?,
     })
 }
 

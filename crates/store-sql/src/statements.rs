@@ -711,11 +711,11 @@ pub fn delete_oidc_issuer(org: OrgId, id: OidcIssuerId) -> [Query; 2] {
 pub const SESSION_INSERT: &str = "INSERT INTO sessions (id, org_id, kind, token_digest, user_id, user_email, role_id, \
      role_name, session_name, auth_method, duration, bound_ip, source_ip, conditions_met, create_time, mod_time, \
      expiration, idle_timeout, last_activity, idle_time_expiration, status, end_time, end_reason, failed_logins, \
-     last_login_time, last_login_client, oidc_issuer_id) \
+     last_login_time, last_login_client, oidc_issuer_id, session_policy) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, \
-     $23, $24, $25, $26, $27)";
+     $23, $24, $25, $26, $27, $28)";
 /// How many values [`SESSION_INSERT`] binds (a statement that appends its own starts after).
-pub const SESSION_INSERT_PARAMS: usize = 27;
+pub const SESSION_INSERT_PARAMS: usize = 28;
 static INSERT_SESSION: Stmt = Stmt::new(SESSION_INSERT);
 static GET_SESSION: Stmt =
     Stmt::new(concat!("SELECT ", crate::session_cols!(), " FROM sessions s WHERE s.org_id = $1 AND s.id = $2"));
@@ -803,7 +803,8 @@ pub fn session_values(x: &Session, d: &TokenDigest) -> Vec<Value> {
         x.failed_logins,
         x.last_login_time.map(|t| t.0),
         &x.last_login_client,
-        issuer
+        issuer,
+        x.session_policy.as_ref().map(document_text)
     ]
 }
 pub fn insert_session(x: &Session, d: &TokenDigest) -> Query {

@@ -765,6 +765,7 @@ pub async fn run(cmd: CliCommand) -> anyhow::Result<()> {
                     duration,
                     ip_address,
                     context: None,
+                    policy: None,
                 })
                 .await?;
             print(&conn.output, &serde_json::to_value(s)?, &["id", "session_token", "date_expires", "conditions_met"]);
@@ -783,6 +784,7 @@ pub async fn run(cmd: CliCommand) -> anyhow::Result<()> {
                     duration,
                     ip_address,
                     context: None,
+                    policy: None,
                 })
                 .await?;
             print(&conn.output, &serde_json::to_value(s)?, &["id", "session_token", "date_expires", "conditions_met"]);

@@ -10,7 +10,7 @@ use tessera_api_types as wire;
 use tessera_app::{App, AssumeInput, WebIdentityAssume};
 use tessera_domain::user;
 
-use crate::convert::{assumed_view, meta, parse_ip};
+use crate::convert::{assumed_view, meta, parse_ip, session_policy};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Authed, BearerOrCaller, Body, Paging, body_id, path_id};
 
@@ -52,6 +52,7 @@ pub async fn assume(
             duration: b.duration,
             ip_address: ip,
             source_ip: Some(peer.ip().to_canonical()),
+            policy: session_policy(b.policy.clone())?,
         };
         app.assume_role_with_web_identity(&token, input).await?
     } else {
@@ -64,6 +65,7 @@ pub async fn assume(
             duration: b.duration,
             ip_address: ip,
             source_ip: Some(peer.ip().to_canonical()),
+            policy: session_policy(b.policy.clone())?,
         };
         app.assume_role(&c, input).await?
     };

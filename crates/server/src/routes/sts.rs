@@ -145,6 +145,15 @@ fn parse_session_name(name: &str) -> Result<String, StsError> {
     Ok(name.to_owned())
 }
 
+/// `Policy`: a session policy (a Tessera policy document, as JSON).
+fn sts_policy(p: &Params) -> Result<Option<tessera_domain::policy::PolicyDocument>, StsError> {
+    let Some(text) = p.get("Policy").filter(|t| !t.is_empty()) else { return Ok(None) };
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| StsError::new(StatusCode::BAD_REQUEST, "MalformedPolicyDocument", format!("Policy: {e}")))?;
+    crate::convert::session_policy(Some(value))
+        .map_err(|e| StsError::new(StatusCode::BAD_REQUEST, "MalformedPolicyDocument", e.message))
+}
+
 fn parse_duration(p: &Params) -> Result<Option<i64>, StsError> {
     p.get("DurationSeconds")
         .map(|d| {
@@ -226,6 +235,7 @@ async fn assume_role(
         duration,
         ip_address: None,
         source_ip: Some(peer),
+        policy: sts_policy(p)?,
     };
     let assumed = app.assume_role(&caller, input).await.map_err(|e| StsError::from_app(e, false))?;
     Ok(answer("AssumeRole", &assumed, org, ""))
@@ -250,6 +260,7 @@ async fn assume_role_with_web_identity(app: &App, p: &Params, peer: std::net::Ip
         duration,
         ip_address: None,
         source_ip: Some(peer),
+        policy: sts_policy(p)?,
     };
     let assumed = app.assume_role_with_web_identity(token, input).await.map_err(|e| StsError::from_app(e, true))?;
     if assumed.session.org_id != org {

@@ -196,6 +196,7 @@ impl Fixture {
             failed_logins: 0,
             last_login_time: None,
             last_login_client: String::new(),
+            session_policy: None,
         };
         (s, token.digest)
     }

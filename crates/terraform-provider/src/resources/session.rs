@@ -138,6 +138,7 @@ impl ResourceImpl for RoleSession {
             duration: planned.get("duration").as_i64(),
             ip_address: opt_text(planned, "ip_address"),
             context: None,
+            policy: None,
         };
         let s = api.client.assume_role(&body).await?;
         let token = Val::opt_str(s.session_token.as_deref());

@@ -160,6 +160,7 @@ async fn only_assignable_roles_are_assigned_and_only_assumable_ones_assumed(back
         ip_address: None,
         context: None,
         oidc_issuer_id: None,
+        policy: None,
     };
     let refused = t.admin.assume_role(&assume).await.unwrap_err();
     assert_eq!(refused.status(), Some(StatusCode::BAD_REQUEST), "an assignable role cannot be assumed");

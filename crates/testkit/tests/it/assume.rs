@@ -56,6 +56,7 @@ fn assume_req(s: &Setup, duration: Option<i64>, ip: Option<&str>) -> wire::Assum
         ip_address: ip.map(str::to_owned),
         context: None,
         oidc_issuer_id: None,
+        policy: None,
     }
 }
 

@@ -232,6 +232,7 @@ async fn narrow_role_session(t: &TestApp) -> String {
             ip_address: None,
             context: None,
             oidc_issuer_id: None,
+            policy: None,
         })
         .await
         .unwrap();

@@ -13,5 +13,6 @@ mod login;
 mod nodes;
 mod oidc;
 mod query;
+mod session_policy;
 mod sign_in_flood;
 mod sts;

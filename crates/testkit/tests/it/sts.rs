@@ -103,11 +103,14 @@ async fn assume_role_answers_sts_xml_with_a_working_session_token(backend: Backe
     assert!(session.list_users(&ListParams::default()).await.is_err(), "revoked");
 }
 
+/// A bearer, the form, and the status and STS error code it must get.
+type Case<'a> = (Option<&'a str>, Vec<(&'a str, &'a str)>, StatusCode, &'a str);
+
 async fn sts_errors_are_sts_xml(backend: Backend) {
     let t = spawn_app(backend).await;
     let s = setup(&t).await;
     let base = |arn: &'static str| [("Action", "AssumeRole"), ("RoleArn", arn), ("RoleSessionName", "x1")];
-    let cases: Vec<(Option<&str>, Vec<(&str, &str)>, StatusCode, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (Some(&s.key), base("arn:aws:iam::nope:role/x").to_vec(), StatusCode::BAD_REQUEST, "InvalidParameterValue"),
         (Some(&s.key), vec![("Action", "AssumeRole")], StatusCode::BAD_REQUEST, "MissingParameter"),
         (Some(&s.key), vec![("Action", "GetCallerIdentity")], StatusCode::BAD_REQUEST, "InvalidAction"),

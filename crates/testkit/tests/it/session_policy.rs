@@ -1,0 +1,129 @@
+//! Session policies (AWS STS has them, Vultr does not): an inline `policy` at assume bounds
+//! the session to the role's permissions intersected with it, never more; the session record
+//! shows it.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tessera_api_types as wire;
+use tessera_client::{Client, ListParams};
+use tessera_testkit::{ADMIN_KEY, Backend, TestApp, allow, spawn_app};
+
+struct Setup {
+    user: wire::UserView,
+    client: Client,
+    key: String,
+    role: String,
+}
+
+/// A user allowed to assume, trusted by an assumable role whose policy allows listing users
+/// and groups.
+async fn setup(t: &TestApp) -> Setup {
+    let (user, client) = t.user_with_policy("dev@example.com", Some(allow(&["iam.role.AssumeRole"]))).await;
+    let key = wire::ApiKeyCreate { name: "k".into(), date_expire: None };
+    let key = t.admin.create_api_key(&user.id, &key).await.unwrap().api_key.unwrap();
+    let role = t
+        .admin
+        .create_role(&wire::RoleInput {
+            name: "lister".into(),
+            description: String::new(),
+            role_type: "assumable".into(),
+            max_session_duration: None,
+        })
+        .await
+        .unwrap();
+    let policy = wire::PolicyInput {
+        name: "lists".into(),
+        description: String::new(),
+        policy_document: allow(&["iam.user.List", "iam.group.List"]),
+    };
+    let policy = t.admin.create_policy(&policy).await.unwrap();
+    t.admin.attach_policy_to_role(&role.id, &policy.id).await.unwrap();
+    let trust =
+        wire::TrustInput { role_id: role.id.clone(), trusted_user_id: Some(user.id.clone()), ..Default::default() };
+    t.admin.create_trust(&trust).await.unwrap();
+    Setup { user, client, key, role: role.id }
+}
+
+async fn assume(s: &Setup, policy: Option<Value>) -> Result<wire::AssumedRoleView, tessera_client::ClientError> {
+    s.client
+        .assume_role(&wire::AssumeRequest {
+            user_id: s.user.id.clone(),
+            role_id: s.role.clone(),
+            session_name: "bounded".into(),
+            policy,
+            ..Default::default()
+        })
+        .await
+}
+
+async fn lists(c: &Client) -> (bool, bool, bool) {
+    let p = ListParams::default();
+    (c.list_users(&p).await.is_ok(), c.list_groups(&p).await.is_ok(), c.list_roles(&p).await.is_ok())
+}
+
+async fn a_session_policy_bounds_the_roles_permissions(backend: Backend) {
+    let t = spawn_app(backend).await;
+    let s = setup(&t).await;
+    let plain = assume(&s, None).await.unwrap();
+    assert_eq!(lists(&t.client(plain.session_token.as_deref().unwrap())).await, (true, true, false), "the role alone");
+    assert_eq!(plain.policy, None);
+
+    // Allowed by the role but not by the session policy: 403. Allowed by the session policy
+    // but not by the role: 403 as well (never more than the role).
+    let bounded = assume(&s, Some(allow(&["iam.user.List", "iam.role.List"]))).await.unwrap();
+    let session = t.client(bounded.session_token.as_deref().unwrap());
+    assert_eq!(lists(&session).await, (true, false, false));
+    let refused = session.list_groups(&ListParams::default()).await.unwrap_err();
+    assert_eq!(refused.status(), Some(StatusCode::FORBIDDEN));
+    // A deny in the session policy wins over the role's allow.
+    let deny = json!({"Version": "2026-03-20", "Statement": [
+        {"Effect": "Allow", "Action": "*", "Resource": "*"},
+        {"Effect": "Deny", "Action": "iam.user.List", "Resource": "*"}]});
+    let denied = assume(&s, Some(deny)).await.unwrap();
+    assert_eq!(lists(&t.client(denied.session_token.as_deref().unwrap())).await, (false, true, false));
+
+    // The session record shows it, to the session itself and to an administrator.
+    let seen = t.admin.get_assumed_role(&bounded.id).await.unwrap();
+    let shown = seen.policy.expect("the session policy is on the record");
+    assert_eq!(shown["Statement"][0]["Action"], json!(["iam.user.List", "iam.role.List"]), "{shown}");
+    assert_eq!(bounded.policy, Some(shown));
+
+    // A malformed policy is refused before anything is written, naming the field.
+    let (st, v) = s
+        .client
+        .raw(
+            Method::POST,
+            "/v2/assumed-roles/assume",
+            Some(
+                &json!({"user_id": s.user.id, "role_id": s.role, "session_name": "x",
+                        "policy": {"Statement": [{"Effect": "Perhaps", "Action": "*"}]}})
+                .to_string(),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["error"]["field"].as_str().unwrap().starts_with("policy"), "{v}");
+}
+
+/// STS's `Policy` parameter is the same session policy.
+async fn sts_takes_a_session_policy(backend: Backend) {
+    let t = spawn_app(backend).await;
+    let s = setup(&t).await;
+    let org = t.app.authenticate(ADMIN_KEY, None).await.unwrap().org_id;
+    let arn = format!("arn:aws:iam::{org}:role/{}", s.role);
+    let policy = allow(&["iam.user.List"]).to_string();
+    let form = [("Action", "AssumeRole"), ("RoleArn", &arn), ("RoleSessionName", "bounded"), ("Policy", &policy)];
+    let url = format!("{}/v2/assumed-roles/compatibility/aws/sts", t.url);
+    let res = reqwest::Client::new().post(&url).bearer_auth(&s.key).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let xml = res.text().await.unwrap();
+    let token = xml.split("<SessionToken>").nth(1).unwrap().split('<').next().unwrap();
+    assert_eq!(lists(&t.client(token)).await, (true, false, false));
+    let bad = [("Action", "AssumeRole"), ("RoleArn", &arn), ("RoleSessionName", "bad"), ("Policy", "{not json")];
+    let res = reqwest::Client::new().post(&url).bearer_auth(&s.key).form(&bad).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.text().await.unwrap().contains("<Code>MalformedPolicyDocument</Code>"));
+}
+
+tessera_testkit::both_backends!(a_session_policy_bounds_the_roles_permissions, sts_takes_a_session_policy);

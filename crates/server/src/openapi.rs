@@ -935,10 +935,10 @@ fn operation_object(o: &Operation, method: &str, g: &mut SchemaGenerator) -> Val
                 "DurationSeconds": {"type": "integer", "description": "at most the role's max_session_duration"},
                 "WebIdentityToken": text("AssumeRoleWithWebIdentity: the workload's OIDC token"),
                 "ProviderId": text("AssumeRoleWithWebIdentity: the Tessera OIDC issuer id"),
+                "Policy": text("a session policy (a policy document as JSON): the session gets the role's permissions intersected with it"),
             },
         }}}});
         item["responses"]["200"]["content"] = json!({"text/xml": {"schema": {"type": "string"}}});
-                "Policy": text("a session policy (a policy document as JSON): the session gets the role's permissions intersected with it"),
     }
     if matches!(o.body, RequestBody::IntrospectionForm) {
         item["requestBody"] = json!({"required": true, "content": {"application/x-www-form-urlencoded": {"schema": {

@@ -236,9 +236,6 @@ pub fn operations() -> Vec<Operation> {
             "iam.apikey.Delete",
         )
         .no_content("Deleted"),
-        op(
-            "GET",
-            "/v2/users/{user_id}/policies",
         op("GET", "/v2/users/me", "getMe", "The caller's own user", "caller").ok::<wire::UserEnvelope>(),
         op("GET", "/v2/users/me/groups", "listMyGroups", "The caller's groups", "caller").ok::<wire::GroupList>(),
         op(
@@ -257,6 +254,9 @@ pub fn operations() -> Vec<Operation> {
             "caller",
         )
         .ok::<wire::assignments::UserPoliciesAnswer>(),
+        op(
+            "GET",
+            "/v2/users/{user_id}/policies",
             "listUserPolicies",
             "Policies attached to a user directly",
             "iam.user.Read",
@@ -404,9 +404,6 @@ pub fn operations() -> Vec<Operation> {
             "iam.role.DetachPolicy",
         )
         .no_content("Detached"),
-        op("GET", "/v2/role-trusts", "listTrusts", "List role trusts", "iam.roletrust.List")
-            .query(Paging)
-            .ok::<wire::TrustList>(),
         op(
             "GET",
             "/v2/roles/{role_id}/users",
@@ -477,6 +474,9 @@ pub fn operations() -> Vec<Operation> {
             "iam.role.DetachGroup",
         )
         .no_content("Unassigned"),
+        op("GET", "/v2/role-trusts", "listTrusts", "List role trusts", "iam.roletrust.List")
+            .query(Paging)
+            .ok::<wire::TrustList>(),
         op("POST", "/v2/role-trusts", "createTrust", "Create a role trust", "iam.roletrust.Create")
             .json::<wire::TrustInput>()
             .created::<wire::TrustEnvelope>()

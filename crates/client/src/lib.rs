@@ -273,6 +273,15 @@ impl Client {
     pub async fn list_role_policies(&self, role: &str, p: &ListParams) -> ClientResult<PolicyList> {
         self.list(&format!("/v2/roles/{role}/policies"), p).await
     }
+    /// Assigns an assignable role to `users/{id}` or `groups/{id}` (idempotent `PUT`).
+    pub async fn assign_role(&self, role: &str, assignee: &str) -> ClientResult<assignments::RoleAssignmentView> {
+        let path = format!("/v2/roles/{role}/{assignee}");
+        self.send::<assignments::RoleAssignmentEnvelope>(self.request(Method::PUT, &path)).await.map(|e| e.assignment)
+    }
+    /// Takes an assigned role back from `users/{id}` or `groups/{id}`.
+    pub async fn unassign_role(&self, role: &str, assignee: &str) -> ClientResult<()> {
+        self.delete(&format!("/v2/roles/{role}/{assignee}")).await
+    }
     pub async fn create_trust(&self, b: &TrustInput) -> ClientResult<TrustView> {
         self.post::<_, TrustEnvelope>("/v2/role-trusts", b).await.map(|e| e.role_trust)
     }
@@ -290,6 +299,27 @@ impl Client {
     }
     pub async fn delete_trust(&self, id: &str) -> ClientResult<()> {
         self.delete(&format!("/v2/role-trusts/{id}")).await
+    }
+
+    // ---- OIDC issuers ---------------------------------------------------------------------
+    /// Registers an issuer; the answer is the issuer itself (unwrapped, as govultr reads it).
+    pub async fn create_oidc_issuer(&self, b: &oidc::IssuerInput) -> ClientResult<oidc::IssuerView> {
+        self.post::<_, oidc::IssuerView>("/v2/oidc/issuer", b).await
+    }
+    pub async fn get_oidc_issuer(&self, id: &str) -> ClientResult<oidc::IssuerView> {
+        self.get::<oidc::IssuerEnvelope>(&format!("/v2/oidc/issuer/{id}")).await.map(|e| e.issuer)
+    }
+    pub async fn list_oidc_issuers(&self, p: &ListParams) -> ClientResult<oidc::IssuerList> {
+        self.list("/v2/oidc/issuer", p).await
+    }
+    pub async fn update_oidc_issuer(&self, id: &str, b: &oidc::IssuerInput) -> ClientResult<oidc::IssuerView> {
+        self.patch::<_, oidc::IssuerEnvelope>(&format!("/v2/oidc/issuer/{id}"), b).await.map(|e| e.issuer)
+    }
+    pub async fn delete_oidc_issuer(&self, id: &str) -> ClientResult<()> {
+        self.delete(&format!("/v2/oidc/issuer/{id}")).await
+    }
+    pub async fn oidc_issuer_jwks(&self, id: &str) -> ClientResult<oidc::Jwks> {
+        self.get::<oidc::Jwks>(&format!("/v2/oidc/issuer/{id}/jwks")).await
     }
 
     // ---- assumed roles --------------------------------------------------------------------

@@ -13,6 +13,7 @@ use crate::value::Val;
 
 pub mod gateway;
 pub mod group;
+pub mod oidc_issuer;
 pub mod policy;
 pub mod role;
 pub mod session;
@@ -27,6 +28,7 @@ pub fn all(shared: &Arc<Shared>) -> Vec<(String, Box<dyn DynamicResource>)> {
         Res::boxed(policy::Policy, Arc::clone(shared)),
         Res::boxed(role::Role, Arc::clone(shared)),
         Res::boxed(trust::Trust, Arc::clone(shared)),
+        Res::boxed(oidc_issuer::OidcIssuer, Arc::clone(shared)),
         Res::boxed(session::RoleSession, Arc::clone(shared)),
         Res::boxed(gateway::GatewayService, Arc::clone(shared)),
         Res::boxed(gateway::GatewayRoute, Arc::clone(shared)),

@@ -24,8 +24,22 @@ fn spec() -> BlockSpec {
         vec![
             computed("id", Ty::Str, "The trust's id."),
             required("role", Ty::Str, "The id of the role. Changing it replaces the trust."),
-            optional("user", Ty::Str, "The id of the trusted user. Exactly one of `user` and `group`."),
-            optional("group", Ty::Str, "The id of the trusted group. Exactly one of `user` and `group`."),
+            optional("user", Ty::Str, "The id of the trusted user. Exactly one of `user`, `group` and `oidc_issuer`."),
+            optional(
+                "group",
+                Ty::Str,
+                "The id of the trusted group. Exactly one of `user`, `group` and `oidc_issuer`.",
+            ),
+            optional(
+                "oidc_issuer",
+                Ty::Str,
+                "The id of a trusted `tessera_oidc_issuer`: workloads whose tokens it signs, narrowed by `oidc_claims`. Exactly one of `user`, `group` and `oidc_issuer`.",
+            ),
+            optional(
+                "oidc_claims",
+                Ty::Map(Box::new(Ty::list(Ty::Str))),
+                "With `oidc_issuer` (and then required): claim → the values it may take, each exact or a glob with `*`. Must constrain `aud` and `sub`.",
+            ),
             optional_computed(
                 "type",
                 Ty::Str,
@@ -65,6 +79,8 @@ fn to_state(t: &wire::TrustView) -> Val {
             ("role", Val::str(&t.role_id)),
             ("user", Val::opt_str(t.trusted_user_id.as_deref())),
             ("group", Val::opt_str(t.trusted_group_id.as_deref())),
+            ("oidc_issuer", Val::opt_str(t.trusted_oidc_issuer_id.as_deref())),
+            ("oidc_claims", t.conditions.oidc_claims.as_ref().map_or(Val::Null, claims_val)),
             ("type", Val::str(&t.trust_type)),
             ("ip_range", Val::strings(&t.conditions.ip_address)),
             ("hour_start", tod.map_or(Val::Null, |w| Val::num(w.start as f64))),
@@ -72,6 +88,30 @@ fn to_state(t: &wire::TrustView) -> Val {
             ("date_expires", Val::opt_str(t.valid_until.as_deref())),
             ("date_created", Val::str(&t.date_created)),
         ],
+    )
+}
+
+/// `oidc_claims` as the API takes it: claim → list of values.
+fn claims_json(v: &Val) -> Option<serde_json::Value> {
+    let m = v.as_obj()?;
+    let obj = m.iter().map(|(k, vals)| (k.clone(), serde_json::json!(vals.as_strings().unwrap_or_default()))).collect();
+    Some(serde_json::Value::Object(obj))
+}
+
+/// `oidc_claims` as the API shows it (a value or a list) in the state's shape (always lists).
+fn claims_val(v: &serde_json::Value) -> Val {
+    let Some(m) = v.as_object() else { return Val::Null };
+    Val::Obj(
+        m.iter()
+            .map(|(k, x)| {
+                let vals: Vec<String> = match x {
+                    serde_json::Value::String(s) => vec![s.clone()],
+                    serde_json::Value::Array(a) => a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect(),
+                    _ => vec![],
+                };
+                (k.clone(), Val::strings(vals))
+            })
+            .collect(),
     )
 }
 
@@ -85,12 +125,12 @@ fn input(planned: &Val) -> wire::TrustInput {
         trust_type: opt_text(planned, "type"),
         trusted_user_id: opt_text(planned, "user"),
         trusted_group_id: opt_text(planned, "group"),
-        trusted_oidc_issuer_id: None,
+        trusted_oidc_issuer_id: opt_text(planned, "oidc_issuer"),
         // Always sent whole: an empty list clears the address condition.
         conditions: Some(wire::Conditions {
             ip_address: opt_strings(planned, "ip_range").unwrap_or_default(),
             time_of_day,
-            oidc_claims: None,
+            oidc_claims: claims_json(planned.get("oidc_claims")),
         }),
         valid_until: opt_text(planned, "date_expires"),
     }
@@ -105,11 +145,14 @@ impl ResourceImpl for Trust {
         spec()
     }
     fn validate(&self, config: &Val, d: &mut Diags) {
-        let (u, g) = (config.get("user"), config.get("group"));
-        if u.is_null() && g.is_null() {
-            d.error("user", "one of user or group is required");
-        } else if !u.is_null() && !g.is_null() {
-            d.error("group", "set only one of user and group");
+        let set = ["user", "group", "oidc_issuer"].iter().filter(|n| !config.get(n).is_null()).count();
+        if set == 0 {
+            d.error("user", "one of user or group is required (or oidc_issuer)");
+        } else if set > 1 {
+            d.error("group", "set only one of user and group, or oidc_issuer alone");
+        }
+        if !config.get("oidc_claims").is_null() && config.get("oidc_issuer").is_null() {
+            d.error("oidc_claims", "oidc_claims go with oidc_issuer");
         }
         let (s, e) = (config.get("hour_start"), config.get("hour_end"));
         if s.is_null() != e.is_null() {

@@ -10,6 +10,7 @@ mod gateway;
 mod harness;
 mod iam;
 mod modern;
+mod oidc;
 mod seeds;
 
 pub use harness::*;

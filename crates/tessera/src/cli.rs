@@ -358,6 +358,43 @@ pub enum RolesAction {
         /// The role's id or name.
         role: String,
     },
+    /// Assign an assignable role to a user or a group: its policies join theirs.
+    Assign {
+        /// The role's id or name.
+        role: String,
+        #[command(flatten)]
+        to: Assignee,
+    },
+    /// Take an assigned role back from a user or a group.
+    Unassign {
+        /// The role's id or name.
+        role: String,
+        #[command(flatten)]
+        from: Assignee,
+    },
+}
+
+/// Whom a role is assigned to: exactly one of a user or a group.
+#[derive(Args, Debug)]
+#[group(required = true, multiple = false)]
+pub struct Assignee {
+    /// A user's id or email.
+    #[arg(long)]
+    user: Option<String>,
+    /// A group's id or name.
+    #[arg(long)]
+    group: Option<String>,
+}
+
+impl Assignee {
+    /// `users/{id}` or `groups/{id}`, the assignee named by id.
+    async fn path(self, c: &Client) -> anyhow::Result<String> {
+        Ok(match (self.user, self.group) {
+            (Some(u), _) => format!("users/{}", resolve(c, Named::User, &u).await?),
+            (None, Some(g)) => format!("groups/{}", resolve(c, Named::Group, &g).await?),
+            (None, None) => anyhow::bail!("name a --user or a --group"),
+        })
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -976,6 +1013,16 @@ async fn roles(c: &Client, output: &str, action: RolesAction) -> anyhow::Result<
             let id = resolve(c, Named::Role, &role).await?;
             c.delete_role(&id).await?;
             done(output, &format!("deleted role {id}"), serde_json::json!({"deleted": id}));
+        }
+        RolesAction::Assign { role, to } => {
+            let id = resolve(c, Named::Role, &role).await?;
+            let a = c.assign_role(&id, &to.path(c).await?).await?;
+            print(output, &serde_json::to_value(a)?, &["role_id", "role_name", "user_id", "group_id", "date_assigned"]);
+        }
+        RolesAction::Unassign { role, from } => {
+            let id = resolve(c, Named::Role, &role).await?;
+            c.unassign_role(&id, &from.path(c).await?).await?;
+            done(output, &format!("unassigned role {id}"), serde_json::json!({"unassigned": id}));
         }
     }
     Ok(())

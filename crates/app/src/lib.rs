@@ -15,6 +15,7 @@ pub mod gateway;
 pub mod hashing;
 mod iam;
 mod login;
+mod sts;
 pub mod oidc;
 mod system;
 

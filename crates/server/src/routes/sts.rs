@@ -246,12 +246,18 @@ async fn assume_role_with_web_identity(app: &App, p: &Params, peer: std::net::Ip
     let (org, role) = parse_role_arn(p.required("RoleArn")?)?;
     let session_name = parse_session_name(p.required("RoleSessionName")?)?;
     let duration = parse_duration(p)?;
-    // STS finds the provider from the token's `iss`; Tessera names it: the OIDC issuer's id.
-    let issuer: OidcIssuerId = p
-        .required("ProviderId")
-        .map_err(|_| StsError::missing("ProviderId (the Tessera OIDC issuer id that signed the token)"))?
-        .parse()
-        .map_err(|_| StsError::invalid("ProviderId must be the id of a Tessera OIDC issuer"))?;
+    // STS finds the provider from the token's `iss`; Tessera names it: `ProviderId`, the OIDC
+    // issuer's id, or else the one issuer the role's trusts name.
+    let issuer: OidcIssuerId = match p.get("ProviderId").filter(|v| !v.is_empty()) {
+        Some(id) => id.parse().map_err(|_| StsError::invalid("ProviderId must be the id of a Tessera OIDC issuer"))?,
+        None => {
+            app.sole_trusted_issuer(org, role).await.map_err(|e| StsError::from_app(e, true))?.ok_or_else(|| {
+                StsError::missing(
+                    "ProviderId (the role trusts no single OIDC issuer, so name the one that signed the token)",
+                )
+            })?
+        }
+    };
     let input = WebIdentityAssume {
         issuer_id: issuer,
         role_id: role,

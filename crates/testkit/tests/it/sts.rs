@@ -5,9 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use reqwest::StatusCode;
+use serde_json::json;
 use tessera_api_types as wire;
 use tessera_client::ListParams;
-use tessera_testkit::{ADMIN_KEY, Backend, TestApp, allow, skip_unless_ci, spawn_app};
+use tessera_testkit::oidc::{SigningKey, TestIssuer};
+use tessera_testkit::{ADMIN_KEY, Backend, T0, TestApp, allow, skip_unless_ci, spawn_app};
 
 struct Setup {
     /// The assumer's API key.
@@ -49,6 +51,27 @@ async fn setup(t: &TestApp) -> Setup {
         role_arn: format!("arn:aws:iam::{org}:role/{}", reader.id),
         other_arn: format!("arn:aws:iam::{org}:role/{}", other.id),
     }
+}
+
+const AUD: &str = "sts.amazonaws.com";
+const SUB: &str = "system:serviceaccount:ci:deployer";
+
+/// A real OIDC issuer registered with Tessera and trusted by the setup's role for tokens with
+/// [`AUD`] and [`SUB`]; returns it, its id, and a valid token.
+async fn web_identity(t: &TestApp, s: &Setup) -> (TestIssuer, String, String) {
+    let key = SigningKey::rsa("k1", 0);
+    let issuer = TestIssuer::start(&[&key], 300).await;
+    let body = json!({"issuer": {"source": "external", "uri": issuer.url}}).to_string();
+    let (st, v) = t.admin.raw(reqwest::Method::POST, "/v2/oidc/issuer", Some(&body)).await.unwrap();
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let issuer_id = v["id"].as_str().unwrap().to_owned();
+    let role = s.role_arn.rsplit('/').next().unwrap();
+    let trust = json!({"role_id": role, "trusted_oidc_issuer_id": issuer_id,
+        "conditions": {"oidc_claims": {"aud": AUD, "sub": SUB}}});
+    let (st, v) = t.admin.raw(reqwest::Method::POST, "/v2/role-trusts", Some(&trust.to_string())).await.unwrap();
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let token = key.sign(&issuer.claims(SUB, AUD, T0.0, 900));
+    (issuer, issuer_id, token)
 }
 
 fn sts_url(t: &TestApp) -> String {
@@ -163,6 +186,47 @@ async fn sts_errors_are_sts_xml(backend: Backend) {
     }
 }
 
+async fn assume_role_with_web_identity_answers_sts_xml(backend: Backend) {
+    let t = spawn_app(backend).await;
+    let s = setup(&t).await;
+    let (issuer, issuer_id, token) = web_identity(&t, &s).await;
+    // No ProviderId, as the AWS SDKs' web-identity credential providers send it: the role
+    // trusts one issuer, so that one is meant.
+    let form = [
+        ("Action", "AssumeRoleWithWebIdentity"),
+        ("RoleArn", s.role_arn.as_str()),
+        ("RoleSessionName", "ci-job"),
+        ("WebIdentityToken", token.as_str()),
+    ];
+    let (status, xml) = post_form(&t, None, &form).await;
+    assert_eq!(status, StatusCode::OK, "{xml}");
+    assert!(xml.starts_with("<AssumeRoleWithWebIdentityResponse"), "{xml}");
+    assert_eq!(element(&xml, "SubjectFromWebIdentityToken"), SUB);
+    assert_eq!(element(&xml, "Provider"), issuer_id);
+    let session = t.client(element(&xml, "SessionToken"));
+    session.list_users(&ListParams::default()).await.expect("the workload's session acts as the role");
+
+    let expired = SigningKey::rsa("k1", 0).sign(&issuer.claims(SUB, AUD, T0.0 - 4_000, 600));
+    let stale = [
+        ("Action", "AssumeRoleWithWebIdentity"),
+        ("RoleArn", s.role_arn.as_str()),
+        ("RoleSessionName", "ci-job"),
+        ("WebIdentityToken", expired.as_str()),
+        ("ProviderId", issuer_id.as_str()),
+    ];
+    let (status, xml) = post_form(&t, None, &stale).await;
+    assert_eq!((status, element(&xml, "Code")), (StatusCode::BAD_REQUEST, "ExpiredTokenException"), "{xml}");
+    let wrong_sub = SigningKey::rsa("k1", 0).sign(&issuer.claims("system:serviceaccount:ci:other", AUD, T0.0, 600));
+    let other = [
+        ("Action", "AssumeRoleWithWebIdentity"),
+        ("RoleArn", s.role_arn.as_str()),
+        ("RoleSessionName", "ci-job"),
+        ("WebIdentityToken", wrong_sub.as_str()),
+    ];
+    let (status, xml) = post_form(&t, None, &other).await;
+    assert_eq!((status, element(&xml, "Code")), (StatusCode::FORBIDDEN, "AccessDenied"), "{xml}");
+}
+
 /// A Python that imports boto3: `TESSERA_PYTHON`, the venv `cargo xtask tools` makes in
 /// `.tools/boto3`, or the system's `python3`.
 fn python_with_boto3() -> Option<PathBuf> {
@@ -186,6 +250,7 @@ async fn boto3_assume_role_returns_credentials_that_work_against_tessera(backend
     };
     let t = spawn_app(backend).await;
     let s = setup(&t).await;
+    let (_issuer, issuer_id, token) = web_identity(&t, &s).await;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sts_boto3.py");
     let mut cmd = std::process::Command::new(python);
     cmd.arg(script)
@@ -193,6 +258,8 @@ async fn boto3_assume_role_returns_credentials_that_work_against_tessera(backend
         .env("TESSERA_BEARER", &s.key)
         .env("ROLE_ARN", &s.role_arn)
         .env("BAD_ROLE_ARN", &s.other_arn)
+        .env("WEB_IDENTITY_TOKEN", &token)
+        .env("PROVIDER_ID", &issuer_id)
         // No AWS configuration of the machine may leak in.
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
@@ -215,10 +282,22 @@ async fn boto3_assume_role_returns_credentials_that_work_against_tessera(backend
     assert!(refused.is_err(), "the role allows nothing else");
     let session = t.admin.get_assumed_role(creds["AccessKeyId"].as_str().unwrap()).await.unwrap();
     assert_eq!(session.session_name, "boto3-ci");
+
+    // The workload's round trip: no Tessera key at all, the SDK's unsigned call.
+    let web = &answer["assume_role_with_web_identity"];
+    let workload = t.client(web["SessionToken"].as_str().unwrap());
+    workload.list_users(&ListParams::default()).await.expect("the web-identity SessionToken works");
+    let session = t.admin.get_assumed_role(web["AccessKeyId"].as_str().unwrap()).await.unwrap();
+    assert_eq!(
+        (session.session_name.as_str(), session.oidc_issuer_id.as_deref()),
+        ("boto3-web", Some(issuer_id.as_str()))
+    );
+    assert_eq!(answer["bad_token"], serde_json::json!({"error": "InvalidIdentityToken", "status": 400}), "{answer}");
 }
 
 tessera_testkit::both_backends!(
     assume_role_answers_sts_xml_with_a_working_session_token,
     sts_errors_are_sts_xml,
+    assume_role_with_web_identity_answers_sts_xml,
     boto3_assume_role_returns_credentials_that_work_against_tessera,
 );

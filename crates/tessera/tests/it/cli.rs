@@ -368,3 +368,43 @@ async fn gateway_apply_creates_replaces_and_prunes() {
     std::fs::write(&file, r#"{"routes": [{"paths": ["/x"]}]}"#).unwrap();
     assert!(cli.fails(Some(ADMIN_KEY), &["gateway", "apply", "--file", file_arg]).contains("\"name\" is required"));
 }
+
+#[tokio::test]
+async fn roles_assign_and_unassign_by_name() {
+    let cli = Cli::start().await;
+    let (user, key) = user_with_key(cli.api(), "held@example.com").await;
+    let as_user = cli.api().with_token(key);
+    let role = wire::RoleInput { name: "auditor".into(), role_type: "assignable".into(), ..Default::default() };
+    let role = cli.api().create_role(&role).await.unwrap().id;
+    let policy = wire::PolicyInput {
+        name: "list-users".into(),
+        description: String::new(),
+        policy_document: serde_json::json!({"Version": "2026-03-20", "Statement": [
+            {"Effect": "Allow", "Action": ["iam.user.List"], "Resource": ["*"]}]}),
+    };
+    let policy = cli.api().create_policy(&policy).await.unwrap().id;
+    cli.api().attach_policy_to_role(&role, &policy).await.unwrap();
+
+    // To a user, by the role's name and the user's email: the role's policy is the user's.
+    assert_eq!(list_status(&as_user).await, 403);
+    let a = cli.json(&["roles", "assign", "auditor", "--user", "held@example.com"]);
+    assert_eq!((a["role_id"].as_str(), a["user_id"].as_str()), (Some(role.as_str()), Some(user.as_str())));
+    assert_eq!(list_status(&as_user).await, 200);
+    cli.ok(&["roles", "unassign", "auditor", "--user", "held@example.com"]);
+    assert_eq!(list_status(&as_user).await, 403);
+
+    // To a group by its name.
+    let group = wire::GroupInput { display_name: "auditors".into(), description: String::new() };
+    let group = cli.api().create_group(&group).await.unwrap().id;
+    cli.api().add_group_member(&group, &user).await.unwrap();
+    cli.ok(&["roles", "assign", "auditor", "--group", "auditors"]);
+    assert_eq!(list_status(&as_user).await, 200);
+    cli.ok(&["roles", "unassign", "auditor", "--group", "auditors"]);
+    assert_eq!(list_status(&as_user).await, 403);
+
+    // An assumable role cannot be assigned: the CLI says why.
+    let assumable = wire::RoleInput { name: "deployer".into(), role_type: "assumable".into(), ..Default::default() };
+    cli.api().create_role(&assumable).await.unwrap();
+    let refused = cli.fails(Some(ADMIN_KEY), &["roles", "assign", "deployer", "--user", "held@example.com"]);
+    assert!(refused.contains("only assignable roles can be assigned"), "{refused}");
+}

@@ -408,6 +408,25 @@ pub struct Health {
     pub store: String,
 }
 
+/// `GET /readyz`: `ready` (200) when every check passes, else `not_ready` (503) with the
+/// failing checks saying why.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Readiness {
+    /// `ready` or `not_ready`.
+    pub status: String,
+    pub checks: Vec<ReadinessCheck>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+pub struct ReadinessCheck {
+    /// `store` (answers a read) or `change_feed` (other nodes' changes arrive).
+    pub name: String,
+    pub ok: bool,
+    /// Why the check failed; absent when it passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
 // ---- login sessions and the session query -------------------------------------------------------
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default, JsonSchema)]

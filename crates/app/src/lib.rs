@@ -15,8 +15,8 @@ pub mod gateway;
 pub mod hashing;
 mod iam;
 mod login;
-mod sts;
 pub mod oidc;
+mod sts;
 mod system;
 
 use std::sync::{Arc, Mutex};
@@ -33,6 +33,15 @@ pub use iam::*;
 pub use login::{DEFAULT_TOP, Introspection, LoginLock, MAX_TOP, SIGN_IN_FAILED, SessionQueryText, SignIn, SignedIn};
 pub use oidc::{FetchedKeys, IssuerInput, IssuerState, KeyFetcher, WebIdentityAssume};
 pub use system::System;
+
+/// What [`App::readiness`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Readiness {
+    /// The store's error when it did not answer.
+    pub store: Result<(), String>,
+    /// False while the change feed from other nodes is lost.
+    pub change_feed: bool,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AppError {
@@ -162,6 +171,19 @@ impl App {
 
     pub fn now(&self) -> tessera_domain::Timestamp {
         self.clock.now()
+    }
+
+    /// Whether this node is ready for traffic: the store answers an indexed read (a
+    /// credential lookup that finds nothing), and the change feed is up (a backend without
+    /// one, SQLite, has nothing to miss). The schema was migrated when the store opened, and
+    /// a newer one refused, so a running node needs no check for it.
+    pub async fn readiness(&self) -> Readiness {
+        let nobody = tessera_domain::token::TokenDigest([0; 32]);
+        let store = match self.store.find_credential(tessera_domain::token::TokenKind::ApiKey, &nobody).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        };
+        Readiness { store, change_feed: self.cache.is_trusted() }
     }
 
     pub(crate) fn with_rng<T>(&self, f: impl FnOnce(&mut dyn rand::RngCore) -> T) -> T {

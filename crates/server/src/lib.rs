@@ -104,6 +104,24 @@ pub(crate) async fn healthz(State(app): State<Arc<App>>) -> axum::Json<tessera_a
     axum::Json(tessera_api_types::Health { status: "ok".into(), store: app.backend().into() })
 }
 
+/// `GET /readyz`: 200 when the node can serve, 503 naming the failing check otherwise.
+pub(crate) async fn readyz(State(app): State<Arc<App>>) -> (StatusCode, axum::Json<tessera_api_types::Readiness>) {
+    use tessera_api_types::{Readiness, ReadinessCheck};
+    let found = app.readiness().await;
+    let checks = vec![
+        ReadinessCheck { name: "store".into(), ok: found.store.is_ok(), message: found.store.err() },
+        ReadinessCheck {
+            name: "change_feed".into(),
+            ok: found.change_feed,
+            message: (!found.change_feed).then(|| "the change feed from other nodes is lost; reconnecting".into()),
+        },
+    ];
+    let ready = checks.iter().all(|c| c.ok);
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = Readiness { status: if ready { "ready" } else { "not_ready" }.into(), checks };
+    (status, axum::Json(body))
+}
+
 async fn no_route(method: Method, uri: Uri) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no route for {method} {}", uri.path()))
 }

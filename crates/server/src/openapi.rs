@@ -185,6 +185,9 @@ pub fn operations() -> Vec<Operation> {
     use Query::{Check, Paging, Records};
     let mut v = vec![
         op("GET", "/healthz", "health", "Whether the server is alive", "none").ok::<wire::Health>(),
+        op("GET", "/readyz", "ready", "Whether the node is ready for traffic (store, change feed)", "none")
+            .ok::<wire::Readiness>()
+            .answer::<wire::Readiness>(503, "Not ready: the failing checks say why"),
         op("GET", "/v2/openapi.json", "openapi", "This document", "none").ok::<Value>(),
         // users and their keys
         op("GET", "/v2/users", "listUsers", "List users", "iam.user.List").query(Paging).ok::<wire::UserList>(),
@@ -888,32 +891,32 @@ fn operation_object(o: &Operation, method: &str, g: &mut SchemaGenerator) -> Val
     }
     let has_input = !params.is_empty() || !matches!(o.body, RequestBody::None);
     if has_input {
-        responses.insert("400".into(), error_answer(400));
+        responses.entry("400").or_insert_with(|| error_answer(400));
     }
     if !o.public {
-        responses.insert("401".into(), error_answer(401));
-        responses.insert("403".into(), error_answer(403));
+        responses.entry("401").or_insert_with(|| error_answer(401));
+        responses.entry("403").or_insert_with(|| error_answer(403));
     }
     if o.method == "POST" && o.path == "/v2/sessions" {
-        responses.insert("401".into(), error_answer(401));
-        responses.insert("403".into(), error_answer(403));
-        responses.insert("429".into(), error_answer(429));
+        responses.entry("401").or_insert_with(|| error_answer(401));
+        responses.entry("403").or_insert_with(|| error_answer(403));
+        responses.entry("429").or_insert_with(|| error_answer(429));
     }
     // `/v2/sessions/current` with an API key: there is no session to read or end.
     if !o.path_params().is_empty() || o.path == "/v2/sessions/current" {
-        responses.insert("404".into(), error_answer(404));
+        responses.entry("404").or_insert_with(|| error_answer(404));
     }
     if matches!(o.method, "POST" | "PUT" | "PATCH" | "DELETE") && !o.public {
-        responses.insert("409".into(), error_answer(409));
+        responses.entry("409").or_insert_with(|| error_answer(409));
     }
     if !matches!(o.body, RequestBody::None) {
-        responses.insert("413".into(), error_answer(413));
-        responses.insert("415".into(), error_answer(415));
+        responses.entry("413").or_insert_with(|| error_answer(413));
+        responses.entry("415").or_insert_with(|| error_answer(415));
     }
     if !o.public {
-        responses.insert("429".into(), error_answer(429));
+        responses.entry("429").or_insert_with(|| error_answer(429));
     }
-    responses.insert("503".into(), error_answer(503));
+    responses.entry("503").or_insert_with(|| error_answer(503));
     let mut item = json!({
         "operationId": if o.method == "ANY" { format!("{}_{method}", o.id) } else { o.id.clone() },
         "summary": o.summary,

@@ -29,6 +29,14 @@ pub async fn migrate(c: &mut deadpool_postgres::Object) -> StoreResult<()> {
         Some((v, 1)) => postgres_version_from_old_numbering(v),
         Some((v, _)) => v,
     };
+    let known = migrations(Dialect::Postgres).len();
+    if current as usize > known {
+        // A newer Tessera migrated this database; nothing is changed (the transaction rolls back).
+        return Err(tessera_store::StoreError::Internal(tessera_store_sql::schema::newer_schema(
+            current as usize,
+            known,
+        )));
+    }
     for sql in migrations(Dialect::Postgres).iter().skip(current as usize) {
         tx.batch_execute(sql).await.map_err(map_err)?;
     }

@@ -284,6 +284,14 @@ pub fn migrations(d: Dialect) -> Vec<String> {
     MIGRATIONS.iter().map(|m| words.iter().fold((*m).to_owned(), |sql, (from, to)| sql.replace(from, to))).collect()
 }
 
+/// Why a node refuses a database a newer Tessera has migrated (both backends say the same).
+pub fn newer_schema(found: usize, known: usize) -> String {
+    format!(
+        "the database's schema is version {found}, newer than this Tessera knows ({known}): \
+         run the newer Tessera, or restore a backup taken before it migrated"
+    )
+}
+
 /// PostgreSQL databases migrated before the numbering was shared counted five migrations:
 /// their first held what is now 1 to 3, and each later one is now two further on.
 pub fn postgres_version_from_old_numbering(old: i64) -> i64 {

@@ -8,6 +8,15 @@ use tessera_store_sql::schema::migrations;
 /// Brings the database up to the newest schema.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let current: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    let known = migrations(Dialect::Sqlite).len();
+    if current > known {
+        // A newer Tessera migrated this file: its tables mean what this one cannot know.
+        let message = tessera_store_sql::schema::newer_schema(current, known);
+        return Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+            Some(message),
+        ));
+    }
     for (i, sql) in migrations(Dialect::Sqlite).iter().enumerate().skip(current) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;

@@ -75,6 +75,7 @@ use Access::{Action as A, Caller, Proxy, Public};
 pub(crate) fn table() -> Vec<Entry> {
     let mut t = vec![
         at("GET", "/healthz", Public, crate::healthz),
+        at("GET", "/readyz", Public, crate::readyz),
         at("GET", "/v2/openapi.json", Public, crate::openapi::serve),
         // users and their keys
         at("GET", "/v2/users", A(act::USER_LIST), iam::list_users),

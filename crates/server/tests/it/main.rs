@@ -3,6 +3,7 @@
 //! counts behind a proxy, and that every route comes from the route table.
 
 mod auth;
+mod health;
 mod metrics;
 mod openapi;
 mod route_table;

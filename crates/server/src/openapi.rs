@@ -942,6 +942,19 @@ fn operation_object(o: &Operation, method: &str, g: &mut SchemaGenerator) -> Val
             },
         }}}});
         item["responses"]["200"]["content"] = json!({"text/xml": {"schema": {"type": "string"}}});
+        // STS's own refusals are its XML `ErrorResponse`; the API's (a missing credential,
+        // a body over the limit) stay `ErrorBody`. Found by schemathesis (ST105).
+        if let Some(responses) = item["responses"].as_object_mut() {
+            for (status, r) in responses.iter_mut().filter(|(s, _)| !s.starts_with('2')) {
+                *r = json!({
+                    "description": format!("Refused ({status}): STS's XML ErrorResponse, or the API's ErrorBody"),
+                    "content": {
+                        "text/xml": {"schema": {"type": "string"}},
+                        "application/json": {"schema": {"$ref": format!("{COMPONENTS}/ErrorBody")}},
+                    },
+                });
+            }
+        }
     }
     if matches!(o.body, RequestBody::IntrospectionForm) {
         item["requestBody"] = json!({"required": true, "content": {"application/x-www-form-urlencoded": {"schema": {

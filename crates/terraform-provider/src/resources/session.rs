@@ -18,8 +18,18 @@ use crate::value::{Ty, Val};
 
 pub struct RoleSession;
 
-const ARGUMENTS: &[&str] =
-    &["user", "user_id", "role", "role_id", "session_name", "duration", "ip_address", "auth_method"];
+const ARGUMENTS: &[&str] = &[
+    "user",
+    "user_id",
+    "role",
+    "role_id",
+    "session_name",
+    "duration",
+    "ip_address",
+    "auth_method",
+    "oidc_issuer_id",
+    "web_identity_token",
+];
 
 fn spec() -> BlockSpec {
     BlockSpec::new(
@@ -37,7 +47,22 @@ fn spec() -> BlockSpec {
                 "The session's length in seconds: 900 up to the role's `max_session_duration` (the smaller of 3600 and that maximum when not set).",
             ),
             optional("ip_address", Ty::Str, "When set, the token works only from this address; the trust's `ip_range` is checked against it."),
-            optional_computed("auth_method", Ty::Str, "`api_key` (the default and the only method for users)."),
+            optional_computed(
+                "auth_method",
+                Ty::Str,
+                "`api_key` (the default for users); `oidc` (the default with `oidc_issuer_id`) or `jwt` for a workload.",
+            ),
+            optional(
+                "oidc_issuer_id",
+                Ty::Str,
+                "Assume as a workload: the id of the `tessera_oidc_issuer` that signed `web_identity_token` (instead of `user`).",
+            ),
+            optional(
+                "web_identity_token",
+                Ty::Str,
+                "With `oidc_issuer_id`: the workload's OIDC token, sent as the bearer of the assume call.",
+            )
+            .sensitive(),
             computed(
                 "token",
                 Ty::Str,
@@ -54,7 +79,7 @@ fn spec() -> BlockSpec {
     )
 }
 
-fn to_state(s: &wire::AssumedRoleView, token: Val) -> Val {
+fn to_state(s: &wire::AssumedRoleView, token: Val, web_identity_token: Val) -> Val {
     state(
         &spec(),
         vec![
@@ -67,6 +92,8 @@ fn to_state(s: &wire::AssumedRoleView, token: Val) -> Val {
             ("duration", Val::num(s.duration as f64)),
             ("ip_address", Val::opt_str(s.ip_address.as_deref())),
             ("auth_method", Val::str(&s.auth_method)),
+            ("oidc_issuer_id", Val::opt_str(s.oidc_issuer_id.as_deref())),
+            ("web_identity_token", web_identity_token),
             ("token", token),
             ("conditions_met", Val::strings(&s.conditions_met)),
             ("remaining_duration", Val::num(s.remaining_duration as f64)),
@@ -97,7 +124,19 @@ impl ResourceImpl for RoleSession {
         spec()
     }
     fn validate(&self, config: &Val, d: &mut Diags) {
-        exactly_one(config, "user", "user_id", d);
+        if config.get("oidc_issuer_id").is_null() {
+            exactly_one(config, "user", "user_id", d);
+            if !config.get("web_identity_token").is_null() {
+                d.error("web_identity_token", "web_identity_token goes with oidc_issuer_id");
+            }
+        } else {
+            if !config.get("user").is_null() || !config.get("user_id").is_null() {
+                d.error("user", "a workload assumes as itself: set oidc_issuer_id or user, not both");
+            }
+            if config.get("web_identity_token").is_null() {
+                d.error("web_identity_token", "oidc_issuer_id needs the workload's web_identity_token");
+            }
+        }
         exactly_one(config, "role", "role_id", d);
         if let Some(ip) = config.get("ip_address").as_str()
             && ip.trim().parse::<IpAddr>().is_err()
@@ -129,20 +168,25 @@ impl ResourceImpl for RoleSession {
 
     async fn create(&self, api: &Api, planned: &Val) -> Result<Val> {
         let pick = |a: &str, b: &str| opt_text(planned, a).or_else(|| opt_text(planned, b)).unwrap_or_default();
+        let issuer = opt_text(planned, "oidc_issuer_id");
         let body = wire::AssumeRequest {
-            user_id: pick("user_id", "user"),
-            oidc_issuer_id: None,
+            user_id: if issuer.is_some() { String::new() } else { pick("user_id", "user") },
+            oidc_issuer_id: issuer.clone(),
             role_id: pick("role_id", "role"),
             session_name: text(planned, "session_name"),
-            auth_method: opt_text(planned, "auth_method"),
+            auth_method: opt_text(planned, "auth_method").or_else(|| issuer.as_ref().map(|_| "oidc".to_owned())),
             duration: planned.get("duration").as_i64(),
             ip_address: opt_text(planned, "ip_address"),
             context: None,
             policy: None,
         };
-        let s = api.client.assume_role(&body).await?;
+        let s = match (&issuer, opt_text(planned, "web_identity_token")) {
+            // The workload's token is the credential of this one call.
+            (Some(_), Some(jwt)) => api.client.with_token(jwt).assume_role(&body).await?,
+            _ => api.client.assume_role(&body).await?,
+        };
         let token = Val::opt_str(s.session_token.as_deref());
-        Ok(to_state(&s, token))
+        Ok(to_state(&s, token, planned.get("web_identity_token").clone()))
     }
 
     async fn read(&self, api: &Api, prior: &Val) -> Result<Option<Val>> {
@@ -152,7 +196,7 @@ impl ResourceImpl for RoleSession {
             // Revoked or expired: as good as deleted.
             return Ok(None);
         }
-        Ok(Some(to_state(&s, prior.get("token").clone())))
+        Ok(Some(to_state(&s, prior.get("token").clone(), prior.get("web_identity_token").clone())))
     }
 
     async fn update(&self, api: &Api, prior: &Val, _planned: &Val) -> Result<Val> {

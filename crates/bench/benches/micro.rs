@@ -42,11 +42,10 @@ fn lookup(c: &mut Criterion) {
     );
     let key = "bench-admin-key-0123456789abcdef0123456789";
     let out = rt
-        .block_on(app.bootstrap(tessera_app::System::BOOTSTRAP, BootstrapRequest {
-            organization_name: "b".into(),
-            admin_email: "a@b.c".into(),
-            api_key: Some(key.into()),
-        }))
+        .block_on(app.bootstrap(
+            tessera_app::System::BOOTSTRAP,
+            BootstrapRequest { organization_name: "b".into(), admin_email: "a@b.c".into(), api_key: Some(key.into()) },
+        ))
         .unwrap();
     assert!(matches!(out, BootstrapOutcome::Created { .. }));
     rt.block_on(app.authenticate(key, None)).unwrap();

@@ -130,11 +130,14 @@ async fn main() {
                 App::new(store, Arc::new(SystemClock), Box::new(rand::rngs::StdRng::from_entropy()))
                     .with_hashing_limits(limits),
             );
-            app.bootstrap(tessera_app::System::BOOTSTRAP, BootstrapRequest {
-                organization_name: "flood".into(),
-                admin_email: "admin@example.com".into(),
-                api_key: Some(KEY.into()),
-            })
+            app.bootstrap(
+                tessera_app::System::BOOTSTRAP,
+                BootstrapRequest {
+                    organization_name: "flood".into(),
+                    admin_email: "admin@example.com".into(),
+                    api_key: Some(KEY.into()),
+                },
+            )
             .await
             .unwrap();
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -33,11 +33,14 @@ pub async fn fixture() -> Fixture {
     let store = Arc::new(tessera_store_sqlite::SqliteStore::open(&dir.path().join("t.db")).unwrap());
     let clock = ManualClock::new(tessera_domain::Timestamp(1_893_492_000));
     let app = Arc::new(App::new(store, Arc::new(clock), Box::new(rand::rngs::StdRng::from_entropy())));
-    app.bootstrap(tessera_app::System::BOOTSTRAP, BootstrapRequest {
-        organization_name: "test".into(),
-        admin_email: "admin@example.com".into(),
-        api_key: Some(ADMIN_KEY.into()),
-    })
+    app.bootstrap(
+        tessera_app::System::BOOTSTRAP,
+        BootstrapRequest {
+            organization_name: "test".into(),
+            admin_email: "admin@example.com".into(),
+            api_key: Some(ADMIN_KEY.into()),
+        },
+    )
     .await
     .unwrap();
     Fixture { app, _dir: dir }

@@ -520,7 +520,7 @@ mod tests {
 
     #[test]
     fn widths_are_counted_from_the_lists() {
-        assert_eq!((USER_WIDTH, API_KEY_WIDTH, SESSION_WIDTH, AUDIT_WIDTH), (7, 7, 26, 14));
+        assert_eq!((USER_WIDTH, API_KEY_WIDTH, SESSION_WIDTH, AUDIT_WIDTH), (7, 7, 27, 14));
     }
 
     #[test]

@@ -190,10 +190,8 @@ impl App {
         let now = self.now();
         let client = req.client_ip.map(|ip| ip.to_canonical().to_string()).unwrap_or_default();
         // The session's `role` names the user's assignable roles as of sign-in.
-        let (limits, roles) = tokio::join!(
-            self.store.get_session_limits(user.org_id),
-            self.assigned_role_names(user.org_id, user.id)
-        );
+        let (limits, roles) =
+            tokio::join!(self.store.get_session_limits(user.org_id), self.assigned_role_names(user.org_id, user.id));
         let limits = limits?;
         let token = self.with_rng(|r| mint(TokenKind::LoginSession, &mut RngRef(r)));
         let session = Session {

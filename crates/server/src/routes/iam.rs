@@ -9,8 +9,8 @@ use serde_json::json;
 use tessera_api_types as wire;
 use tessera_app::{App, NewApiKey};
 use tessera_domain::ids::*;
-use tessera_domain::user;
 use tessera_domain::policy::PolicyTarget;
+use tessera_domain::user;
 
 use crate::convert::*;
 use crate::error::ApiResult;

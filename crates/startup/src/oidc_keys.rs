@@ -33,9 +33,19 @@ impl HttpKeyFetcher {
             return Err(format!("{what} at {url} answered {status}"));
         }
         let headers = answer.headers().clone();
-        let body = answer.bytes().await.map_err(|e| format!("{what} at {url}: {}", short(&e)))?;
-        if body.len() > MAX_BODY {
-            return Err(format!("{what} at {url} is larger than {MAX_BODY} bytes"));
+        let too_large = || format!("{what} at {url} is larger than {MAX_BODY} bytes");
+        if answer.content_length().is_some_and(|n| n > MAX_BODY as u64) {
+            return Err(too_large());
+        }
+        // Read at most MAX_BODY bytes: an issuer that streams without end is cut off here,
+        // not after its whole answer sat in memory.
+        let mut answer = answer;
+        let mut body = Vec::new();
+        while let Some(chunk) = answer.chunk().await.map_err(|e| format!("{what} at {url}: {}", short(&e)))? {
+            if body.len() + chunk.len() > MAX_BODY {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
         }
         let json = serde_json::from_slice(&body).map_err(|_| format!("{what} at {url} is not JSON"))?;
         Ok((json, headers))

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use tessera_domain::FieldError;
 use tessera_domain::Timestamp;
 use tessera_domain::audit::{ActorKind, AuditResult};
-use tessera_domain::ids::{OidcIssuerId, RoleId};
+use tessera_domain::ids::{OidcIssuerId, OrgId, RoleId};
 use tessera_domain::oidc::{Expected, IssuerKeys, IssuerUri, JwkSet, JwtRefusal, OidcIssuer, UnverifiedToken};
 use tessera_domain::role::{RoleType, session_duration};
 use tessera_domain::session::{Principal, Session, SessionKind, SessionStart};
@@ -137,6 +137,9 @@ pub struct WebIdentityAssume {
     pub source_ip: Option<IpAddr>,
     /// A session policy, as for [`crate::AssumeInput::policy`].
     pub policy: Option<tessera_domain::policy::PolicyDocument>,
+    /// The organization the caller means (the STS `RoleArn` names one): the issuer must
+    /// belong to it, checked before anything is written.
+    pub organization: Option<OrgId>,
 }
 
 fn issuer_not_found() -> AppError {
@@ -303,6 +306,15 @@ impl App {
         let issuer = self.store.find_oidc_issuer(input.issuer_id).await?.ok_or_else(|| {
             AppError::Unauthorized(format!("Invalid API token: no OIDC issuer {} is registered", input.issuer_id))
         })?;
+        if let Some(org) = input.organization
+            && org != issuer.org_id
+        {
+            return Err(FieldError::new(
+                "RoleArn",
+                format!("names organization {org}, and the OIDC issuer belongs to another"),
+            )
+            .into());
+        }
         let role = input.role_id;
         let mut actor = Actor {
             kind: ActorKind::Anonymous,

@@ -53,6 +53,8 @@ pub async fn assume(
             ip_address: ip,
             source_ip: Some(peer.ip().to_canonical()),
             policy: session_policy(b.policy.clone())?,
+            // The issuer names the organization.
+            organization: None,
         };
         app.assume_role_with_web_identity(&token, input).await?
     } else {

@@ -196,7 +196,7 @@ pub async fn sts(
         None => Err(StsError::missing("Action")),
     };
     match answer {
-        Ok(body) => xml(StatusCode::OK, body.replace("{REQUEST_ID}", &xml_escape(&request_id))),
+        Ok(granted) => xml(StatusCode::OK, granted.render(&request_id)),
         Err(e) => e.render(&request_id),
     }
 }
@@ -206,7 +206,7 @@ async fn assume_role(
     caller: Result<Authed, crate::error::ApiError>,
     p: &Params,
     peer: std::net::IpAddr,
-) -> Result<String, StsError> {
+) -> Result<Granted, StsError> {
     let Authed(caller) = caller.map_err(|e| {
         StsError::new(
             StatusCode::UNAUTHORIZED,
@@ -238,10 +238,10 @@ async fn assume_role(
         policy: sts_policy(p)?,
     };
     let assumed = app.assume_role(&caller, input).await.map_err(|e| StsError::from_app(e, false))?;
-    Ok(answer("AssumeRole", &assumed, org, ""))
+    Ok(Granted { action: "AssumeRole", assumed, org, extra: String::new() })
 }
 
-async fn assume_role_with_web_identity(app: &App, p: &Params, peer: std::net::IpAddr) -> Result<String, StsError> {
+async fn assume_role_with_web_identity(app: &App, p: &Params, peer: std::net::IpAddr) -> Result<Granted, StsError> {
     let token = p.required("WebIdentityToken")?;
     let (org, role) = parse_role_arn(p.required("RoleArn")?)?;
     let session_name = parse_session_name(p.required("RoleSessionName")?)?;
@@ -267,39 +267,50 @@ async fn assume_role_with_web_identity(app: &App, p: &Params, peer: std::net::Ip
         ip_address: None,
         source_ip: Some(peer),
         policy: sts_policy(p)?,
+        // An ARN naming another organization than the issuer's is refused before any session
+        // exists.
+        organization: Some(org),
     };
     let assumed = app.assume_role_with_web_identity(token, input).await.map_err(|e| StsError::from_app(e, true))?;
-    if assumed.session.org_id != org {
-        // The issuer's organization is where the role was found; an ARN naming another one
-        // is a mistake the caller should hear of, and the session must not outlive it.
-        return Err(StsError::invalid(format!("RoleArn names organization {org}, the issuer belongs to another")));
-    }
     let subject = xml_escape(assumed.session.principal.display_name());
     let extra = format!(
         "    <SubjectFromWebIdentityToken>{subject}</SubjectFromWebIdentityToken>\n    <Provider>{issuer}</Provider>\n"
     );
-    Ok(answer("AssumeRoleWithWebIdentity", &assumed, org, &extra))
+    Ok(Granted { action: "AssumeRoleWithWebIdentity", assumed, org, extra })
 }
 
-/// The STS answer for a session just assumed; `{REQUEST_ID}` is filled in by the caller.
-fn answer(action: &str, assumed: &AssumedSession, org: OrgId, extra: &str) -> String {
-    let s: &Session = &assumed.session;
-    let role = s.role_id.map(|r| r.to_string()).unwrap_or_default();
-    format!(
-        "<{action}Response xmlns=\"{NAMESPACE}\">\n  <{action}Result>\n{extra}    <AssumedRoleUser>\n      \
+/// A session an STS action just assumed, and what its answer adds (`extra`, already XML).
+struct Granted {
+    action: &'static str,
+    assumed: AssumedSession,
+    org: OrgId,
+    extra: String,
+}
+
+impl Granted {
+    /// The STS answer. Every value from the request is escaped where it is written, so
+    /// nothing a caller sends (a session name, a token's subject) can change the document.
+    fn render(&self, request_id: &str) -> String {
+        let Self { action, assumed, org, extra } = self;
+        let s: &Session = &assumed.session;
+        let role = s.role_id.map(|r| r.to_string()).unwrap_or_default();
+        format!(
+            "<{action}Response xmlns=\"{NAMESPACE}\">\n  <{action}Result>\n{extra}    <AssumedRoleUser>\n      \
          <Arn>arn:aws:sts::{org}:assumed-role/{role_name}/{session_name}</Arn>\n      \
          <AssumedRoleId>{role}:{session_name}</AssumedRoleId>\n    </AssumedRoleUser>\n    <Credentials>\n      \
          <AccessKeyId>{id}</AccessKeyId>\n      <SecretAccessKey>{secret}</SecretAccessKey>\n      \
          <SessionToken>{token}</SessionToken>\n      <Expiration>{expires}</Expiration>\n    </Credentials>\n    \
          <PackedPolicySize>0</PackedPolicySize>\n  </{action}Result>\n  <ResponseMetadata>\n    \
-         <RequestId>{{REQUEST_ID}}</RequestId>\n  </ResponseMetadata>\n</{action}Response>\n",
-        role_name = xml_escape(&s.role_name),
-        session_name = xml_escape(&s.session_name),
-        id = s.id,
-        secret = secret_access_key(&assumed.token),
-        token = xml_escape(&assumed.token),
-        expires = s.expires.to_rfc3339(),
-    )
+         <RequestId>{request_id}</RequestId>\n  </ResponseMetadata>\n</{action}Response>\n",
+            role_name = xml_escape(&s.role_name),
+            session_name = xml_escape(&s.session_name),
+            id = s.id,
+            secret = secret_access_key(&assumed.token),
+            token = xml_escape(&assumed.token),
+            expires = s.expires.to_rfc3339(),
+            request_id = xml_escape(request_id),
+        )
+    }
 }
 
 /// `SecretAccessKey`: HMAC-SHA256 of a fixed label under the session token, base64 (40

@@ -225,6 +225,27 @@ async fn assume_role_with_web_identity_answers_sts_xml(backend: Backend) {
     ];
     let (status, xml) = post_form(&t, None, &other).await;
     assert_eq!((status, element(&xml, "Code")), (StatusCode::FORBIDDEN, "AccessDenied"), "{xml}");
+
+    // A RoleArn naming another organization than the issuer's is refused before any session
+    // exists: no session is left behind for a token nobody received.
+    let count = || async {
+        t.admin.raw(reqwest::Method::GET, "/v2/iam/sessions?$count=true", None).await.unwrap().1["Count"].clone()
+    };
+    let before = count().await;
+    let role = s.role_arn.rsplit('/').next().unwrap();
+    let foreign_arn = format!("arn:aws:iam::{}:role/{role}", tessera_domain::ids::OrgId::from_random([7; 16]));
+    let fresh = SigningKey::rsa("k1", 0).sign(&issuer.claims(SUB, AUD, T0.0, 600));
+    let foreign = [
+        ("Action", "AssumeRoleWithWebIdentity"),
+        ("RoleArn", foreign_arn.as_str()),
+        ("RoleSessionName", "ci-job"),
+        ("WebIdentityToken", fresh.as_str()),
+        ("ProviderId", issuer_id.as_str()),
+    ];
+    let (status, xml) = post_form(&t, None, &foreign).await;
+    assert_eq!((status, element(&xml, "Code")), (StatusCode::BAD_REQUEST, "InvalidParameterValue"), "{xml}");
+    assert!(element(&xml, "Message").contains("RoleArn"), "{xml}");
+    assert_eq!(count().await, before, "a refused assume leaves no session");
 }
 
 /// A Python that imports boto3: `TESSERA_PYTHON`, the venv `cargo xtask tools` makes in

@@ -76,6 +76,9 @@ wire_object! {
         /// Unix seconds.
         created_at: i64, i64;
         updated_at: i64, i64;
+        /// An `https` service: verify its certificate (unset: yes; Kong's unset means no).
+        #[answer(default, skip_serializing_if = "Option::is_none")]
+        tls_verify: Option<bool>, bool;
     }
 }
 

@@ -115,6 +115,10 @@ pub struct Service {
     pub created_at: i64,
     #[serde(default)]
     pub updated_at: i64,
+    /// For an `https` service: whether the upstream's certificate is verified. Unset means
+    /// verified (Kong's unset follows `nginx_proxy_proxy_ssl_verify`, which is off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_verify: Option<bool>,
 }
 
 impl Service {
@@ -139,14 +143,13 @@ impl Service {
             self.path = if path.is_empty() { None } else { Some(path.to_owned()) };
         }
         let protocol = self.protocol.get_or_insert_with(|| "http".into());
-        if protocol != "http" {
+        if protocol != "http" && protocol != "https" {
             return Err(FieldError::new(
                 "protocol",
-                format!(
-                    "'{protocol}' is not supported: upstreams are plain http (TLS terminates in front of the gateway)"
-                ),
+                format!("'{protocol}' is not supported: upstreams are http or https"),
             ));
         }
+        let default_port = if protocol == "https" { 443 } else { 80 };
         match &self.host {
             Some(h) if valid_host(h) => {}
             Some(h) if !h.is_empty() => {
@@ -157,7 +160,7 @@ impl Service {
             }
             _ => return Err(FieldError::new("host", "required: the upstream's host name or address")),
         }
-        self.port.get_or_insert(80);
+        self.port.get_or_insert(default_port);
         if let Some(p) = &self.path {
             normalised_path("path", p)?;
         }
@@ -536,8 +539,11 @@ mod tests {
     }
 
     #[test]
-    fn https_upstreams_and_bad_names_are_refused_with_the_field() {
+    fn https_upstreams_default_to_443_and_bad_names_are_refused_with_the_field() {
         let mut s: Service = serde_json::from_str(r#"{"url":"https://example.com"}"#).unwrap();
+        s.normalize().unwrap();
+        assert_eq!((s.protocol.as_deref(), s.port, s.tls_verify), (Some("https"), Some(443), None));
+        let mut s: Service = serde_json::from_str(r#"{"url":"ftp://example.com"}"#).unwrap();
         assert_eq!(s.normalize().unwrap_err().field, "protocol");
         let mut s: Service = serde_json::from_str(r#"{"name":"a b","url":"http://x"}"#).unwrap();
         assert_eq!(s.normalize().unwrap_err().field, "name");

@@ -78,6 +78,7 @@ impl Wire for Service {
             tags: self.tags,
             created_at: self.created_at,
             updated_at: self.updated_at,
+            tls_verify: self.tls_verify,
         }
     }
 }

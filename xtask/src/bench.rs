@@ -16,7 +16,7 @@ struct Settings {
     cached_sessions: u64,
 }
 
-struct Proc(Child);
+pub(crate) struct Proc(Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -93,16 +93,34 @@ fn rss_kib(pid: u32) -> u64 {
 /// nginx as a plain reverse proxy to the upstream, when nginx is installed; one worker, as in
 /// the reference measurements.
 fn nginx_proxy(upstream_port: u16, work: &Path) -> Option<(Proc, u16)> {
+    nginx(work, "nginx", upstream_port, |port| {
+        format!(
+            "server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass http://up; proxy_http_version 1.1; \
+             proxy_set_header Connection \"\"; }} }}"
+        )
+    })
+}
+
+/// Starts nginx (when installed) from `work/<name>/nginx.conf`: one worker, no access log, an
+/// upstream block `up` (keep-alive) on 127.0.0.1:`upstream_port`, and the `server` block(s)
+/// that `server(port)` writes for a free port; answers the process and that port. The rows
+/// that compare against nginx (plain, TLS, WebSocket) differ only in their server block.
+pub(crate) fn nginx(
+    work: &Path,
+    name: &str,
+    upstream_port: u16,
+    server: impl Fn(u16) -> String,
+) -> Option<(Proc, u16)> {
     let bin = ["/usr/sbin/nginx", "/usr/bin/nginx"].into_iter().find(|p| Path::new(p).exists())?;
     let port = free_port();
-    let dir = work.join("nginx");
+    let dir = work.join(name);
     std::fs::create_dir_all(dir.join("logs")).ok()?;
     let conf = format!(
         "worker_processes 1; daemon off; error_log {dir}/logs/error.log; pid {dir}/nginx.pid;\n\
          events {{ worker_connections 1024; }}\n\
-         http {{ access_log off; upstream up {{ server 127.0.0.1:{upstream_port}; keepalive 64; }}\n\
-         server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection \"\"; }} }} }}\n",
-        dir = dir.display()
+         http {{ access_log off; upstream up {{ server 127.0.0.1:{upstream_port}; keepalive 64; }}\n{server}\n}}\n",
+        dir = dir.display(),
+        server = server(port),
     );
     std::fs::write(dir.join("nginx.conf"), conf).ok()?;
     let child = Command::new(bin)

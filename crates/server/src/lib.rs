@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod openapi;
 mod routes;
 mod serve;
+pub mod ui;
 
 /// The edge parsers and wire-to-app conversions the handlers call, public so the fuzz targets
 /// (`crates/fuzz`) check a body exactly as a request's would be checked, without a server.
@@ -53,6 +54,10 @@ pub fn router_with(app: Arc<App>, config: ServerConfig) -> Router {
     let mut router = Router::new();
     for entry in routes::table() {
         router = router.route(entry.spec.path, entry.handler);
+    }
+    // The admin console's pages (`ui`): HTML, outside /v2 and its OpenAPI document.
+    for page in ui::pages() {
+        router = router.route(page.path, page.handler);
     }
     // Request metrics when a metrics listener is configured; none of their cost otherwise.
     if let Some(metrics) = config.metrics.clone() {

@@ -36,6 +36,9 @@ pub struct ServerConfig {
     /// Request counters and latency histograms, served on the metrics listener; `None` (the
     /// default) adds nothing to a request.
     pub metrics: Option<std::sync::Arc<crate::metrics::ApiMetrics>>,
+    /// The effective configuration as `tessera config check` prints it (secrets redacted),
+    /// shown read-only on the console's settings page; `None` when the embedder gave none.
+    pub effective_config: Option<std::sync::Arc<str>>,
 }
 
 impl Default for ServerConfig {
@@ -52,6 +55,7 @@ impl Default for ServerConfig {
             max_headers: 100,
             max_header_bytes: 32 * 1024,
             metrics: None,
+            effective_config: None,
         }
     }
 }

@@ -17,7 +17,11 @@ fn routes_are_added_only_from_the_route_table() {
             }
             let text = std::fs::read_to_string(&path).unwrap();
             for (i, line) in text.lines().enumerate() {
-                let allowed = path.ends_with("lib.rs") && line.contains("router.route(entry.spec.path, entry.handler)");
+                // The console's pages (`ui::pages()`) are HTML outside the API; each page
+                // authorizes through the app's use cases, like the API's handlers.
+                let allowed = path.ends_with("lib.rs")
+                    && (line.contains("router.route(entry.spec.path, entry.handler)")
+                        || line.contains("router.route(page.path, page.handler)"));
                 if (line.contains(".route(") || line.contains(".nest(") || line.contains(".merge(")) && !allowed {
                     offenders.push(format!(
                         "{}:{}: {}",

@@ -122,6 +122,8 @@ impl Application {
         // Request metrics are counted only when something can read them.
         let metrics = metrics_listener.map(|l| (l, Arc::new(tessera_server::metrics::ApiMetrics::new())));
         server_config.metrics = metrics.as_ref().map(|(_, m)| Arc::clone(m));
+        // The console's settings page shows what `tessera config check` prints.
+        server_config.effective_config = Some(settings.to_redacted_toml().into());
         let gateway = match gateway_listener {
             Some(listener) => {
                 // The gateway believes forwarding headers from the same proxies the API does.

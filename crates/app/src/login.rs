@@ -439,7 +439,7 @@ impl App {
 
     /// Marks timed-out sessions ended at most once a second, so a query filtering on
     /// `status` sees what authentication sees.
-    async fn sweep_if_due(&self, now: Timestamp) -> AppResult<()> {
+    pub(crate) async fn sweep_if_due(&self, now: Timestamp) -> AppResult<()> {
         let last = self.last_sweep.load(std::sync::atomic::Ordering::Relaxed);
         if now.0 > last
             && self

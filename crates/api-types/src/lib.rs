@@ -502,6 +502,10 @@ pub struct SignInResponse {
 /// with `$inlinecount=none`); `Results` is absent with `$count=true`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct SessionQueryResponse {
+    /// `mo.AggregateTransform` for an answer to `$apply`, whose `Results` are its groups;
+    /// absent otherwise.
+    #[serde(rename = "ObjectType", default, skip_serializing_if = "Option::is_none")]
+    pub object_type: Option<String>,
     #[serde(rename = "Count", default, skip_serializing_if = "Option::is_none")]
     pub count: Option<u64>,
     #[serde(rename = "Results", default, skip_serializing_if = "Option::is_none")]

@@ -5,6 +5,7 @@
 
 pub mod actions;
 mod admin;
+mod aggregate;
 mod assignments;
 mod assume;
 pub mod audit;
@@ -24,6 +25,7 @@ use std::sync::{Arc, Mutex};
 use tessera_domain::FieldError;
 use tessera_store::{Store, StoreError};
 
+pub use aggregate::SessionAggregation;
 pub use assignments::{CallerPolicy, PolicySource};
 pub use assume::{AssumeInput, AssumedSession};
 pub use auth::{AuthCache, Caller, CallerKind};

@@ -3,7 +3,7 @@
 //! `GET /v2/iam/sessions` does after percent-decoding the query string.
 
 use tessera_domain::Timestamp;
-use tessera_domain::filter::{parse_filter, parse_orderby, parse_select};
+use tessera_domain::filter::{parse_apply, parse_filter, parse_orderby, parse_select};
 use tessera_store::SESSION_SCHEMA;
 use tessera_store_sql::Dialect;
 use tessera_store_sql::Value as SqlValue;
@@ -37,6 +37,22 @@ pub fn fuzz_filter(data: &[u8]) {
     }
     if let Err(e) = parse_select(&text, &SESSION_SCHEMA) {
         assert!(e.position <= chars, "select position {} past the end ({chars})", e.position);
+    }
+    match parse_apply(&text, &SESSION_SCHEMA, NOW) {
+        Ok(apply) => {
+            for d in [Dialect::Sqlite, Dialect::Postgres] {
+                let f = tessera_store_sql::aggregate::aggregate_sessions(
+                    tessera_domain::ids::OrgId(uuid::Uuid::nil()),
+                    &apply,
+                    d,
+                );
+                assert!(
+                    f.is_ok() || apply.filter.is_some(),
+                    "only a filter( step can be refused by the store: {text:?}"
+                );
+            }
+        }
+        Err(e) => assert!(e.position <= chars, "apply position {} past the end ({chars})", e.position),
     }
 }
 

@@ -443,3 +443,16 @@ pub fn caller_policy_view(p: &tessera_app::CallerPolicy) -> wire::assignments::U
 pub fn whole_list_meta(total: usize) -> wire::Meta {
     wire::Meta { total: total as u64, links: wire::Links::default() }
 }
+
+/// One value of an `$apply` answer: times as RFC 3339, like every time in the API.
+pub fn cell(c: tessera_domain::filter::Cell) -> serde_json::Value {
+    use tessera_domain::filter::Cell;
+    match c {
+        Cell::Null => serde_json::Value::Null,
+        Cell::Text(s) => s.into(),
+        Cell::Int(n) => n.into(),
+        Cell::Float(x) => serde_json::Number::from_f64(x).map_or(serde_json::Value::Null, Into::into),
+        Cell::Bool(b) => b.into(),
+        Cell::Time(t) => ts(t).into(),
+    }
+}

@@ -289,7 +289,7 @@ pub fn record_query_options(
     query: &str,
     fields: &[&str],
     positions: bool,
-) -> Result<(tessera_app::SessionQueryText, Option<Vec<String>>), ApiError> {
+) -> Result<(tessera_app::SessionQueryText, Option<Vec<Selected>>), ApiError> {
     let mut q = tessera_app::SessionQueryText { inline_count: true, ..Default::default() };
     let mut select = None;
     for (k, v) in form_pairs(query) {
@@ -346,20 +346,40 @@ pub fn record_query_options(
     Ok((q, select))
 }
 
-fn selected_fields(sel: &str, fields: &[&str], positions: bool) -> Result<Vec<String>, ApiError> {
+/// A `$select`ed field: its key in the record's view, and the name the request gave it (the
+/// key itself, or Intersight's PascalCase of it), which the answer uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selected {
+    pub key: String,
+    pub name: String,
+}
+
+/// Keeps the `$select`ed values of a record's view, named as the request named them.
+pub fn project(
+    m: serde_json::Map<String, serde_json::Value>,
+    select: Option<&[Selected]>,
+) -> serde_json::Map<String, serde_json::Value> {
+    match select {
+        None => m,
+        Some(keep) => keep.iter().filter_map(|s| m.get(&s.key).map(|v| (s.name.clone(), v.clone()))).collect(),
+    }
+}
+
+fn selected_fields(sel: &str, fields: &[&str], positions: bool) -> Result<Vec<Selected>, ApiError> {
     let mut keep = vec![];
     let mut pos = 0;
     for part in sel.split(',') {
         let name = part.trim();
-        if !fields.contains(&name) {
+        let key = fields.iter().find(|f| **f == name || tessera_domain::filter::is_pascal_of(name, f));
+        let Some(key) = key else {
             let at = pos + part.chars().count() - part.trim_start().chars().count();
             let at = if positions { format!("at {at}: ") } else { String::new() };
             return Err(ApiError::invalid(
                 "$select",
                 format!("{at}unknown field '{name}'; known fields: {}", fields.join(", ")),
             ));
-        }
-        keep.push(name.to_owned());
+        };
+        keep.push(Selected { key: (*key).to_owned(), name: name.to_owned() });
         pos += part.chars().count() + 1;
     }
     Ok(keep)

@@ -46,6 +46,8 @@ pub enum Query {
     Paging,
     /// The OData-style options of a record query.
     Records,
+    /// Those of the session query, which also takes `$apply`.
+    SessionRecords,
     /// `action` and `resource` of `GET /v2/auth/check`.
     Check,
 }
@@ -182,7 +184,7 @@ struct CheckAnswer {
 
 /// The operations of the API, in the route table's order.
 pub fn operations() -> Vec<Operation> {
-    use Query::{Check, Paging, Records};
+    use Query::{Check, Paging, Records, SessionRecords};
     let mut v = vec![
         op("GET", "/healthz", "health", "Whether the server is alive", "none").ok::<wire::Health>(),
         op("GET", "/readyz", "ready", "Whether the node is ready for traffic (store, change feed)", "none")
@@ -579,7 +581,7 @@ pub fn operations() -> Vec<Operation> {
         op("DELETE", "/v2/sessions/current", "signOut", "Sign out (ends the caller's session)", "caller")
             .no_content("Signed out"),
         op("GET", "/v2/iam/sessions", "querySessions", "Query sessions of every kind", "iam.session.List")
-            .query(Records)
+            .query(SessionRecords)
             .ok::<wire::SessionQueryResponse>(),
         op("GET", "/v2/iam/sessions/{moid}", "getSession", "Read a session", "iam.session.Read")
             .ok::<wire::SessionEnvelope>(),
@@ -831,6 +833,7 @@ fn parameters() -> Value {
         "count": q("$count", json!({"type": "boolean"}), "`true`: answer only `Count`."),
         "inlinecount": q("$inlinecount", json!({"type": "string", "enum": ["allpages", "none"], "default": "allpages"}), "`none` leaves `Count` out."),
         "skiptoken": q("$skiptoken", json!({"type": "string"}), "`NextSkipToken` of the previous page; opaque."),
+        "apply": q("$apply", json!({"type": "string"}), "Aggregation instead of records: `groupby((kind,status),aggregate($count as count))`, `aggregate($count as total)`, with optional `filter(...)/` steps first; stands alone (no other option with it). The answer's `ObjectType` is `mo.AggregateTransform` and each of `Results` is one group (see docs/api.md)."),
     })
 }
 
@@ -872,6 +875,9 @@ fn operation_object(o: &Operation, method: &str, g: &mut SchemaGenerator) -> Val
         Query::None => &[],
         Query::Paging => &["per_page", "cursor"],
         Query::Records => &["filter", "orderby", "top", "skip", "select", "count", "inlinecount", "skiptoken"],
+        Query::SessionRecords => {
+            &["filter", "orderby", "top", "skip", "select", "count", "inlinecount", "skiptoken", "apply"]
+        }
         Query::Check => &[],
     };
     params.extend(refs.iter().map(|r| json!({"$ref": format!("#/components/parameters/{r}")})));

@@ -7,6 +7,7 @@
 //! which each backend implements for its driver's row (the shape of sqlx's `Row`). A backend
 //! keeps only what is its own: connections, transactions, the change feed.
 
+pub mod aggregate;
 pub mod filter;
 pub mod paging;
 pub mod reads;

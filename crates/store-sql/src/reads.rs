@@ -299,6 +299,15 @@ macro_rules! sql_store {
                 let rq = $crate::statements::query_sessions(org, q, Self::DIALECT)?;
                 Ok($crate::statements::session_query_result(self.records(rq).await?))
             }
+
+            async fn aggregate_sessions(
+                &self,
+                org: ::tessera_domain::ids::OrgId,
+                apply: &::tessera_domain::filter::Apply,
+            ) -> ::tessera_store::StoreResult<::std::vec::Vec<::std::vec::Vec<::tessera_store::Cell>>> {
+                let f = $crate::aggregate::aggregate_sessions(org, apply, Self::DIALECT)?;
+                $crate::aggregate::cells(apply, self.fetch_all(f).await?)
+            }
         }
 
         #[::async_trait::async_trait]

@@ -19,7 +19,9 @@ pub mod conformance;
 pub mod session_query;
 
 pub use audit::{AUDIT_SCHEMA, AuditQueryResult};
-pub use session_query::{SESSION_SCHEMA, SessionQuery, SessionQueryResult};
+pub use session_query::{SESSION_SCHEMA, SessionQuery, SessionQueryResult, check_apply};
+use tessera_domain::filter::Apply;
+pub use tessera_domain::filter::Cell;
 pub use tessera_domain::gateway::GatewayKind;
 pub use tessera_domain::page::{Page, PageRequest, PageToken};
 pub use tessera_domain::policy::{Policy, PolicyTarget};
@@ -327,6 +329,11 @@ pub trait SessionStore: Send + Sync {
 
     /// Answers the session query within one organization.
     async fn query_sessions(&self, org: OrgId, query: &SessionQuery) -> StoreResult<SessionQueryResult>;
+
+    /// Answers `$apply` over the sessions of one organization: one row per group (ordered by
+    /// the grouping values), the grouping values then the aggregates, each typed by its field.
+    /// At most [`tessera_domain::filter::MAX_GROUPS`] + 1 rows, so a caller can tell "too many".
+    async fn aggregate_sessions(&self, org: OrgId, apply: &Apply) -> StoreResult<Vec<Vec<Cell>>>;
 }
 
 /// Sign-in: the lockout state, passwords, session limits and login sessions.

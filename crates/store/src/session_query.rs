@@ -84,6 +84,14 @@ impl SessionQuery {
     }
 }
 
+/// Refuses what no backend can store, before an aggregation runs (as [`SessionQuery::check`]).
+pub fn check_apply(a: &tessera_domain::filter::Apply) -> Result<(), FieldError> {
+    match &a.filter {
+        Some(f) if has_nul(f) => Err(FieldError::new("$apply", "a string must not contain the NUL character (U+0000)")),
+        _ => Ok(()),
+    }
+}
+
 fn has_nul(e: &Expr) -> bool {
     let text = |v: &Value| matches!(v, Value::Text(t) if t.contains('\0'));
     match e {

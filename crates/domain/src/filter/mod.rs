@@ -19,6 +19,7 @@
 //! `now` the caller passes in, so a query is a pure function of its text and that instant.
 //! Errors carry the 0-based character position of the offending token.
 
+mod apply;
 mod lexer;
 mod parser;
 #[cfg(test)]
@@ -28,6 +29,7 @@ use std::fmt;
 
 use crate::time::Timestamp;
 
+pub use apply::{AggFunc, Aggregate, Apply, Cell, MAX_GROUPS, parse_apply};
 pub use parser::{parse_filter, parse_orderby, parse_select};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,11 +66,30 @@ pub struct Schema {
 }
 
 impl Schema {
+    /// The field named `name`: its own name (`user_id_or_email`) or, as Intersight spells
+    /// it, that name in PascalCase (`UserIdOrEmail`). Nothing else: not camelCase, not a
+    /// different case.
     pub fn field(&self, name: &str) -> Option<&'static FieldDef> {
-        self.fields.iter().find(|f| f.name == name)
+        self.fields.iter().find(|f| f.name == name || is_pascal_of(name, f.name))
     }
     fn names(&self) -> String {
         self.fields.iter().map(|f| f.name).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// Whether `name` is `snake` in PascalCase: `client_ip_address` → `ClientIpAddress`.
+pub fn is_pascal_of(name: &str, snake: &str) -> bool {
+    let mut want = snake.split('_').flat_map(|w| {
+        let mut cs = w.chars();
+        cs.next().map(|c| c.to_ascii_uppercase()).into_iter().chain(cs)
+    });
+    let mut got = name.chars();
+    loop {
+        match (got.next(), want.next()) {
+            (None, None) => return true,
+            (Some(a), Some(b)) if a == b => {}
+            _ => return false,
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use tessera_domain::audit::AuditEvent;
 use tessera_domain::page::PageToken;
 
 use crate::error::ApiResult;
-use crate::extract::{Authed, peer_ip, record_query_options};
+use crate::extract::{Authed, peer_ip, project, record_query_options};
 
 /// The longest client-sent request id an event keeps.
 const MAX_REQUEST_ID: usize = 128;
@@ -84,14 +84,11 @@ pub async fn query(
             .events
             .iter()
             .map(|e| {
-                let mut m = match serde_json::to_value(view(e)) {
+                let m = match serde_json::to_value(view(e)) {
                     Ok(serde_json::Value::Object(m)) => m,
                     _ => serde_json::Map::new(),
                 };
-                if let Some(keep) = &select {
-                    m.retain(|k, _| keep.iter().any(|f| f == k));
-                }
-                m
+                project(m, select.as_deref())
             })
             .collect()
     });

@@ -241,7 +241,22 @@ pub async fn query(
     Authed(c): Authed,
     uri: axum::http::Uri,
 ) -> ApiResult<Json<wire::SessionQueryResponse>> {
-    let (q, fields) = record_query_options(uri.query().unwrap_or(""), crate::convert::SESSION_VIEW_FIELDS, true)?;
+    let query = uri.query().unwrap_or("");
+    if let Some(apply) = apply_option(query)? {
+        let a = app.aggregate_sessions(&c, &apply).await?;
+        let results = a
+            .rows
+            .into_iter()
+            .map(|row| a.names.iter().cloned().zip(row.into_iter().map(crate::convert::cell)).collect())
+            .collect();
+        return Ok(Json(wire::SessionQueryResponse {
+            object_type: Some("mo.AggregateTransform".into()),
+            count: None,
+            results: Some(results),
+            next_skip_token: None,
+        }));
+    }
+    let (q, fields) = record_query_options(query, crate::convert::SESSION_VIEW_FIELDS, true)?;
     let count_only = q.count_only;
     let result = app.query_sessions(&c, q).await?;
     let results = (!count_only).then(|| {
@@ -249,22 +264,38 @@ pub async fn query(
             .sessions
             .iter()
             .map(|s| {
-                let mut m = match serde_json::to_value(iam_session_view(s)) {
+                let m = match serde_json::to_value(iam_session_view(s)) {
                     Ok(serde_json::Value::Object(m)) => m,
                     _ => serde_json::Map::new(),
                 };
-                if let Some(keep) = &fields {
-                    m.retain(|k, _| keep.iter().any(|f| f == k));
-                }
-                m
+                crate::extract::project(m, fields.as_deref())
             })
             .collect::<Vec<_>>()
     });
     Ok(Json(wire::SessionQueryResponse {
+        object_type: None,
         count: result.count,
         results,
         next_skip_token: result.next.map(PageToken::into_string),
     }))
+}
+
+/// `$apply`, when the query has it. It stands alone: the other options are refused with it
+/// (a filter goes inside it, as `filter(...)`), so no answer depends on an order of
+/// evaluation the caller did not choose.
+fn apply_option(query: &str) -> ApiResult<Option<String>> {
+    let pairs = form_pairs(query);
+    let Some((_, apply)) = pairs.iter().find(|(k, _)| k == "$apply") else { return Ok(None) };
+    if let Some((other, _)) = pairs.iter().find(|(k, _)| k.starts_with('$') && k != "$apply") {
+        return Err(ApiError::invalid(
+            other,
+            format!("{other} cannot be combined with $apply; put a filter inside it as filter(...)"),
+        ));
+    }
+    if pairs.iter().filter(|(k, _)| k == "$apply").count() > 1 {
+        return Err(ApiError::invalid("$apply", "$apply may be given once"));
+    }
+    Ok(Some(apply.clone()))
 }
 
 /// `GET /v2/auth/check?action=…&resource=…`: whether the caller may perform an action

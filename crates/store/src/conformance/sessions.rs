@@ -198,6 +198,72 @@ pub async fn session_query_filters_orders_and_pages(store: &dyn Store) {
 
 /// A NUL in a filter's text and a skip token that does not fit its order are refused
 /// alike by every backend, as invalid input and never as an outage or a failure.
+pub async fn sessions_aggregate_by_group(store: &dyn Store) {
+    use tessera_domain::filter::{MAX_GROUPS, parse_apply};
+    let mut f = Fixture::new(store).await;
+    let ann = f.user("ann@example.com");
+    let bob = f.user("bob@example.com");
+    store.create_user(&ann, None).await.unwrap();
+    store.create_user(&bob, None).await.unwrap();
+    let mut ids = vec![];
+    for i in 0..6 {
+        let who = if i < 4 { &ann } else { &bob };
+        let (mut s, d) = login_session(&mut f, who, T0.plus_secs(i * 10));
+        s.failed_logins = i;
+        store.create_login_session(&s, &d, 100, T0).await.unwrap();
+        ids.push(s.id);
+    }
+    store.end_session(f.org, ids[0], EndReason::Terminated, T0.plus_secs(500)).await.unwrap();
+    let apply = |t: &str| parse_apply(t, &SESSION_SCHEMA, T0.plus_secs(1_000)).unwrap();
+    let rows = store
+        .aggregate_sessions(
+            f.org,
+            &apply("groupby((UserIdOrEmail,status),aggregate($count as n, failed_logins with max as worst, failed_logins with average as avg, create_time with min as first))"),
+        )
+        .await
+        .unwrap();
+    let t = |s: &str| Cell::Text(s.into());
+    assert_eq!(
+        rows,
+        vec![
+            vec![
+                t("ann@example.com"),
+                t("Active"),
+                Cell::Int(3),
+                Cell::Int(3),
+                Cell::Float(2.0),
+                Cell::Time(T0.plus_secs(10))
+            ],
+            vec![t("ann@example.com"), t("Terminated"), Cell::Int(1), Cell::Int(0), Cell::Float(0.0), Cell::Time(T0)],
+            vec![
+                t("bob@example.com"),
+                t("Active"),
+                Cell::Int(2),
+                Cell::Int(5),
+                Cell::Float(4.5),
+                Cell::Time(T0.plus_secs(40))
+            ],
+        ]
+    );
+    // One row without grouping; the filter applies first; nulls are values too.
+    let rows = store
+        .aggregate_sessions(f.org, &apply("filter(failed_logins ge 2)/aggregate($count as n, end_time with max as e, user_id with countdistinct as users)"))
+        .await
+        .unwrap();
+    assert_eq!(rows, vec![vec![Cell::Int(4), Cell::Null, Cell::Int(2)]]);
+    let rows = store.aggregate_sessions(f.org, &apply("groupby((end_reason))")).await.unwrap();
+    assert_eq!(rows, vec![vec![t("terminated")], vec![Cell::Null]], "NULL sorts last");
+    // Another organization sees nothing of these.
+    let other = OrgId::generate(&mut f.rng);
+    let rows = store.aggregate_sessions(other, &apply("aggregate($count as n)")).await.unwrap();
+    assert_eq!(rows, vec![vec![Cell::Int(0)]]);
+    let rows = store.aggregate_sessions(other, &apply("groupby((kind))")).await.unwrap();
+    assert!(rows.is_empty());
+    // The row cap lets a caller see there are too many groups.
+    let rows = store.aggregate_sessions(f.org, &apply("groupby((moid))")).await.unwrap();
+    assert!(rows.len() <= MAX_GROUPS + 1);
+}
+
 pub async fn values_no_database_can_hold_are_invalid_everywhere(store: &dyn Store) {
     let f = Fixture::new(store).await;
     let invalid = |r: StoreResult<SessionQueryResult>, field: &str| match r {

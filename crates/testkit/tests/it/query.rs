@@ -209,7 +209,64 @@ async fn the_query_needs_its_action_and_stays_in_the_organization(backend: Backe
     assert_eq!(r.count, Some(6));
 }
 
+/// Scripts written against Intersight name fields in PascalCase and count with `$apply`.
+async fn intersight_names_and_apply_answer_as_intersight_does(backend: Backend) {
+    let t = spawn_app(backend).await;
+    let all = seed(&t).await;
+    t.admin.terminate_session(&all[0]).await.unwrap();
+    let (code, v) =
+        get(&t, "$filter=UserIdOrEmail%20eq%20'bob@example.com'%20and%20Status%20eq%20'Active'&$orderby=CreateTime%20desc&$select=Moid,ClientIpAddress,status").await;
+    assert_eq!(code, StatusCode::OK, "{v}");
+    let rows = v["Results"].as_array().unwrap();
+    assert_eq!(rows.iter().map(|r| r["Moid"].as_str().unwrap()).collect::<Vec<_>>(), vec![&all[2], &all[1]]);
+    assert_eq!(rows[0].as_object().unwrap().keys().collect::<Vec<_>>(), vec!["ClientIpAddress", "Moid", "status"]);
+    assert_eq!(rows[0]["ClientIpAddress"], "127.0.0.1");
+    // camelCase is neither name.
+    let (code, v) = get(&t, "$filter=userIdOrEmail%20eq%20'x'").await;
+    assert_eq!((code, v["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("$filter")), "{v}");
+
+    let (code, v) = get(&t, "$apply=groupby((Kind,Status),aggregate($count%20as%20Count))").await;
+    assert_eq!(code, StatusCode::OK, "{v}");
+    assert_eq!(
+        v,
+        serde_json::json!({"ObjectType": "mo.AggregateTransform", "Results": [
+            {"Kind": "login", "Status": "Active", "Count": 5},
+            {"Kind": "login", "Status": "Terminated", "Count": 1},
+        ]})
+    );
+    let (_, v) = get(&t, "$apply=filter(user_id_or_email%20ne%20'ann@example.com')/groupby((user_id_or_email),aggregate($count%20as%20n,%20create_time%20with%20max%20as%20newest))").await;
+    let rows = v["Results"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{v}");
+    assert_eq!((rows[0]["user_id_or_email"].as_str(), rows[0]["n"].as_u64()), (Some("bob@example.com"), Some(2)));
+    assert_eq!((rows[1]["user_id_or_email"].as_str(), rows[1]["n"].as_u64()), (Some("cy%@example.com"), Some(3)));
+    let (_, newest) = get(
+        &t,
+        "$filter=user_id_or_email%20eq%20'cy%25@example.com'&$orderby=create_time%20desc&$top=1&$select=create_time",
+    )
+    .await;
+    assert_eq!(rows[1]["newest"], newest["Results"][0]["create_time"], "times read as the records show them");
+    let (_, v) = get(&t, "$apply=aggregate($count%20as%20total)").await;
+    assert_eq!(v["Results"], serde_json::json!([{"total": 6}]));
+
+    // Bad aggregations point at the problem; other options do not mix with $apply.
+    let (code, v) = get(&t, "$apply=groupby((Kind,Nope))").await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert_eq!(v["error"]["field"], "$apply");
+    assert!(v["error"]["message"].as_str().unwrap().starts_with("$apply: at 14: unknown field 'Nope'"), "{v}");
+    let (code, v) = get(&t, "$apply=aggregate($count%20as%20n)&$top=1").await;
+    assert_eq!((code, v["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("$top")), "{v}");
+    // Too many groups is refused, not cut short.
+    let (code, v) = get(&t, "$apply=groupby((moid))").await;
+    assert_eq!(code, StatusCode::OK, "six groups are fine: {v}");
+    assert_eq!(v["Results"].as_array().unwrap().len(), 6);
+    // The permission is the query's.
+    let (_, reader) = t.user_with_policy("reader@example.com", Some(allow(&["iam.user.List"]))).await;
+    let err = reader.query_sessions(&[("$apply", "aggregate($count as n)")]).await.unwrap_err();
+    assert_eq!(err.status(), Some(StatusCode::FORBIDDEN));
+}
+
 tessera_testkit::both_backends!(
+    intersight_names_and_apply_answer_as_intersight_does,
     filters_orders_selects_and_counts,
     skiptokens_walk_an_ordered_scan,
     timed_out_sessions_read_as_ended_without_a_sweeper,

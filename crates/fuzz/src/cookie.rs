@@ -61,9 +61,9 @@ fn cookie_pairs(header: &str) -> HashMap<&str, &str> {
 
 /// Timeouts within what the plugin's config accepts (0 to 1e10 seconds each).
 fn timeouts(b: &[u8]) -> Timeouts {
-    let n = |i: usize| -> u64 {
+    let n = |i: usize| -> f64 {
         let x = u64::from_le_bytes(std::array::from_fn(|k| b.get(i * 8 + k).copied().unwrap_or(0)));
-        x % 10_000_000_001
+        (x % 10_000_000_001) as f64 / if x & 1 == 1 { 100.0 } else { 1.0 }
     };
     Timeouts { idling: n(0), rolling: n(1), absolute: n(2) }
 }

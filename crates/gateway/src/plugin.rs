@@ -5,7 +5,9 @@
 use axum::http::{HeaderName, Method};
 use tessera_domain::gateway::Plugin;
 use tessera_domain::ids::OrgId;
-use tessera_session_cookie::{Bind, CookieAttributes, CookieFlags, Keys, SameSite, Storage, Timeouts};
+use tessera_session_cookie::{
+    Bind, CookieAttributes, CookieFlags, Keys, MAX_TTL, RememberExpiry, SameSite, Storage, Timeouts,
+};
 use uuid::Uuid;
 
 /// What a request without a valid session gets (`config.unauthenticated`).
@@ -86,6 +88,7 @@ pub struct SessionPlugin {
     pub timeouts: Timeouts,
     pub remember_timeouts: Timeouts,
     pub bind: Bind,
+    /// `stale_ttl` rounded up to whole seconds (see [`ceil_secs`]).
     pub stale_ttl: u64,
     /// `cookie`, or `server` (Kong's `kong` too): the cookie holds only the header.
     pub storage: Storage,
@@ -106,9 +109,16 @@ impl std::fmt::Debug for SessionPlugin {
     }
 }
 
-/// Whole seconds of a Kong number of seconds (fractions round down; nonsense is 0).
-fn secs(v: f64) -> u64 {
-    if v.is_finite() && v > 0.0 { v as u64 } else { 0 }
+/// A Kong number of seconds as given (the API accepts 0 to 1e10); nonsense is 0.
+fn secs(v: f64) -> f64 {
+    if v.is_finite() && v > 0.0 { v } else { 0.0 }
+}
+
+/// The whole seconds a store deadline needs so that a key lives exactly as long as a
+/// fractional Kong time allows: valid while `now < start + ceil(v)`, i.e. for `7.29` at
+/// `+7` and no longer at `+8`, as `expire(key, 7.29)` would in lua-resty-session's shm.
+fn ceil_secs(v: f64) -> u64 {
+    secs(v).ceil() as u64
 }
 
 impl SessionPlugin {
@@ -124,12 +134,12 @@ impl SessionPlugin {
                 absolute: secs(c.absolute_timeout),
             },
             remember_timeouts: Timeouts {
-                idling: 0,
+                idling: 0.0,
                 rolling: secs(c.remember_rolling_timeout),
                 absolute: secs(c.remember_absolute_timeout),
             },
             bind: Bind::from_names(c.bind.iter().flatten().map(String::as_str)).unwrap_or_default(),
-            stale_ttl: secs(c.stale_ttl),
+            stale_ttl: ceil_secs(c.stale_ttl),
             storage: if c.server_storage() { Storage::Server } else { Storage::Cookie },
             flags: CookieAttributes {
                 path: c.cookie_path.clone(),
@@ -151,6 +161,27 @@ impl SessionPlugin {
             logout_post_arg: c.logout_post_arg.clone(),
             read_body_for_logout: c.read_body_for_logout,
         }
+    }
+
+    /// The remember cookie's `Expires`/`Max-Age`, as lua-resty-session writes them:
+    /// `Max-Age=%d` of `remember_rolling_timeout` (a fraction is cut: 6.15 -> 6; 0 or over
+    /// 400 days is 400 days) and `Expires` = `http_time(creation + max_age)`.
+    pub fn remember_expiry(&self, creation: u64) -> RememberExpiry {
+        let t = self.remember_timeouts.rolling;
+        let max_age = if t == 0.0 || t > MAX_TTL as f64 { MAX_TTL } else { t as u64 };
+        RememberExpiry { expires: (creation as f64 + t.min(MAX_TTL as f64)) as u64, max_age }
+    }
+
+    /// Seconds a server-side key lives from `now`: to the rolling deadline, capped by the
+    /// absolute one (lua-resty-session's `get_store_ttl`), or 400 days when neither bounds
+    /// it; rounded up, at least 1.
+    pub fn key_ttl(&self, now: u64, creation: u64) -> u64 {
+        let t = &self.timeouts;
+        let mut ttl = if t.rolling > 0.0 { t.rolling.min(MAX_TTL as f64) } else { MAX_TTL as f64 };
+        if t.absolute > 0.0 {
+            ttl = ttl.min(t.absolute - (now as f64 - creation as f64));
+        }
+        (ttl.ceil() as u64).max(1)
     }
 
     /// Whether the session data lives in the store (the cookie is its header only).

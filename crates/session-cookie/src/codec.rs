@@ -183,7 +183,7 @@ impl Sealed {
 }
 
 /// How [`verify`] / [`open`] check a cookie.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct OpenOptions {
     /// The configured storage; a cookie whose STORAGE flag disagrees is rejected.
     pub storage: Storage,
@@ -327,17 +327,17 @@ pub fn verify(
     if absolute_elapsed > MAX_ROLLING_OFFSET as i64 {
         return Err(OpenError::LifetimeExceeded);
     }
-    if timeouts.absolute != 0 && absolute_elapsed > timeouts.absolute as i64 {
+    if timeouts.absolute != 0.0 && absolute_elapsed as f64 > timeouts.absolute {
         return Err(if remember { OpenError::RememberAbsoluteTimeout } else { OpenError::AbsoluteTimeout });
     }
-    if timeouts.rolling != 0 && header.rolling_elapsed(now) > timeouts.rolling as i64 {
+    if timeouts.rolling != 0.0 && header.rolling_elapsed(now) as f64 > timeouts.rolling {
         return Err(if remember { OpenError::RememberRollingTimeout } else { OpenError::RollingTimeout });
     }
     if remember {
         if header.idling_offset != 0 {
             return Err(OpenError::InvalidIdlingOffset);
         }
-    } else if timeouts.idling != 0 && header.idling_elapsed(now) > timeouts.idling as i64 {
+    } else if timeouts.idling != 0.0 && header.idling_elapsed(now) as f64 > timeouts.idling {
         return Err(OpenError::IdlingTimeout);
     }
 

@@ -200,8 +200,9 @@ impl Header {
     }
 
     /// Remaining seconds of each enabled timeout (lua-resty-session `get_property()`).
+    /// Timeouts are Kong numbers, so a remaining time may have a fraction (`0.19 - 0`).
     pub fn remaining(&self, timeouts: &Timeouts, now: u64) -> Remaining {
-        let left = |timeout: u64, elapsed: i64| (timeout > 0).then(|| timeout as i64 - elapsed);
+        let left = |timeout: f64, elapsed: i64| (timeout != 0.0).then_some(timeout - elapsed as f64);
         Remaining {
             idling: left(timeouts.idling, self.idling_elapsed(now)),
             rolling: left(timeouts.rolling, self.rolling_elapsed(now)),
@@ -214,15 +215,15 @@ impl Header {
     /// else touch once more than `touch_threshold` seconds passed since the latest touch
     /// (only with an idling timeout). Remember cookies are never refreshed this way.
     pub fn refresh_action(&self, timeouts: &Timeouts, touch_threshold: u64, now: u64) -> RefreshAction {
-        if timeouts.rolling == 0 && timeouts.idling == 0 {
+        if timeouts.rolling == 0.0 && timeouts.idling == 0.0 {
             return RefreshAction::None;
         }
         let rolling_elapsed = self.rolling_elapsed(now);
-        // ceil(0.75 * rolling) in integers; lua-resty-session names it `floor` but binds math.ceil.
-        if timeouts.rolling > 0 && rolling_elapsed > (3 * timeouts.rolling as i64 + 3) / 4 {
+        // ceil(0.75 * rolling); lua-resty-session names it `floor` but binds math.ceil.
+        if timeouts.rolling > 0.0 && rolling_elapsed as f64 > (timeouts.rolling * 0.75).ceil() {
             return RefreshAction::Renew;
         }
-        if timeouts.idling > 0 && rolling_elapsed - i64::from(self.idling_offset) > touch_threshold as i64 {
+        if timeouts.idling > 0.0 && rolling_elapsed - i64::from(self.idling_offset) > touch_threshold as i64 {
             return RefreshAction::Touch;
         }
         RefreshAction::None
@@ -244,25 +245,29 @@ fn le(bytes: &[u8]) -> u64 {
 }
 
 /// The three timeouts in seconds; 0 disables one (its check, and for idling/rolling also
-/// touching/renewing).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// touching/renewing). Kong's schema types them as numbers and lua-resty-session compares
+/// whole elapsed seconds with them as they are (`elapsed > timeout`), so a fraction counts:
+/// `0.19` is enabled and expires once one second has passed; it is not rounded to 0.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Timeouts {
     /// Maximum inactivity (`idling_timeout`); ignored for remember cookies.
-    pub idling: u64,
+    pub idling: f64,
     /// Maximum time since the latest renewal (`rolling_timeout`).
-    pub rolling: u64,
+    pub rolling: f64,
     /// Maximum time since creation (`absolute_timeout`).
-    pub absolute: u64,
+    pub absolute: f64,
 }
 
 impl Timeouts {
     /// Kong's and lua-resty-session's defaults for session cookies: 900 / 3600 / 86400.
-    pub const SESSION_DEFAULT: Self = Self { idling: 900, rolling: 3600, absolute: 86_400 };
+    pub const SESSION_DEFAULT: Self = Self { idling: 900.0, rolling: 3600.0, absolute: 86_400.0 };
     /// Defaults for remember cookies: no idling, rolling 7 days, absolute 30 days.
-    pub const REMEMBER_DEFAULT: Self = Self { idling: 0, rolling: 604_800, absolute: 2_592_000 };
+    pub const REMEMBER_DEFAULT: Self = Self { idling: 0.0, rolling: 604_800.0, absolute: 2_592_000.0 };
     /// Every check disabled.
-    pub const NONE: Self = Self { idling: 0, rolling: 0, absolute: 0 };
+    pub const NONE: Self = Self { idling: 0.0, rolling: 0.0, absolute: 0.0 };
 }
+
+impl Eq for Timeouts {}
 
 impl Default for Timeouts {
     fn default() -> Self {
@@ -270,22 +275,47 @@ impl Default for Timeouts {
     }
 }
 
-/// Remaining seconds of each enabled timeout; `None` where the timeout is 0.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+/// Remaining seconds of each enabled timeout; `None` where the timeout is 0. Fractional
+/// when the timeout is; [`lua_number`] writes one as lua-resty-session's header does.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Remaining {
     /// `Session-Idling-Timeout`.
-    pub idling: Option<i64>,
+    pub idling: Option<f64>,
     /// `Session-Rolling-Timeout`.
-    pub rolling: Option<i64>,
+    pub rolling: Option<f64>,
     /// `Session-Absolute-Timeout`.
-    pub absolute: Option<i64>,
+    pub absolute: Option<f64>,
 }
 
 impl Remaining {
     /// `Session-Timeout`: the smallest of the enabled ones.
-    pub fn timeout(&self) -> Option<i64> {
-        [self.idling, self.rolling, self.absolute].into_iter().flatten().min()
+    pub fn timeout(&self) -> Option<f64> {
+        [self.idling, self.rolling, self.absolute].into_iter().flatten().reduce(f64::min)
     }
+}
+
+/// A number as Lua's `tostring` writes it (`%.14g`): `900`, `0.19`, `-0.81`, `2.79`
+/// (not `2.7899999999999996`). lua-resty-session hands the remaining times to
+/// `ngx.req.set_header` as numbers, which formats them so.
+pub fn lua_number(v: f64) -> String {
+    if !v.is_finite() {
+        return if v.is_nan() {
+            "nan".into()
+        } else if v > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        };
+    }
+    if v == v.trunc() && v.abs() < 1e14 {
+        return format!("{}", v as i64);
+    }
+    // 14 significant digits, then the shortest form of that.
+    let exp = v.abs().log10().floor() as i32;
+    let decimals = (13 - exp).clamp(0, 30) as usize;
+    let s = format!("{v:.decimals$}");
+    let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_owned() } else { s };
+    if s == "-0" { "0".into() } else { s }
 }
 
 /// What `refresh()` should do with an opened session.
@@ -356,20 +386,32 @@ mod tests {
     #[test]
     fn remaining_and_timeout() {
         let h = Header { creation_time: 1000, rolling_offset: 100, idling_offset: 10, ..sample() };
-        let t = Timeouts { idling: 900, rolling: 3600, absolute: 86_400 };
+        let t = Timeouts { idling: 900.0, rolling: 3600.0, absolute: 86_400.0 };
         let r = h.remaining(&t, 1200);
-        assert_eq!(r, Remaining { idling: Some(900 - 90), rolling: Some(3600 - 100), absolute: Some(86_400 - 200) });
-        assert_eq!(r.timeout(), Some(810));
-        let r = h.remaining(&Timeouts { idling: 0, ..t }, 1200);
+        assert_eq!(
+            r,
+            Remaining { idling: Some(900.0 - 90.0), rolling: Some(3600.0 - 100.0), absolute: Some(86_400.0 - 200.0) }
+        );
+        assert_eq!(r.timeout(), Some(810.0));
+        let r = h.remaining(&Timeouts { idling: 0.0, ..t }, 1200);
         assert_eq!(r.idling, None);
-        assert_eq!(r.timeout(), Some(3500));
+        assert_eq!(r.timeout(), Some(3500.0));
         assert_eq!(h.remaining(&Timeouts::NONE, 1200).timeout(), None);
+        // fractions stay, and are written as Lua writes numbers
+        let r = h.remaining(&Timeouts { idling: 0.19, rolling: 8.85, absolute: 3.79 }, 1110);
+        assert_eq!(r.idling.map(lua_number).as_deref(), Some("0.19"));
+        assert_eq!(r.rolling.map(lua_number).as_deref(), Some("-1.15"));
+        assert_eq!(r.absolute.map(lua_number).as_deref(), Some("-106.21"));
+        assert_eq!(r.timeout().map(lua_number).as_deref(), Some("-106.21"));
+        assert_eq!(lua_number(900.0), "900");
+        assert_eq!(lua_number(3.79 - 1.0), "2.79");
+        assert_eq!(lua_number(-0.81), "-0.81");
     }
 
     #[test]
     fn refresh_thresholds() {
         let h = Header { creation_time: 1000, rolling_offset: 0, idling_offset: 0, ..sample() };
-        let t = Timeouts { idling: 900, rolling: 3600, absolute: 0 };
+        let t = Timeouts { idling: 900.0, rolling: 3600.0, absolute: 0.0 };
         // ceil(0.75 * 3600) = 2700: strictly more renews.
         assert_eq!(h.refresh_action(&t, 60, 1000 + 2700), RefreshAction::Touch);
         assert_eq!(h.refresh_action(&t, 60, 1000 + 2701), RefreshAction::Renew);
@@ -377,11 +419,15 @@ mod tests {
         assert_eq!(h.refresh_action(&t, 60, 1060), RefreshAction::None);
         assert_eq!(h.refresh_action(&t, 60, 1061), RefreshAction::Touch);
         // ceil, not floor: rolling 10 -> threshold 8.
-        let t10 = Timeouts { idling: 0, rolling: 10, absolute: 0 };
+        let t10 = Timeouts { idling: 0.0, rolling: 10.0, absolute: 0.0 };
         assert_eq!(h.refresh_action(&t10, 60, 1008), RefreshAction::None);
         assert_eq!(h.refresh_action(&t10, 60, 1009), RefreshAction::Renew);
+        // a fractional rolling timeout: ceil(0.75 * 8.85) = ceil(6.6375) = 7.
+        let t885 = Timeouts { idling: 0.0, rolling: 8.85, absolute: 0.0 };
+        assert_eq!(h.refresh_action(&t885, 60, 1007), RefreshAction::None);
+        assert_eq!(h.refresh_action(&t885, 60, 1008), RefreshAction::Renew);
         // no idling timeout: never touch.
-        assert_eq!(h.refresh_action(&Timeouts { idling: 0, ..t }, 60, 1061), RefreshAction::None);
+        assert_eq!(h.refresh_action(&Timeouts { idling: 0.0, ..t }, 60, 1061), RefreshAction::None);
         assert_eq!(h.refresh_action(&Timeouts::NONE, 60, 99_999), RefreshAction::None);
         // idling offset counts for touch.
         let touched = Header { idling_offset: 50, ..h };

@@ -38,7 +38,7 @@ pub use codec::{
     decode_storage_record, decrypt, encode_storage_record, open, seal, seal_with_rng, touch, verify,
 };
 pub use error::{OpenError, SealError};
-pub use header::{Flags, Header, RefreshAction, Remaining, Timeouts};
+pub use header::{Flags, Header, RefreshAction, Remaining, Timeouts, lua_number};
 pub use keys::{Keys, RememberSafety};
 pub use payload::{SessionData, SessionEntry};
 pub use set_cookie::{CookieAttributes, CookieFlags, RememberExpiry, SameSite, http_date};

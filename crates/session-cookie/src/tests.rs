@@ -30,7 +30,7 @@ const DEFLATED: &str = "ARAAVTgT2aXY9fljL48vVaH0ecgUjUeEACaQWeQ3KrdVT1At5QJrAAAA
 const DEFLATED_C: u64 = 1_795_351_853;
 
 /// Timeouts large enough that no vector times out at C + 1.
-const LARGE: Timeouts = Timeouts { idling: 1 << 20, rolling: 1 << 20, absolute: 1 << 20 };
+const LARGE: Timeouts = Timeouts { idling: 1_048_576.0, rolling: 1_048_576.0, absolute: 1_048_576.0 };
 const NO_BIND: BindValues<'static> = BindValues { ip: "", scheme: "", user_agent: "" };
 const UA1: BindValues<'static> = BindValues { ip: "127.0.0.1", scheme: "http", user_agent: "UA-1" };
 
@@ -278,23 +278,33 @@ fn timeout_boundaries_are_strict() {
     let v = sealed.value.as_str();
     let at = |timeouts: Timeouts, now: u64| open(&keys, &session_opts(timeouts), v, None, &NO_BIND, now).map(|_| ());
 
-    let absolute = Timeouts { idling: 0, rolling: 0, absolute: 100 };
+    let absolute = Timeouts { idling: 0.0, rolling: 0.0, absolute: 100.0 };
     assert_eq!(at(absolute, c + 100), Ok(()));
     assert_eq!(at(absolute, c + 101), Err(OpenError::AbsoluteTimeout));
-    let rolling = Timeouts { idling: 0, rolling: 100, absolute: 0 };
+    let rolling = Timeouts { idling: 0.0, rolling: 100.0, absolute: 0.0 };
     assert_eq!(at(rolling, c + 100), Ok(()));
     assert_eq!(at(rolling, c + 101), Err(OpenError::RollingTimeout));
-    let idling = Timeouts { idling: 100, rolling: 0, absolute: 0 };
+    let idling = Timeouts { idling: 100.0, rolling: 0.0, absolute: 0.0 };
     assert_eq!(at(idling, c + 100), Ok(()));
     assert_eq!(at(idling, c + 101), Err(OpenError::IdlingTimeout));
     // Order of checks: absolute, then rolling, then idling.
-    assert_eq!(at(Timeouts { idling: 1, rolling: 1, absolute: 1 }, c + 2), Err(OpenError::AbsoluteTimeout));
-    assert_eq!(at(Timeouts { idling: 1, rolling: 1, absolute: 0 }, c + 2), Err(OpenError::RollingTimeout));
+    assert_eq!(at(Timeouts { idling: 1.0, rolling: 1.0, absolute: 1.0 }, c + 2), Err(OpenError::AbsoluteTimeout));
+    assert_eq!(at(Timeouts { idling: 1.0, rolling: 1.0, absolute: 0.0 }, c + 2), Err(OpenError::RollingTimeout));
     // 0 disables; lifetime is capped at 2^32 - 1 seconds all the same.
     assert_eq!(at(Timeouts::NONE, c + u64::from(u32::MAX)), Ok(()));
     assert_eq!(at(Timeouts::NONE, c + u64::from(u32::MAX) + 1), Err(OpenError::LifetimeExceeded));
     // A clock behind C is not an error.
     assert_eq!(at(Timeouts::SESSION_DEFAULT, c - 10), Ok(()));
+    // Kong's numbers with a fraction (seed 003's example): whole elapsed seconds compared
+    // with the number as it is. 0.19 is not 0 (disabled): one second later it has idled out.
+    let seed = Timeouts { idling: 0.19, rolling: 8.85, absolute: 3.79 };
+    assert_eq!(at(seed, c), Ok(()));
+    assert_eq!(at(seed, c + 1), Err(OpenError::IdlingTimeout));
+    let no_idle = Timeouts { idling: 0.0, ..seed };
+    assert_eq!(at(no_idle, c + 3), Ok(()), "3 > 3.79 is false");
+    assert_eq!(at(no_idle, c + 4), Err(OpenError::AbsoluteTimeout));
+    assert_eq!(at(Timeouts { idling: 0.0, rolling: 7.29, absolute: 0.0 }, c + 7), Ok(()));
+    assert_eq!(at(Timeouts { idling: 0.0, rolling: 7.29, absolute: 0.0 }, c + 8), Err(OpenError::RollingTimeout));
 
     // Rolling counts from the latest renewal, absolute from creation.
     let renewed =
@@ -320,10 +330,10 @@ fn remember_cookie_rules() {
         seal_with_rng(&keys, &SealOptions { kind, ..Default::default() }, &alice(), &NO_BIND, c, &mut rng()).unwrap();
     let opts = |timeouts| OpenOptions { storage: Storage::Cookie, kind, timeouts };
     // No idling check for remember cookies.
-    let t = Timeouts { idling: 1, rolling: 100, absolute: 200 };
+    let t = Timeouts { idling: 1.0, rolling: 100.0, absolute: 200.0 };
     assert_eq!(open(&keys, &opts(t), &sealed.value, None, &NO_BIND, c + 100).unwrap().data, alice());
     assert_eq!(open(&keys, &opts(t), &sealed.value, None, &NO_BIND, c + 101), Err(OpenError::RememberRollingTimeout));
-    let t = Timeouts { idling: 0, rolling: 0, absolute: 200 };
+    let t = Timeouts { idling: 0.0, rolling: 0.0, absolute: 200.0 };
     assert_eq!(open(&keys, &opts(t), &sealed.value, None, &NO_BIND, c + 201), Err(OpenError::RememberAbsoluteTimeout));
     // A remember cookie with a non-zero idling offset is invalid.
     let touched = touch(&keys, &sealed.header, &sealed.value, &NO_BIND, c + 5);
@@ -337,7 +347,7 @@ fn touch_keeps_sid_and_payload() {
     let c = 1_800_000_000;
     let opts = SealOptions { bind: Bind::ALL, ..Default::default() };
     let sealed = seal_with_rng(&keys, &opts, &alice(), &UA1, c, &mut rng()).unwrap();
-    let t = Timeouts { idling: 100, rolling: 1000, absolute: 0 };
+    let t = Timeouts { idling: 100.0, rolling: 1000.0, absolute: 0.0 };
     let opened = open(&keys, &session_opts(t), &sealed.value, None, &UA1, c + 61).unwrap();
     assert_eq!(opened.header.refresh_action(&t, DEFAULT_TOUCH_THRESHOLD, c + 61), RefreshAction::Touch);
 
@@ -358,7 +368,7 @@ fn touch_keeps_sid_and_payload() {
     assert_eq!(open(&keys, &session_opts(t), &touched.value, None, &UA1, c + 162), Err(OpenError::IdlingTimeout));
     // Remaining times from the touched header.
     let r = reopened.header.remaining(&t, c + 161);
-    assert_eq!((r.idling, r.rolling, r.absolute, r.timeout()), (Some(0), Some(839), None, Some(0)));
+    assert_eq!((r.idling, r.rolling, r.absolute, r.timeout()), (Some(0.0), Some(839.0), None, Some(0.0)));
 
     // Server storage: the touched value is the header alone.
     let server = seal_with_rng(
@@ -405,7 +415,7 @@ fn renewal_threshold_and_renewal() {
     let opened = open(&keys, &session_opts(t), &renewed.value, None, &NO_BIND, c + 2701).unwrap();
     assert_eq!(opened.header.refresh_action(&t, DEFAULT_TOUCH_THRESHOLD, c + 2701), RefreshAction::None);
     let rem = opened.header.remaining(&t, c + 2701);
-    assert_eq!((rem.idling, rem.rolling, rem.absolute), (Some(900), Some(3600), Some(86_400 - 2701)));
+    assert_eq!((rem.idling, rem.rolling, rem.absolute), (Some(900.0), Some(3600.0), Some(86_400.0 - 2701.0)));
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use tessera_app::System;
 use tessera_domain::ids::UserId;
-use tessera_session_cookie::{OpenOptions, Opened, RememberExpiry, SealOptions, Storage, chunk};
+use tessera_session_cookie::{OpenOptions, Opened, SealOptions, Storage, chunk};
 
 use super::open::identity_from_entry;
 use super::start::{REMEMBER, start_session};
@@ -49,6 +49,6 @@ fn renewed(p: &SessionPlugin, opened: &Opened, r: &Presented<'_>, now: u64) -> V
     let opts = SealOptions { storage: Storage::Cookie, kind: REMEMBER, bind: p.bind, ..SealOptions::default() }
         .renewing(&opened.header);
     let Ok(s) = tessera_session_cookie::seal(&p.keys, &opts, &opened.data, &r.bind, now) else { return vec![] };
-    let expiry = RememberExpiry::new(s.header.creation_time, p.remember_timeouts.rolling);
+    let expiry = p.remember_expiry(s.header.creation_time);
     p.flags.set_cookies(&p.remember_cookie_name, &s.value, Some(&expiry)).unwrap_or_default()
 }

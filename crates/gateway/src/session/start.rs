@@ -7,7 +7,7 @@ use tessera_app::System;
 use tessera_domain::Timestamp;
 use tessera_domain::user::User;
 use tessera_session_cookie::{
-    BindValues, CookieKind, RememberExpiry, RememberSafety, SealOptions, Sealed, SessionData, SessionEntry, Storage,
+    BindValues, CookieKind, RememberSafety, SealOptions, Sealed, SessionData, SessionEntry, Storage,
 };
 
 use super::open::identity_from_entry;
@@ -18,8 +18,6 @@ use crate::plugin::SessionPlugin;
 
 /// Kong's `remember_safety` is not configurable: Medium, 10 000 PBKDF2 iterations.
 pub(super) const REMEMBER: CookieKind = CookieKind::Remember(RememberSafety::Medium);
-/// Longest a server-side key lives when no timeout bounds it (lua-resty-session's 400 days).
-pub(super) const MAX_TTL: u64 = 400 * 86_400;
 
 /// Signs `user` in on this plugin: seals a new cookie (keeping `others`, the other
 /// audiences' entries), stores the record with server storage, and adds the remember
@@ -76,7 +74,7 @@ async fn store_record(
     now: u64,
 ) -> Result<(), Answer> {
     let digest = tessera_domain::token::TokenDigest::of(&sealed.storage_key());
-    let absolute = (p.timeouts.absolute > 0).then_some(p.timeouts.absolute as i64);
+    let absolute = (p.timeouts.absolute > 0.0).then_some(p.timeouts.absolute.ceil() as i64);
     let mut record = gw.app.gateway_session_record(user, client_ip, &digest, absolute);
     record.id = session_id;
     let key_expires = Timestamp((now + key_ttl(p, now, sealed.header.creation_time)) as i64);
@@ -91,16 +89,12 @@ async fn store_record(
 fn remember_cookie(p: &SessionPlugin, data: &SessionData, bind: &BindValues<'_>, now: u64) -> Vec<String> {
     let opts = SealOptions { storage: Storage::Cookie, kind: REMEMBER, bind: p.bind, ..SealOptions::default() };
     let Ok(r) = tessera_session_cookie::seal(&p.keys, &opts, data, bind, now) else { return vec![] };
-    let expiry = RememberExpiry::new(r.header.creation_time, p.remember_timeouts.rolling);
+    let expiry = p.remember_expiry(r.header.creation_time);
     p.flags.set_cookies(&p.remember_cookie_name, &r.value, Some(&expiry)).unwrap_or_default()
 }
 
 /// How long a server-side key should live: to the rolling deadline, capped by the absolute
 /// one, or 400 days when neither bounds it.
 pub(super) fn key_ttl(p: &SessionPlugin, now: u64, creation: u64) -> u64 {
-    let mut ttl = if p.timeouts.rolling > 0 { p.timeouts.rolling } else { MAX_TTL };
-    if p.timeouts.absolute > 0 {
-        ttl = ttl.min((creation + p.timeouts.absolute).saturating_sub(now));
-    }
-    ttl.max(1)
+    p.key_ttl(now, creation)
 }

@@ -23,7 +23,8 @@ use super::logout::{is_logout, leaves, logout, requested};
 use super::open::{Found, Open, open};
 use super::refresh::refresh;
 use super::remember::restore;
-use super::start::{MAX_TTL, key_ttl, start_session};
+use super::start::{key_ttl, start_session};
+use tessera_session_cookie::MAX_TTL;
 use super::upstream::strip_session_cookies;
 use super::{Presented, unauthenticated};
 use crate::Gateway;
@@ -307,11 +308,11 @@ fn server_keys_live_to_the_rolling_deadline_capped_by_the_absolute_one() {
         OrgId(uuid::Uuid::nil()),
         &serde_json::from_value(json!({"name": "session", "config": {"secret": "s"}})).unwrap(),
     );
-    p.timeouts = tessera_session_cookie::Timeouts { idling: 0, rolling: 3600, absolute: 86_400 };
+    p.timeouts = tessera_session_cookie::Timeouts { idling: 0.0, rolling: 3600.0, absolute: 86_400.0 };
     assert_eq!(key_ttl(&p, 1000, 1000), 3600);
     assert_eq!(key_ttl(&p, 86_000 + 1000, 1000), 400, "capped by the absolute deadline");
     assert_eq!(key_ttl(&p, 90_000, 1000), 1, "never zero");
-    p.timeouts = tessera_session_cookie::Timeouts { idling: 0, rolling: 0, absolute: 0 };
+    p.timeouts = tessera_session_cookie::Timeouts { idling: 0.0, rolling: 0.0, absolute: 0.0 };
     assert_eq!(key_ttl(&p, 0, 0), MAX_TTL);
 }
 
@@ -364,4 +365,68 @@ fn the_session_cookies_never_reach_the_upstream() {
     );
     strip_session_cookies(&mut h, &p);
     assert_eq!(h[header::COOKIE], "theme=dark; session10=x; sessionx=y");
+}
+
+/// Seed 003's example values (`idling_timeout = 0.19`, `absolute_timeout = 3.79`,
+/// `rolling_timeout = 8.85`, `stale_ttl = 7.29`, `remember_rolling_timeout = 6.15`) behave
+/// as in Kong: lua-resty-session compares whole elapsed seconds with the number itself.
+#[tokio::test]
+async fn seed_003_fractional_timeouts_behave_as_in_kong() {
+    let h = harness().await;
+    let seed = json!({"idling_timeout": 0.19, "rolling_timeout": 8.85, "absolute_timeout": 3.79, "stale_ttl": 7.29,
+        "remember_rolling_timeout": 6.15, "remember_absolute_timeout": 4.46});
+    let p = plugin(&h, seed.clone());
+    let jar = sign_in(&h, &p, vec![]).await;
+    valid(open_as(&h, &p, &jar, UA).await); // 0 > 0.19 is false
+    h.clock.advance(1);
+    assert!(matches!(open_as(&h, &p, &jar, UA).await, Found::None), "0.19 s idle: gone after one second, not disabled");
+
+    // Without the idle timeout, 3.79 absolute: valid at 3 s, gone at 4 s.
+    let mut no_idle = seed.clone();
+    no_idle["idling_timeout"] = json!(0);
+    let p = plugin(&h, no_idle);
+    let jar = sign_in(&h, &p, vec![]).await;
+    h.clock.advance(3);
+    let o = valid(open_as(&h, &p, &jar, UA).await);
+    let rem = o.header.remaining(&p.timeouts, now(&h));
+    assert_eq!(rem.absolute.map(tessera_session_cookie::lua_number).as_deref(), Some("0.79"), "as Lua writes it");
+    h.clock.advance(1);
+    assert!(matches!(open_as(&h, &p, &jar, UA).await, Found::None), "3.79 s absolute: gone at 4 s");
+
+    // The remember cookie: Max-Age is `%d` of 6.15.
+    let mut remember = seed.clone();
+    remember["remember"] = json!(true);
+    let p = plugin(&h, remember);
+    let bind = BindValues { ip: "127.0.0.1", scheme: "http", user_agent: UA };
+    let signed = start_session(&h.gw, &p, &h.user, &bind, vec![], now(&h)).await.unwrap();
+    let cookie = signed.cookies.iter().find(|c| c.starts_with("remember=")).expect("a remember cookie");
+    assert!(cookie.ends_with("; Max-Age=6"), "{cookie}");
+
+    // Rolling 8.85: renewal once more than ceil(0.75 * 8.85) = 7 s passed.
+    let p = plugin(&h, json!({"rolling_timeout": 8.85, "idling_timeout": 0, "absolute_timeout": 0}));
+    let jar = sign_in(&h, &p, vec![]).await;
+    h.clock.advance(7);
+    let mut o = valid(open_as(&h, &p, &jar, UA).await);
+    assert_eq!(refresh(&h.gw, &p, &mut o, &bind, now(&h)).await.unwrap(), Some(vec![]), "7 > 7 is false");
+    h.clock.advance(1);
+    let mut o = valid(open_as(&h, &p, &jar, UA).await);
+    let renewed = refresh(&h.gw, &p, &mut o, &bind, now(&h)).await.unwrap().unwrap();
+    assert!(renewed.iter().any(|c| c.starts_with("session=")), "8 > 7: renewed");
+    h.clock.advance(1);
+    assert!(matches!(open_as(&h, &p, &jar, UA).await, Found::None), "9 > 8.85: the old cookie rolled out");
+
+    // stale_ttl 7.29 with server storage: the old key opens 7 s after a renewal, not 8 s.
+    let p = plugin(
+        &h,
+        json!({"storage": "server", "rolling_timeout": 100, "idling_timeout": 0,
+        "absolute_timeout": 0, "stale_ttl": 7.29}),
+    );
+    let old = sign_in(&h, &p, vec![]).await;
+    h.clock.advance(76);
+    let mut o = valid(open_as(&h, &p, &old, UA).await);
+    refresh(&h.gw, &p, &mut o, &bind, now(&h)).await.unwrap().unwrap();
+    h.clock.advance(7);
+    valid(open_as(&h, &p, &old, UA).await);
+    h.clock.advance(1);
+    assert!(matches!(open_as(&h, &p, &old, UA).await, Found::None), "7.29 s stale: gone at 8 s");
 }

@@ -3,7 +3,7 @@
 //! upstream cookie of the same name, and the configured `Session-*` headers).
 
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use tessera_session_cookie::Header;
+use tessera_session_cookie::{Header, lua_number};
 
 use super::{Identity, Signed, append_cookies};
 use crate::plugin::{SessionHeader, SessionPlugin};
@@ -71,10 +71,10 @@ fn session_headers(
         SessionHeader::Id => Some(header.storage_key()),
         SessionHeader::Audience => Some(p.audience.clone()),
         SessionHeader::Subject => Some(id.subject.clone()),
-        SessionHeader::Timeout => rem.timeout().map(|t| t.to_string()),
-        SessionHeader::IdlingTimeout => rem.idling.map(|t| t.to_string()),
-        SessionHeader::RollingTimeout => rem.rolling.map(|t| t.to_string()),
-        SessionHeader::AbsoluteTimeout => rem.absolute.map(|t| t.to_string()),
+        SessionHeader::Timeout => rem.timeout().map(lua_number),
+        SessionHeader::IdlingTimeout => rem.idling.map(lua_number),
+        SessionHeader::RollingTimeout => rem.rolling.map(lua_number),
+        SessionHeader::AbsoluteTimeout => rem.absolute.map(lua_number),
     };
     which.iter().filter_map(|&w| value(w).map(|v| (w.header_name(), v))).collect()
 }

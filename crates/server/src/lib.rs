@@ -146,5 +146,13 @@ pub async fn serve(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve::serve(listener, router_with(app, config), shutdown).await
+    serve::serve(listener, router_with(app, config), None, shutdown).await
 }
+
+/// [`serve`] over TLS when `tls` is given (its certificate may be swapped while serving).
+pub async fn serve_tls(
+    listener: TcpListener,
+    app: Arc<App>,
+    config: ServerConfig,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: impl Future<Output = ()> + Send + static,

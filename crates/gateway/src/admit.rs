@@ -25,6 +25,32 @@ pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 #[derive(Debug, Clone, Copy)]
 pub struct LocalAddr(pub SocketAddr);
 
+/// How the request reached the gateway: over TLS or not. Set by the listener; absent (plain)
+/// when the router is served elsewhere.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Transport {
+    pub tls: bool,
+}
+
+/// An HTTP/1.1 request asking to switch to WebSocket (`Connection: upgrade`, `Upgrade:
+/// websocket`), recorded before the hop-by-hop headers are removed: the proxy asks the
+/// upstream for the same upgrade.
+#[derive(Debug, Clone)]
+pub struct WebSocketUpgrade(pub HeaderValue);
+
+/// The `Upgrade` value when `h` asks for a WebSocket upgrade (RFC 6455 §4.1), else None.
+fn websocket_upgrade(h: &HeaderMap) -> Option<HeaderValue> {
+    let connection_upgrade = h
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    let upgrade = h.get(header::UPGRADE)?;
+    let websocket = upgrade.to_str().ok()?.split(',').any(|p| p.trim().eq_ignore_ascii_case("websocket"));
+    (connection_upgrade && websocket).then(|| upgrade.clone())
+}
+
 /// Who is asking, as the gateway decides it.
 #[derive(Debug, Clone)]
 pub(crate) struct Client {
@@ -33,7 +59,7 @@ pub(crate) struct Client {
     pub ip: IpAddr,
     /// `X-Forwarded-For` for the upstream: a trusted proxy's chain plus the peer, else the peer.
     pub forwarded_for: String,
-    /// `http` (the listener is plain), or what a trusted proxy says.
+    /// `https` when the connection came over TLS, else `http`; or what a trusted proxy says.
     pub proto: String,
     /// The host the client asked for (a trusted proxy's `X-Forwarded-Host`, else `Host`).
     pub host: Option<HeaderValue>,
@@ -97,13 +123,27 @@ fn header_str<'h>(h: &'h HeaderMap, name: &str) -> Option<&'h str> {
     h.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
 }
 
-/// The client's facts, from the connection and a trusted proxy's word.
-pub(crate) fn client(h: &HeaderMap, peer: SocketAddr, local: Option<SocketAddr>, proxies: &[IpNet]) -> Client {
+/// The client's facts, from the connection (`tls`: it came over TLS) and a trusted proxy's
+/// word.
+pub(crate) fn client(
+    h: &HeaderMap,
+    peer: SocketAddr,
+    local: Option<SocketAddr>,
+    tls: bool,
+    proxies: &[IpNet],
+) -> Client {
     let peer_ip = peer.ip().to_canonical();
     let host = h.get(header::HOST).cloned();
     let own_port = local.map(|l| l.port());
+    let own_proto = if tls { "https" } else { "http" };
     if !trusted(proxies, peer_ip) {
-        return Client { ip: peer_ip, forwarded_for: peer_ip.to_string(), proto: "http".into(), host, port: own_port };
+        return Client {
+            ip: peer_ip,
+            forwarded_for: peer_ip.to_string(),
+            proto: own_proto.into(),
+            host,
+            port: own_port,
+        };
     }
     let chain: Vec<&str> = h.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
     let chain = chain.join(",");
@@ -119,7 +159,8 @@ pub(crate) fn client(h: &HeaderMap, peer: SocketAddr, local: Option<SocketAddr>,
     forwarded_for.push(peer_ip.to_string());
     let proto = match header_str(h, "x-forwarded-proto") {
         Some(p) if p.eq_ignore_ascii_case("https") => "https",
-        _ => "http",
+        Some(_) => "http",
+        None => own_proto,
     };
     Client {
         ip,
@@ -179,6 +220,12 @@ pub(crate) fn admit(mut req: Request<Body>) -> Result<Request<Body>, Refusal> {
         None => path,
     };
     *req.uri_mut() = target.parse::<Uri>().map_err(|_| Refusal::BadPath(PathError::BadEscape))?;
+    if req.version() == axum::http::Version::HTTP_11
+        && req.method() == axum::http::Method::GET
+        && let Some(upgrade) = websocket_upgrade(req.headers())
+    {
+        req.extensions_mut().insert(WebSocketUpgrade(upgrade));
+    }
     let h = req.headers_mut();
     strip_hop_by_hop(h);
     let names: Vec<HeaderName> = h.keys().filter(|n| owned(n)).cloned().collect();
@@ -238,6 +285,19 @@ mod tests {
     }
 
     #[test]
+    fn a_websocket_upgrade_is_recorded_before_hop_by_hop_headers_go() {
+        let ws = [("connection", "keep-alive, Upgrade"), ("upgrade", "websocket"), ("sec-websocket-key", "k")];
+        let req = admit(request("/ws", &ws)).unwrap();
+        assert_eq!(req.extensions().get::<WebSocketUpgrade>().unwrap().0, "websocket");
+        assert!(req.headers().get("upgrade").is_none(), "the proxy sets it again for the upstream");
+        assert_eq!(req.headers()["sec-websocket-key"], "k");
+        let h2c = [("connection", "upgrade"), ("upgrade", "h2c")];
+        assert!(admit(request("/", &h2c)).unwrap().extensions().get::<WebSocketUpgrade>().is_none());
+        let no_connection = [("upgrade", "websocket")];
+        assert!(admit(request("/", &no_connection)).unwrap().extensions().get::<WebSocketUpgrade>().is_none());
+    }
+
+    #[test]
     fn size_limits_answer_json_and_close() {
         let long = format!("/{}", "a".repeat(MAX_URI_BYTES));
         let res = admit(request(&long, &[])).unwrap_err().response();
@@ -260,14 +320,19 @@ mod tests {
         .collect();
         let peer: SocketAddr = "10.0.0.1:5000".parse().unwrap();
         let local: SocketAddr = "10.0.0.5:8000".parse().unwrap();
-        let c = client(&h, peer, Some(local), &[]);
+        let c = client(&h, peer, Some(local), false, &[]);
         assert_eq!(
             (c.ip.to_string(), c.forwarded_for.as_str(), c.proto.as_str()),
             ("10.0.0.1".into(), "10.0.0.1", "http")
         );
+        let c = client(&h, peer, Some(local), true, &[]);
+        assert_eq!(c.proto, "https", "an untrusted peer's scheme is its connection's");
+        let mut plain = h.clone();
+        plain.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+        assert_eq!(client(&plain, peer, Some(local), true, &[]).proto, "https", "whatever it claims");
         assert_eq!((c.host.unwrap(), c.port), (HeaderValue::from_static("app.example"), Some(8000)));
         let proxies: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
-        let c = client(&h, peer, Some(local), &proxies);
+        let c = client(&h, peer, Some(local), false, &proxies);
         assert_eq!(c.ip.to_string(), "203.0.113.9", "the nearest untrusted hop");
         assert_eq!(c.forwarded_for, "203.0.113.9, 10.0.0.2, 10.0.0.1");
         assert_eq!((c.proto.as_str(), c.host.unwrap()), ("https", HeaderValue::from_static("evil.example")));

@@ -11,7 +11,8 @@
 //!   remember, the chain of authenticators, identity headers; server-side storage through
 //!   the app.
 //! - `login`: the reserved sign-in page and endpoint under [`LOGIN_PATH`].
-//! - `listener`: the HTTP/1.1 listener with its limits and graceful stop.
+//! - `listener`: the listener (HTTP/1.1, or TLS with HTTP/2 by ALPN) with its limits,
+//!   WebSocket upgrades and graceful stop.
 //! - `error`: the gateway's own JSON errors.
 
 mod admit;
@@ -34,10 +35,11 @@ use axum::http::{HeaderValue, Request, Response, StatusCode, header};
 use ipnet::IpNet;
 use tessera_app::App;
 
-pub use admit::LocalAddr;
-pub use listener::serve;
+pub use admit::{LocalAddr, Transport};
+pub use listener::{ALPN, serve, serve_tls};
 #[doc(hidden)]
 pub use login::sign_in_redirect;
+pub use proxy::UpstreamTls;
 use table::Table;
 
 use crate::error::{OwnError, error_response};
@@ -54,6 +56,8 @@ pub struct GatewayConfig {
     /// Peers whose `X-Forwarded-For`, `-Proto`, `-Host` and `-Port` are believed. Empty by
     /// default: every client's forwarding headers are replaced with what the gateway saw.
     pub trusted_proxies: Vec<IpNet>,
+    /// How `https` services' certificates are verified: Mozilla's roots, or a bundle.
+    pub upstream_tls: UpstreamTls,
 }
 
 /// The gateway: the app, the current routing table and a pooled upstream client.
@@ -94,7 +98,7 @@ impl Gateway {
         // Read before the snapshot: the table holds at least every change up to this one.
         let generation = *self.app.gateway_changes().borrow();
         let (services, routes, plugins) = self.app.gateway_snapshot(System::GATEWAY).await?;
-        let table = Table::build(services, routes, plugins);
+        let table = Table::build_with_tls(services, routes, plugins, &self.config.upstream_tls);
         let n = table.len();
         *self.table.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(table);
         self.generation.send_if_modified(|g| {
@@ -195,7 +199,8 @@ async fn handle(
     let rid = request_id(&req);
     let unread_body = has_body(&req);
     let local = req.extensions().get::<LocalAddr>().map(|l| l.0);
-    let client = admit::client(req.headers(), peer, local, &gw.config.trusted_proxies);
+    let tls = req.extensions().get::<Transport>().is_some_and(|t| t.tls);
+    let client = admit::client(req.headers(), peer, local, tls, &gw.config.trusted_proxies);
     let mut res = match admit::admit(req) {
         Err(refusal) => refusal.response(),
         Ok(req) => dispatch(&gw, &client, req, &rid).await,

@@ -1,6 +1,9 @@
-//! The gateway's HTTP/1.1 listener: hyper with limits above the gateway's own (so a request
-//! that is too large gets our JSON answer, not hyper's empty one), a deadline for reading the
-//! request head (slow clients cannot hold a connection open forever), and a graceful stop.
+//! The gateway's listener: HTTP/1.1, or TLS (rustls) with HTTP/2 or HTTP/1.1 by ALPN. hyper
+//! runs with limits above the gateway's own (so a request that is too large gets our JSON
+//! answer, not hyper's empty one), a deadline for the TLS handshake and the request head
+//! (slow clients cannot hold a connection open forever), upgrades (WebSockets) and a
+//! graceful stop. Every request carries its connection's facts: the peer, the local
+//! address and whether it came over TLS ([`Transport`]).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -11,28 +14,59 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::Request;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::Gateway;
-use crate::admit::{LocalAddr, MAX_HEADER_BYTES, MAX_HEADERS};
+use crate::admit::{LocalAddr, MAX_HEADER_BYTES, MAX_HEADERS, Transport};
 
 /// Hyper's own limits, well above ours: beyond these hyper answers by itself (431 or 414,
 /// without a body), which only a client sending megabytes of headers will see.
 const HYPER_MAX_HEADERS: usize = MAX_HEADERS * 4;
 const HYPER_MAX_BUF: usize = MAX_HEADER_BYTES * 32;
-/// How long a client may take to send a request head.
+/// How long a client may take to send a request head (and, over TLS, to finish the handshake).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Serves the gateway on `listener` until `shutdown` completes, then waits for requests in
-/// flight to finish.
+/// The ALPN protocols the gateway's TLS listener offers, preferred first.
+pub const ALPN: &[&[u8]] = &[b"h2", b"http/1.1"];
+
+fn builder() -> auto::Builder<TokioExecutor> {
+    let mut b = auto::Builder::new(TokioExecutor::new());
+    b.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_headers(HYPER_MAX_HEADERS)
+        .max_buf_size(HYPER_MAX_BUF);
+    // The same limits for HTTP/2: a header list past hyper's buffer is refused by hyper; ours
+    // (far smaller) is answered in JSON by admission.
+    b.http2().timer(TokioTimer::new()).max_header_list_size(HYPER_MAX_BUF as u32);
+    b
+}
+
+/// Serves the gateway on `listener` (over TLS when `tls` is given) until `shutdown`
+/// completes, then waits for requests in flight to finish.
 pub async fn serve(
     gw: Arc<Gateway>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
+    serve_tls(gw, listener, None, shutdown).await
+}
+
+/// [`serve`], over TLS when `tls` is given.
+pub async fn serve_tls(
+    gw: Arc<Gateway>,
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
     let router = gw.router();
+    let http = builder();
+    // Plain connections speak HTTP/1.1 only (as before); TLS ones what ALPN chose.
+    let plain = builder().http1_only();
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -51,26 +85,42 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let local = stream.local_addr().ok();
         let router = router.clone();
+        let transport = Transport { tls: tls.is_some() };
         let service = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
             req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+            req.extensions_mut().insert(transport);
             if let Some(l) = local {
                 req.extensions_mut().insert(LocalAddr(l));
             }
             let router = router.clone();
             async move { Ok::<_, Infallible>(router.oneshot(req.map(Body::new)).await.unwrap_or_else(|e| match e {})) }
         });
-        let conn = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
-            .max_headers(HYPER_MAX_HEADERS)
-            .max_buf_size(HYPER_MAX_BUF)
-            .serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "gateway connection ended with an error");
+        let watcher = graceful.watcher();
+        match &tls {
+            None => {
+                let conn = plain.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+                tokio::spawn(async move {
+                    if let Err(e) = watcher.watch(conn).await {
+                        tracing::debug!(error = %e, "gateway connection ended with an error");
+                    }
+                });
             }
-        });
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                let http = http.clone();
+                tokio::spawn(async move {
+                    let stream = match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => return tracing::debug!(error = %e, %peer, "TLS handshake failed"),
+                        Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+                    };
+                    let conn = http.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+                    if let Err(e) = watcher.watch(conn).await {
+                        tracing::debug!(error = %e, "gateway connection ended with an error");
+                    }
+                });
+            }
+        }
     }
     drop(listener);
     graceful.shutdown().await;

@@ -310,7 +310,7 @@ async fn sign_in(gw: &Gateway, client: &Client, req: Request<Body>) -> Response<
     };
     let ua = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
     let ip = client.ip_string();
-    let bind = BindValues { ip: &ip, scheme: "http", user_agent: ua };
+    let bind = BindValues { ip: &ip, scheme: &client.proto, user_agent: ua };
     let now = gw.app.now().0.max(0) as u64;
     match start_session(gw, &plugin, &user, &bind, vec![], now).await {
         Ok(signed) => signed_in(&reply, &plugin, signed),
@@ -369,7 +369,7 @@ mod tests {
     /// with `proto` https, from a trusted proxy saying so).
     fn client(h: &HeaderMap, proto: &str) -> Client {
         let peer = "127.0.0.1:9".parse().unwrap();
-        let mut c = crate::admit::client(h, peer, None, &[]);
+        let mut c = crate::admit::client(h, peer, None, false, &[]);
         c.proto = proto.into();
         c
     }

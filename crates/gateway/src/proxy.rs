@@ -1,27 +1,155 @@
 //! Forwarding one request upstream: streamed bodies both ways, kept-alive upstream
-//! connections, `X-Forwarded-*` rebuilt from what the gateway decided about the client, and
-//! 502/504 answers when the upstream fails or is slow. The request arrives admitted: its URI
-//! is the normalised path, and no header the gateway owns is left from the client.
+//! connections (plain, or TLS to `https` services with their certificate verified),
+//! WebSocket upgrades (both sides upgraded, then bytes copied both ways), `X-Forwarded-*`
+//! rebuilt from what the gateway decided about the client, and 502/504 answers when the
+//! upstream fails or is slow. The request arrives admitted: its URI is the normalised path,
+//! and no header the gateway owns is left from the client.
+
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
 use axum::body::Body;
 use axum::http::header::{self, HeaderValue};
 use axum::http::{Request, Response, StatusCode, Uri};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
-use crate::admit::{self, strip_hop_by_hop};
+use crate::admit::{self, WebSocketUpgrade, strip_hop_by_hop};
 use crate::error::error_response;
 use crate::table::{Matched, upstream_path};
 
-pub type HttpClient = Client<HttpConnector, Body>;
+pub type HttpClient = Client<HttpsConnector<HttpConnector>, Body>;
 
-pub fn client(connect_timeout: std::time::Duration) -> HttpClient {
+/// How the gateway verifies `https` services: against Mozilla's root certificates
+/// (webpki-roots, the set reqwest uses), or against a configured CA bundle instead
+/// (`--gateway-upstream-ca`). A service with `tls_verify = false` is not verified.
+#[derive(Clone)]
+pub struct UpstreamTls {
+    verified: Arc<ClientConfig>,
+    unverified: Arc<ClientConfig>,
+    /// Where the roots came from, for logs.
+    roots: String,
+}
+
+impl std::fmt::Debug for UpstreamTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamTls").field("roots", &self.roots).finish()
+    }
+}
+
+impl Default for UpstreamTls {
+    /// Mozilla's roots.
+    fn default() -> Self {
+        static SYSTEM: OnceLock<UpstreamTls> = OnceLock::new();
+        SYSTEM
+            .get_or_init(|| {
+                let roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+                Self::with_roots(roots, "Mozilla's root certificates".into())
+            })
+            .clone()
+    }
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+impl UpstreamTls {
+    /// Trusts only the CA certificates of a PEM bundle; the error names the file.
+    pub fn from_pem_file(path: &Path) -> Result<Self, String> {
+        let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let mut roots = RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(&bytes) {
+            let cert = cert.map_err(|e| format!("{} is not a PEM certificate bundle: {e}", path.display()))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("a certificate in {} cannot be a trust anchor: {e}", path.display()))?;
+        }
+        if roots.is_empty() {
+            return Err(format!("{} holds no PEM certificate", path.display()));
+        }
+        Ok(Self::with_roots(roots, path.display().to_string()))
+    }
+
+    fn with_roots(roots: RootCertStore, from: String) -> Self {
+        let builder = || {
+            ClientConfig::builder_with_provider(provider())
+                .with_safe_default_protocol_versions()
+                .expect("ring supports the default protocol versions")
+        };
+        let mut verified = builder().with_root_certificates(roots).with_no_client_auth();
+        // Upstream connections speak HTTP/1.1 (as Kong's do); WebSocket upgrades need it.
+        verified.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let mut unverified = builder()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerifier(provider())))
+            .with_no_client_auth();
+        unverified.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Self { verified: Arc::new(verified), unverified: Arc::new(unverified), roots: from }
+    }
+}
+
+/// `tls_verify = false`: any certificate is taken (the handshake's signatures are still
+/// checked, so the connection is encrypted to whoever holds the certificate's key).
+#[derive(Debug)]
+struct NoVerifier(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for NoVerifier {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// A pooled client for `http` and `https` upstreams: `connect_timeout` for the TCP
+/// connection, and `https` ones verified unless `verify` is false.
+pub fn client(connect_timeout: std::time::Duration, verify: bool, tls: &UpstreamTls) -> HttpClient {
     let mut connector = HttpConnector::new();
     connector.set_connect_timeout(Some(connect_timeout));
     connector.set_nodelay(true);
-    connector.enforce_http(true);
-    Client::builder(TokioExecutor::new()).pool_idle_timeout(std::time::Duration::from_secs(60)).build(connector)
+    connector.enforce_http(false);
+    let config = if verify { &tls.verified } else { &tls.unverified };
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(ClientConfig::clone(config))
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(connector);
+    Client::builder(TokioExecutor::new()).pool_idle_timeout(std::time::Duration::from_secs(60)).build(https)
 }
 
 /// The upstream URI: the route's service, and the (normalised) path Kong's way.
@@ -33,10 +161,12 @@ fn target(matched: &Matched<'_>, uri: &Uri) -> Option<Uri> {
         target.push('?');
         target.push_str(q);
     }
-    format!("http://{}{}", up.authority, target).parse().ok()
+    let scheme = if up.tls { "https" } else { "http" };
+    format!("{scheme}://{}{}", up.authority, target).parse().ok()
 }
 
-/// Sends `req` to the matched route's upstream and streams the answer back.
+/// Sends `req` to the matched route's upstream and streams the answer back. A WebSocket
+/// upgrade the upstream accepts (101) becomes a tunnel between the two upgraded connections.
 pub async fn forward(
     matched: &Matched<'_>,
     mut req: Request<Body>,
@@ -48,6 +178,9 @@ pub async fn forward(
     let Some(uri) = target(matched, req.uri()) else {
         return error_response(StatusCode::BAD_REQUEST, "bad_path", "the request path cannot be forwarded");
     };
+    let upgrade = req.extensions_mut().remove::<WebSocketUpgrade>();
+    // The client's side of the upgrade, taken before the request goes upstream.
+    let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
     let h = req.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&client.forwarded_for) {
         h.insert("x-forwarded-for", v);
@@ -72,13 +205,17 @@ pub async fn forward(
     {
         h.insert(header::HOST, v);
     }
+    if let Some(WebSocketUpgrade(protocol)) = &upgrade {
+        h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        h.insert(header::UPGRADE, protocol.clone());
+    }
     *req.uri_mut() = uri;
     *req.version_mut() = axum::http::Version::HTTP_11;
 
     // read_timeout bounds the wait for the answer's head (connecting included; the connector
     // gives up earlier at connect_timeout).
     let deadline = up.read_timeout;
-    let res = match tokio::time::timeout(deadline, up.client.request(req)).await {
+    let mut res = match tokio::time::timeout(deadline, up.client.request(req)).await {
         Err(_) => {
             return error_response(
                 StatusCode::GATEWAY_TIMEOUT,
@@ -87,12 +224,42 @@ pub async fn forward(
             );
         }
         Ok(Err(e)) => {
-            tracing::warn!(route = %route.id, upstream = %up.authority, error = %e, "upstream request failed");
-            let what = if e.is_connect() { "cannot connect to the upstream" } else { "the upstream connection failed" };
+            tracing::warn!(route = %route.id, upstream = %up.authority, error = %e, error.source = ?std::error::Error::source(&e), "upstream request failed");
+            let what = if e.is_connect() {
+                if up.tls {
+                    "cannot connect to the upstream over TLS (refused, or its certificate is not trusted)"
+                } else {
+                    "cannot connect to the upstream"
+                }
+            } else {
+                "the upstream connection failed"
+            };
             return error_response(StatusCode::BAD_GATEWAY, "bad_gateway", what);
         }
         Ok(Ok(res)) => res,
     };
+    if let (Some(client_upgrade), StatusCode::SWITCHING_PROTOCOLS) = (client_upgrade, res.status()) {
+        let upstream_upgrade = hyper::upgrade::on(&mut res);
+        let upgrade_header = res.headers().get(header::UPGRADE).cloned();
+        let (mut parts, _) = res.into_parts();
+        strip_hop_by_hop(&mut parts.headers);
+        parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        if let Some(u) = upgrade_header {
+            parts.headers.insert(header::UPGRADE, u);
+        }
+        let route_id = route.id;
+        tokio::spawn(async move {
+            let (client_io, upstream_io) = match tokio::try_join!(client_upgrade, upstream_upgrade) {
+                Ok(both) => both,
+                Err(e) => return tracing::debug!(route = %route_id, error = %e, "a WebSocket upgrade did not complete"),
+            };
+            let (mut client_io, mut upstream_io) = (TokioIo::new(client_io), TokioIo::new(upstream_io));
+            if let Err(e) = tokio::io::copy_bidirectional(&mut client_io, &mut upstream_io).await {
+                tracing::debug!(route = %route_id, error = %e, "a WebSocket tunnel ended with an error");
+            }
+        });
+        return Response::from_parts(parts, Body::empty());
+    }
     let (mut parts, body) = res.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     Response::from_parts(parts, Body::new(body))

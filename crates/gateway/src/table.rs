@@ -16,6 +16,8 @@ pub use crate::plugin::SessionPlugin;
 #[derive(Clone)]
 pub struct Upstream {
     pub authority: String,
+    /// An `https` service: the connection is TLS.
+    pub tls: bool,
     pub path: String,
     pub read_timeout: Duration,
     /// A pooled client whose connector enforces the service's `connect_timeout`.
@@ -26,6 +28,7 @@ impl Upstream {
     fn new(s: &Service, client: crate::proxy::HttpClient) -> Self {
         Self {
             authority: format!("{}:{}", s.host.as_deref().unwrap_or("127.0.0.1"), s.port.unwrap_or(80)),
+            tls: s.protocol.as_deref() == Some("https"),
             path: s.path.clone().unwrap_or_default(),
             read_timeout: Duration::from_millis(s.read_timeout),
             client,
@@ -137,19 +140,31 @@ impl Scopes {
 
 impl Table {
     pub fn build(services: Vec<(OrgId, Service)>, routes: Vec<(OrgId, Route)>, plugins: Vec<(OrgId, Plugin)>) -> Self {
+        Self::build_with_tls(services, routes, plugins, &crate::proxy::UpstreamTls::default())
+    }
+
+    /// [`Table::build`], verifying `https` services as `tls` says.
+    pub fn build_with_tls(
+        services: Vec<(OrgId, Service)>,
+        routes: Vec<(OrgId, Route)>,
+        plugins: Vec<(OrgId, Plugin)>,
+        tls: &crate::proxy::UpstreamTls,
+    ) -> Self {
         let services: HashMap<Uuid, (OrgId, Service)> =
             services.into_iter().filter_map(|(o, s)| s.id.map(|id| (id, (o, s)))).collect();
         let scopes = Scopes::new(plugins);
-        // One pooled client per distinct connect timeout, shared by the routes that use it.
+        // One pooled client per distinct connect timeout (and TLS verification), shared by the
+        // routes that use it.
         let mut clients = HashMap::new();
         let mut compiled = vec![];
         for (org, r) in routes {
             let Some(sid) = r.service.map(|s| s.id) else { continue };
             let Some((_, s)) = services.get(&sid).filter(|(sorg, s)| *sorg == org && s.enabled) else { continue };
             let id = r.id.unwrap_or_default();
+            let verify = s.tls_verify.unwrap_or(true);
             let client = clients
-                .entry(s.connect_timeout)
-                .or_insert_with(|| crate::proxy::client(Duration::from_millis(s.connect_timeout)))
+                .entry((s.connect_timeout, verify))
+                .or_insert_with(|| crate::proxy::client(Duration::from_millis(s.connect_timeout), verify, tls))
                 .clone();
             compiled.push(CompiledRoute {
                 id,

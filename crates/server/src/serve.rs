@@ -1,5 +1,6 @@
-//! The listener: HTTP/1.1 connections served by hyper with limits set so that this server,
-//! not hyper, answers an oversized request head, in the JSON error shape.
+//! The listener: HTTP/1.1 connections (over TLS when configured: the handshake has the head's
+//! deadline) served by hyper with limits set so that this server, not hyper, answers an
+//! oversized request head, in the JSON error shape.
 //!
 //! hyper refuses a request head it cannot buffer (431), with more header fields than it has
 //! room for (431) or with a target over 64 KiB (414) by itself, with an empty body, before
@@ -79,11 +80,12 @@ fn close(e: ApiError) -> Response {
     res
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests
-/// finish (idle connections close at once).
+/// Serves `router` on `listener` (over TLS when `tls` is given) until `shutdown` resolves,
+/// then lets in-flight requests finish (idle connections close at once).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -109,9 +111,23 @@ pub async fn serve(
             req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
             router.clone().oneshot(req)
         });
-        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let Some(acceptor) = &tls else {
+            let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(error = %e, %peer, "connection ended with an error");
+                }
+            });
+            continue;
+        };
+        let (acceptor, http, watcher) = (acceptor.clone(), http.clone(), graceful.watcher());
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let stream = match tokio::time::timeout(HEAD_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => return tracing::debug!(error = %e, %peer, "TLS handshake failed"),
+                Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+            };
+            if let Err(e) = watcher.watch(http.serve_connection(TokioIo::new(stream), service)).await {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
         });

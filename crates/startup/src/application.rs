@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tessera_app::{App, BootstrapOutcome, BootstrapRequest, Clock, SystemClock};
-use tessera_gateway::{Gateway, GatewayConfig};
+use tessera_gateway::{Gateway, GatewayConfig, UpstreamTls};
 use tessera_store::Store;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -32,6 +32,9 @@ pub enum StartupError {
     Gateway(tessera_app::AppError),
     #[error("serving the API: {0}")]
     Serve(io::Error),
+    /// A certificate, key or CA bundle that cannot be used, named with its setting.
+    #[error("TLS for the {listener}: {message}")]
+    Tls { listener: &'static str, message: String },
 }
 
 /// A running node: its listeners are bound and serving, its background tasks running.
@@ -51,6 +54,8 @@ pub struct Application {
     sweeper: Option<JoinHandle<()>>,
     follower: Option<JoinHandle<()>>,
     reloader: Option<JoinHandle<()>>,
+    /// Reloads the listeners' certificates on SIGHUP or when their files change.
+    tls_reloader: Option<JoinHandle<()>>,
 }
 
 /// Stops a running [`Application`] gracefully: listeners close, in-flight requests finish.
@@ -94,6 +99,24 @@ impl Application {
         };
         let metrics_addr =
             metrics_listener.as_ref().map(TcpListener::local_addr).transpose().map_err(StartupError::Serve)?;
+        // Certificates next: a file that cannot be used must fail before anything is created.
+        let api_cert = load_cert("API", settings.server.tls_cert.as_deref(), settings.server.tls_key.as_deref())?;
+        let gateway_cert = match gateway_listener {
+            Some(_) => load_cert("gateway", settings.gateway.tls_cert.as_deref(), settings.gateway.tls_key.as_deref())?,
+            None => None,
+        };
+        let upstream_tls = match &settings.gateway.upstream_ca {
+            Some(path) => UpstreamTls::from_pem_file(path)
+                .map_err(|message| StartupError::Tls { listener: "gateway's https services", message })?,
+            None => UpstreamTls::default(),
+        };
+        let acceptor = |listener, cert: &Option<Arc<crate::tls::ReloadingCert>>, alpn: &[&[u8]]| {
+            cert.as_ref()
+                .map(|c| crate::tls::acceptor(c, alpn).map_err(|message| StartupError::Tls { listener, message }))
+                .transpose()
+        };
+        let api_tls = acceptor("API", &api_cert, &[b"http/1.1"])?;
+        let gateway_tls = acceptor("gateway", &gateway_cert, tessera_gateway::ALPN)?;
 
         let store = open_store(&settings.database.location()).await?;
         let app = Arc::new(
@@ -127,7 +150,7 @@ impl Application {
         let gateway = match gateway_listener {
             Some(listener) => {
                 // The gateway believes forwarding headers from the same proxies the API does.
-                let config = GatewayConfig { trusted_proxies: server_config.trusted_proxies.clone() };
+                let config = GatewayConfig { trusted_proxies: server_config.trusted_proxies.clone(), upstream_tls };
                 let gw = Gateway::with_config(Arc::clone(&app), config).await.map_err(StartupError::Gateway)?;
                 Some((gw, listener))
             }
@@ -141,19 +164,27 @@ impl Application {
         let (gateway, gateway_task, reloader) = match gateway {
             Some((gw, listener)) => {
                 let reloader = gw.follow_changes();
-                let task = tokio::spawn(tessera_gateway::serve(Arc::clone(&gw), listener, stopped(stop.subscribe())));
+                let task = tokio::spawn(tessera_gateway::serve_tls(
+                    Arc::clone(&gw),
+                    listener,
+                    gateway_tls,
+                    stopped(stop.subscribe()),
+                ));
                 (Some(gw), Some(task), Some(reloader))
             }
             None => (None, None, None),
         };
         let metrics_task =
             metrics.map(|(l, m)| tokio::spawn(tessera_server::metrics::serve(l, m, stopped(stop.subscribe()))));
-        let api = tokio::spawn(tessera_server::serve(
+        let api = tokio::spawn(tessera_server::serve_tls(
             api_listener,
             Arc::clone(&app),
             server_config,
+            api_tls,
             stopped(stop.subscribe()),
         ));
+        let certs: Vec<_> = api_cert.into_iter().chain(gateway_cert).collect();
+        let tls_reloader = (!certs.is_empty()).then(|| tokio::spawn(crate::tls::follow(certs, stop.subscribe())));
         Ok(Application {
             api_addr,
             gateway_addr,
@@ -169,6 +200,7 @@ impl Application {
             sweeper: Some(sweeper),
             follower,
             reloader,
+            tls_reloader,
         })
     }
 
@@ -249,6 +281,9 @@ impl Application {
         if let Some(f) = self.follower.take() {
             f.abort();
         }
+        if let Some(t) = self.tls_reloader.take() {
+            t.abort();
+        }
         served.map_err(StartupError::Serve)
     }
 }
@@ -257,7 +292,10 @@ impl Drop for Application {
     /// No detached tasks: whatever is still running stops with the application.
     fn drop(&mut self) {
         self.stop.send_replace(true);
-        for task in [self.sweeper.take(), self.follower.take(), self.reloader.take()].into_iter().flatten() {
+        for task in [self.sweeper.take(), self.follower.take(), self.reloader.take(), self.tls_reloader.take()]
+            .into_iter()
+            .flatten()
+        {
             task.abort();
         }
         for task in [self.api.take(), self.gateway_task.take(), self.metrics_task.take()].into_iter().flatten() {
@@ -273,6 +311,26 @@ async fn bind(
     key: &'static str,
 ) -> Result<TcpListener, StartupError> {
     TcpListener::bind(address).await.map_err(|source| StartupError::Bind { listener, flag, key, address, source })
+}
+
+/// A listener's certificate from its two settings: both or neither.
+fn load_cert(
+    listener: &'static str,
+    cert: Option<&std::path::Path>,
+    key: Option<&std::path::Path>,
+) -> Result<Option<Arc<crate::tls::ReloadingCert>>, StartupError> {
+    let (cert_flag, key_flag) =
+        if listener == "API" { ("--tls-cert", "--tls-key") } else { ("--gateway-tls-cert", "--gateway-tls-key") };
+    match (cert, key) {
+        (None, None) => Ok(None),
+        (Some(cert), Some(key)) => crate::tls::ReloadingCert::load(listener, cert, key)
+            .map(Some)
+            .map_err(|message| StartupError::Tls { listener, message }),
+        _ => Err(StartupError::Tls {
+            listener,
+            message: format!("{cert_flag} and {key_flag} go together: set both or neither"),
+        }),
+    }
 }
 
 /// Resolves when the stop signal is given.

@@ -4,14 +4,17 @@
 
 mod application;
 mod flags;
+mod migrate;
 pub mod oidc_keys;
 mod settings;
 mod table;
 pub mod telemetry;
+pub mod tls;
 mod values;
 
 pub use application::{Application, ShutdownHandle, StartupError, open_store};
 pub use flags::Flags;
+pub use migrate::{SchemaStatus, migrate, schema_status};
 pub use settings::{
     AuditSettings, BootstrapSettings, CONFIG_ENV, ConfigError, DatabaseSettings, DatabaseUrl, GatewaySettings, Listen,
     LogFormat, LogSettings, Network, Origin, Overrides, SETTINGS, SameSite, Secret, ServerSettings, SessionSettings,

@@ -43,6 +43,9 @@ pub struct ServerSettings {
     pub max_uri_bytes: usize,
     pub max_headers: usize,
     pub max_header_bytes: usize,
+    /// PEM certificate chain and key: the API serves HTTPS.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for ServerSettings {
@@ -58,6 +61,8 @@ impl Default for ServerSettings {
             max_uri_bytes: server.max_uri_bytes,
             max_headers: server.max_headers,
             max_header_bytes: server.max_header_bytes,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -84,11 +89,21 @@ impl ServerSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct GatewaySettings {
     pub listen: Listen,
+    /// PEM certificate chain and key: the gateway serves HTTPS.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA bundle `https` services are verified against (None: Mozilla's roots).
+    pub upstream_ca: Option<PathBuf>,
 }
 
 impl Default for GatewaySettings {
     fn default() -> Self {
-        Self { listen: Listen(Some(SocketAddr::from(([127, 0, 0, 1], 8000)))) }
+        Self {
+            listen: Listen(Some(SocketAddr::from(([127, 0, 0, 1], 8000)))),
+            tls_cert: None,
+            tls_key: None,
+            upstream_ca: None,
+        }
     }
 }
 
@@ -293,6 +308,11 @@ impl Settings {
             "server.max_headers" => self.server.max_headers = parse(value)?,
             "server.max_header_bytes" => self.server.max_header_bytes = parse(value)?,
             "gateway.listen" => self.gateway.listen = parse(value)?,
+            "server.tls_cert" => self.server.tls_cert = Some(PathBuf::from(value)),
+            "server.tls_key" => self.server.tls_key = Some(PathBuf::from(value)),
+            "gateway.tls_cert" => self.gateway.tls_cert = Some(PathBuf::from(value)),
+            "gateway.tls_key" => self.gateway.tls_key = Some(PathBuf::from(value)),
+            "gateway.upstream_ca" => self.gateway.upstream_ca = Some(PathBuf::from(value)),
             "metrics.listen" => self.metrics.listen = parse(value)?,
             "database.url" => self.database.url = Some(parse(value)?),
             "database.data_dir" => self.database.data_dir = PathBuf::from(value),

@@ -64,6 +64,19 @@ pub const SETTINGS: &[Setting] = &[
     setting("server.listen", "TESSERA_LISTEN", "listen", "`127.0.0.1:8080`").about("address of the HTTP API"),
     setting("gateway.listen", "TESSERA_GATEWAY_LISTEN", "gateway-listen", "`127.0.0.1:8000`")
         .about("address of the session gateway (reverse proxy), or `off`; see [gateway.md](gateway.md)"),
+    setting("server.tls_cert", "TESSERA_TLS_CERT", "tls-cert", "unset").about(
+        "PEM certificate chain: the API serves HTTPS (with `server.tls_key`); reloaded on SIGHUP or when the file changes; see [operations.md](operations.md#tls)",
+    ),
+    setting("server.tls_key", "TESSERA_TLS_KEY", "tls-key", "unset")
+        .about("PEM private key of `server.tls_cert` (PKCS#8, PKCS#1 or SEC1); reloaded with it"),
+    setting("gateway.tls_cert", "TESSERA_GATEWAY_TLS_CERT", "gateway-tls-cert", "unset").about(
+        "PEM certificate chain: the gateway serves HTTPS, HTTP/2 or HTTP/1.1 by ALPN (with `gateway.tls_key`); reloaded on SIGHUP or when the file changes",
+    ),
+    setting("gateway.tls_key", "TESSERA_GATEWAY_TLS_KEY", "gateway-tls-key", "unset")
+        .about("PEM private key of `gateway.tls_cert`; reloaded with it"),
+    setting("gateway.upstream_ca", "TESSERA_GATEWAY_UPSTREAM_CA", "gateway-upstream-ca", "Mozilla's roots").about(
+        "PEM bundle of the CA certificates `https` services are verified against, instead of Mozilla's roots (a service with `tls_verify: false` is not verified)",
+    ),
     setting("metrics.listen", "TESSERA_METRICS_LISTEN", "metrics-listen", "`off`").about(
         "address of the Prometheus listener (`GET /metrics`, no authentication: keep it on loopback or a private network), or `off`; see [operations.md](operations.md)",
     ),

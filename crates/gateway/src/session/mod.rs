@@ -71,9 +71,10 @@ pub(crate) struct Presented<'a> {
 }
 
 impl<'a> Presented<'a> {
-    fn new(headers: &'a HeaderMap, ip: &'a str) -> Self {
+    /// `scheme`: `https` when the request came over TLS (or a trusted proxy says so).
+    fn new(headers: &'a HeaderMap, ip: &'a str, scheme: &'a str) -> Self {
         let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
-        Self { bind: BindValues { ip, scheme: "http", user_agent }, cookies: parse_cookies(headers) }
+        Self { bind: BindValues { ip, scheme, user_agent }, cookies: parse_cookies(headers) }
     }
 }
 
@@ -139,7 +140,7 @@ async fn decide(
     now: u64,
 ) -> Result<(Option<Signed>, Body), Answer> {
     let ip = client.ip_string();
-    let presented = Presented::new(headers, &ip);
+    let presented = Presented::new(headers, &ip, &client.proto);
     let (found, others) = open::open(gw, p, &presented, now).await?.into_parts();
     // Logout needs a valid session; the body is read only when the config says so.
     let (found, body) = match found {

@@ -134,6 +134,9 @@ fn the_table_of_settings_matches_the_file_keys_and_the_flags() {
     let mut s = Settings::default();
     s.set("database.url", "postgres://u:p@h/db").unwrap();
     s.set("bootstrap.api_key", "k").unwrap();
+    for key in ["server.tls_cert", "server.tls_key", "gateway.tls_cert", "gateway.tls_key", "gateway.upstream_ca"] {
+        s.set(key, "/etc/tessera/x.pem").unwrap();
+    }
     let printed: toml::Table = toml::from_str(&s.to_redacted_toml()).unwrap();
     let mut file_keys: Vec<String> = printed
         .iter()

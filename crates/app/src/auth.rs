@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use tessera_domain::Timestamp;
 use tessera_domain::ids::{ApiKeyId, OrgId, RoleId, SessionId, UserId};
 use tessera_domain::policy::{Decision, PermissionSet};
-use tessera_domain::session::{EndReason, Lifetime, Liveness, Principal, SessionKind};
+use tessera_domain::session::{EndReason, Lifetime, Liveness, Principal, Session, SessionKind};
 use tessera_domain::token::{TokenDigest, TokenKind};
 use tessera_domain::user::UserStatus;
 use tessera_store::Credential;
@@ -42,6 +42,21 @@ pub struct Caller {
     pub principal: Principal,
     pub kind: CallerKind,
     pub permissions: Arc<PermissionSet>,
+    /// The cache entry the caller was authenticated from: what "who is this?" answers from.
+    pub(crate) credential: CredentialRef,
+}
+
+/// The cache entry behind a [`Caller`] (opaque; `Debug` names only its kind).
+#[derive(Clone)]
+pub(crate) struct CredentialRef(Arc<CachedCredential>);
+
+impl std::fmt::Debug for CredentialRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.0.kind {
+            CachedKind::ApiKey { .. } => "CredentialRef(api key)",
+            CachedKind::Session { .. } => "CredentialRef(session)",
+        })
+    }
 }
 
 impl Caller {
@@ -152,6 +167,13 @@ enum CachedKind {
         lifetime: Lifetime,
         /// The session policy, parsed once: the role's permissions are bounded by it.
         policy: Option<Arc<PermissionSet>>,
+        created: Timestamp,
+        /// The whole stored record, kept once the session asked "who am I?" (`GET
+        /// /v2/sessions/current`), so later asks are answered from memory. Filled lazily:
+        /// most cached sessions never ask, and the record is several times the entry's size.
+        /// It goes with the entry (credential epoch, refresh, idle pruning); what changes in
+        /// a live session's row later is only its activity, which the caller overlays.
+        record: std::sync::OnceLock<Box<tessera_domain::session::Session>>,
     },
 }
 
@@ -182,6 +204,8 @@ impl CachedCredential {
                     bound_ip: session.bound_ip,
                     lifetime: session.lifetime(),
                     policy: session.session_policy.as_ref().map(|d| Arc::new(PermissionSet::from_documents([d]))),
+                    created: session.created,
+                    record: std::sync::OnceLock::new(),
                 },
             },
         }
@@ -368,9 +392,10 @@ impl App {
                     principal: cached.principal.clone(),
                     kind: CallerKind::ApiKey(id),
                     permissions,
+                    credential: CredentialRef(Arc::clone(&cached)),
                 })
             }
-            CachedKind::Session { id, kind: session_kind, role_id, bound_ip, lifetime, ref policy } => {
+            CachedKind::Session { id, kind: session_kind, role_id, bound_ip, lifetime, ref policy, .. } => {
                 if self.cache.is_ended(id) {
                     return Err(unauthorized());
                 }
@@ -412,8 +437,41 @@ impl App {
                         None => return Err(unauthorized()),
                     },
                 };
-                Ok(Caller { org_id: cached.org_id, principal: cached.principal.clone(), kind, permissions })
+                Ok(Caller {
+                    org_id: cached.org_id,
+                    principal: cached.principal.clone(),
+                    kind,
+                    permissions,
+                    credential: CredentialRef(Arc::clone(&cached)),
+                })
             }
+        }
+    }
+
+    /// The caller's own session record as stored, from its credential's cache entry when
+    /// that holds it, else read once and kept there; `None` for an API key or a session gone
+    /// from the store. Gateway sessions are always read: their renewal rewrites the record.
+    pub(crate) async fn own_session_record(&self, caller: &Caller) -> AppResult<Option<Session>> {
+        let CachedKind::Session { id, kind, ref record, .. } = caller.credential.0.kind else {
+            return Ok(None);
+        };
+        if let Some(r) = record.get() {
+            return Ok(Some(Session::clone(r)));
+        }
+        let found = self.store.get_session(caller.org_id, id).await?;
+        if let Some(s) = &found
+            && kind != SessionKind::Gateway
+        {
+            let _ = record.set(Box::new(s.clone()));
+        }
+        Ok(found)
+    }
+
+    /// When the caller's session was created and when it expires, from the cache entry.
+    pub(crate) fn own_session_times(caller: &Caller) -> Option<(Timestamp, Timestamp)> {
+        match caller.credential.0.kind {
+            CachedKind::Session { created, lifetime, .. } => Some((created, lifetime.expires)),
+            CachedKind::ApiKey { .. } => None,
         }
     }
 

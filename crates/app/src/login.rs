@@ -72,7 +72,6 @@ pub const MAX_TOP: u32 = 1_000;
 pub struct Introspection {
     pub active: bool,
     pub caller: Option<Caller>,
-    pub session: Option<Session>,
     pub expires: Option<Timestamp>,
     pub issued: Option<Timestamp>,
     pub token_type: &'static str,
@@ -233,7 +232,10 @@ impl App {
         Ok(SignedIn { session, token: token.secret })
     }
 
-    /// The caller's own session (login or assumed-role), as seen now.
+    /// The caller's own session (login or assumed-role), as seen now. Answered from the
+    /// credential cache: the record is read from the store once per cached credential (a
+    /// live session's row changes afterwards only in its activity, which this node tracks;
+    /// ending it refuses the token before this is reached).
     pub async fn current_session(&self, caller: &Caller) -> AppResult<Session> {
         let id = match caller.kind {
             CallerKind::LoginSession(id) | CallerKind::RoleSession { session: id, .. } => id,
@@ -241,16 +243,14 @@ impl App {
                 return Err(AppError::NotFound("the caller authenticated with an API key, not a session".into()));
             }
         };
-        let s = self
-            .store
-            .get_session(caller.org_id, id)
-            .await?
-            .ok_or_else(|| AppError::NotFound("Session not found".into()))?;
-        let mut seen = s.observed_at(self.now());
+        let mut s =
+            self.own_session_record(caller).await?.ok_or_else(|| AppError::NotFound("Session not found".into()))?;
+        // The latest activity this node saw (this very request's, for an idle-tracked
+        // session) before deciding liveness, as the authentication that let it in did.
         if let Some(at) = self.cache.activity_of(id) {
-            seen.last_activity = seen.last_activity.max(at);
+            s.last_activity = s.last_activity.max(at);
         }
-        Ok(seen)
+        Ok(s.observed_at(self.now()))
     }
 
     /// Signs the caller out: its session ends with `end_reason=logout`.
@@ -364,25 +364,23 @@ impl App {
     /// of another organization, or any invalid token, is simply inactive.
     pub async fn introspect(&self, caller: &Caller, token: &str, peer: Option<IpAddr>) -> AppResult<Introspection> {
         caller.authorize(act::SESSION_INTROSPECT, "*")?;
-        let inactive =
-            Introspection { active: false, caller: None, session: None, expires: None, issued: None, token_type: "" };
+        let inactive = Introspection { active: false, caller: None, expires: None, issued: None, token_type: "" };
         let subject = match self.authenticate(token, peer).await {
             Ok(c) if c.org_id == caller.org_id => c,
             Ok(_) | Err(AppError::Unauthorized(_)) => return Ok(inactive),
             Err(e) => return Err(e),
         };
-        let (session, token_type) = match subject.kind {
-            CallerKind::LoginSession(id) => (self.store.get_session(subject.org_id, id).await?, "login_session"),
-            CallerKind::RoleSession { session, .. } => {
-                (self.store.get_session(subject.org_id, session).await?, "role_session")
-            }
-            CallerKind::ApiKey(_) => (None, "api_key"),
+        let token_type = match subject.kind {
+            CallerKind::LoginSession(_) => "login_session",
+            CallerKind::RoleSession { .. } => "role_session",
+            CallerKind::ApiKey(_) => "api_key",
         };
+        // Creation and expiry are in the credential's cache entry: nothing is read.
+        let times = App::own_session_times(&subject);
         Ok(Introspection {
             active: true,
-            expires: session.as_ref().map(|s| s.expires),
-            issued: session.as_ref().map(|s| s.created),
-            session,
+            expires: times.map(|t| t.1),
+            issued: times.map(|t| t.0),
             caller: Some(subject),
             token_type,
         })

@@ -16,3 +16,4 @@ mod query;
 mod session_policy;
 mod sign_in_flood;
 mod sts;
+mod whoami;

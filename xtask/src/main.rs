@@ -7,6 +7,8 @@
 //! - `bench [--quick]`: the side-by-side benchmark (see BENCHMARKS.md).
 //! - `schemathesis [--examples N]`: the API fuzzer against a live server and the OpenAPI
 //!   document (0 server errors, 0 answers the document does not allow); `ci` runs it.
+//! - `ui`: the admin console's end-to-end test in a headless Chromium (see `ui.rs`); `ci`
+//!   runs it.
 //! - `tools`: installs what some tests need into `.tools/` (terraform, a Python for the
 //!   reference cookie decoder); `ci` does this first.
 
@@ -15,6 +17,7 @@ mod fuzz;
 mod schemathesis;
 mod tally;
 mod tools;
+mod ui;
 
 use std::process::{Command, ExitCode};
 
@@ -26,6 +29,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(args.iter().any(|a| a == "--quick")),
         Some("fuzz") => fuzz::run(fuzz::seconds(&args)),
         Some("schemathesis") => schemathesis::run(&args),
+        Some("ui") => ui::run(),
         _ => {
             eprintln!(
                 "usage: cargo xtask <ci | bench [--quick] | tools | schemathesis [--examples N]>\n\n  ci      fmt check, clippy -D warnings, and all tests\n  schemathesis  the API fuzzer against a live server and /v2/openapi.json\n  tools   install what the tests need into .tools/ (terraform, python with cryptography)\n  bench   release build, servers side by side, one table of figures and ratios (see BENCHMARKS.md)"
@@ -94,6 +98,8 @@ fn ci() -> Result<(), String> {
     }
     // The live API against its OpenAPI document (stateless and stateful; about a minute).
     schemathesis::run(&[])?;
+    // The admin console in Debian's Chromium (Playwright), with axe-core in each view.
+    ui::run()?;
     // Replays the fuzz corpora and fuzzes every target briefly (bounded: 45 s in all).
     fuzz::run(45)?;
     // Proves the benchmark still runs end to end; its numbers are not checked here.

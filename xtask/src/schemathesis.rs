@@ -52,7 +52,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
 }
 
 /// Stops the server however the run ends.
-struct Server(Child);
+pub(crate) struct Server(pub(crate) Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -61,25 +61,31 @@ impl Drop for Server {
     }
 }
 
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| {
         Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(|p| p.join("target")).unwrap_or_else(|| "target".into())
     })
 }
 
-fn free_port() -> Result<u16, String> {
+pub(crate) fn free_port() -> Result<u16, String> {
     let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("cannot find a free port: {e}"))?;
     l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
 }
 
 fn start(dir: &Path, port: u16) -> Result<Child, String> {
+    start_with(dir, port, "off", KEY)
+}
+
+/// Starts `tessera serve` on SQLite in `dir` with the API on `port`, the gateway on
+/// `gateway` (an address or `off`), bootstrapped with the administrator's API key `key`.
+pub(crate) fn start_with(dir: &Path, port: u16, gateway: &str, key: &str) -> Result<Child, String> {
     let bin = target_dir().join("debug").join("tessera");
     let log = std::fs::File::create(dir.join("server.log")).map_err(|e| e.to_string())?;
     Command::new(&bin)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--gateway-listen", "off"])
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--gateway-listen", gateway])
         .arg("--data-dir")
         .arg(dir)
-        .env("TESSERA_BOOTSTRAP_API_KEY", KEY)
+        .env("TESSERA_BOOTSTRAP_API_KEY", key)
         .env("TESSERA_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -89,7 +95,7 @@ fn start(dir: &Path, port: u16) -> Result<Child, String> {
 }
 
 /// Polls `GET /healthz` until it answers 200 (one generous deadline, no fixed sleep).
-fn wait_until_ready(port: u16) -> Result<(), String> {
+pub(crate) fn wait_until_ready(port: u16) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {

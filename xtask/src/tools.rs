@@ -19,6 +19,8 @@
 //!   `/v2/assumed-roles/compatibility/aws/sts` with a real SDK: the system's `python3` when it
 //!   can already import it, else PyPI's `boto3` in a venv, `.tools/boto3`.
 //!
+//! - for the console's end-to-end test (`ui.rs`): Debian's `chromium` and `npm`, PyPI's
+//!   `playwright` in a venv (`.tools/playwright`), npm's `axe-core` (`.tools/axe`).
 //! - schemathesis, which `cargo xtask ci` runs against a live server and the OpenAPI document
 //!   (see `schemathesis.rs`): PyPI's `schemathesis` in a venv, `.tools/schemathesis`.
 //!
@@ -53,6 +55,71 @@ pub fn ensure() -> Result<(), String> {
     python_decoder(&tools)?;
     python_boto3(&tools)?;
     ensure_schemathesis()?;
+    ensure_ui_tools()?;
+    Ok(())
+}
+
+/// Playwright from PyPI, pinned: the console's end-to-end test drives Debian's Chromium with
+/// it (`executable_path`, never `playwright install`, whose browser download cannot work here).
+pub const PLAYWRIGHT: &str = "playwright==1.56.0";
+/// axe-core from npm, pinned: the accessibility checks the console's test runs in each view.
+pub const AXE: &str = "axe-core@4.10.3";
+
+/// `.tools/playwright/bin/python`.
+pub fn playwright_python() -> PathBuf {
+    root().join(".tools").join("playwright").join("bin").join("python")
+}
+
+/// `.tools/axe/node_modules/axe-core/axe.min.js`.
+pub fn axe_js() -> PathBuf {
+    root().join(".tools").join("axe").join("node_modules").join("axe-core").join("axe.min.js")
+}
+
+/// What the console's end-to-end test (`cargo xtask ui`) needs: Debian's chromium and npm,
+/// Playwright in a venv (`.tools/playwright`), axe-core (`.tools/axe`).
+pub fn ensure_ui_tools() -> Result<(), String> {
+    debian("chromium", "chromium")?;
+    debian("npm", "npm")?;
+    let tools = root().join(".tools");
+    let python = playwright_python();
+    let version = PLAYWRIGHT.trim_start_matches("playwright==");
+    let has = |python: &Path| {
+        answers(python, &["-c", "import importlib.metadata as m; print(m.version('playwright'))"])
+            .is_some_and(|v| v.trim() == version)
+    };
+    if !has(&python) {
+        let venv = tools.join("playwright");
+        eprintln!("xtask: installing PyPI's {PLAYWRIGHT} into {}", venv.display());
+        let _ = std::fs::remove_dir_all(&venv);
+        crate::run("python3", &["-m", "venv", &venv.display().to_string()])?;
+        let pip = venv.join("bin").join("pip");
+        crate::run(&pip.display().to_string(), &["install", "--quiet", PLAYWRIGHT])?;
+        if !has(&python) {
+            return Err(format!("{} cannot import playwright {version}", python.display()));
+        }
+    }
+    let axe_version = AXE.trim_start_matches("axe-core@");
+    let package = root().join(".tools").join("axe").join("node_modules").join("axe-core").join("package.json");
+    let installed =
+        std::fs::read_to_string(&package).is_ok_and(|t| t.contains(&format!("\"version\": \"{axe_version}\"")));
+    if !installed || !axe_js().is_file() {
+        let dir = tools.join("axe");
+        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        eprintln!("xtask: installing npm's {AXE} into {}", dir.display());
+        crate::run(
+            "npm",
+            &[
+                "install",
+                "--no-save",
+                "--no-package-lock",
+                "--no-audit",
+                "--no-fund",
+                "--prefix",
+                &dir.display().to_string(),
+                AXE,
+            ],
+        )?;
+    }
     Ok(())
 }
 

@@ -121,7 +121,9 @@ pub async fn json_errors(res: Response) -> Response {
         .and_then(|v| v.to_str().ok())
         // STS's XML errors (`routes::sts`) are answers in their own protocol's shape.
         // The console's pages (`ui`) answer their errors as HTML pages.
-        .is_some_and(|ct| ct.starts_with("application/json") || ct.starts_with("text/xml") || ct.starts_with("text/html"));
+        .is_some_and(|ct| {
+            ct.starts_with("application/json") || ct.starts_with("text/xml") || ct.starts_with("text/html")
+        });
     let mut res = if is_json {
         res
     } else {

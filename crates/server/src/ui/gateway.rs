@@ -8,15 +8,15 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::{get, post};
-use maud::{html, Markup};
+use maud::{Markup, html};
 use serde_json::Value;
-use tessera_app::gateway::GatewayResource;
 use tessera_app::App;
+use tessera_app::gateway::GatewayResource;
 use tessera_domain::gateway::{Plugin, Route, Service};
 use uuid::Uuid;
 
 use super::iam::error_line;
-use super::{csrf_field, done, failed, notice_banner, page, Page, Post, Ui};
+use super::{Page, Post, Ui, csrf_field, done, failed, notice_banner, page};
 use crate::error::ApiError;
 use crate::extract::parse_json;
 
@@ -62,9 +62,15 @@ impl Kind {
     }
     fn template(self) -> &'static str {
         match self {
-            Kind::Services => "{\n  \"name\": \"app\",\n  \"url\": \"http://127.0.0.1:3000\",\n  \"retries\": 5,\n  \"connect_timeout\": 60000,\n  \"read_timeout\": 60000,\n  \"write_timeout\": 60000,\n  \"enabled\": true,\n  \"tags\": []\n}",
-            Kind::Routes => "{\n  \"name\": \"app\",\n  \"paths\": [\"/app\"],\n  \"methods\": null,\n  \"hosts\": null,\n  \"strip_path\": true,\n  \"preserve_host\": false,\n  \"service\": {\"id\": \"SERVICE-ID\"},\n  \"tags\": []\n}",
-            Kind::Plugins => "{\n  \"name\": \"session\",\n  \"route\": {\"id\": \"ROUTE-ID\"},\n  \"enabled\": true,\n  \"config\": {\n    \"cookie_name\": \"session\",\n    \"cookie_secure\": false,\n    \"cookie_same_site\": \"Strict\",\n    \"rolling_timeout\": 3600,\n    \"idling_timeout\": 900,\n    \"absolute_timeout\": 86400,\n    \"storage\": \"server\",\n    \"unauthenticated\": \"redirect\"\n  }\n}",
+            Kind::Services => {
+                "{\n  \"name\": \"app\",\n  \"url\": \"http://127.0.0.1:3000\",\n  \"retries\": 5,\n  \"connect_timeout\": 60000,\n  \"read_timeout\": 60000,\n  \"write_timeout\": 60000,\n  \"enabled\": true,\n  \"tags\": []\n}"
+            }
+            Kind::Routes => {
+                "{\n  \"name\": \"app\",\n  \"paths\": [\"/app\"],\n  \"methods\": null,\n  \"hosts\": null,\n  \"strip_path\": true,\n  \"preserve_host\": false,\n  \"service\": {\"id\": \"SERVICE-ID\"},\n  \"tags\": []\n}"
+            }
+            Kind::Plugins => {
+                "{\n  \"name\": \"session\",\n  \"route\": {\"id\": \"ROUTE-ID\"},\n  \"enabled\": true,\n  \"config\": {\n    \"cookie_name\": \"session\",\n    \"cookie_secure\": false,\n    \"cookie_same_site\": \"Strict\",\n    \"rolling_timeout\": 3600,\n    \"idling_timeout\": 900,\n    \"absolute_timeout\": 86400,\n    \"storage\": \"server\",\n    \"unauthenticated\": \"redirect\"\n  }\n}"
+            }
         }
     }
 }

@@ -6,10 +6,10 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::Response;
 use axum::routing::{get, post};
-use maud::{html, Markup};
+use maud::{Markup, html};
 use serde_json::Value;
 use tessera_api_types as wire;
 use tessera_app::{App, AssumeInput, NewApiKey};
@@ -18,7 +18,7 @@ use tessera_domain::page::{PageRequest, PageToken};
 use tessera_domain::policy::PolicyTarget;
 use tessera_domain::user;
 
-use super::{csrf_field, done, encode, failed, field_error, id, notice_banner, page, query_param, Page, Post, Ui};
+use super::{Page, Post, Ui, csrf_field, done, encode, failed, field_error, id, notice_banner, page, query_param};
 use crate::convert::*;
 use crate::error::ApiError;
 
@@ -173,11 +173,7 @@ async fn users_page(app: &App, ui: &Ui, uri: &Uri, form: Option<&super::Form>, b
         }
     };
     let res = page(ui, "/ui/users", "Users", main);
-    if bad.is_some() {
-        with_status(res, StatusCode::BAD_REQUEST)
-    } else {
-        res
-    }
+    if bad.is_some() { with_status(res, StatusCode::BAD_REQUEST) } else { res }
 }
 
 async fn create_user(State(app): State<Arc<App>>, uri: Uri, Post { ui, form }: Post) -> Response {
@@ -356,11 +352,7 @@ async fn user_page(app: &App, ui: &Ui, uid: UserId, uri: &Uri, secret: Option<Se
     if secret.is_some() {
         res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    if bad.is_some() {
-        with_status(res, StatusCode::BAD_REQUEST)
-    } else {
-        res
-    }
+    if bad.is_some() { with_status(res, StatusCode::BAD_REQUEST) } else { res }
 }
 
 async fn set_status(State(app): State<Arc<App>>, Path(raw): Path<String>, Post { ui, form }: Post) -> Response {
@@ -514,11 +506,7 @@ async fn groups_page(app: &App, ui: &Ui, uri: &Uri, bad: Option<Bad>) -> Respons
         }
     };
     let res = page(ui, "/ui/groups", "Groups", main);
-    if bad.is_some() {
-        with_status(res, StatusCode::BAD_REQUEST)
-    } else {
-        res
-    }
+    if bad.is_some() { with_status(res, StatusCode::BAD_REQUEST) } else { res }
 }
 
 async fn create_group(State(app): State<Arc<App>>, uri: Uri, Post { ui, form }: Post) -> Response {
@@ -730,11 +718,7 @@ async fn policies_page(app: &App, ui: &Ui, uri: &Uri, form: Option<&super::Form>
         (policy_form(ui, "/ui/policies", &f("name", ""), &f("description", ""), &f("policy_document", POLICY_TEMPLATE), bad.as_ref(), "Create policy"))
     };
     let res = page(ui, "/ui/policies", "Policies", main);
-    if bad.is_some() {
-        with_status(res, StatusCode::BAD_REQUEST)
-    } else {
-        res
-    }
+    if bad.is_some() { with_status(res, StatusCode::BAD_REQUEST) } else { res }
 }
 
 async fn create_policy(State(app): State<Arc<App>>, uri: Uri, Post { ui, form }: Post) -> Response {
@@ -780,11 +764,7 @@ async fn policy_page(
         }
     };
     let res = page(ui, "/ui/policies", "Policy", main);
-    if bad.is_some() {
-        with_status(res, StatusCode::BAD_REQUEST)
-    } else {
-        res
-    }
+    if bad.is_some() { with_status(res, StatusCode::BAD_REQUEST) } else { res }
 }
 
 async fn update_policy(
@@ -879,11 +859,7 @@ async fn roles_page(app: &App, ui: &Ui, uri: &Uri, input: Option<wire::RoleInput
         (role_form(ui, "/ui/roles", &input, bad.as_ref(), "Create role"))
     };
     let res = page(ui, "/ui/roles", "Roles", main);
-    if bad.is_some() {
-        with_status(res, StatusCode::BAD_REQUEST)
-    } else {
-        res
-    }
+    if bad.is_some() { with_status(res, StatusCode::BAD_REQUEST) } else { res }
 }
 
 async fn create_role(State(app): State<Arc<App>>, uri: Uri, Post { ui, form }: Post) -> Response {
@@ -973,11 +949,7 @@ async fn role_page(
         p { a href="/ui/trusts" { "Add a trust" } }
     };
     let res = page(ui, "/ui/roles", "Role", main);
-    if bad.is_some() {
-        with_status(res, StatusCode::BAD_REQUEST)
-    } else {
-        res
-    }
+    if bad.is_some() { with_status(res, StatusCode::BAD_REQUEST) } else { res }
 }
 
 async fn update_role(
@@ -1078,11 +1050,7 @@ async fn trusts_page(app: &App, ui: &Ui, uri: &Uri, text: Option<&str>, bad: Opt
         }
     };
     let res = page(ui, "/ui/trusts", "Trusts", main);
-    if bad.is_some() {
-        with_status(res, StatusCode::BAD_REQUEST)
-    } else {
-        res
-    }
+    if bad.is_some() { with_status(res, StatusCode::BAD_REQUEST) } else { res }
 }
 
 async fn create_trust(State(app): State<Arc<App>>, uri: Uri, Post { ui, form }: Post) -> Response {
@@ -1158,11 +1126,7 @@ async fn issuers_page(app: &App, ui: &Ui, uri: &Uri, text: Option<&str>, bad: Op
         }
     };
     let res = page(ui, "/ui/oidc", "OIDC issuers", main);
-    if bad.is_some() {
-        with_status(res, StatusCode::BAD_REQUEST)
-    } else {
-        res
-    }
+    if bad.is_some() { with_status(res, StatusCode::BAD_REQUEST) } else { res }
 }
 
 async fn create_issuer(State(app): State<Arc<App>>, uri: Uri, Post { ui, form }: Post) -> Response {

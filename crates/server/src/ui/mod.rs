@@ -23,10 +23,10 @@ use std::sync::Arc;
 
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::MethodRouter;
-use maud::{html, Markup, DOCTYPE};
+use maud::{DOCTYPE, Markup, html};
 use tessera_app::{App, Caller, SignIn};
 
 use crate::config::ServerConfig;
@@ -74,7 +74,10 @@ async fn security_headers(mut res: Response) -> Response {
     let h = res.headers_mut();
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // Not `no-referrer`: with it Chromium sends `Origin: null` on the console's own form
+    // posts, which the API's cross-site rule rightly refuses. `same-origin` gives other sites
+    // no referrer at all (the console's URLs never leave it) and keeps the Origin header.
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
@@ -188,11 +191,7 @@ pub fn safe_next(next: &str) -> &str {
         && !next.contains('\\')
         && !next.contains("/../")
         && !next.chars().any(|c| c.is_control() || c.is_whitespace());
-    if ok {
-        next
-    } else {
-        "/ui/sessions"
-    }
+    if ok { next } else { "/ui/sessions" }
 }
 
 fn query_param(parts_query: Option<&str>, name: &str) -> Option<String> {

@@ -7,12 +7,12 @@ use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use maud::{html, Markup};
+use maud::{Markup, html};
 use tessera_app::{App, AppError, SessionQueryText};
 use tessera_domain::page::PageToken;
 
-use super::{csrf_field, done, encode, failed, id, notice_banner, page, query_param, Page, Post, Ui};
-use crate::convert::{iam_session_view, SESSION_VIEW_FIELDS};
+use super::{Page, Post, Ui, csrf_field, done, encode, failed, id, notice_banner, page, query_param};
+use crate::convert::{SESSION_VIEW_FIELDS, iam_session_view};
 
 pub fn pages() -> Vec<Page> {
     vec![

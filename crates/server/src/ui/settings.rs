@@ -12,7 +12,7 @@ use maud::html;
 use tessera_app::App;
 use tessera_domain::login::SessionLimits;
 
-use super::{csrf_field, done, failed, field_error, notice_banner, page, Page, Post, Ui};
+use super::{Page, Post, Ui, csrf_field, done, failed, field_error, notice_banner, page};
 use crate::error::ApiError;
 
 pub fn pages() -> Vec<Page> {

@@ -16,4 +16,5 @@ mod query;
 mod session_policy;
 mod sign_in_flood;
 mod sts;
+mod ui;
 mod whoami;

@@ -119,6 +119,16 @@ impl PgStore {
         Ok(store)
     }
 
+    /// Where the database's schema stands, over one connection, without migrating it.
+    pub async fn schema_status(url: &str) -> StoreResult<tessera_store_sql::schema::SchemaStatus> {
+        let (client, conn) = config(url)?.connect(NoTls).await.map_err(map_err)?;
+        let driver = tokio::spawn(conn);
+        let status = schema::status(&client).await;
+        drop(client);
+        let _ = driver.await;
+        status
+    }
+
     async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
         self.pool.get().await.map_err(pool_err)
     }

@@ -47,3 +47,35 @@ pub async fn migrate(c: &mut deadpool_postgres::Object) -> StoreResult<()> {
         .map_err(map_err)?;
     tx.commit().await.map_err(map_err)
 }
+
+/// Where the database's schema stands, read without changing anything.
+pub async fn status(c: &tokio_postgres::Client) -> StoreResult<tessera_store_sql::schema::SchemaStatus> {
+    let known = migrations(Dialect::Postgres).len();
+    let exists: bool =
+        c.query_one("SELECT to_regclass('tessera_schema_version') IS NOT NULL", &[]).await.map_err(map_err)?.get(0);
+    if !exists {
+        return Ok(tessera_store_sql::schema::SchemaStatus { current: 0, known });
+    }
+    let has_numbering: bool = c
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM information_schema.columns \
+             WHERE table_name = 'tessera_schema_version' AND column_name = 'numbering' \
+             AND table_schema = current_schema())",
+            &[],
+        )
+        .await
+        .map_err(map_err)?
+        .get(0);
+    let sql = if has_numbering {
+        "SELECT version, numbering FROM tessera_schema_version"
+    } else {
+        "SELECT version, 1::BIGINT FROM tessera_schema_version"
+    };
+    let current = match c.query_opt(sql, &[]).await.map_err(map_err)?.map(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1)))
+    {
+        None => 0,
+        Some((v, 1)) => postgres_version_from_old_numbering(v),
+        Some((v, _)) => v,
+    };
+    Ok(tessera_store_sql::schema::SchemaStatus { current: current.max(0) as usize, known })
+}

@@ -27,6 +27,9 @@ use tessera_store_sql::statements as sql;
 use engine::Engine;
 use rows::{D, all, check, exec, flag, one, page, record};
 
+/// Where a database's schema stands (`tessera migrate --check`); the same for both backends.
+pub use tessera_store_sql::schema::SchemaStatus;
+
 pub struct SqliteStore {
     engine: Engine,
 }
@@ -35,6 +38,12 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file and brings its schema up to date.
     pub fn open(path: &Path) -> StoreResult<Self> {
         Ok(Self { engine: Engine::open(path)? })
+    }
+
+    /// Where the file's schema stands, without migrating it (or creating a missing file).
+    pub fn schema_status(path: &Path) -> StoreResult<tessera_store_sql::schema::SchemaStatus> {
+        schema::status(path)
+            .map_err(|e| StoreError::Unavailable(format!("cannot read SQLite database {}: {e}", path.display())))
     }
 
     /// Commits what is queued and stops the writer; later writes fail as unavailable.

@@ -25,3 +25,15 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     }
     Ok(())
 }
+
+/// Where the file's schema stands, read without changing anything (a missing file is at 0
+/// and is not created).
+pub fn status(path: &std::path::Path) -> rusqlite::Result<tessera_store_sql::schema::SchemaStatus> {
+    let known = migrations(Dialect::Sqlite).len();
+    if !path.exists() {
+        return Ok(tessera_store_sql::schema::SchemaStatus { current: 0, known });
+    }
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let current = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))?.max(0) as usize;
+    Ok(tessera_store_sql::schema::SchemaStatus { current, known })
+}

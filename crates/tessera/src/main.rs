@@ -3,6 +3,7 @@
 mod admin;
 mod backup;
 mod cli;
+mod migrate;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -37,6 +38,9 @@ enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Apply the database schema's pending migrations without serving (`--check`: only say
+    /// where the schema stands; exit 1 when migrations are pending).
+    Migrate(migrate::MigrateArgs),
     /// Copy the server's database while it serves: an SQLite file, or a pg_dump archive.
     Backup(backup::BackupArgs),
     #[command(flatten)]
@@ -60,14 +64,16 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async move {
         match args.command {
+            Command::Migrate(m) => return migrate::run(m).await.map(std::process::ExitCode::from),
             Command::Serve(flags) => serve::run(flags).await,
             Command::Config { action: ConfigAction::Check(flags) } => serve::check(flags),
             Command::Backup(args) => backup::run(args),
             Command::Cli(c) => cli::run(c).await,
         }
+        .map(|()| std::process::ExitCode::SUCCESS)
     });
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE

@@ -12,6 +12,7 @@ mod docs_examples;
 mod gateway;
 mod help;
 mod logs;
+mod migrate;
 mod names;
 mod outage;
 mod tutorial;

@@ -3,6 +3,7 @@
 //! Handlers are thin: parse at the edge (`extract`, `convert`), call one `App` method, and
 //! render the answer. [`ApiError`] is the only place an error becomes a status code.
 
+mod access;
 pub mod config;
 mod convert;
 mod csrf;
@@ -63,7 +64,11 @@ pub fn router_with(app: Arc<App>, config: ServerConfig) -> Router {
     if let Some(metrics) = config.metrics.clone() {
         router = router.route_layer(axum::middleware::from_fn_with_state(metrics, metrics::record));
     }
-    router
+    let access_log = access::wanted();
+    if access_log {
+        router = router.route_layer(axum::middleware::from_fn(access::route));
+    }
+    let router = router
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY))
@@ -77,7 +82,9 @@ pub fn router_with(app: Arc<App>, config: ServerConfig) -> Router {
         .layer(axum::middleware::from_fn(serve::head_limits))
         .layer(axum::middleware::from_fn(routes::audit::origin))
         .layer(axum::middleware::map_response(error::json_errors))
-        .layer(axum::Extension(Arc::new(config)))
+        .layer(axum::Extension(Arc::new(config)));
+    let router = if access_log { router.layer(axum::middleware::from_fn(access::log)) } else { router };
+    router
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(RequestIds::new()))
         .with_state(app)

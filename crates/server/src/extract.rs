@@ -167,6 +167,9 @@ impl FromRequestParts<Arc<App>> for Authed {
             crate::csrf::check_cookie_request(parts, config, &cred.token)?;
         }
         let caller = app.authenticate(&cred.token, peer_ip(parts)).await?;
+        if let Some(slot) = parts.extensions.get::<Arc<crate::access::Slot>>() {
+            slot.set_caller(&caller);
+        }
         Ok(Authed(caller))
     }
 }

@@ -18,6 +18,11 @@ const PLUGIN_SECRET: &str = "plugin-secret-never-logged-93be27";
 /// every log level on, drives it through the API, stops it, and answers what it printed
 /// (standard output and standard error) and the secrets it handed out.
 async fn run_at_trace(database: Option<&str>) -> (String, Vec<String>) {
+    run_logged(database, "trace,tokio_postgres::query=trace,hyper=trace,h2=trace", "text").await
+}
+
+/// Like [`run_at_trace`], with the given log filter and format.
+async fn run_logged(database: Option<&str>, filter: &str, format: &str) -> (String, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let (out_path, err_path) = (dir.path().join("stdout"), dir.path().join("stderr"));
     let port = free_port();
@@ -27,7 +32,8 @@ async fn run_at_trace(database: Option<&str>) -> (String, Vec<String>) {
         .env_remove("TESSERA_DATABASE")
         .env("TESSERA_BOOTSTRAP_API_KEY", ADMIN_KEY)
         // Everything on, and the driver named explicitly: no directive may reopen it.
-        .env("TESSERA_LOG", "trace,tokio_postgres::query=trace,hyper=trace,h2=trace")
+        .env("TESSERA_LOG", filter)
+        .env("TESSERA_LOG_FORMAT", format)
         .stdout(Stdio::from(std::fs::File::create(&out_path).unwrap()))
         .stderr(Stdio::from(std::fs::File::create(&err_path).unwrap()));
     if let Some(db) = database {
@@ -114,4 +120,41 @@ async fn trace_logs_hold_no_secret_on_postgres() {
     let Some(db) = PgDb::create("trace_logs_hold_no_secret_on_postgres").await else { return };
     let (printed, secrets) = run_at_trace(Some(&db.url)).await;
     assert_no_secret(&printed, &secrets);
+}
+
+/// `--log-format json` at info: one access line per API request, with the route template,
+/// status, latency and the caller's ids, and still no secret.
+#[tokio::test]
+async fn json_access_lines_name_route_status_and_caller_but_no_secret() {
+    let (printed, secrets) = run_logged(None, "info", "json").await;
+    assert_no_secret(&printed, &secrets);
+    let lines: Vec<serde_json::Value> = printed
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .filter(|v: &serde_json::Value| v["target"] == "tessera::access")
+        .collect();
+    let find = |method: &str, route: &str, status: u64| {
+        lines
+            .iter()
+            .find(|v| {
+                v["fields"]["method"] == method && v["fields"]["route"] == route && v["fields"]["status"] == status
+            })
+            .unwrap_or_else(|| panic!("no access line for {method} {route} {status} in:\n{printed}"))
+            .clone()
+    };
+    let whoami = find("GET", "/v2/sessions/current", 200);
+    let f = &whoami["fields"];
+    assert_eq!(f["credential"], "login_session");
+    assert!(f["org"].as_str().is_some_and(|o| o.len() == 36), "{whoami}");
+    assert!(f["principal"].as_str().is_some_and(|o| o.len() == 36), "{whoami}");
+    assert!(f["latency_ms"].as_f64().is_some_and(|l| l >= 0.0), "{whoami}");
+    assert!(f["request_id"].as_str().is_some_and(|r| !r.is_empty()), "{whoami}");
+    let plugin = find("POST", "/v2/gateway/plugins", 201);
+    assert_eq!(plugin["fields"]["credential"], "api_key");
+    // A refused sign-in has no caller.
+    let refused = find("POST", "/v2/sessions", 401);
+    assert!(refused["fields"].get("principal").is_none(), "{refused}");
+    // Templates, never raw paths: ids stay out of the route.
+    assert!(lines.iter().all(|v| !v["fields"]["route"].as_str().unwrap_or("").contains("-4")), "{printed}");
 }

@@ -171,9 +171,9 @@ def main():
 
         # ---- a user, and an API key shown once ----
         page.goto(API + "/ui/users")
-        page.fill("#u-email", "not an email")
+        page.fill("#u-email", "bob@example.com")
         page.click("text=Create user")
-        check(page.locator("#u-email-error").is_visible(), "a bad email is shown next to the field")
+        check(page.locator("#u-email-error").is_visible(), "a taken email is refused next to the field")
         page.fill("#u-email", "carol@example.com")
         page.fill("#u-first", "Carol")
         page.fill("#u-password", "carol password 1")
@@ -241,7 +241,7 @@ def main():
         shot(page, "08-gateway-route-error")
         rt = create("routes", {"name": "app", "paths": ["/app"], "service": {"id": svc}})
         check(len(rt) == 36, "a gateway route was created")
-        plugin = create("plugins", {"name": "session", "route": {"id": rt}, "config": {"cookie_secure": False, "unauthenticated": "redirect"}})
+        plugin = create("plugins", {"name": "session", "route": {"id": rt}, "config": {"cookie_secure": False, "storage": "server", "unauthenticated": "redirect"}})
         check(len(plugin) == 36, "a session plugin was created")
         page.goto(API + "/ui/gateway")
         shot(page, "09-gateway")

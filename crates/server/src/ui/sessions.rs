@@ -155,7 +155,12 @@ async fn list(State(app): State<Arc<App>>, ui: Ui, uri: Uri) -> Response {
     let main = html! {
         h1 { "Sessions" }
         (notice_banner(&uri))
-        (counts_widget(&app, &ui).await)
+        // The counts are a scan each: they come in their own request (htmx loads them right
+        // after the page and every 5 s), so the table answers at once at any size.
+        section.counts id="counts" aria-label="Live counts by kind and status" aria-live="polite"
+            hx-get="/ui/sessions/counts" hx-trigger="load, every 5s" hx-swap="outerHTML" {
+            a href="/ui/sessions/counts" { "Counts by kind and status" }
+        }
         form method="get" action="/ui/sessions" role="search" aria-label="Filter sessions" {
             div.field {
                 label for="filter" { "$filter" }
@@ -319,8 +324,18 @@ async fn counts_widget(app: &App, ui: &Ui) -> Markup {
     }
 }
 
-async fn counts(State(app): State<Arc<App>>, ui: Ui) -> Response {
-    counts_widget(&app, &ui).await.into_response()
+/// The counts: the fragment htmx swaps in, or a page of its own when followed as a link.
+async fn counts(State(app): State<Arc<App>>, ui: Ui, headers: axum::http::HeaderMap) -> Response {
+    let widget = counts_widget(&app, &ui).await;
+    if headers.contains_key("hx-request") {
+        return widget.into_response();
+    }
+    page(
+        &ui,
+        "/ui/sessions",
+        "Session counts",
+        html! { h1 { "Sessions by kind and status" } (widget) p { a href="/ui/sessions" { "All sessions" } } },
+    )
 }
 
 async fn detail(State(app): State<Arc<App>>, ui: Ui, Path(moid): Path<String>, uri: Uri) -> Response {

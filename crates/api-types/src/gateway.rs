@@ -90,10 +90,23 @@ wire_object! {
     {
         id: String, String;
         name: Option<String>, String;
+        /// Prefixes, or regular expressions with Kong's `~` prefix (`~/users/\\d+$`),
+        /// anchored at the start of the path.
         paths: Vec<String>, Vec<String>;
+        /// Host names; `*.example.com` and `example.*` are wildcards.
         hosts: Vec<String>, Vec<String>;
         methods: Vec<String>, Vec<String>;
+        /// Headers the request must carry, each with one of the values (case-insensitive;
+        /// `~*` starts a regular expression).
+        headers: std::collections::BTreeMap<String, Vec<String>>, std::collections::BTreeMap<String, Vec<String>>;
+        /// Kong's TLS server names: only an empty list is accepted.
+        snis: Vec<String>, Vec<String>;
+        /// `http`, `https`, `ws`, `wss`: which requests the route takes.
         protocols: Vec<String>, Vec<String>;
+        /// Orders routes whose regex paths match the same request (higher first).
+        regex_priority: i64, i64;
+        /// A plain-http request to an https-only route: 426, or a redirect (301/302/307/308).
+        https_redirect_status_code: u16, u16;
         strip_path: bool, bool;
         preserve_host: bool, bool;
         service: Option<Ref>, Ref;

@@ -55,6 +55,17 @@ pub struct UserCreate {
     pub password: Option<String>,
 }
 
+/// `POST /v2/users` body: a [`UserCreate`], optionally with the id the user is to have
+/// (a UUID, such as a Kong consumer's id when moving from Kong, so that sessions naming it
+/// keep working). Taken ids are a 409.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, JsonSchema)]
+pub struct UserCreateWithId {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(flatten)]
+    pub user: UserCreate,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserUpdate {

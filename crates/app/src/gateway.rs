@@ -98,13 +98,11 @@ fn keep_stored_secret(value: &mut Value, stored: &str) {
     }
 }
 
-/// The scope a plugin applies to: a route, a service, or the whole organization.
+/// The scope a plugin applies to, as Kong keys it: its route and its service (either or
+/// both may be unset; both unset is the whole organization).
 fn plugin_scope(v: &Value) -> (Option<&str>, Option<&str>) {
     let id = |field: &str| v.get(field).and_then(|r| r.get("id")).and_then(Value::as_str);
-    match id("route") {
-        Some(r) => (Some(r), None),
-        None => (None, id("service")),
-    }
+    (id("route"), id("service"))
 }
 
 fn actions(kind: GatewayKind) -> [&'static str; 5] {
@@ -258,7 +256,8 @@ impl App {
             let v: Value = serde_json::from_str(&other.body).unwrap_or_default();
             if v["name"] == "session" && plugin_scope(&v) == scope {
                 let on = match scope {
-                    (Some(r), _) => format!("route {r}"),
+                    (Some(r), Some(s)) => format!("route {r} with service {s}"),
+                    (Some(r), None) => format!("route {r}"),
                     (None, Some(s)) => format!("service {s}"),
                     (None, None) => "every route (global)".into(),
                 };

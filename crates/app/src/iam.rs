@@ -121,10 +121,21 @@ impl App {
     // ---- users -------------------------------------------------------------------------
 
     pub async fn create_user(&self, caller: &Caller, input: NewUser) -> AppResult<User> {
+        self.create_user_with_id(caller, None, input).await
+    }
+
+    /// [`App::create_user`], with the id the caller chose (a Kong consumer's, when moving from
+    /// Kong: gateway sessions name the user by id). A taken id is a conflict, whoever has it.
+    pub async fn create_user_with_id(&self, caller: &Caller, id: Option<UserId>, input: NewUser) -> AppResult<User> {
         self.change(caller, act::USER_CREATE, "*", "user").await?;
+        if let Some(id) = id
+            && self.store.get_user(caller.org_id, id).await?.is_some()
+        {
+            return Err(AppError::Conflict(format!("a user with id {id} already exists")));
+        }
         let hash = self.password_hash(input.password.as_deref()).await?;
         let user = User {
-            id: self.new_id(UserId::from_random),
+            id: id.unwrap_or_else(|| self.new_id(UserId::from_random)),
             org_id: caller.org_id,
             email: input.email,
             first_name: input.first_name,
@@ -133,8 +144,16 @@ impl App {
             date_created: self.now(),
         };
         audit::retarget(user.id);
-        self.store.create_user(&user, hash.as_deref()).await?;
-        Ok(user)
+        match self.store.create_user(&user, hash.as_deref()).await {
+            // The id is the primary key, across organizations: the store cannot say which of
+            // the two unique values was taken.
+            Err(tessera_store::StoreError::Conflict(_)) if id.is_some() => Err(AppError::Conflict(format!(
+                "a user with id {} or email {} already exists",
+                user.id,
+                user.email.as_str()
+            ))),
+            other => other.map(|()| user).map_err(Into::into),
+        }
     }
 
     pub async fn get_user(&self, caller: &Caller, id: UserId) -> AppResult<User> {

@@ -195,14 +195,31 @@ pub struct Route {
     pub id: Option<Uuid>,
     #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
+    /// Prefixes, or regular expressions written with Kong's `~` prefix (anchored at the
+    /// start of the path, as Kong 3 anchors them).
+    #[serde(default, deserialize_with = "null_as_default")]
     pub paths: Vec<String>,
-    #[serde(default)]
+    /// Host names; `*.example.com` (any subdomain) and `example.*` (any ending) are wildcards.
+    #[serde(default, deserialize_with = "null_as_default")]
     pub hosts: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub methods: Vec<String>,
+    /// Request headers that must be present, each with one of its values (case-insensitive;
+    /// a value starting with `~*` is a regular expression).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub headers: std::collections::BTreeMap<String, Vec<String>>,
+    /// Accepted as Kong writes it; only an empty list (TLS server names are not matched).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub snis: Vec<String>,
     #[serde(default = "default_route_protocols")]
     pub protocols: Vec<String>,
+    /// Orders routes whose regex paths match the same request (higher first).
+    #[serde(default)]
+    pub regex_priority: i64,
+    /// What a plain-http request gets from a route that only takes https: 426 (Kong's
+    /// default) or a redirect (301, 302, 307, 308) to the https URL.
+    #[serde(default = "default_https_redirect")]
+    pub https_redirect_status_code: u16,
     #[serde(default = "yes")]
     pub strip_path: bool,
     #[serde(default)]
@@ -216,8 +233,50 @@ pub struct Route {
     pub updated_at: i64,
 }
 
+fn null_as_default<'de, D: serde::Deserializer<'de>, T: Deserialize<'de> + Default>(d: D) -> Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
 fn default_route_protocols() -> Vec<String> {
     vec!["http".into(), "https".into()]
+}
+
+fn default_https_redirect() -> u16 {
+    426
+}
+
+/// The compiled form of a route's regex (re-exported so the gateway needs no second dependency).
+pub use regex::Regex;
+
+/// The most a route's regular expression may compile to (bytes of automaton), so a route
+/// cannot make the gateway build a huge one; Kong's own paths stay far below it.
+pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
+/// At most this many characters in one regex path or header pattern.
+pub const REGEX_MAX_LEN: usize = 1024;
+
+/// Compiles a Kong regex (without its `~` or `~*` marker) as the gateway matches it:
+/// anchored at the start, bounded in size. `case_insensitive` for header values.
+pub fn compile_regex(pattern: &str, case_insensitive: bool) -> Result<Regex, String> {
+    if pattern.len() > REGEX_MAX_LEN {
+        return Err(format!("a regular expression of at most {REGEX_MAX_LEN} characters"));
+    }
+    // Kong (traditional_compatible) prefixes `^` and rewrites PCRE's `(?<name>` to `(?P<name>`.
+    // Look-around and back-references do not exist here (the regex crate runs in linear time).
+    let anchored = format!("^(?:{})", pattern.replace("(?<", "(?P<"));
+    regex::RegexBuilder::new(&anchored)
+        .case_insensitive(case_insensitive)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map_err(|e| match e {
+            regex::Error::CompiledTooBig(_) => "the regular expression is too large".to_owned(),
+            other => format!("invalid regular expression: {}", other.to_string().lines().last().unwrap_or("")),
+        })
+}
+
+/// A header name as HTTP writes it: a token.
+fn valid_header_name(n: &str) -> bool {
+    !n.is_empty() && n.len() <= 256 && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 impl Route {
@@ -225,21 +284,30 @@ impl Route {
         if let Some(n) = &self.name {
             check_name("name", n)?;
         }
-        if self.paths.is_empty() && self.hosts.is_empty() && self.methods.is_empty() {
-            return Err(FieldError::new("paths", "a route needs at least one of paths, hosts or methods"));
+        if self.paths.is_empty() && self.hosts.is_empty() && self.methods.is_empty() && self.headers.is_empty() {
+            return Err(FieldError::new("paths", "a route needs at least one of paths, hosts, methods or headers"));
         }
         for (i, p) in self.paths.iter().enumerate() {
-            if p.starts_with('~') {
-                return Err(FieldError::new(format!("paths[{i}]"), "regex paths are not supported; use a prefix"));
+            let field = format!("paths[{i}]");
+            if let Some(re) = p.strip_prefix('~') {
+                if !re.starts_with('/') {
+                    return Err(FieldError::new(field, "must start with / (a prefix) or ~/ (a regex path)"));
+                }
+                compile_regex(re, false).map_err(|m| FieldError::new(field, m))?;
+                continue;
             }
             // Requests are matched on their normalised path: a route path in another form
             // would silently never match.
-            normalised_path(&format!("paths[{i}]"), p)?;
+            normalised_path(&field, p)?;
         }
         for (i, h) in self.hosts.iter_mut().enumerate() {
             *h = h.to_ascii_lowercase();
-            if !valid_host(h.strip_prefix("*.").unwrap_or(h)) {
-                return Err(FieldError::new(format!("hosts[{i}]"), "must be a host name, optionally with '*.'"));
+            let bare = h.strip_prefix("*.").or_else(|| h.strip_suffix(".*")).unwrap_or(h);
+            if bare.contains('*') || !valid_host(bare) {
+                return Err(FieldError::new(
+                    format!("hosts[{i}]"),
+                    "must be a host name, optionally with a wildcard: '*.example.com' or 'example.*'",
+                ));
             }
         }
         for (i, m) in self.methods.iter_mut().enumerate() {
@@ -248,10 +316,46 @@ impl Route {
                 return Err(FieldError::new(format!("methods[{i}]"), "must be an HTTP method such as GET"));
             }
         }
-        for (i, p) in self.protocols.iter().enumerate() {
-            if p != "http" && p != "https" {
-                return Err(FieldError::new(format!("protocols[{i}]"), "must be one of http, https"));
+        let mut headers = std::collections::BTreeMap::new();
+        for (name, values) in std::mem::take(&mut self.headers) {
+            let lower = name.to_ascii_lowercase();
+            let field = format!("headers.{name}");
+            if !valid_header_name(&lower) {
+                return Err(FieldError::new(field, "must be an HTTP header name"));
             }
+            if lower == "host" {
+                return Err(FieldError::new(field, "use hosts to match the Host header"));
+            }
+            if values.is_empty() {
+                return Err(FieldError::new(field, "needs at least one value"));
+            }
+            for (i, v) in values.iter().enumerate() {
+                if let Some(re) = v.strip_prefix("~*") {
+                    compile_regex(re, true).map_err(|m| FieldError::new(format!("{field}[{i}]"), m))?;
+                }
+            }
+            if headers.insert(lower, values).is_some() {
+                return Err(FieldError::new(field, "named twice (header names are case-insensitive)"));
+            }
+        }
+        self.headers = headers;
+        if !self.snis.is_empty() {
+            return Err(FieldError::new("snis", "not supported: routes cannot match on the TLS server name yet"));
+        }
+        if self.protocols.is_empty() {
+            return Err(FieldError::new("protocols", "needs at least one of http, https, ws, wss"));
+        }
+        for (i, p) in self.protocols.iter_mut().enumerate() {
+            *p = p.to_ascii_lowercase();
+            if !["http", "https", "ws", "wss"].contains(&p.as_str()) {
+                return Err(FieldError::new(format!("protocols[{i}]"), "must be one of http, https, ws, wss"));
+            }
+        }
+        if ![426, 301, 302, 307, 308].contains(&self.https_redirect_status_code) {
+            return Err(FieldError::new("https_redirect_status_code", "must be one of 426, 301, 302, 307, 308"));
+        }
+        if self.regex_priority.unsigned_abs() > 1 << 31 {
+            return Err(FieldError::new("regex_priority", "must be between -2147483648 and 2147483648"));
         }
         if self.service.is_none() {
             return Err(FieldError::new("service", "required: {\"id\": \"<service id>\"}"));
@@ -261,7 +365,8 @@ impl Route {
 }
 
 /// The `session` plugin's `config`, with every field of Kong 3.12 and its defaults. Timeouts
-/// are numbers of seconds (Kong's schema says number; fractions are rounded down).
+/// are numbers of seconds with fractions kept (Kong's schema says number; lua-resty-session
+/// compares whole elapsed seconds with the number, so `0.19` expires after one second).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SessionConfig {
@@ -660,6 +765,49 @@ mod tests {
         .unwrap();
         r.normalize().unwrap();
         assert_eq!(r.hosts, ["*.example.com"]);
+    }
+
+    fn route_error(v: Value) -> (String, String) {
+        let mut body = serde_json::json!({"service": {"id": "00000000-0000-0000-0000-000000000001"}});
+        merge_patch(&mut body, v);
+        let mut r: Route = serde_json::from_value(body).unwrap();
+        let e = r.normalize().unwrap_err();
+        (e.field, e.message)
+    }
+
+    #[test]
+    fn kong_router_fields_are_checked_with_the_field_and_index() {
+        let (field, message) = route_error(serde_json::json!({"paths": ["/ok", "~/users/(\\d+"]}));
+        assert_eq!(field, "paths[1]");
+        assert!(message.contains("invalid regular expression"), "{message}");
+        assert_eq!(route_error(serde_json::json!({"paths": ["~users"]})).0, "paths[0]");
+        // A pattern that compiles to a huge automaton is refused, not built.
+        let (field, message) = route_error(serde_json::json!({"paths": ["~/\\w{1000}{1000}"]}));
+        assert_eq!((field.as_str(), message.as_str()), ("paths[0]", "the regular expression is too large"));
+        assert_eq!(route_error(serde_json::json!({"paths": [format!("~/{}", "a".repeat(2000))]})).0, "paths[0]");
+        assert_eq!(route_error(serde_json::json!({"headers": {"x-v": ["~*("]}})).0, "headers.x-v[0]");
+        assert_eq!(route_error(serde_json::json!({"headers": {"x-v": []}})).0, "headers.x-v");
+        assert_eq!(route_error(serde_json::json!({"headers": {"Host": ["a"]}})).0, "headers.Host");
+        assert_eq!(route_error(serde_json::json!({"hosts": ["a.*.com"]})).0, "hosts[0]");
+        assert_eq!(route_error(serde_json::json!({"hosts": ["*"]})).0, "hosts[0]");
+        assert_eq!(route_error(serde_json::json!({"paths": ["/"], "protocols": ["grpc"]})).0, "protocols[0]");
+        assert_eq!(route_error(serde_json::json!({"paths": ["/"], "snis": ["a.com"]})).0, "snis");
+        assert_eq!(
+            route_error(serde_json::json!({"paths": ["/"], "https_redirect_status_code": 303})).0,
+            "https_redirect_status_code"
+        );
+        let mut r: Route = serde_json::from_value(serde_json::json!({
+            "paths": ["~/users/(?<id>\\d+)$", "/plain"], "hosts": ["*.Example.com", "example.*"],
+            "headers": {"X-Version": ["v1", "~*^v2"]}, "regex_priority": 5, "snis": null,
+            "protocols": ["HTTPS", "wss"], "service": {"id": "00000000-0000-0000-0000-000000000001"}
+        }))
+        .unwrap();
+        r.normalize().unwrap();
+        assert_eq!(r.hosts, ["*.example.com", "example.*"]);
+        assert_eq!(r.headers.keys().collect::<Vec<_>>(), ["x-version"]);
+        assert_eq!(r.protocols, ["https", "wss"]);
+        assert!(compile_regex("/users/(?<id>\\d+)$", false).unwrap().is_match("/users/42"));
+        assert!(!compile_regex("/users", false).unwrap().is_match("/v1/users"), "anchored at the start");
     }
 
     #[test]

@@ -194,7 +194,7 @@ pub fn operations() -> Vec<Operation> {
         // users and their keys
         op("GET", "/v2/users", "listUsers", "List users", "iam.user.List").query(Paging).ok::<wire::UserList>(),
         op("POST", "/v2/users", "createUser", "Create a user", "iam.user.Create")
-            .json::<wire::UserCreate>()
+            .json::<wire::UserCreateWithId>()
             .created::<wire::UserEnvelope>()
             .creates("user"),
         op("GET", "/v2/users/{user_id}", "getUser", "Read a user", "iam.user.Read").ok::<wire::UserEnvelope>(),

@@ -24,9 +24,18 @@ type Created<T> = (StatusCode, Json<T>);
 pub async fn create_user(
     State(app): S,
     Authed(c): Authed,
-    Body(b): Body<wire::UserCreate>,
+    Body(b): Body<wire::UserCreateWithId>,
 ) -> ApiResult<Created<wire::UserEnvelope>> {
-    let u = app.create_user(&c, new_user(b)?).await?;
+    let id = match b.id.as_deref() {
+        None => None,
+        Some(s) => Some(
+            s.parse::<tessera_domain::ids::UserId>()
+                .ok()
+                .filter(|id| !id.0.is_nil())
+                .ok_or_else(|| tessera_domain::FieldError::new("id", "must be a UUID (not the nil UUID)"))?,
+        ),
+    };
+    let u = app.create_user_with_id(&c, id, new_user(b.user)?).await?;
     Ok((StatusCode::CREATED, Json(wire::UserEnvelope { user: user_view(&u) })))
 }
 

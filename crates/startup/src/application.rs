@@ -175,7 +175,9 @@ impl Application {
             None => (None, None, None),
         };
         let metrics_task =
-            metrics.map(|(l, m)| tokio::spawn(tessera_server::metrics::serve(l, m, stopped(stop.subscribe()))));
+            metrics.map(|(l, m)| {
+                tokio::spawn(tessera_server::metrics::serve(l, m, Arc::clone(&app), stopped(stop.subscribe())))
+            });
         let api = tokio::spawn(tessera_server::serve_tls(
             api_listener,
             Arc::clone(&app),

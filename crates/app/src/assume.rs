@@ -45,6 +45,7 @@ impl App {
     pub async fn assume_role(&self, caller: &Caller, input: AssumeInput) -> AppResult<AssumedSession> {
         let role = input.role_id;
         let assumed = self.assume(caller, input).await;
+        self.metrics.assumes.observe(&assumed);
         self.recording_denial(caller, act::ROLE_ASSUME, "role", role, assumed).await
     }
 

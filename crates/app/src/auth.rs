@@ -363,8 +363,12 @@ impl App {
         let digest = TokenDigest::of(token);
         let epoch = self.cache.credential_epoch.load(Ordering::SeqCst);
         let cached = match self.cache.credentials.get(&digest).filter(|_| self.cache.is_trusted()) {
-            Some(c) if c.epoch == epoch => c,
+            Some(c) if c.epoch == epoch => {
+                self.metrics.cache_hits.fetch_add(1, Ordering::Relaxed);
+                c
+            }
             _ => {
+                self.metrics.cache_misses.fetch_add(1, Ordering::Relaxed);
                 let found = self.store.find_credential(kind, &digest).await?.ok_or_else(unauthorized)?;
                 let entry = Arc::new(CachedCredential::new(epoch, found));
                 self.cache.credentials.insert(digest, Arc::clone(&entry));

@@ -16,6 +16,7 @@ pub mod gateway;
 pub mod hashing;
 mod iam;
 mod login;
+mod metrics;
 pub mod oidc;
 mod sts;
 mod system;
@@ -137,6 +138,8 @@ pub struct App {
     pub(crate) audit_retention: i64,
     /// OIDC issuers' keys, as fetched (see `oidc`).
     pub(crate) issuer_keys: oidc::IssuerKeyCache,
+    /// Counters for Prometheus (see `metrics`).
+    pub(crate) metrics: metrics::AppMetrics,
 }
 
 /// How long ended sessions stay queryable by default: 30 days.
@@ -157,6 +160,7 @@ impl App {
             password_checks: std::sync::atomic::AtomicU64::new(0),
             audit_retention: audit::DEFAULT_AUDIT_RETENTION,
             issuer_keys: oidc::IssuerKeyCache::new(),
+            metrics: Default::default(),
         }
     }
 

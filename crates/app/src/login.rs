@@ -166,6 +166,7 @@ impl App {
                 }
                 Some(k) if k.after.is_locked(now) && !k.before.is_locked(now) => {
                     let until = k.after.locked_until.unwrap_or(now);
+                    self.metrics.lockouts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tracing::warn!(user = %c.user.id, until = %until, "account locked after failed sign-ins");
                     let e = self
                         .sign_in_event(&c.user, ActorKind::Anonymous, LOCKOUT, "", AuditResult::Failure, req.client_ip)
@@ -185,7 +186,9 @@ impl App {
     }
 
     pub async fn sign_in(&self, req: SignIn) -> AppResult<SignedIn> {
-        let (user, previous) = self.check_password(&req).await?;
+        let checked = self.check_password(&req).await;
+        self.metrics.sign_ins.observe(&checked);
+        let (user, previous) = checked?;
         let now = self.now();
         let client = req.client_ip.map(|ip| ip.to_canonical().to_string()).unwrap_or_default();
         // The session's `role` names the user's assignable roles as of sign-in.

@@ -152,16 +152,22 @@ pub(crate) async fn record(State(metrics): State<Arc<ApiMetrics>>, req: Request,
 pub async fn serve(
     listener: TcpListener,
     metrics: Arc<ApiMetrics>,
+    app: Arc<tessera_app::App>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     // One handler for the whole listener (not a second route table): it answers /metrics only.
-    let service = axum::routing::get(exposition).with_state(metrics);
+    let service = axum::routing::get(exposition).with_state((metrics, app));
     axum::serve(listener, service.into_make_service()).with_graceful_shutdown(shutdown).await
 }
 
-async fn exposition(State(metrics): State<Arc<ApiMetrics>>, uri: axum::http::Uri) -> Response {
+async fn exposition(
+    State((metrics, app)): State<(Arc<ApiMetrics>, Arc<tessera_app::App>)>,
+    uri: axum::http::Uri,
+) -> Response {
     if uri.path() != "/metrics" {
         return (axum::http::StatusCode::NOT_FOUND, "metrics are at /metrics\n").into_response();
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], metrics.render()).into_response()
+    let mut text = metrics.render();
+    app.render_metrics(&mut text);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }

@@ -7,6 +7,8 @@ mod authz_matrix;
 mod bad_input;
 mod csrf;
 mod gateway;
+mod gateway_tls;
+mod gateway_ws;
 mod http_errors;
 mod iam;
 mod login;

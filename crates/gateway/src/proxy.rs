@@ -84,14 +84,12 @@ impl UpstreamTls {
                 .with_safe_default_protocol_versions()
                 .expect("ring supports the default protocol versions")
         };
-        let mut verified = builder().with_root_certificates(roots).with_no_client_auth();
-        // Upstream connections speak HTTP/1.1 (as Kong's do); WebSocket upgrades need it.
-        verified.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let mut unverified = builder()
+        // ALPN is set by the connector: HTTP/1.1 upstream (as Kong's), which upgrades need.
+        let verified = builder().with_root_certificates(roots).with_no_client_auth();
+        let unverified = builder()
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(NoVerifier(provider())))
             .with_no_client_auth();
-        unverified.alpn_protocols = vec![b"http/1.1".to_vec()];
         Self { verified: Arc::new(verified), unverified: Arc::new(unverified), roots: from }
     }
 }
@@ -156,7 +154,7 @@ pub fn client(connect_timeout: std::time::Duration, verify: bool, tls: &Upstream
 fn target(matched: &Matched<'_>, uri: &Uri) -> Option<Uri> {
     let route = matched.route;
     let up = &route.upstream;
-    let mut target = upstream_path(&up.path, matched.prefix, route.strip_path, uri.path());
+    let mut target = upstream_path(&up.path, &matched.prefix, route.strip_path, uri.path());
     if let Some(q) = uri.query() {
         target.push('?');
         target.push_str(q);

@@ -278,9 +278,9 @@ const MIGRATIONS: &[&str] = &[
     // matches a large share, which the time order reaches quickly), and the issuer index
     // now covers only sessions that have an issuer (a filter on it implies one).
     r#"
-    DROP INDEX sessions_by_org_kind_time;
-    DROP INDEX sessions_by_org_expiration;
-    DROP INDEX sessions_by_org_issuer;
+    DROP INDEX IF EXISTS sessions_by_org_kind_time;
+    DROP INDEX IF EXISTS sessions_by_org_expiration;
+    DROP INDEX IF EXISTS sessions_by_org_issuer;
     CREATE INDEX sessions_by_org_issuer ON sessions (org_id, oidc_issuer_id, seq) WHERE oidc_issuer_id IS NOT NULL;
     "#,
 ];

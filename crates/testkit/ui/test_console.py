@@ -244,6 +244,7 @@ def main():
         plugin = create("plugins", {"name": "session", "route": {"id": rt}, "config": {"cookie_secure": False, "storage": "server", "unauthenticated": "redirect"}})
         check(len(plugin) == 36, "a session plugin was created")
         page.goto(API + "/ui/gateway")
+        check(not re.search(r'"secret":\s*"', page.content()), "the plugin's cookie secret is not in the page")
         shot(page, "09-gateway")
         axe(page, "gateway")
         gw = context.new_page()
@@ -256,8 +257,15 @@ def main():
         gw.close()
         page.goto(API + "/ui/sessions?kind=gateway")
         check("carol@example.com" in page.inner_text("table tbody"), "the gateway session is listed in the console")
+        # terminate all of carol's sessions from her page
+        page.goto(user_url)
+        page.click("text=Terminate all sessions")
+        check("done=terminated_user" in page.url, "all of a user's sessions can be terminated")
+        page.goto(API + "/ui/sessions?user=carol%40example.com&status=Active")
+        check(page.locator("table tbody tr").count() == 0, "carol has no active session left")
         # disable the plugin from the console
         page.goto(f"{API}/ui/gateway/plugins/{plugin}")
+        check(not re.search(r'"secret":\s*"', page.content()), "the plugin's cookie secret is not in its editor")
         page.click("button:has-text('Disable')")
         check("Enabled: no" in page.inner_text("main"), "the plugin can be disabled")
 

@@ -95,7 +95,12 @@ struct Row {
 fn row<T: GatewayResource>(mut t: T) -> Row {
     let id = t.id_mut().map(|u| u.to_string()).unwrap_or_default();
     let name = t.name().unwrap_or("").to_owned();
-    let json = serde_json::to_value(&t).unwrap_or_default();
+    let mut json = serde_json::to_value(&t).unwrap_or_default();
+    // A plugin's secret keys every session cookie: write-only, as `/v2/gateway/plugins`
+    // answers it (null). Saving the object without it keeps the stored one.
+    if let Some(secret) = json.get_mut("config").and_then(|c| c.get_mut("secret")) {
+        *secret = Value::Null;
+    }
     Row { enabled: json.get("enabled").and_then(Value::as_bool), id, name, json }
 }
 

@@ -35,8 +35,13 @@ impl Outcomes {
     }
 }
 
+/// How long the live-session gauge's count is reused: a scrape every few seconds must not
+/// turn into a count over every session each time.
+const LIVE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
 #[derive(Default)]
 pub(crate) struct AppMetrics {
+    live: tokio::sync::Mutex<Option<(std::time::Instant, Vec<(String, u64)>)>>,
     pub(crate) sign_ins: Outcomes,
     pub(crate) lockouts: AtomicU64,
     pub(crate) assumes: Outcomes,
@@ -46,8 +51,37 @@ pub(crate) struct AppMetrics {
 
 impl crate::App {
     /// The app's metrics in the Prometheus text format (appended to the API's on `/metrics`).
-    pub fn render_metrics(&self, out: &mut String) {
+    pub async fn render_metrics(&self, out: &mut String) {
         let m = &self.metrics;
+        let live = {
+            let mut live = m.live.lock().await;
+            match &*live {
+                Some((at, counts)) if at.elapsed() < LIVE_TTL => Ok(counts.clone()),
+                _ => self.store.count_live_sessions(self.now()).await.inspect(|counts| {
+                    *live = Some((std::time::Instant::now(), counts.clone()));
+                }),
+            }
+        };
+        let _ = writeln!(
+            out,
+            "# HELP tessera_sessions_live Sessions live now by kind, in every organization (refreshed at most every {}s).\n# TYPE tessera_sessions_live gauge",
+            LIVE_TTL.as_secs()
+        );
+        let store_up = live.is_ok();
+        match live {
+            Ok(counts) => {
+                for kind in ["login", "assumed_role", "gateway"] {
+                    let n = counts.iter().find(|(k, _)| k == kind).map_or(0, |(_, n)| *n);
+                    let _ = writeln!(out, "tessera_sessions_live{{kind=\"{kind}\"}} {n}");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "metrics: cannot count live sessions"),
+        }
+        let _ = writeln!(
+            out,
+            "# HELP tessera_store_up Whether the last metrics read of the store succeeded.\n# TYPE tessera_store_up gauge\ntessera_store_up {}",
+            u8::from(store_up)
+        );
         let outcomes = |out: &mut String, name: &str, help: &str, o: &Outcomes| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
             for (label, n) in OUTCOMES.iter().zip(&o.0) {

@@ -168,6 +168,6 @@ async fn exposition(
         return (axum::http::StatusCode::NOT_FOUND, "metrics are at /metrics\n").into_response();
     }
     let mut text = metrics.render();
-    app.render_metrics(&mut text);
+    app.render_metrics(&mut text).await;
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }

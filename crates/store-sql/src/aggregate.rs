@@ -52,6 +52,17 @@ fn aggregate_query(apply: &Apply, table: &str, columns: &Columns, d: Dialect, or
     Query::built(sql, params)
 }
 
+static LIVE_BY_KIND: crate::Stmt = crate::Stmt::new(
+    "SELECT kind, count(*) FROM sessions WHERE status = 'Active' AND expiration > $1 \
+     AND (idle_time_expiration IS NULL OR idle_time_expiration > $1) GROUP BY kind ORDER BY kind",
+);
+
+/// Sessions live at `now` by kind, in every organization (the metrics' gauge): what
+/// authentication would accept, whether or not the sweeper has marked the rest.
+pub fn live_sessions_by_kind(now: Timestamp) -> Fetch<(String, i64)> {
+    Fetch { query: Query::new(&LIVE_BY_KIND, vec![Value::Int(now.0)]), decode: |r, _| Ok((r.text(0)?, r.int(1)?)) }
+}
+
 /// Column 0 says how many text columns follow.
 fn text_row(r: &dyn SqlRow, _: usize) -> StoreResult<Vec<Option<String>>> {
     let n = r.int(0)?;

@@ -308,6 +308,14 @@ macro_rules! sql_store {
                 let f = $crate::aggregate::aggregate_sessions(org, apply, Self::DIALECT)?;
                 $crate::aggregate::cells(apply, self.fetch_all(f).await?)
             }
+
+            async fn count_live_sessions(
+                &self,
+                now: ::tessera_domain::Timestamp,
+            ) -> ::tessera_store::StoreResult<::std::vec::Vec<(String, u64)>> {
+                let rows = self.fetch_all($crate::aggregate::live_sessions_by_kind(now)).await?;
+                Ok(rows.into_iter().map(|(k, n)| (k, n.max(0) as u64)).collect())
+            }
         }
 
         #[::async_trait::async_trait]

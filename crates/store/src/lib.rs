@@ -334,6 +334,10 @@ pub trait SessionStore: Send + Sync {
     /// the grouping values), the grouping values then the aggregates, each typed by its field.
     /// At most [`tessera_domain::filter::MAX_GROUPS`] + 1 rows, so a caller can tell "too many".
     async fn aggregate_sessions(&self, org: OrgId, apply: &Apply) -> StoreResult<Vec<Vec<Cell>>>;
+
+    /// Sessions live at `now` by kind (`login`, `assumed_role`, `gateway`), in every
+    /// organization: the metrics' gauge, read at most every few seconds.
+    async fn count_live_sessions(&self, now: Timestamp) -> StoreResult<Vec<(String, u64)>>;
 }
 
 /// Sign-in: the lockout state, passwords, session limits and login sessions.

@@ -98,6 +98,9 @@ async fn the_metrics_listener_counts_sign_ins_assumptions_and_cache_lookups() {
         r#"tessera_auth_cache_lookups_total{result="miss"} 1"#,
         r#"tessera_auth_cache_lookups_total{result="hit"} 2"#,
         "tessera_auth_cache_credentials 1",
+        r#"tessera_sessions_live{kind="login"} 1"#,
+        r#"tessera_sessions_live{kind="assumed_role"} 0"#,
+        "tessera_store_up 1",
     ] {
         assert!(answer.lines().any(|l| l == line), "no line {line:?} in:\n{answer}");
     }

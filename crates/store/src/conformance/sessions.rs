@@ -259,6 +259,9 @@ pub async fn sessions_aggregate_by_group(store: &dyn Store) {
     assert_eq!(rows, vec![vec![Cell::Int(0)]]);
     let rows = store.aggregate_sessions(other, &apply("groupby((kind))")).await.unwrap();
     assert!(rows.is_empty());
+    // The metrics' gauge: live sessions by kind, in every organization, as authentication sees them.
+    assert_eq!(store.count_live_sessions(T0.plus_secs(60)).await.unwrap(), vec![("login".to_owned(), 5)]);
+    assert_eq!(store.count_live_sessions(T0.plus_secs(400 * 86_400)).await.unwrap(), vec![]);
     // The row cap lets a caller see there are too many groups.
     let rows = store.aggregate_sessions(f.org, &apply("groupby((moid))")).await.unwrap();
     assert!(rows.len() <= MAX_GROUPS + 1);

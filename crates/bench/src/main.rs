@@ -22,6 +22,8 @@ use tessera_domain::token::{TokenDigest, TokenKind, mint};
 use tessera_store::{Credential, Store};
 use tessera_store_sqlite::SqliteStore;
 
+mod tls;
+
 #[derive(Parser)]
 #[command(name = "tessera-bench", about = "Benchmark tools for Tessera (see `cargo xtask bench`)")]
 struct Args {
@@ -31,6 +33,9 @@ struct Args {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// The transport rows' tools (TLS, WebSockets): see tls.rs.
+    #[command(flatten)]
+    Transport(tls::Cmd),
     /// Serve "hello" on GET / with bare axum.
     Hello {
         #[arg(long)]
@@ -101,6 +106,7 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         match args.cmd {
+            Cmd::Transport(cmd) => tls::run(cmd).await,
             Cmd::Hello { listen } => hello(&listen).await,
             Cmd::Load { url, method, headers, body, connections, duration, max_requests, expect, tokens_file } => {
                 load(LoadSpec { url, method, headers, body, connections, duration, max_requests, expect, tokens_file })

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod transport;
+
 const ADMIN_KEY: &str = "bench-admin-key-0123456789abcdef0123456789";
 
 struct Settings {
@@ -184,6 +186,9 @@ pub fn run(quick: bool) -> Result<(), String> {
         Settings { duration: 10.0, query_sessions: 1_000_000, cached_sessions: 1_000_000 }
     };
     crate::run("cargo", &["build", "--release", "-p", "tessera", "-p", "tessera-bench"])?;
+    if let Err(e) = crate::tools::ensure_nginx() {
+        eprintln!("xtask: cannot install nginx ({e}); its comparison rows will say so");
+    }
     let work = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new(".")).join("target/bench");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
@@ -436,6 +441,9 @@ pub fn run(quick: bool) -> Result<(), String> {
         format!("{} sessions written in {:.1} s", s.query_sessions, seed_secs),
         NO_TARGET.into(),
     ));
+
+    // (8) TLS and WebSockets through the gateway.
+    rows.extend(transport::rows(&work, &s));
 
     let mut table = String::from("| measure | result | target: how far |\n|---|---|---|\n");
     for (a, b, c) in &rows {

@@ -174,6 +174,22 @@ fn protoc() -> Result<(), String> {
     debian("protoc", "protobuf-compiler")
 }
 
+/// nginx, for `cargo xtask bench` only (the rows comparing against it, plain and over TLS):
+/// Debian's `nginx` when missing. Without it (no root, no network) those rows say "nginx not
+/// installed" instead of failing the run.
+pub fn ensure_nginx() -> Result<(), String> {
+    if ["/usr/sbin/nginx", "/usr/bin/nginx"].iter().any(|p| Path::new(p).exists()) {
+        return Ok(());
+    }
+    eprintln!("xtask: nginx is missing; installing Debian's nginx for the benchmark's comparison rows");
+    let install = ["install", "-y", "--no-install-recommends", "nginx"];
+    if crate::run("apt-get", &install).is_err() {
+        crate::run("apt-get", &["update"])?;
+        crate::run("apt-get", &install)?;
+    }
+    Ok(())
+}
+
 /// Installs Debian's `package` unless `program --version` answers already.
 fn debian(program: &str, package: &str) -> Result<(), String> {
     if answers(Path::new(program), &["--version"]).is_some() {

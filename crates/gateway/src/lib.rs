@@ -197,6 +197,9 @@ async fn handle(
     req: Request<Body>,
 ) -> Response<Body> {
     let rid = request_id(&req);
+    // The access line's facts, gathered only when the log wants the line.
+    let access = tracing::enabled!(target: ACCESS, tracing::Level::INFO)
+        .then(|| (std::time::Instant::now(), req.method().clone(), req.uri().path().to_owned()));
     let unread_body = has_body(&req);
     let local = req.extensions().get::<LocalAddr>().map(|l| l.0);
     let tls = req.extensions().get::<Transport>().is_some_and(|t| t.tls);
@@ -210,9 +213,26 @@ async fn handle(
     if unread_body && res.extensions().get::<OwnError>().is_some() {
         res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
+    if let Some((started, method, path)) = access {
+        // The path without its query (which may carry codes or tokens), the client as the
+        // trusted-proxy rules decided it; never a cookie or a header value.
+        tracing::info!(
+            target: ACCESS,
+            request_id = rid.to_str().unwrap_or(""),
+            method = %method,
+            path = %path,
+            status = res.status().as_u16(),
+            latency_ms = started.elapsed().as_secs_f64() * 1_000.0,
+            client = %client.ip,
+            "gateway request"
+        );
+    }
     res.headers_mut().insert("x-request-id", rid);
     res
 }
+
+/// The gateway's access log target: one line per proxied request (`TESSERA_LOG` decides).
+const ACCESS: &str = "tessera::gateway::access";
 
 async fn dispatch(gw: &Gateway, client: &admit::Client, req: Request<Body>, rid: &HeaderValue) -> Response<Body> {
     match req.uri().path() {

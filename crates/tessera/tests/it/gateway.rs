@@ -58,9 +58,10 @@ async fn gateway_apply_from_a_file_then_sign_in_and_pass_through() {
         .args(["serve", "--listen", &format!("127.0.0.1:{api}"), "--gateway-listen", &format!("127.0.0.1:{gw}")])
         .args(["--database", &format!("sqlite://{}", dir.path().join("t.db").display())])
         .env("TESSERA_BOOTSTRAP_API_KEY", ADMIN_KEY)
-        .env("TESSERA_LOG", "warn")
+        .env("TESSERA_LOG", "warn,tessera::gateway::access=info")
+        .env("TESSERA_LOG_FORMAT", "json")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(dir.path().join("stderr")).unwrap()))
         .spawn()
         .unwrap();
     // Killed however the test ends: a failed assertion must not leave the server running.
@@ -122,6 +123,24 @@ async fn gateway_apply_from_a_file_then_sign_in_and_pass_through() {
     let res =
         http(gw, &format!("GET /up/healthz HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"));
     assert!(res.starts_with("HTTP/1.1 200") && res.contains("\"status\":\"ok\""), "{res}");
+    // The gateway's access log: a JSON line per request, path without query, never the cookie.
+    let logged = std::fs::read_to_string(dir.path().join("stderr")).unwrap();
+    let lines: Vec<serde_json::Value> = logged
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["target"] == "tessera::gateway::access")
+        .collect();
+    for status in [401, 200] {
+        assert!(
+            lines.iter().any(|v| v["fields"]["path"] == "/up/healthz"
+                && v["fields"]["status"] == status
+                && v["fields"]["method"] == "GET"
+                && v["fields"]["client"] == "127.0.0.1"),
+            "no access line for GET /up/healthz {status}:\n{logged}"
+        );
+    }
+    let cookie_value = cookie.split_once('=').unwrap().1;
+    assert!(!logged.contains(cookie_value), "the session cookie reached the log:\n{logged}");
 
     // --prune with an empty file removes everything the file does not name.
     std::fs::write(&file, "{}").unwrap();

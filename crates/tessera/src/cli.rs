@@ -583,15 +583,54 @@ fn print(output: &str, value: &Value, columns: &[&str]) {
 
 /// `tessera gateway apply`: services, then routes, then plugins, each created or replaced by
 /// name; references by name become ids. Prints what changed.
+///
+/// A Kong declarative file (decK's, YAML or JSON, with `_format_version`) is read too: its
+/// consumers become users with the same ids (created once, left alone when they exist), its
+/// nested routes and plugins are flattened, plugins other than `session` are reported as
+/// skipped.
 async fn gateway_apply(c: &Client, file: &std::path::Path, prune: bool) -> anyhow::Result<Value> {
     let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let desired: Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
-    let mut apply = GatewayApply { c, desired, ids: Default::default(), report: vec![], surplus: vec![] };
+    let mut desired =
+        crate::kong::parse(&text).with_context(|| format!("{} is not a configuration", file.display()))?;
+    let mut report = vec![];
+    if crate::kong::is_kong(&desired) {
+        let converted = crate::kong::convert(&desired).with_context(|| format!("{} (Kong format)", file.display()))?;
+        for consumer in &converted.consumers {
+            report.push(kong_consumer(c, consumer).await?);
+        }
+        report.extend(converted.skipped);
+        desired = converted.gateway;
+    }
+    let mut apply = GatewayApply { c, desired, ids: Default::default(), report, surplus: vec![] };
     apply.kind::<gw::Service>("service", "services", "name", prune).await?;
     apply.kind::<gw::Route>("route", "routes", "name", prune).await?;
     apply.kind::<gw::Plugin>("plugin", "plugins", "instance_name", prune).await?;
     apply.prune().await?;
     Ok(Value::Array(apply.report))
+}
+
+/// A Kong consumer as a Tessera user with the consumer's id: created when missing, left as
+/// it is when a user with that id exists (so applying the same file again changes nothing).
+async fn kong_consumer(c: &Client, consumer: &crate::kong::Consumer) -> anyhow::Result<Value> {
+    let id = &consumer.id;
+    let (status, _) = c
+        .raw(axum::http::Method::GET, &format!("/v2/users/{id}"), None)
+        .await
+        .with_context(|| format!("GET user {id}"))?;
+    let change = if status.is_success() {
+        "unchanged"
+    } else {
+        let body = serde_json::json!({"id": id, "email": consumer.email, "first_name": consumer.first_name});
+        let (status, answer) = c
+            .raw(axum::http::Method::POST, "/v2/users", Some(&body.to_string()))
+            .await
+            .with_context(|| format!("POST user {id}"))?;
+        if !status.is_success() {
+            anyhow::bail!("consumer {id} ({}): {status} {answer}", consumer.email);
+        }
+        "created"
+    };
+    Ok(serde_json::json!({"kind": "user", "name": consumer.email, "id": id, "change": change}))
 }
 
 /// One `gateway apply` under way: the file, the ids of what it named so far, what changed,

@@ -3,6 +3,7 @@
 mod admin;
 mod backup;
 mod cli;
+mod kong;
 mod migrate;
 mod serve;
 

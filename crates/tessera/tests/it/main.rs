@@ -11,6 +11,7 @@ mod crash;
 mod docs_examples;
 mod gateway;
 mod help;
+mod kong_migration;
 mod logs;
 mod migrate;
 mod names;

@@ -113,6 +113,13 @@ impl App {
     /// answers the user and its failed-login state from before this sign-in. Every failure
     /// answers [`SIGN_IN_FAILED`] after the same amount of work.
     pub async fn check_password(&self, req: &SignIn) -> AppResult<(User, LoginState)> {
+        // Counted here, so the API's, the console's and the gateway's sign-ins all are.
+        let checked = self.check_password_once(req).await;
+        self.metrics.sign_ins.observe(&checked);
+        checked
+    }
+
+    async fn check_password_once(&self, req: &SignIn) -> AppResult<(User, LoginState)> {
         let email = Email::parse(&req.email)?;
         if req.password.is_empty() || req.password.len() > 1024 {
             return Err(AppError::Unauthorized(SIGN_IN_FAILED.into()));
@@ -186,9 +193,7 @@ impl App {
     }
 
     pub async fn sign_in(&self, req: SignIn) -> AppResult<SignedIn> {
-        let checked = self.check_password(&req).await;
-        self.metrics.sign_ins.observe(&checked);
-        let (user, previous) = checked?;
+        let (user, previous) = self.check_password(&req).await?;
         let now = self.now();
         let client = req.client_ip.map(|ip| ip.to_canonical().to_string()).unwrap_or_default();
         // The session's `role` names the user's assignable roles as of sign-in.

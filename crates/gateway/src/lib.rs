@@ -244,13 +244,56 @@ async fn dispatch(gw: &Gateway, client: &admit::Client, req: Request<Body>, rid:
     // Routes match the Host the request names (as Kong's router does), not a forwarded one.
     let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).or_else(|| req.uri().host());
     let host = host.unwrap_or("");
-    match table.find(host, req.method().as_str(), req.uri().path()) {
-        None => error_response(StatusCode::NOT_FOUND, "no_route", "no route matched this request"),
-        Some(m) => match &m.route.plugin {
-            None => proxy::forward(&m, req, client, rid).await,
-            Some(plugin) => session::run(gw, &m, Arc::clone(plugin), req, client, rid).await,
-        },
+    let facts = table::RequestFacts {
+        host,
+        method: req.method().as_str(),
+        path: req.uri().path(),
+        headers: req.headers(),
+        https: client.proto == "https",
+        websocket: req.extensions().get::<admit::WebSocketUpgrade>().is_some(),
+    };
+    let found = match table.lookup(&facts) {
+        table::Lookup::Found(m) => m,
+        table::Lookup::NotFound => {
+            return error_response(StatusCode::NOT_FOUND, "no_route", "no route matched this request");
+        }
+        table::Lookup::HttpsRequired(route) => return https_required(route, host, &req),
+        table::Lookup::WrongProtocol(route) => {
+            return error_response(
+                StatusCode::UPGRADE_REQUIRED,
+                "wrong_protocol",
+                &format!("this route takes only {}", route_protocols(route)),
+            );
+        }
+    };
+    match found.plugin_for(facts.protocols()) {
+        None => proxy::forward(&found, req, client, rid).await,
+        Some(plugin) => session::run(gw, &found, Arc::clone(plugin), req, client, rid).await,
     }
+}
+
+/// A plain-http request to a route that takes only https: Kong's 426 ("Please use HTTPS
+/// protocol", with `Upgrade: TLS/1.2, HTTP/1.1`), or the redirect the route asks for.
+fn https_required(route: &table::CompiledRoute, host: &str, req: &Request<Body>) -> Response<Body> {
+    let code = StatusCode::from_u16(route.https_redirect_status_code).unwrap_or(StatusCode::UPGRADE_REQUIRED);
+    let path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    if code != StatusCode::UPGRADE_REQUIRED && !host.is_empty() {
+        return error::redirect(code, &format!("https://{host}{path}"));
+    }
+    let mut res = error_response(StatusCode::UPGRADE_REQUIRED, "https_required", "Please use HTTPS protocol");
+    res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    res.headers_mut().insert(header::UPGRADE, HeaderValue::from_static("TLS/1.2, HTTP/1.1"));
+    res
+}
+
+fn route_protocols(route: &table::CompiledRoute) -> String {
+    let all = [
+        (table::Protocols::HTTP, "http"),
+        (table::Protocols::HTTPS, "https"),
+        (table::Protocols::WS, "ws (WebSocket upgrades)"),
+        (table::Protocols::WSS, "wss (WebSocket upgrades over TLS)"),
+    ];
+    all.iter().filter(|(p, _)| route.protocols.intersects(*p)).map(|(_, n)| *n).collect::<Vec<_>>().join(", ")
 }
 
 fn ready(gw: &Gateway) -> Response<Body> {

@@ -101,6 +101,8 @@ pub struct SessionPlugin {
     pub read_body_for_logout: bool,
     pub request_headers: Vec<SessionHeader>,
     pub response_headers: Vec<SessionHeader>,
+    /// The requests the plugin runs for (Kong's plugin `protocols`).
+    pub protocols: crate::table::Protocols,
 }
 
 impl std::fmt::Debug for SessionPlugin {
@@ -127,6 +129,7 @@ impl SessionPlugin {
         Self {
             id: p.id.unwrap_or_default(),
             org,
+            protocols: crate::table::Protocols::from_names(&p.protocols),
             keys: Keys::from_secret(c.secret.as_bytes()),
             timeouts: Timeouts {
                 idling: secs(c.idling_timeout),

@@ -161,8 +161,10 @@ pub enum GatewayAction {
     /// service (`"service": {"name": "api"}`) and plugins their route or service the same way;
     /// plugins are matched by `instance_name`. Objects in the file are created or replaced;
     /// with --prune, named objects not in the file are deleted. Applied without a restart.
+    /// A Kong decK file (YAML or JSON with `_format_version`) is read too: its consumers
+    /// become users with the same ids (docs/gateway.md, "Moving from Kong").
     Apply {
-        /// The configuration file (JSON).
+        /// The configuration file (JSON, YAML, or Kong's decK format).
         #[arg(long)]
         file: std::path::PathBuf,
         /// Also delete services, routes and plugins that the file does not name.

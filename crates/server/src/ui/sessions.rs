@@ -279,8 +279,9 @@ async fn list(State(app): State<Arc<App>>, ui: Ui, uri: Uri) -> Response {
     res
 }
 
+/// The end of an id: ids are time-ordered, so their first characters are alike.
 fn short(moid: &str) -> &str {
-    moid.get(..8).unwrap_or(moid)
+    moid.get(moid.len().saturating_sub(12)..).unwrap_or(moid)
 }
 
 /// Counts by kind and status: one `$count` query per pair.

@@ -9,6 +9,7 @@ mod csrf;
 mod gateway;
 mod gateway_tls;
 mod gateway_ws;
+mod gateway_kong_router;
 mod http_errors;
 mod iam;
 mod login;

@@ -67,8 +67,9 @@ enum Cmd {
         #[arg(long)]
         tokens_file: Option<PathBuf>,
     },
-    /// Create a user allowed to assume a role (policy, role, trust, API key) through the API;
-    /// prints {"user_id","role_id","user_key"}.
+    /// Create a user allowed to assume a role (policy, role, trust, API key, password) through
+    /// the API and sign it in; prints {"user_id","role_id","user_key","login_token","email",
+    /// "password"}.
     Setup {
         #[arg(long)]
         url: String,
@@ -86,6 +87,15 @@ enum Cmd {
         upstream: String,
         #[arg(long)]
         gateway: String,
+    },
+    /// Insert users into the organization of --admin-key in a SQLite database (server stopped).
+    SeedUsers {
+        #[arg(long)]
+        database: PathBuf,
+        #[arg(long)]
+        admin_key: String,
+        #[arg(long)]
+        count: u64,
     },
     /// Insert login sessions for the user of --admin-key into a SQLite database (server stopped).
     Seed {
@@ -115,6 +125,7 @@ fn main() -> anyhow::Result<()> {
             Cmd::Seed { database, admin_key, count, tokens_out } => {
                 seed(&database, &admin_key, count, tokens_out).await
             }
+            Cmd::SeedUsers { database, admin_key, count } => seed_users(&database, &admin_key, count).await,
             Cmd::Setup { url, admin_key } => setup(&url, &admin_key).await,
             Cmd::GatewaySetup { url, admin_key, upstream, gateway } => {
                 gateway_setup(&url, &admin_key, &upstream, &gateway).await
@@ -199,7 +210,7 @@ async fn load(spec: LoadSpec) -> anyhow::Result<()> {
                 if !tokens.is_empty() {
                     req = req.header("authorization", format!("Bearer {}", tokens[(n as usize) % tokens.len()]));
                 }
-                if body.is_some() {
+                if body.is_some() && !headers.iter().any(|(k, _)| k == hyper::header::CONTENT_TYPE) {
                     req = req.header("content-type", "application/json");
                 }
                 let req = req.body(Full::new(Bytes::from(body.clone().unwrap_or_default()))).expect("request");
@@ -240,6 +251,42 @@ async fn load(spec: LoadSpec) -> anyhow::Result<()> {
         "p99_us": pct(0.99),
     });
     println!("{out}");
+    Ok(())
+}
+
+async fn seed_users(database: &std::path::Path, admin_key: &str, count: u64) -> anyhow::Result<()> {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(database)?);
+    let Some(Credential::ApiKey { user: admin, .. }) =
+        store.find_credential(TokenKind::ApiKey, &TokenDigest::of(admin_key)).await?
+    else {
+        bail!("--admin-key is not an API key of this database");
+    };
+    let now = Timestamp(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64);
+    let mut rng = rand::rngs::StdRng::from_entropy();
+    let mut done = 0u64;
+    while done < count {
+        let batch = (count - done).min(2_000);
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..batch {
+            let n = done + i;
+            let user = tessera_domain::user::User {
+                id: tessera_domain::ids::UserId::generate(&mut rng),
+                org_id: admin.org_id,
+                email: tessera_domain::user::Email::parse(&format!("seeded{n:07}@bench.example"))?,
+                first_name: format!("First{n}"),
+                last_name: format!("Last{n}"),
+                status: tessera_domain::user::UserStatus::Active,
+                date_created: now.plus_secs(-((count - n) as i64)),
+            };
+            let store = Arc::clone(&store);
+            tasks.spawn(async move { store.create_user(&user, None).await });
+        }
+        while let Some(r) = tasks.join_next().await {
+            r??;
+        }
+        done += batch;
+    }
+    eprintln!("seeded {count} users");
     Ok(())
 }
 
@@ -337,13 +384,15 @@ async fn call(
     let stream = tokio::net::TcpStream::connect((host.as_str(), uri.port_u16().unwrap_or(80))).await?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
     tokio::spawn(conn);
-    let req = hyper::Request::builder()
+    let mut req = hyper::Request::builder()
         .method(method)
         .uri(uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"))
         .header("host", host)
-        .header("authorization", format!("Bearer {key}"))
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.map(|b| b.to_string()).unwrap_or_default())))?;
+        .header("content-type", "application/json");
+    if !key.is_empty() {
+        req = req.header("authorization", format!("Bearer {key}"));
+    }
+    let req = req.body(Full::new(Bytes::from(body.map(|b| b.to_string()).unwrap_or_default())))?;
     let res = sender.send_request(req).await?;
     let status = res.status().as_u16();
     let bytes = res.into_body().collect().await?.to_bytes();
@@ -358,8 +407,9 @@ async fn setup(url: &str, admin: &str) -> anyhow::Result<()> {
         }
         Ok(r.1)
     };
+    let (email, password) = ("bench@example.com", "bench-password-0123456789");
     let user = expect(
-        call(url, admin, "POST", "/v2/users", Some(serde_json::json!({"email": "bench@example.com"}))).await?,
+        call(url, admin, "POST", "/v2/users", Some(serde_json::json!({"email": email, "password": password}))).await?,
         201,
     )?;
     let user_id = user["user"]["id"].as_str().context("user id")?.to_owned();
@@ -400,7 +450,17 @@ async fn setup(url: &str, admin: &str) -> anyhow::Result<()> {
         201,
     )?;
     let user_key = key["api_key"]["api_key"].as_str().context("api key")?;
-    println!("{}", serde_json::json!({"user_id": user_id, "role_id": role_id, "user_key": user_key}));
+    // A login session of the same user: what "who am I?" is asked with.
+    let signed = expect(
+        call(url, "", "POST", "/v2/sessions", Some(serde_json::json!({"email": email, "password": password}))).await?,
+        201,
+    )?;
+    let login_token = signed["token"].as_str().context("session token")?;
+    println!(
+        "{}",
+        serde_json::json!({"user_id": user_id, "role_id": role_id, "user_key": user_key,
+            "login_token": login_token, "email": email, "password": password})
+    );
     Ok(())
 }
 

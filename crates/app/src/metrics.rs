@@ -39,9 +39,12 @@ impl Outcomes {
 /// turn into a count over every session each time.
 const LIVE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// The last count of live sessions by kind, and when it was taken.
+type LiveCounts = Option<(std::time::Instant, Vec<(String, u64)>)>;
+
 #[derive(Default)]
 pub(crate) struct AppMetrics {
-    live: tokio::sync::Mutex<Option<(std::time::Instant, Vec<(String, u64)>)>>,
+    live: tokio::sync::Mutex<LiveCounts>,
     pub(crate) sign_ins: Outcomes,
     pub(crate) lockouts: AtomicU64,
     pub(crate) assumes: Outcomes,

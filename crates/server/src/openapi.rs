@@ -753,6 +753,13 @@ fn build() -> Value {
         paths[&path][&m]["requestBody"]["content"]["application/json"]["schema"] = schema;
     }
     schemas.insert("ErrorBody".into(), error_schema());
+    for (method, path, example) in request_examples() {
+        if let Some(content) = paths.get_mut(path).and_then(|p| p.get_mut(method)).and_then(|o| {
+            o.get_mut("requestBody").and_then(|b| b.get_mut("content")).and_then(|c| c.get_mut("application/json"))
+        }) {
+            content["example"] = example;
+        }
+    }
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -1030,4 +1037,62 @@ mod tests {
             assert_eq!(o.access, expected, "{} {}", r.method, r.path);
         }
     }
+}
+
+/// The service id the route example names (a test puts the example service's real id there).
+pub const EXAMPLE_SERVICE_ID: &str = "0190f3a1-7c2d-7b31-9d3e-00000000005e";
+
+/// One example request body for the operations a newcomer calls first (method in lowercase,
+/// as in the document). Each is accepted by the server as it stands: a test sends every one.
+pub fn request_examples() -> Vec<(&'static str, &'static str, Value)> {
+    let role = "0190f3a1-7c2d-7b31-9d3e-6a1b2c3d4e5f";
+    let user = "0190f3a1-7c2d-7b31-9d3e-000000000001";
+    vec![
+        (
+            "post",
+            "/v2/users",
+            json!({"email": "ann@example.com", "first_name": "Ann", "last_name": "Lee", "password": "correct horse battery staple"}),
+        ),
+        ("post", "/v2/groups", json!({"display_name": "operators", "description": "On-call operators"})),
+        (
+            "post",
+            "/v2/policies",
+            json!({"name": "read-users", "description": "Read any user", "policy_document": {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": ["iam.user.Read", "iam.user.List"], "Resource": ["*"]}]
+            }}),
+        ),
+        ("post", "/v2/roles", json!({"name": "deployer", "role_type": "assumable", "max_session_duration": 3600})),
+        (
+            "post",
+            "/v2/role-trusts",
+            json!({"role_id": role, "trust_type": "TemporaryAssumption", "trusted_user_id": user,
+                   "conditions": {"ip_address": ["10.0.0.0/8"]}, "valid_until": "2099-01-01T00:00:00Z"}),
+        ),
+        (
+            "post",
+            "/v2/assumed-roles/assume",
+            json!({"user_id": user, "role_id": role, "session_name": "deploy-42", "duration": 900}),
+        ),
+        ("post", "/v2/sessions", json!({"email": "ann@example.com", "password": "correct horse battery staple"})),
+        ("post", "/v2/users/{user_id}/apikeys", json!({"name": "ci", "date_expire": "2099-01-01T00:00:00Z"})),
+        (
+            "put",
+            "/v2/iam/session-limits",
+            json!({"idle_timeout": 1800, "absolute_timeout": 43200, "max_sessions_per_user": 5}),
+        ),
+        ("post", "/v2/gateway/services", json!({"name": "app", "url": "http://127.0.0.1:3000"})),
+        (
+            "post",
+            "/v2/gateway/routes",
+            json!({"name": "app", "paths": ["/app"], "strip_path": true, "service": {"id": EXAMPLE_SERVICE_ID}}),
+        ),
+        (
+            "post",
+            "/v2/gateway/plugins",
+            json!({"name": "session", "config": {
+                "secret": "a-long-random-secret-shared-by-every-node", "idling_timeout": 900, "cookie_secure": true
+            }}),
+        ),
+    ]
 }

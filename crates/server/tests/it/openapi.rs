@@ -71,3 +71,43 @@ async fn forward_auth_refuses_a_method_outside_the_standard_ones() {
         call(Method::TRACE, "/v2/auth/forward").from("127.0.0.1:5000").bearer(super::ADMIN_KEY).send(&r).await;
     assert_eq!(s, StatusCode::OK, "the standard methods still work");
 }
+
+/// Every request example in the document is one the server accepts: sent in order (so the
+/// names and ids they refer to exist), each is created or, where it names an object that
+/// only exists in a real deployment, refused for that reason and never as a malformed body.
+#[tokio::test]
+async fn every_request_example_is_accepted_by_the_server() {
+    let f = fixture().await;
+    let app = router(f.app.clone());
+    let doc = tessera_server::openapi::document();
+    let examples = tessera_server::openapi::request_examples();
+    assert!(examples.len() >= 10);
+    let mut user_id = String::new();
+    let mut service_id = String::new();
+    for (method, path, example) in examples {
+        assert_eq!(
+            doc["paths"][path][method]["requestBody"]["content"]["application/json"]["example"], example,
+            "the example of {method} {path} is in the document"
+        );
+        let target = path.replace("{user_id}", &user_id);
+        let m = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
+        let body = example.to_string().replace(tessera_server::openapi::EXAMPLE_SERVICE_ID, &service_id);
+        let mut c = call(m, &target).json(serde_json::from_str(&body).unwrap());
+        if path != "/v2/sessions" {
+            c = c.bearer(super::ADMIN_KEY);
+        }
+        let (s, _, body) = c.send(&app).await;
+        let refers_to_absent = path == "/v2/role-trusts" || path == "/v2/assumed-roles/assume";
+        if refers_to_absent {
+            assert_eq!(s, StatusCode::NOT_FOUND, "{method} {path}: {body}");
+        } else {
+            assert!(s.is_success(), "{method} {path} answered {s}: {body}");
+        }
+        if path == "/v2/users" {
+            user_id = body["user"]["id"].as_str().unwrap().to_owned();
+        }
+        if path == "/v2/gateway/services" {
+            service_id = body["service"]["id"].as_str().or(body["id"].as_str()).unwrap_or_default().to_owned();
+        }
+    }
+}

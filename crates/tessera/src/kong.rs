@@ -86,7 +86,7 @@ fn reference(v: &Value, at: &str) -> anyhow::Result<Value> {
 fn drop_unused(obj: &mut Map<String, Value>, dropped: &[&str], at: &str) -> anyhow::Result<()> {
     for f in dropped {
         match obj.remove(*f) {
-            Some(v) if !is_unset(&v) && !(*f == "path_handling" || f.ends_with("_buffering")) => {
+            Some(v) if !(is_unset(&v) || *f == "path_handling" || f.ends_with("_buffering")) => {
                 bail!("{at}.{f}: not supported by Tessera's gateway (it is {v})")
             }
             _ => {}

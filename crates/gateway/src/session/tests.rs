@@ -24,11 +24,11 @@ use super::open::{Found, Open, open};
 use super::refresh::refresh;
 use super::remember::restore;
 use super::start::{key_ttl, start_session};
-use tessera_session_cookie::MAX_TTL;
 use super::upstream::strip_session_cookies;
 use super::{Presented, unauthenticated};
 use crate::Gateway;
 use crate::plugin::{SessionPlugin, Unauthenticated};
+use tessera_session_cookie::MAX_TTL;
 
 const T0: u64 = 1_700_000_000;
 const UA: &str = "UA-1";

@@ -13,7 +13,7 @@ use tessera_testkit::{Backend, TestApp, spawn_app};
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::gateway_tls::{Ca, api, gateway_addr, tls_node};
+use crate::gateway_tls::{Ca, api, tls_node};
 use crate::gateway_ws::ws_echo_upstream;
 
 /// An HTTP upstream answering every request with its label and the path it got.

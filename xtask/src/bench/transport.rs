@@ -96,7 +96,7 @@ fn measure(work: &Path, s: &Settings) -> Result<Vec<Row>, String> {
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     match nginx(&dir, "nginx-tls", up_port, |port| {
         format!(
-            "server {{ listen 127.0.0.1:{port} ssl; ssl_certificate {}; ssl_certificate_key {}; \
+            "server {{ listen 127.0.0.1:{port} ssl; keepalive_requests 100000000; ssl_certificate {}; ssl_certificate_key {}; \
              location / {{ proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection \"\"; }} }}",
             cert.display(),
             key.display()

@@ -253,8 +253,20 @@ impl ResourceImpl for GatewayService {
 
 pub struct GatewayRoute;
 
-const ROUTE_KEYS: &[&str] =
-    &["id", "name", "paths", "hosts", "methods", "protocols", "strip_path", "preserve_host", "service", "tags"];
+const ROUTE_KEYS: &[&str] = &[
+    "id",
+    "name",
+    "paths",
+    "hosts",
+    "methods",
+    "protocols",
+    "regex_priority",
+    "https_redirect_status_code",
+    "strip_path",
+    "preserve_host",
+    "service",
+    "tags",
+];
 
 fn ref_ty() -> Ty {
     Ty::obj(&[("id", Ty::Str)])
@@ -265,10 +277,20 @@ fn route_spec() -> BlockSpec {
         "A gateway route: which requests (paths, hosts, methods) go to a service.",
         vec![
             optional("name", Ty::Str, "A unique name: letters, digits, `-`, `.`, `_`, `~`."),
-            optional("paths", Ty::list(Ty::Str), "Path prefixes, each starting with `/`."),
-            optional("hosts", Ty::list(Ty::Str), "Host names, optionally with a leading `*.`."),
+            optional("paths", Ty::list(Ty::Str), "Path prefixes (`/api`), or Kong regexes (`~/users/\\d+$`)."),
+            optional("hosts", Ty::list(Ty::Str), "Host names, optionally `*.example.com` or `example.*`."),
             optional("methods", Ty::list(Ty::Str), "HTTP methods such as `GET`."),
-            optional_computed("protocols", Ty::list(Ty::Str), "`http`, `https` (both when not set)."),
+            optional_computed(
+                "protocols",
+                Ty::list(Ty::Str),
+                "`http`, `https`, `ws`, `wss` (http and https when not set).",
+            ),
+            optional_computed("regex_priority", Ty::Num, "Orders routes whose regex paths match (higher first; 0)."),
+            optional_computed(
+                "https_redirect_status_code",
+                Ty::Num,
+                "Plain http to an https-only route: 426, or a redirect code 301/302/307/308 (426).",
+            ),
             optional_computed("strip_path", Ty::Bool, "Remove the matched prefix before proxying (true)."),
             optional_computed("preserve_host", Ty::Bool, "Send the client's Host header upstream (false)."),
             required("service", ref_ty(), "The service the route sends to: `{ id = ... }`."),

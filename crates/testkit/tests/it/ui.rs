@@ -152,7 +152,31 @@ async fn a_bad_filter_is_answered_with_its_position(backend: Backend) {
     assert!(html.contains("$filter error at position 30"), "{html}");
 }
 
+/// The live counts come from one `$apply` grouping and show each kind and status.
+async fn counts_by_kind_and_status_are_live(backend: Backend) {
+    let t = spawn_app(backend).await;
+    let cookie = console_user(&t, "boss@example.com", Some(allow(&["*"]))).await;
+    let _second = console_user(&t, "ops@example.com", Some(allow(&["*"]))).await;
+    let counts = |cookie: String| {
+        let url = format!("{}/ui/sessions/counts", t.url);
+        async move {
+            let res = browser().get(url).header("cookie", cookie).header("hx-request", "true").send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            res.text().await.unwrap()
+        }
+    };
+    let html = counts(cookie.clone()).await;
+    assert!(html.contains(r#"data-kind="login" data-status="Active">2<"#), "{html}");
+    assert!(html.contains(r#"data-kind="login" data-status="Terminated">0<"#), "{html}");
+    let all = t.admin.query_sessions(&[("$filter", "kind eq 'login'")]).await.unwrap();
+    let moid = all.results.unwrap()[1]["moid"].as_str().unwrap().to_owned();
+    t.admin.terminate_session(&moid).await.unwrap();
+    let html = counts(cookie).await;
+    assert!(html.contains(r#"data-kind="login" data-status="Terminated">1<"#), "{html}");
+}
+
 tessera_testkit::both_backends!(
+    counts_by_kind_and_status_are_live,
     pages_carry_a_strict_csp_and_no_inline_script,
     sign_in_goes_only_to_console_paths,
     a_cross_site_form_post_changes_nothing,

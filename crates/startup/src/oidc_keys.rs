@@ -12,22 +12,29 @@ use tessera_domain::oidc::{IssuerUri, JwkSet};
 const MAX_BODY: usize = 1 << 20;
 
 pub struct HttpKeyFetcher {
-    client: reqwest::Client,
+    /// Built on the first fetch: a node that never meets an OIDC issuer never loads the TLS
+    /// roots and client (a few MB of resident memory).
+    client: std::sync::OnceLock<reqwest::Client>,
 }
 
 impl HttpKeyFetcher {
     pub fn new() -> Self {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(3))
-            .timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::limited(3))
-            .build()
-            .expect("an HTTP client with default TLS settings");
-        Self { client }
+        Self { client: std::sync::OnceLock::new() }
+    }
+
+    fn client(&self) -> &reqwest::Client {
+        self.client.get_or_init(|| {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .timeout(Duration::from_secs(5))
+                .redirect(reqwest::redirect::Policy::limited(3))
+                .build()
+                .expect("an HTTP client with default TLS settings")
+        })
     }
 
     async fn get_json(&self, url: &str, what: &str) -> Result<(serde_json::Value, HeaderMap), String> {
-        let answer = self.client.get(url).send().await.map_err(|e| format!("{what} at {url}: {}", short(&e)))?;
+        let answer = self.client().get(url).send().await.map_err(|e| format!("{what} at {url}: {}", short(&e)))?;
         let status = answer.status();
         if !status.is_success() {
             return Err(format!("{what} at {url} answered {status}"));

@@ -52,9 +52,14 @@ fn serve(database: &str, port: u16) -> Result<Proc, String> {
 }
 
 fn serve_with_gateway(database: &str, port: u16, gateway: Option<u16>) -> Result<Proc, String> {
+    serve_with(database, port, gateway, &[])
+}
+
+fn serve_with(database: &str, port: u16, gateway: Option<u16>, extra: &[&str]) -> Result<Proc, String> {
     let gw = gateway.map(|p| format!("127.0.0.1:{p}")).unwrap_or_else(|| "off".into());
     let child = Command::new(release_bin("tessera"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database", database, "--gateway-listen", &gw])
+        .args(extra)
         .env("TESSERA_BOOTSTRAP_API_KEY", ADMIN_KEY)
         .env("TESSERA_LOG", "warn")
         // The forward-auth row asks as nginx's `auth_request` would, from 127.0.0.1.
@@ -569,6 +574,35 @@ pub fn run(quick: bool) -> Result<(), String> {
         "(seeding)".into(),
         format!("{} sessions written in {:.1} s", s.query_sessions, seed_secs),
         NO_TARGET.into(),
+    ));
+
+    // (9) the cost of metrics on the token path: row 1b's load against a second node with
+    // `--metrics-listen`, alternating A B A B so a drift of the machine falls on both.
+    let metrics_port = free_port();
+    let m_port = free_port();
+    let m_url = format!("http://127.0.0.1:{m_port}");
+    let m_server = serve_with(
+        &format!("sqlite://{}", work.join("metrics.db").display()),
+        m_port,
+        None,
+        &["--metrics-listen", &format!("127.0.0.1:{metrics_port}")],
+    )?;
+    let m_ids = bench(&["setup", "--url", &m_url, "--admin-key", ADMIN_KEY])?;
+    let m_auth = format!("Authorization: Bearer {}", m_ids["user_key"].as_str().unwrap_or_default());
+    let check = |base: &str, header: &str| {
+        load(&format!("{base}/v2/auth/check?action=iam.user.Read"), &["--connections", "32", "--header", header], &s)
+    };
+    let (mut off, mut on) = (0.0, 0.0);
+    for _ in 0..2 {
+        off += f(&check(&url, &auth)?, "rps");
+        on += f(&check(&m_url, &m_auth)?, "rps");
+    }
+    stop(m_server);
+    let slower = 1.0 - on / off.max(1.0);
+    rows.push((
+        "9. row 1b with --metrics-listen vs without (A B A B)".to_owned(),
+        format!("{:.0} vs {:.0} req/s: {:.1} % slower", on / 2.0, off / 2.0, slower * 100.0),
+        at_most(slower * 100.0, 3.0, "≤ 3 % slower"),
     ));
 
     // (8) TLS and WebSockets through the gateway.

@@ -174,10 +174,9 @@ impl Application {
             }
             None => (None, None, None),
         };
-        let metrics_task =
-            metrics.map(|(l, m)| {
-                tokio::spawn(tessera_server::metrics::serve(l, m, Arc::clone(&app), stopped(stop.subscribe())))
-            });
+        let metrics_task = metrics.map(|(l, m)| {
+            tokio::spawn(tessera_server::metrics::serve(l, m, Arc::clone(&app), stopped(stop.subscribe())))
+        });
         let api = tokio::spawn(tessera_server::serve_tls(
             api_listener,
             Arc::clone(&app),

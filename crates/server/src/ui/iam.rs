@@ -255,6 +255,7 @@ async fn user_page(app: &App, ui: &Ui, uid: UserId, uri: &Uri, secret: Option<Se
                 button.danger type="submit" { "Terminate all sessions" }
             }
             a href=(format!("/ui/sessions?user={}", encode(&u.email))) { "Sessions of this user" }
+            a.danger href=(format!("{base}/delete")) { "Delete user…" }
         }
         h2 { "Login lock" }
         @match &lock {
@@ -537,6 +538,7 @@ async fn group_detail(State(app): State<Arc<App>>, ui: Ui, Path(raw): Path<Strin
         h1 { "Group " (g.display_name) }
         (notice_banner(&uri))
         p { (g.description) }
+        p { a.danger href=(format!("/ui/groups/{}/delete", g.id)) { "Delete group…" } }
         h2 { "Members" }
         table {
             thead { tr { th scope="col" { "Email" } th scope="col" { "Action" } } }
@@ -915,6 +917,11 @@ async fn role_page(
         (notice_banner(uri))
         p.muted { "Id " span.mono { (r.id) } }
         (role_form(ui, &action, &input, bad.as_ref(), "Save role"))
+        p {
+            a href=(format!("{action}/assignments")) { "Users and groups this role is assigned to" }
+            " · "
+            a.danger href=(format!("{action}/delete")) { "Delete role…" }
+        }
         h2 { "Attached policies" }
         table {
             thead { tr { th scope="col" { "Policy" } th scope="col" { "Action" } } }

@@ -14,6 +14,7 @@
 //! answer marked `Cache-Control: no-store`.
 
 pub mod assets;
+mod assignments;
 mod gateway;
 mod iam;
 mod sessions;
@@ -61,6 +62,7 @@ pub fn pages() -> Vec<Page> {
     ];
     pages.extend(sessions::pages());
     pages.extend(iam::pages());
+    pages.extend(assignments::pages());
     pages.extend(gateway::pages());
     pages.extend(settings::pages());
     pages

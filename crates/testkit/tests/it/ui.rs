@@ -175,6 +175,140 @@ async fn counts_by_kind_and_status_are_live(backend: Backend) {
     assert!(html.contains(r#"data-kind="login" data-status="Terminated">1<"#), "{html}");
 }
 
+/// The ids of the users (`what` "users") or groups a role is assigned to, as `/v2` lists them.
+async fn assigned(t: &TestApp, role: &str, what: &str) -> Vec<String> {
+    let (status, body) = t.admin.raw(reqwest::Method::GET, &format!("/v2/roles/{role}/{what}"), None).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let key = if what == "users" { "user_id" } else { "group_id" };
+    body["assignments"].as_array().unwrap().iter().map(|a| a[key].as_str().unwrap().to_owned()).collect()
+}
+
+fn role_input(name: &str, role_type: &str) -> wire::RoleInput {
+    wire::RoleInput {
+        name: name.into(),
+        description: String::new(),
+        role_type: role_type.into(),
+        max_session_duration: None,
+    }
+}
+
+/// Assigning through the console's form is what `/v2` lists; unassigning takes it back; an
+/// assumable role is refused with the server's message beside the form.
+async fn a_role_is_assigned_and_unassigned_through_the_console(backend: Backend) {
+    let t = spawn_app(backend).await;
+    let cookie = console_user(&t, "boss@example.com", Some(allow(&["*"]))).await;
+    let (alice, _) = t.user_with_policy("alice@example.com", None).await;
+    let group = t
+        .admin
+        .create_group(&wire::GroupInput { display_name: "ops".into(), description: String::new() })
+        .await
+        .unwrap();
+    let role = t.admin.create_role(&role_input("auditor", "assignable")).await.unwrap();
+    let base = format!("{}/ui/roles/{}/assignments", t.url, role.id);
+    let page = browser().get(&base).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let token = csrf_of(&page.text().await.unwrap());
+    let post = |form: Vec<(&'static str, String)>, url: String| {
+        browser().post(url).header("cookie", &cookie).header("origin", &t.url).form(&form).send()
+    };
+
+    let res =
+        post(vec![("csrf_token", token.clone()), ("to", "user".into()), ("user_id", alice.id.clone())], base.clone())
+            .await
+            .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(assigned(&t, &role.id, "users").await, vec![alice.id.clone()]);
+    let res =
+        post(vec![("csrf_token", token.clone()), ("to", "group".into()), ("group_id", group.id.clone())], base.clone())
+            .await
+            .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(assigned(&t, &role.id, "groups").await, vec![group.id.clone()]);
+    let html = browser().get(&base).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
+    assert!(
+        html.contains(r#"aria-label="Unassign alice@example.com""#) && html.contains(r#"aria-label="Unassign ops""#),
+        "the page lists both: {html}"
+    );
+
+    let res = post(vec![("csrf_token", token.clone())], format!("{base}/users/{}/remove", alice.id)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(assigned(&t, &role.id, "users").await.is_empty(), "unassigned");
+    let res = post(vec![("csrf_token", token.clone())], format!("{base}/groups/{}/remove", group.id)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(assigned(&t, &role.id, "groups").await.is_empty(), "unassigned");
+
+    let assumable = t.admin.create_role(&role_input("deployer", "assumable")).await.unwrap();
+    let res = post(
+        vec![("csrf_token", token.clone()), ("to", "user".into()), ("user_id", alice.id.clone())],
+        format!("{}/ui/roles/{}/assignments", t.url, assumable.id),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains(r#"id="assign-user-error""#) && html.contains("only assignable roles can be assigned"),
+        "{html}"
+    );
+    assert!(assigned(&t, &assumable.id, "users").await.is_empty());
+}
+
+/// Deleting a user, a group and a role through the console's confirmation forms.
+async fn delete_through_the_console(backend: Backend) {
+    let t = spawn_app(backend).await;
+    let cookie = console_user(&t, "boss@example.com", Some(allow(&["*"]))).await;
+    let (alice, _) = t.user_with_policy("alice@example.com", None).await;
+    let group = t
+        .admin
+        .create_group(&wire::GroupInput { display_name: "ops".into(), description: String::new() })
+        .await
+        .unwrap();
+    let role = t.admin.create_role(&role_input("auditor", "assignable")).await.unwrap();
+    for (confirm, gone_to) in [
+        (format!("/ui/users/{}/delete", alice.id), "/ui/users?done=deleted"),
+        (format!("/ui/groups/{}/delete", group.id), "/ui/groups?done=deleted"),
+        (format!("/ui/roles/{}/delete", role.id), "/ui/roles?done=deleted"),
+    ] {
+        let page = browser().get(format!("{}{confirm}", t.url)).header("cookie", &cookie).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::OK, "{confirm}");
+        let html = page.text().await.unwrap();
+        assert!(html.contains("This cannot be undone."), "{html}");
+        let res = browser()
+            .post(format!("{}{confirm}", t.url))
+            .header("cookie", &cookie)
+            .header("origin", &t.url)
+            .form(&[("csrf_token", csrf_of(&html))])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "{confirm}");
+        assert_eq!(res.headers()[LOCATION], gone_to);
+    }
+    assert!(t.admin.get_user(&alice.id).await.unwrap_err().is_not_found(), "the user is gone");
+    let (status, _) = t.admin.raw(reqwest::Method::GET, &format!("/v2/groups/{}", group.id), None).await.unwrap();
+    assert_eq!(status, StatusCode::NOT_FOUND, "the group is gone");
+    let (status, _) = t.admin.raw(reqwest::Method::GET, &format!("/v2/roles/{}", role.id), None).await.unwrap();
+    assert_eq!(status, StatusCode::NOT_FOUND, "the role is gone");
+}
+
+/// A cross-site post to the assign form (no CSRF token, or another site's Origin) assigns nothing.
+async fn a_cross_site_assign_changes_nothing(backend: Backend) {
+    let t = spawn_app(backend).await;
+    let cookie = console_user(&t, "boss@example.com", Some(allow(&["*"]))).await;
+    let (mallory, _) = t.user_with_policy("mallory@example.com", None).await;
+    let role = t.admin.create_role(&role_input("admin-ish", "assignable")).await.unwrap();
+    let url = format!("{}/ui/roles/{}/assignments", t.url, role.id);
+    for origin in [None, Some("https://evil.example")] {
+        let mut req = browser().post(&url).header("cookie", &cookie);
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        let res = req.form(&[("to", "user"), ("user_id", mallory.id.as_str())]).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "origin {origin:?}");
+    }
+    assert!(assigned(&t, &role.id, "users").await.is_empty(), "nothing was assigned");
+}
+
 tessera_testkit::both_backends!(
     counts_by_kind_and_status_are_live,
     pages_carry_a_strict_csp_and_no_inline_script,
@@ -182,4 +316,7 @@ tessera_testkit::both_backends!(
     a_cross_site_form_post_changes_nothing,
     a_user_without_permissions_sees_no_admin_page,
     a_bad_filter_is_answered_with_its_position,
+    a_role_is_assigned_and_unassigned_through_the_console,
+    delete_through_the_console,
+    a_cross_site_assign_changes_nothing,
 );

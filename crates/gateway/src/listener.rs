@@ -64,7 +64,9 @@ pub async fn serve_tls(
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     let router = gw.router();
-    let http = builder();
+    let mut http = builder();
+    // Over TLS, one buffer per write: vectored writes would become one TLS record each.
+    http.http1().writev(false);
     // Plain connections speak HTTP/1.1 only (as before); TLS ones what ALPN chose.
     let plain = builder().http1_only();
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();

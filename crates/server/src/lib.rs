@@ -162,4 +162,7 @@ pub async fn serve_tls(
     app: Arc<App>,
     config: ServerConfig,
     tls: Option<tokio_rustls::TlsAcceptor>,
-    shutdown: impl Future<Output = ()> + Send + static,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve::serve(listener, router_with(app, config), tls, shutdown).await
+}

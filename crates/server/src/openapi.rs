@@ -1011,34 +1011,6 @@ fn tag(path: &str) -> &'static str {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_route_has_one_operation_and_every_operation_a_route() {
-        let routes: std::collections::BTreeSet<(&str, &str)> =
-            crate::route_table().iter().map(|r| (r.method, r.path)).collect();
-        let ops: std::collections::BTreeSet<(&str, &str)> = operations().iter().map(|o| (o.method, o.path)).collect();
-        let no_op: Vec<_> = routes.difference(&ops).collect();
-        let no_route: Vec<_> = ops.difference(&routes).collect();
-        assert!(no_op.is_empty(), "routes without an operation in openapi.rs: {no_op:?}");
-        assert!(no_route.is_empty(), "operations without a route: {no_route:?}");
-        assert_eq!(operations().len(), routes.len(), "an operation is listed twice");
-        // The access the document states is the table's.
-        for r in crate::route_table() {
-            let o = operations().into_iter().find(|o| (o.method, o.path) == (r.method, r.path)).unwrap();
-            let expected = match r.access {
-                crate::Access::Public => "none",
-                crate::Access::Caller => "caller",
-                crate::Access::Proxy => "trusted proxy",
-                crate::Access::Action(a) => a,
-            };
-            assert_eq!(o.access, expected, "{} {}", r.method, r.path);
-        }
-    }
-}
-
 /// The service id the route example names (a test puts the example service's real id there).
 pub const EXAMPLE_SERVICE_ID: &str = "0190f3a1-7c2d-7b31-9d3e-00000000005e";
 
@@ -1095,4 +1067,32 @@ pub fn request_examples() -> Vec<(&'static str, &'static str, Value)> {
             }}),
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_has_one_operation_and_every_operation_a_route() {
+        let routes: std::collections::BTreeSet<(&str, &str)> =
+            crate::route_table().iter().map(|r| (r.method, r.path)).collect();
+        let ops: std::collections::BTreeSet<(&str, &str)> = operations().iter().map(|o| (o.method, o.path)).collect();
+        let no_op: Vec<_> = routes.difference(&ops).collect();
+        let no_route: Vec<_> = ops.difference(&routes).collect();
+        assert!(no_op.is_empty(), "routes without an operation in openapi.rs: {no_op:?}");
+        assert!(no_route.is_empty(), "operations without a route: {no_route:?}");
+        assert_eq!(operations().len(), routes.len(), "an operation is listed twice");
+        // The access the document states is the table's.
+        for r in crate::route_table() {
+            let o = operations().into_iter().find(|o| (o.method, o.path) == (r.method, r.path)).unwrap();
+            let expected = match r.access {
+                crate::Access::Public => "none",
+                crate::Access::Caller => "caller",
+                crate::Access::Proxy => "trusted proxy",
+                crate::Access::Action(a) => a,
+            };
+            assert_eq!(o.access, expected, "{} {}", r.method, r.path);
+        }
+    }
 }

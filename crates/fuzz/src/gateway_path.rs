@@ -84,8 +84,8 @@ pub fn fuzz_gateway_path(data: &[u8]) {
 /// path (for the open route, inside `/static`).
 pub fn check_route(path: &str, host: &str, method: &str) {
     let Some(m) = table().find(host, method, path) else { return };
-    assert!(path.starts_with(m.prefix), "prefix {:?} of {path:?}", m.prefix);
-    let forwarded = upstream_path(&m.route.upstream.path, m.prefix, m.route.strip_path, path);
+    assert!(path.starts_with(&*m.prefix), "prefix {:?} of {path:?}", m.prefix);
+    let forwarded = upstream_path(&m.route.upstream.path, &m.prefix, m.route.strip_path, path);
     assert!(forwarded.starts_with('/'), "forwarded {forwarded:?}");
     // What the upstream serves must be under the service's path: joining the rest of the
     // path after a stripped prefix must not climb out of it.

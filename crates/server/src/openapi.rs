@@ -915,8 +915,9 @@ fn operation_object(o: &Operation, method: &str, g: &mut SchemaGenerator) -> Val
         responses.entry("403").or_insert_with(|| error_answer(403));
         responses.entry("429").or_insert_with(|| error_answer(429));
     }
-    // `/v2/sessions/current` with an API key: there is no session to read or end.
-    if !o.path_params().is_empty() || o.path == "/v2/sessions/current" {
+    // `/v2/sessions/current` with an API key: there is no session to read or end; and a body
+    // may name an object (a role, a user, a service) that does not exist.
+    if !o.path_params().is_empty() || o.path == "/v2/sessions/current" || matches!(o.body, RequestBody::Json(_)) {
         responses.entry("404").or_insert_with(|| error_answer(404));
     }
     if matches!(o.method, "POST" | "PUT" | "PATCH" | "DELETE") && !o.public {

@@ -206,6 +206,11 @@ async fn update<T: Wire, const MERGE: bool>(
 ) -> ApiResult<Json<Value>> {
     let id = path_id("id", &id)?;
     let v = body::<T>(&headers, &bytes, MERGE)?;
+    if MERGE {
+        // A merge is checked whole after merging, but each field it sends must already have
+        // its documented type: `"id": {}` is a 400, not ignored.
+        let _: <T::Out as GatewayObject>::Request = parse_json(&bytes)?;
+    }
     let t: T = app.update_gateway_object(&c, id, v, MERGE).await?;
     Ok(one(t))
 }

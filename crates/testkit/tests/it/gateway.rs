@@ -211,6 +211,12 @@ async fn gateway_objects_are_validated_stored_and_applied_without_a_restart() {
     // Without a session the protected route answers 401; the plugin can be switched off live.
     let c = browser();
     assert_eq!(get(&c, &s, "/api/hello").await.0, StatusCode::UNAUTHORIZED);
+    // A merge whose fields do not have their documented types is refused, naming the field
+    // (schemathesis found `"id": {}` accepted), and changes nothing.
+    let plugin_path = format!("/v2/gateway/plugins/{}", s.plugin);
+    let (st, body) = api(t, Method::PATCH, &plugin_path, Some(json!({"id": {}, "enabled": false}))).await;
+    assert_eq!((st, body["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("id")), "{body}");
+    assert_eq!(api(t, Method::GET, &plugin_path, None).await.1["plugin"]["enabled"], true);
     let (st, _) =
         api(t, Method::PATCH, &format!("/v2/gateway/plugins/{}", s.plugin), Some(json!({"enabled": false}))).await;
     assert_eq!(st, StatusCode::OK);

@@ -589,15 +589,22 @@ pub fn run(quick: bool) -> Result<(), String> {
     )?;
     let m_ids = bench(&["setup", "--url", &m_url, "--admin-key", ADMIN_KEY])?;
     let m_auth = format!("Authorization: Bearer {}", m_ids["user_key"].as_str().unwrap_or_default());
+    // The node without metrics, set up the same way (row 1b's node is stopped by now).
+    let p_port = free_port();
+    let p_url = format!("http://127.0.0.1:{p_port}");
+    let p_server = serve_with(&format!("sqlite://{}", work.join("plain.db").display()), p_port, None, &[])?;
+    let p_ids = bench(&["setup", "--url", &p_url, "--admin-key", ADMIN_KEY])?;
+    let p_auth = format!("Authorization: Bearer {}", p_ids["user_key"].as_str().unwrap_or_default());
     let check = |base: &str, header: &str| {
         load(&format!("{base}/v2/auth/check?action=iam.user.Read"), &["--connections", "32", "--header", header], &s)
     };
     let (mut off, mut on) = (0.0, 0.0);
     for _ in 0..2 {
-        off += f(&check(&url, &auth)?, "rps");
+        off += f(&check(&p_url, &p_auth)?, "rps");
         on += f(&check(&m_url, &m_auth)?, "rps");
     }
     stop(m_server);
+    stop(p_server);
     let slower = 1.0 - on / off.max(1.0);
     rows.push((
         "9. row 1b with --metrics-listen vs without (A B A B)".to_owned(),

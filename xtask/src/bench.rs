@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--quick]`: builds release binaries, starts Tessera and the comparison
+//! `cargo xtask bench [--quick | --smoke]`: builds release binaries (debug ones for `--smoke`), starts Tessera and the comparison
 //! servers in the same run, drives load from a separate process, and prints one table of
 //! absolute figures and ratios (ratios hold on a noisy machine; absolute figures do not).
 
@@ -43,8 +43,25 @@ fn wait_port(port: u16) -> Result<(), String> {
     Ok(())
 }
 
+/// How much the run measures: `Full` and `Quick` time release binaries; `Smoke` (what CI
+/// runs) drives every row with tiny loads against the debug binaries the tests already built,
+/// to prove the benchmark still runs end to end without a second, optimised build.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Mode {
+    Full,
+    Quick,
+    Smoke,
+}
+
+static PROFILE_DIR: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
+/// A binary of this run's profile (`target/release`, or `target/debug` for `--smoke`).
 fn release_bin(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new(".")).join("target/release").join(name)
+    let dir = PROFILE_DIR.get().copied().unwrap_or("release");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new(".")).join("target"));
+    target.join(dir).join(name)
 }
 
 fn serve(database: &str, port: u16) -> Result<Proc, String> {
@@ -214,13 +231,21 @@ fn within(p50_ms: f64, p99_ms: f64, p50_limit: f64, p99_limit: f64) -> String {
 /// The last column for a row measured for context, with no target of its own.
 const NO_TARGET: &str = "no target (context)";
 
-pub fn run(quick: bool) -> Result<(), String> {
-    let s = if quick {
-        Settings { duration: 2.0, users: 20_000, query_sessions: 100_000, cached_sessions: 50_000 }
-    } else {
-        Settings { duration: 10.0, users: 100_000, query_sessions: 1_000_000, cached_sessions: 1_000_000 }
+pub fn run(mode: Mode) -> Result<(), String> {
+    let s = match mode {
+        Mode::Full => {
+            Settings { duration: 10.0, users: 100_000, query_sessions: 1_000_000, cached_sessions: 1_000_000 }
+        }
+        Mode::Quick => Settings { duration: 2.0, users: 20_000, query_sessions: 100_000, cached_sessions: 50_000 },
+        Mode::Smoke => Settings { duration: 0.5, users: 1_000, query_sessions: 2_000, cached_sessions: 1_000 },
     };
-    crate::run("cargo", &["build", "--release", "-p", "tessera", "-p", "tessera-bench"])?;
+    if mode == Mode::Smoke {
+        let _ = PROFILE_DIR.set("debug");
+        crate::run("cargo", &["build", "-p", "tessera", "-p", "tessera-bench"])?;
+    } else {
+        let _ = PROFILE_DIR.set("release");
+        crate::run("cargo", &["build", "--release", "-p", "tessera", "-p", "tessera-bench"])?;
+    }
     if let Err(e) = crate::tools::ensure_nginx() {
         eprintln!("xtask: cannot install nginx ({e}); its comparison rows will say so");
     }
@@ -621,11 +646,16 @@ pub fn run(quick: bool) -> Result<(), String> {
     }
     let met = rows.iter().filter(|r| r.2.contains(": met")).count();
     let with_target = rows.iter().filter(|r| !r.2.starts_with(NO_TARGET) && !r.2.ends_with("not measured")).count();
-    let note = if quick {
-        "--quick: each load runs 2 s on whatever machine this is, to prove the benchmark runs; \
-         no threshold is checked, and the targets are for the full run on the machine in BENCHMARKS.md"
-    } else {
-        "no threshold is checked; the targets are for the machine in BENCHMARKS.md"
+    let note = match mode {
+        Mode::Quick => {
+            "--quick: each load runs 2 s on whatever machine this is; \
+             no threshold is checked, and the targets are for the full run on the machine in BENCHMARKS.md"
+        }
+        Mode::Smoke => {
+            "--smoke: debug binaries and half-second loads, to prove every row still runs; \
+             these figures mean nothing"
+        }
+        Mode::Full => "no threshold is checked; the targets are for the machine in BENCHMARKS.md",
     };
     println!("\n{table}\n{met} of the {with_target} measured rows with a target met it ({note}).");
     let _ = std::fs::write(work.join("latest.md"), &table);

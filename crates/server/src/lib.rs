@@ -153,7 +153,8 @@ pub async fn serve(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve::serve(listener, router_with(app, config), None, shutdown).await
+    let fields = config.max_headers;
+    serve::serve(listener, router_with(app, config), fields, None, shutdown).await
 }
 
 /// [`serve`] over TLS when `tls` is given (its certificate may be swapped while serving).
@@ -164,5 +165,6 @@ pub async fn serve_tls(
     tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve::serve(listener, router_with(app, config), tls, shutdown).await
+    let fields = config.max_headers;
+    serve::serve(listener, router_with(app, config), fields, tls, shutdown).await
 }

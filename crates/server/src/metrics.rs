@@ -13,9 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::State;
 use axum::http::header;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tokio::net::TcpListener;
 
@@ -34,6 +33,16 @@ struct RouteCells {
     /// one those above every bound. Rendering sums them up as Prometheus wants.
     buckets: [AtomicU64; BOUNDS.len() + 1],
     sum_nanos: AtomicU64,
+}
+
+impl RouteCells {
+    fn observe(&self, status: u16, seconds: f64) {
+        let s = STATUSES.iter().position(|&x| x == status).unwrap_or(STATUSES.len());
+        self.statuses[s].fetch_add(1, Relaxed);
+        let b = BOUNDS.iter().position(|&x| seconds <= x).unwrap_or(BOUNDS.len());
+        self.buckets[b].fetch_add(1, Relaxed);
+        self.sum_nanos.fetch_add((seconds * 1e9) as u64, Relaxed);
+    }
 }
 
 /// The API's request metrics, one set of cells per route of the table.
@@ -83,12 +92,9 @@ impl ApiMetrics {
 
     /// Counts one answered request.
     pub fn observe(&self, path: &str, method: &str, status: u16, seconds: f64) {
-        let Some(cells) = self.cells(path, method) else { return };
-        let s = STATUSES.iter().position(|&x| x == status).unwrap_or(STATUSES.len());
-        cells.statuses[s].fetch_add(1, Relaxed);
-        let b = BOUNDS.iter().position(|&x| seconds <= x).unwrap_or(BOUNDS.len());
-        cells.buckets[b].fetch_add(1, Relaxed);
-        cells.sum_nanos.fetch_add((seconds * 1e9) as u64, Relaxed);
+        if let Some(cells) = self.cells(path, method) {
+            cells.observe(status, seconds);
+        }
     }
 
     /// The text exposition format (version 0.0.4).
@@ -137,15 +143,86 @@ impl ApiMetrics {
 }
 
 /// Middleware (a route layer, so the matched path is known): times and counts the request.
-pub(crate) async fn record(State(metrics): State<Arc<ApiMetrics>>, req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = req.method().clone();
-    let path = req.extensions().get::<MatchedPath>().cloned();
-    let res = next.run(req).await;
-    if let Some(path) = path {
-        metrics.observe(path.as_str(), method.as_str(), res.status().as_u16(), started.elapsed().as_secs_f64());
+/// The request-metrics layer of one route: it knows its route's cells when the router is
+/// built, so a request costs two clock reads and three relaxed adds — no lookup by path, no
+/// boxed future, no clone of the matched path.
+#[derive(Clone)]
+pub(crate) struct Observe {
+    metrics: Arc<ApiMetrics>,
+    route: usize,
+}
+
+impl Observe {
+    /// The layer for the route `method path`, if the route table has it.
+    pub(crate) fn route(metrics: &Arc<ApiMetrics>, method: &str, path: &str) -> Option<Self> {
+        let i = metrics.routes.iter().position(|r| r.path == path && r.method == method)?;
+        Some(Self { metrics: Arc::clone(metrics), route: i })
     }
-    res
+}
+
+impl<S> tower::Layer<S> for Observe {
+    type Service = Observed<S>;
+
+    fn layer(&self, inner: S) -> Observed<S> {
+        Observed { inner, metrics: Arc::clone(&self.metrics), route: self.route }
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct Observed<S> {
+    inner: S,
+    metrics: Arc<ApiMetrics>,
+    route: usize,
+}
+
+impl<S, B> tower::Service<axum::http::Request<B>> for Observed<S>
+where
+    S: tower::Service<axum::http::Request<B>, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = ObservedFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: axum::http::Request<B>) -> Self::Future {
+        ObservedFuture {
+            inner: self.inner.call(req),
+            started: Instant::now(),
+            metrics: Arc::clone(&self.metrics),
+            route: self.route,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    pub(crate) struct ObservedFuture<F> {
+        #[pin]
+        inner: F,
+        started: Instant,
+        metrics: Arc<ApiMetrics>,
+        route: usize,
+    }
+}
+
+impl<F, E> Future for ObservedFuture<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        let this = self.project();
+        let out = std::task::ready!(this.inner.poll(cx));
+        if let Ok(res) = &out
+            && let Some(cells) = this.metrics.routes.get(*this.route)
+        {
+            cells.observe(res.status().as_u16(), this.started.elapsed().as_secs_f64());
+        }
+        std::task::Poll::Ready(out)
+    }
 }
 
 /// Serves `GET /metrics` on `listener` until `shutdown` resolves.

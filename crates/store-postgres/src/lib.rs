@@ -128,7 +128,7 @@ impl PgStore {
             listener: None,
         };
         schema::migrate(&mut store.client().await?).await?;
-        store.listener = Some(tokio::spawn(listen::run(cfg, store.changes.clone(), feed)));
+        store.listener = Some(tokio::spawn(listen::run(cfg, store.pool.clone(), store.changes.clone(), feed)));
         Ok(store)
     }
 

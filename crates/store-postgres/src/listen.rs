@@ -1,9 +1,10 @@
 //! The change feed: one dedicated connection that `LISTEN`s and republishes notices as
 //! [`StoreChange`]s, reconnecting with backoff when it drops.
 //!
-//! Its lag is measured by a heartbeat: every few seconds the connection `NOTIFY`s
-//! `h:<node>:<unix-ms>` on the same channel and times how long its own notice takes to come
-//! back (on this node's monotonic clock, so no clock skew between nodes enters). Other nodes,
+//! Its lag is measured by a heartbeat: every few seconds the node `NOTIFY`s
+//! `h:<node>:<unix-ms>` on the same channel from a pooled connection, as a change would be,
+//! and times how long its own notice takes to come back (on this node's monotonic clock, so
+//! no clock skew between nodes enters). Other nodes,
 //! old ones included, ignore payloads they do not know, so the heartbeat changes nothing for
 //! them.
 
@@ -85,7 +86,12 @@ fn parse(payload: &str) -> Option<StoreChange> {
 }
 
 /// Runs until the task is aborted (when the store is dropped).
-pub async fn run(cfg: tokio_postgres::Config, out: broadcast::Sender<StoreChange>, feed: std::sync::Arc<FeedMetrics>) {
+pub async fn run(
+    cfg: tokio_postgres::Config,
+    pool: deadpool_postgres::Pool,
+    out: broadcast::Sender<StoreChange>,
+    feed: std::sync::Arc<FeedMetrics>,
+) {
     let mut backoff = Duration::from_millis(100);
     let mut lost = false;
     // Random per store, so each node recognises its own heartbeats among everyone's.
@@ -119,7 +125,7 @@ pub async fn run(cfg: tokio_postgres::Config, out: broadcast::Sender<StoreChange
                     }
                     lost = false;
                     feed.up.store(true, Relaxed);
-                    follow(&client, &mut rx, &out, &feed, &node).await;
+                    follow(&pool, &mut rx, &out, &feed, &node).await;
                     feed.up.store(false, Relaxed);
                 }
                 driver.abort();
@@ -144,7 +150,7 @@ pub async fn run(cfg: tokio_postgres::Config, out: broadcast::Sender<StoreChange
 
 /// Republishes notices and sends heartbeats until the connection fails.
 async fn follow(
-    client: &tokio_postgres::Client,
+    pool: &deadpool_postgres::Pool,
     rx: &mut tokio::sync::mpsc::UnboundedReceiver<Option<String>>,
     out: &broadcast::Sender<StoreChange>,
     feed: &FeedMetrics,
@@ -154,6 +160,9 @@ async fn follow(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // The oldest heartbeat not back yet: its time in the payload and when it left.
     let mut pending: Option<(u64, Instant)> = None;
+    // The heartbeat being sent: it may wait for a pooled connection, and notices must keep
+    // flowing meanwhile.
+    let mut sending = Sending(None);
     loop {
         tokio::select! {
             msg = rx.recv() => {
@@ -174,14 +183,29 @@ async fn follow(
                 if let Some((_, at)) = pending {
                     feed.lag(at.elapsed());
                 }
-                let ms = unix_ms();
-                let payload = format!("h:{node}:{ms}");
-                let at = Instant::now();
-                if client.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload]).await.is_err() {
-                    return;
+                if sending.0.as_ref().is_some_and(|s| !s.is_finished()) {
+                    continue;
                 }
-                pending.get_or_insert((ms, at));
+                let ms = unix_ms();
+                pending.get_or_insert((ms, Instant::now()));
+                let (pool, payload) = (pool.clone(), format!("h:{node}:{ms}"));
+                sending.0 = Some(tokio::spawn(async move {
+                    if let Ok(c) = pool.get().await {
+                        let _ = c.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload]).await;
+                    }
+                }));
             }
+        }
+    }
+}
+
+/// The heartbeat being sent, stopped with the feed (a lost connection, or the store dropped).
+struct Sending(Option<tokio::task::JoinHandle<()>>);
+
+impl Drop for Sending {
+    fn drop(&mut self) {
+        if let Some(s) = &self.0 {
+            s.abort();
         }
     }
 }

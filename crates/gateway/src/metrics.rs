@@ -28,17 +28,28 @@ pub(crate) enum Failure {
 impl Failure {
     /// What a hyper client error says went wrong.
     pub(crate) fn of(e: &hyper_util::client::legacy::Error) -> Self {
-        let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
-        while let Some(s) = source {
-            let inner =
-                s.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()).map(|i| i as &dyn std::error::Error);
-            if s.is::<rustls::Error>() || inner.is_some_and(|i| i.is::<rustls::Error>()) {
-                return Failure::Tls;
-            }
-            source = s.source();
+        if std::error::Error::source(e).is_some_and(tls) {
+            Failure::Tls
+        } else if e.is_connect() {
+            Failure::Connect
+        } else {
+            Failure::Connection
         }
-        if e.is_connect() { Failure::Connect } else { Failure::Connection }
     }
+}
+
+/// Whether rustls refused the handshake somewhere in `e`'s chain. The connector wraps its
+/// error in I/O errors (nested, whose `source` skips the wrapped error), so each is opened.
+fn tls(e: &(dyn std::error::Error + 'static)) -> bool {
+    if e.is::<rustls::Error>() {
+        return true;
+    }
+    if let Some(inner) = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref())
+        && tls(inner)
+    {
+        return true;
+    }
+    e.source().is_some_and(tls)
 }
 
 #[derive(Default)]

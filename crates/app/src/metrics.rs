@@ -1,6 +1,7 @@
 //! What the app counts for Prometheus (rendered on the metrics listener beside the API's
 //! request metrics): sign-ins and lockouts, role assumptions by outcome, the authentication
-//! cache's hits and misses. Relaxed atomic adds only: nothing here waits or allocates.
+//! cache's hits and misses. Relaxed atomic adds only: nothing here waits or allocates. The
+//! store's own metrics (statements, change feed) follow, rendered by the backend.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -109,5 +110,7 @@ impl crate::App {
             "# HELP tessera_auth_cache_credentials Credentials held in this node's cache.\n# TYPE tessera_auth_cache_credentials gauge\ntessera_auth_cache_credentials {}",
             self.cache.cached_credentials()
         );
+        // The backend's own: statement latency and errors, the change feed.
+        self.store.render_metrics(out);
     }
 }

@@ -14,11 +14,13 @@
 //! - `listener`: the listener (HTTP/1.1, or TLS with HTTP/2 by ALPN) with its limits,
 //!   WebSocket upgrades and graceful stop.
 //! - `error`: the gateway's own JSON errors.
+//! - `metrics`: the upstreams' answers, failures and latency for Prometheus.
 
 mod admit;
 mod error;
 mod listener;
 mod login;
+mod metrics;
 mod plugin;
 mod proxy;
 mod session;
@@ -70,6 +72,8 @@ pub struct Gateway {
     /// One rebuild at a time, so an older snapshot never replaces a newer one.
     rebuilding: tokio::sync::Mutex<()>,
     decoded: session::DecodedCache,
+    /// The upstreams' answers, failures and latency (rendered by [`Gateway::render_metrics`]).
+    upstream: metrics::UpstreamMetrics,
 }
 
 impl Gateway {
@@ -87,9 +91,16 @@ impl Gateway {
             generation: tokio::sync::watch::Sender::new(0),
             rebuilding: tokio::sync::Mutex::new(()),
             decoded: session::DecodedCache::default(),
+            upstream: metrics::UpstreamMetrics::default(),
         });
         gw.reload().await?;
         Ok(gw)
+    }
+
+    /// The upstreams' answers by status class, failures by reason and latency, in
+    /// Prometheus's text format (served on the metrics listener).
+    pub fn render_metrics(&self, out: &mut String) {
+        self.upstream.render(out);
     }
 
     /// Rebuilds the routing table from the store.
@@ -267,7 +278,7 @@ async fn dispatch(gw: &Gateway, client: &admit::Client, req: Request<Body>, rid:
         }
     };
     match found.plugin_for(facts.protocols()) {
-        None => proxy::forward(&found, req, client, rid).await,
+        None => proxy::forward(&gw.upstream, &found, req, client, rid).await,
         Some(plugin) => session::run(gw, &found, Arc::clone(plugin), req, client, rid).await,
     }
 }

@@ -23,6 +23,7 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 
 use crate::admit::{self, WebSocketUpgrade, strip_hop_by_hop};
 use crate::error::error_response;
+use crate::metrics::{Failure, UpstreamMetrics};
 use crate::table::{Matched, upstream_path};
 
 pub type HttpClient = Client<HttpsConnector<HttpConnector>, Body>;
@@ -166,6 +167,7 @@ fn target(matched: &Matched<'_>, uri: &Uri) -> Option<Uri> {
 /// Sends `req` to the matched route's upstream and streams the answer back. A WebSocket
 /// upgrade the upstream accepts (101) becomes a tunnel between the two upgraded connections.
 pub async fn forward(
+    metrics: &UpstreamMetrics,
     matched: &Matched<'_>,
     mut req: Request<Body>,
     client: &admit::Client,
@@ -213,8 +215,10 @@ pub async fn forward(
     // read_timeout bounds the wait for the answer's head (connecting included; the connector
     // gives up earlier at connect_timeout).
     let deadline = up.read_timeout;
+    let sent = std::time::Instant::now();
     let mut res = match tokio::time::timeout(deadline, up.client.request(req)).await {
         Err(_) => {
+            metrics.failed(Failure::Timeout);
             return error_response(
                 StatusCode::GATEWAY_TIMEOUT,
                 "upstream_timeout",
@@ -222,6 +226,7 @@ pub async fn forward(
             );
         }
         Ok(Err(e)) => {
+            metrics.failed(Failure::of(&e));
             tracing::warn!(route = %route.id, upstream = %up.authority, error = %e, error.source = ?std::error::Error::source(&e), "upstream request failed");
             let what = if e.is_connect() {
                 if up.tls {
@@ -234,7 +239,10 @@ pub async fn forward(
             };
             return error_response(StatusCode::BAD_GATEWAY, "bad_gateway", what);
         }
-        Ok(Ok(res)) => res,
+        Ok(Ok(res)) => {
+            metrics.answered(res.status().as_u16(), sent.elapsed());
+            res
+        }
     };
     if let (Some(client_upgrade), StatusCode::SWITCHING_PROTOCOLS) = (client_upgrade, res.status()) {
         let upstream_upgrade = hyper::upgrade::on(&mut res);

@@ -225,26 +225,34 @@ where
     }
 }
 
-/// Serves `GET /metrics` on `listener` until `shutdown` resolves.
+/// More metrics rendered after the API's and the app's (the gateway's upstreams): a part of
+/// the node this crate does not depend on.
+pub type Section = Arc<dyn Fn(&mut String) + Send + Sync>;
+
+type Exposed = (Arc<ApiMetrics>, Arc<tessera_app::App>, Arc<[Section]>);
+
+/// Serves `GET /metrics` on `listener` until `shutdown` resolves: the API's metrics, the
+/// app's (the store's included), then each of `more`.
 pub async fn serve(
     listener: TcpListener,
     metrics: Arc<ApiMetrics>,
     app: Arc<tessera_app::App>,
+    more: Vec<Section>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     // One handler for the whole listener (not a second route table): it answers /metrics only.
-    let service = axum::routing::get(exposition).with_state((metrics, app));
+    let service = axum::routing::get(exposition).with_state((metrics, app, Arc::from(more)));
     axum::serve(listener, service.into_make_service()).with_graceful_shutdown(shutdown).await
 }
 
-async fn exposition(
-    State((metrics, app)): State<(Arc<ApiMetrics>, Arc<tessera_app::App>)>,
-    uri: axum::http::Uri,
-) -> Response {
+async fn exposition(State((metrics, app, more)): State<Exposed>, uri: axum::http::Uri) -> Response {
     if uri.path() != "/metrics" {
         return (axum::http::StatusCode::NOT_FOUND, "metrics are at /metrics\n").into_response();
     }
     let mut text = metrics.render();
     app.render_metrics(&mut text).await;
+    for section in more.iter() {
+        section(&mut text);
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }

@@ -175,7 +175,15 @@ impl Application {
             None => (None, None, None),
         };
         let metrics_task = metrics.map(|(l, m)| {
-            tokio::spawn(tessera_server::metrics::serve(l, m, Arc::clone(&app), stopped(stop.subscribe())))
+            // The gateway's upstream metrics, when it runs.
+            let more: Vec<tessera_server::metrics::Section> = gateway
+                .iter()
+                .map(|gw| {
+                    let gw = Arc::clone(gw);
+                    Arc::new(move |out: &mut String| gw.render_metrics(out)) as tessera_server::metrics::Section
+                })
+                .collect();
+            tokio::spawn(tessera_server::metrics::serve(l, m, Arc::clone(&app), more, stopped(stop.subscribe())))
         });
         let api = tokio::spawn(tessera_server::serve_tls(
             api_listener,

@@ -12,6 +12,7 @@ mod listen;
 mod rows;
 mod schema;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
@@ -28,6 +29,7 @@ use tessera_domain::user::{ApiKey, Group, Organization, User, UserStatus};
 use tessera_store::audit::{self, Changed};
 use tessera_store::*;
 use tessera_store_sql::Query;
+use tessera_store_sql::metrics::{StatementKind, StatementMetrics};
 use tessera_store_sql::statements as sql;
 use tokio::sync::broadcast;
 use tokio_postgres::{GenericClient, NoTls};
@@ -39,6 +41,10 @@ pub const CHANNEL: &str = "tessera_changes";
 
 pub struct PgStore {
     pool: Pool,
+    /// Every statement's latency and errors.
+    metrics: StatementMetrics,
+    /// The change feed's health and lag, written by the listener task.
+    feed: Arc<listen::FeedMetrics>,
     changes: broadcast::Sender<StoreChange>,
     listener: Option<tokio::task::JoinHandle<()>>,
 }
@@ -113,9 +119,16 @@ impl PgStore {
             .recycle_timeout(Some(Duration::from_secs(3)))
             .build()
             .map_err(|e| StoreError::Internal(e.to_string()))?;
-        let mut store = Self { pool, changes: broadcast::channel(1024).0, listener: None };
+        let feed = Arc::new(listen::FeedMetrics::default());
+        let mut store = Self {
+            pool,
+            metrics: StatementMetrics::default(),
+            feed: Arc::clone(&feed),
+            changes: broadcast::channel(1024).0,
+            listener: None,
+        };
         schema::migrate(&mut store.client().await?).await?;
-        store.listener = Some(tokio::spawn(listen::run(cfg, store.changes.clone())));
+        store.listener = Some(tokio::spawn(listen::run(cfg, store.pool.clone(), store.changes.clone(), feed)));
         Ok(store)
     }
 
@@ -134,11 +147,11 @@ impl PgStore {
     }
 
     async fn fetch_one<T>(&self, f: sql::Fetch<T>) -> StoreResult<Option<T>> {
-        one(&**self.client().await?, &f).await
+        one(&self.metrics, &**self.client().await?, &f).await
     }
 
     async fn fetch_all<T>(&self, f: sql::Fetch<T>) -> StoreResult<Vec<T>> {
-        all(&**self.client().await?, &f).await
+        all(&self.metrics, &**self.client().await?, &f).await
     }
 
     const DIALECT: tessera_store_sql::Dialect = D;
@@ -147,12 +160,12 @@ impl PgStore {
         &self,
         rq: tessera_store_sql::record_query::RecordQuery<T>,
     ) -> StoreResult<tessera_store_sql::record_query::Records<T>> {
-        record(&**self.client().await?, &rq).await
+        record(&self.metrics, &**self.client().await?, &rq).await
     }
 
     async fn list<T>(&self, p: StoreResult<tessera_store_sql::paging::ListPage<T>>) -> StoreResult<Page<T>> {
         let p = p?;
-        page(&**self.client().await?, &p).await
+        page(&self.metrics, &**self.client().await?, &p).await
     }
 
     /// One statement in a transaction of its own, with the task's audit event when it
@@ -177,35 +190,35 @@ impl PgStore {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(map_err)?;
         for ch in checks {
-            check(&*tx, ch).await?;
+            check(&self.metrics, &*tx, ch).await?;
         }
-        let n = exec(&*tx, &q).await?;
+        let n = exec(&self.metrics, &*tx, &q).await?;
         if let Some(change) = change {
-            notify(&*tx, &change).await?;
+            notify(&self.metrics, &*tx, &change).await?;
         }
-        commit(tx, answer(n)).await
+        commit(&self.metrics, tx, answer(n)).await
     }
 
     /// A delete of several steps after an existence check, in one transaction.
     async fn delete_all(&self, exists: Query, steps: &[Query], changes: &[StoreChange]) -> StoreResult<bool> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(map_err)?;
-        if !flag(&*tx, &exists).await? {
+        if !flag(&self.metrics, &*tx, &exists).await? {
             return Ok(false);
         }
         for q in steps {
-            exec(&*tx, q).await?;
+            exec(&self.metrics, &*tx, q).await?;
         }
         for change in changes {
-            notify(&*tx, change).await?;
+            notify(&self.metrics, &*tx, change).await?;
         }
-        commit(tx, true).await
+        commit(&self.metrics, tx, true).await
     }
 }
 
 /// Publishes `change` to every node; inside a transaction, the notice goes out only if and
 /// when that transaction commits.
-pub(crate) async fn notify<C: GenericClient>(c: &C, change: &StoreChange) -> StoreResult<()> {
+pub(crate) async fn notify<C: GenericClient>(m: &StatementMetrics, c: &C, change: &StoreChange) -> StoreResult<()> {
     let payload = match change {
         StoreChange::Credentials => "c".to_owned(),
         StoreChange::Permissions => "p".to_owned(),
@@ -213,20 +226,23 @@ pub(crate) async fn notify<C: GenericClient>(c: &C, change: &StoreChange) -> Sto
         StoreChange::SessionEnded { id, expires } => format!("e:{id}:{}", expires.0),
         StoreChange::FeedLost | StoreChange::FeedRestored => return Ok(()),
     };
-    c.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload]).await.map_err(map_err)?;
+    m.time_async(StatementKind::NOTIFY, async {
+        c.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload]).await.map_err(map_err)
+    })
+    .await?;
     Ok(())
 }
 
 /// Commits a write's transaction. When the write changed something, the task's staged audit
 /// event (see `tessera_store::audit`) is inserted first, in this transaction: the change and
 /// its event commit or roll back together. Otherwise the event waits for the next write.
-async fn commit<T: Changed>(tx: deadpool_postgres::Transaction<'_>, out: T) -> StoreResult<T> {
+async fn commit<T: Changed>(m: &StatementMetrics, tx: deadpool_postgres::Transaction<'_>, out: T) -> StoreResult<T> {
     let Some(event) = out.changed().then(audit::take_staged).flatten() else {
-        tx.commit().await.map_err(map_err)?;
+        end(m, tx).await?;
         return Ok(out);
     };
-    let done = match exec(&*tx, &sql::insert_audit_event(&event)).await {
-        Ok(_) => tx.commit().await.map_err(map_err),
+    let done = match exec(m, &*tx, &sql::insert_audit_event(&event)).await {
+        Ok(_) => end(m, tx).await,
         Err(e) => Err(e),
     };
     match done {
@@ -241,8 +257,13 @@ async fn commit<T: Changed>(tx: deadpool_postgres::Transaction<'_>, out: T) -> S
     }
 }
 
-async fn insert_api_key<C: GenericClient>(c: &C, k: &ApiKey) -> StoreResult<()> {
-    if exec(c, &sql::insert_api_key(k)).await? == 1 { Ok(()) } else { Err(sql::api_key_user_missing()) }
+/// Commits a transaction, counted as a `commit` statement.
+async fn end(m: &StatementMetrics, tx: deadpool_postgres::Transaction<'_>) -> StoreResult<()> {
+    m.time_async(StatementKind::COMMIT, async { tx.commit().await.map_err(map_err) }).await
+}
+
+async fn insert_api_key<C: GenericClient>(m: &StatementMetrics, c: &C, k: &ApiKey) -> StoreResult<()> {
+    if exec(m, c, &sql::insert_api_key(k)).await? == 1 { Ok(()) } else { Err(sql::api_key_user_missing()) }
 }
 
 /// The statement inserting a session and, when `audited`, its audit event in the same
@@ -262,6 +283,7 @@ fn session_insert_sql(audited: bool) -> &'static str {
 /// Ends the given active sessions in one statement and returns their records; notifies each
 /// end. (PostgreSQL's own: the ids travel as one array.)
 async fn end_ids<C: GenericClient>(
+    m: &StatementMetrics,
     c: &C,
     org: OrgId,
     ids: &[String],
@@ -276,13 +298,17 @@ async fn end_ids<C: GenericClient>(
          WHERE s.org_id = $1 AND s.id = ANY($2) AND s.status = 'Active' RETURNING ",
         tessera_store_sql::session_cols!()
     );
-    let rows = c
-        .query(END_SESSIONS, &[&org.to_string(), &ids, &reason.status().as_str(), &reason.as_str(), &now.0])
-        .await
-        .map_err(map_err)?;
+    static KIND: std::sync::LazyLock<StatementKind> = std::sync::LazyLock::new(|| StatementKind::of(END_SESSIONS));
+    let rows = m
+        .time_async(*KIND, async {
+            c.query(END_SESSIONS, &[&org.to_string(), &ids, &reason.status().as_str(), &reason.as_str(), &now.0])
+                .await
+                .map_err(map_err)
+        })
+        .await?;
     let ended = rows.iter().map(rows::decode_session).collect::<StoreResult<Vec<_>>>()?;
     for e in &ended {
-        notify(c, &StoreChange::SessionEnded { id: e.id, expires: e.expires }).await?;
+        notify(m, c, &StoreChange::SessionEnded { id: e.id, expires: e.expires }).await?;
     }
     Ok(ended)
 }
@@ -297,24 +323,29 @@ tessera_store_sql::sql_store! {
         fn changes(&self) -> Option<broadcast::Receiver<StoreChange>> {
             Some(self.changes.subscribe())
         }
+
+        fn render_metrics(&self, out: &mut String) {
+            self.metrics.render(out);
+            self.feed.render(out);
+        }
     }
     iam {
         async fn bootstrap(&self, bs: &Bootstrap) -> StoreResult<bool> {
             let mut c = self.client().await?;
             let tx = c.transaction().await.map_err(map_err)?;
             tx.execute("SELECT pg_advisory_xact_lock(7272727273)", &[]).await.map_err(map_err)?;
-            if flag(&*tx, &sql::any_organization()).await? {
+            if flag(&self.metrics, &*tx, &sql::any_organization()).await? {
                 return Ok(false);
             }
             for q in &sql::bootstrap(bs) {
-                exec(&*tx, q).await?;
+                exec(&self.metrics, &*tx, q).await?;
             }
-            insert_api_key(&*tx, &bs.api_key).await?;
-            commit(tx, true).await
+            insert_api_key(&self.metrics, &*tx, &bs.api_key).await?;
+            commit(&self.metrics, tx, true).await
         }
 
         async fn create_organization(&self, o: &Organization) -> StoreResult<()> {
-            exec(&**self.client().await?, &sql::insert_organization(o)).await.map(|_| ())
+            exec(&self.metrics, &**self.client().await?, &sql::insert_organization(o)).await.map(|_| ())
         }
 
         async fn create_user(&self, user: &User, password_hash: Option<&str>) -> StoreResult<()> {
@@ -324,40 +355,40 @@ tessera_store_sql::sql_store! {
         async fn update_user(&self, u: &User, now: Timestamp) -> StoreResult<Option<Vec<Session>>> {
             let mut c = self.client().await?;
             let tx = c.transaction().await.map_err(map_err)?;
-            if exec(&*tx, &sql::update_user(u)).await? != 1 {
+            if exec(&self.metrics, &*tx, &sql::update_user(u)).await? != 1 {
                 return Ok(None);
             }
             let ended = if u.status == UserStatus::Disabled {
-                let ids = all(&*tx, &sql::active_session_ids(u.org_id, u.id, None)).await?;
-                end_ids(&*tx, u.org_id, &ids, EndReason::UserDisabled, now).await?
+                let ids = all(&self.metrics, &*tx, &sql::active_session_ids(u.org_id, u.id, None)).await?;
+                end_ids(&self.metrics, &*tx, u.org_id, &ids, EndReason::UserDisabled, now).await?
             } else {
                 vec![]
             };
-            notify(&*tx, &StoreChange::Credentials).await?;
-            commit(tx, Some(ended)).await
+            notify(&self.metrics, &*tx, &StoreChange::Credentials).await?;
+            commit(&self.metrics, tx, Some(ended)).await
         }
 
         async fn delete_user(&self, org: OrgId, uid: UserId, now: Timestamp) -> StoreResult<bool> {
             let mut c = self.client().await?;
             let tx = c.transaction().await.map_err(map_err)?;
-            if !flag(&*tx, &sql::user_exists(org, uid)).await? {
+            if !flag(&self.metrics, &*tx, &sql::user_exists(org, uid)).await? {
                 return Ok(false);
             }
-            let ids = all(&*tx, &sql::active_session_ids(org, uid, None)).await?;
-            end_ids(&*tx, org, &ids, EndReason::Terminated, now).await?;
+            let ids = all(&self.metrics, &*tx, &sql::active_session_ids(org, uid, None)).await?;
+            end_ids(&self.metrics, &*tx, org, &ids, EndReason::Terminated, now).await?;
             for q in &sql::delete_user(org, uid) {
-                exec(&*tx, q).await?;
+                exec(&self.metrics, &*tx, q).await?;
             }
-            notify(&*tx, &StoreChange::Credentials).await?;
-            notify(&*tx, &StoreChange::Permissions).await?;
-            commit(tx, true).await
+            notify(&self.metrics, &*tx, &StoreChange::Credentials).await?;
+            notify(&self.metrics, &*tx, &StoreChange::Permissions).await?;
+            commit(&self.metrics, tx, true).await
         }
 
         async fn create_api_key(&self, key: &ApiKey) -> StoreResult<()> {
             let mut c = self.client().await?;
             let tx = c.transaction().await.map_err(map_err)?;
-            insert_api_key(&*tx, key).await?;
-            commit(tx, ()).await
+            insert_api_key(&self.metrics, &*tx, key).await?;
+            commit(&self.metrics, tx, ()).await
         }
 
         async fn delete_api_key(&self, org: OrgId, uid: UserId, kid: ApiKeyId) -> StoreResult<bool> {
@@ -467,10 +498,17 @@ tessera_store_sql::sql_store! {
                 values.extend(sql::audit_values(e));
             }
             let b = binds(&values);
-            let inserted = match c.prepare_cached(session_insert_sql(event.is_some())).await {
-                Ok(st) => c.execute(&st, &refs(&b)).await.map(|_| ()).map_err(map_err),
-                Err(e) => Err(map_err(e)),
-            };
+            static KIND: std::sync::LazyLock<StatementKind> =
+                std::sync::LazyLock::new(|| StatementKind::of(sql::SESSION_INSERT));
+            let inserted = self
+                .metrics
+                .time_async(*KIND, async {
+                    match c.prepare_cached(session_insert_sql(event.is_some())).await {
+                        Ok(st) => c.execute(&st, &refs(&b)).await.map(|_| ()).map_err(map_err),
+                        Err(e) => Err(map_err(e)),
+                    }
+                })
+                .await;
             match (inserted, event) {
                 (Ok(()), Some(_)) => {
                     audit::mark_recorded();
@@ -495,12 +533,12 @@ tessera_store_sql::sql_store! {
         ) -> StoreResult<Option<Session>> {
             let mut c = self.client().await?;
             let tx = c.transaction().await.map_err(map_err)?;
-            let ended = end_ids(&*tx, org, &[sid.to_string()], reason, now).await?;
-            commit(tx, ended.into_iter().next()).await
+            let ended = end_ids(&self.metrics, &*tx, org, &[sid.to_string()], reason, now).await?;
+            commit(&self.metrics, tx, ended.into_iter().next()).await
         }
 
         async fn touch_session(&self, org: OrgId, sid: SessionId, at: Timestamp) -> StoreResult<()> {
-            exec(&**self.client().await?, &sql::touch_session(org, sid, at)).await.map(|_| ())
+            exec(&self.metrics, &**self.client().await?, &sql::touch_session(org, sid, at)).await.map(|_| ())
         }
 
         async fn end_user_sessions(
@@ -513,22 +551,22 @@ tessera_store_sql::sql_store! {
         ) -> StoreResult<Vec<Session>> {
             let mut c = self.client().await?;
             let tx = c.transaction().await.map_err(map_err)?;
-            let ids = all(&*tx, &sql::active_session_ids(org, uid, except)).await?;
-            let ended = end_ids(&*tx, org, &ids, reason, now).await?;
-            commit(tx, ended).await
+            let ids = all(&self.metrics, &*tx, &sql::active_session_ids(org, uid, except)).await?;
+            let ended = end_ids(&self.metrics, &*tx, org, &ids, reason, now).await?;
+            commit(&self.metrics, tx, ended).await
         }
 
         async fn sweep_sessions(&self, now: Timestamp) -> StoreResult<u64> {
             let c = self.client().await?;
             let [idle, expired] = sql::sweep_sessions(now);
-            Ok(exec(&**c, &idle).await? + exec(&**c, &expired).await?)
+            Ok(exec(&self.metrics, &**c, &idle).await? + exec(&self.metrics, &**c, &expired).await?)
         }
 
         async fn purge_sessions(&self, before: Timestamp) -> StoreResult<u64> {
             let c = self.client().await?;
             let [keys, sessions] = sql::purge_sessions(before);
-            exec(&**c, &keys).await?;
-            exec(&**c, &sessions).await
+            exec(&self.metrics, &**c, &keys).await?;
+            exec(&self.metrics, &**c, &sessions).await
         }
     }
     login {
@@ -543,12 +581,12 @@ tessera_store_sql::sql_store! {
             let tx = c.transaction().await.map_err(map_err)?;
             // The row lock orders every claim on this user, from every node: the next claim
             // reads what this one wrote.
-            let Some(state) = one(&*tx, &sql::login_state(org, uid)).await? else { return Ok(None) };
+            let Some(state) = one(&self.metrics, &*tx, &sql::login_state(org, uid)).await? else { return Ok(None) };
             let claim = policy.claim(state, now);
             if claim.admitted {
-                exec(&*tx, &sql::write_login_state(org, uid, &claim.after)).await?;
+                exec(&self.metrics, &*tx, &sql::write_login_state(org, uid, &claim.after)).await?;
             }
-            tx.commit().await.map_err(map_err)?;
+            end(&self.metrics, tx).await?;
             Ok(Some(claim))
         }
 
@@ -563,10 +601,10 @@ tessera_store_sql::sql_store! {
         ) -> StoreResult<bool> {
             let mut c = self.client().await?;
             let tx = c.transaction().await.map_err(map_err)?;
-            let Some(state) = one(&*tx, &sql::login_state(org, uid)).await? else { return Ok(false) };
+            let Some(state) = one(&self.metrics, &*tx, &sql::login_state(org, uid)).await? else { return Ok(false) };
             let after = policy.after_success(&state, attempt, now, client);
-            exec(&*tx, &sql::write_login_state(org, uid, &after)).await?;
-            tx.commit().await.map_err(map_err)?;
+            exec(&self.metrics, &*tx, &sql::write_login_state(org, uid, &after)).await?;
+            end(&self.metrics, tx).await?;
             Ok(true)
         }
 
@@ -593,11 +631,13 @@ tessera_store_sql::sql_store! {
             let tx = c.transaction().await.map_err(map_err)?;
             // Serialise sign-ins of one principal so two at once cannot both skip the cap.
             let principal = x.principal.user_id().map_or_else(|| x.principal.display_name().to_owned(), |u| u.to_string());
-            tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&principal]).await.map_err(map_err)?;
-            let ids = all(&*tx, &sql::sessions_beyond_cap(x, max_active, now)).await?;
-            let ended = end_ids(&*tx, x.org_id, &ids, EndReason::Replaced, now).await?;
-            exec(&*tx, &sql::insert_session(x, d)).await?;
-            commit(tx, ended).await
+            const LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext($1))";
+            static KIND: std::sync::LazyLock<StatementKind> = std::sync::LazyLock::new(|| StatementKind::of(LOCK));
+            self.metrics.time_async(*KIND, async { tx.execute(LOCK, &[&principal]).await.map_err(map_err) }).await?;
+            let ids = all(&self.metrics, &*tx, &sql::sessions_beyond_cap(x, max_active, now)).await?;
+            let ended = end_ids(&self.metrics, &*tx, x.org_id, &ids, EndReason::Replaced, now).await?;
+            exec(&self.metrics, &*tx, &sql::insert_session(x, d)).await?;
+            commit(&self.metrics, tx, ended).await
         }
     }
     gateway {
@@ -618,36 +658,36 @@ tessera_store_sql::sql_store! {
         ) -> StoreResult<()> {
             let mut c = self.client().await?;
             let tx = c.transaction().await.map_err(map_err)?;
-            exec(&*tx, &sql::insert_session(sess, key)).await?;
-            exec(&*tx, &sql::insert_gateway_key(sess.org_id, sess.id, key, data, key_expires)).await?;
-            commit(tx, ()).await
+            exec(&self.metrics, &*tx, &sql::insert_session(sess, key)).await?;
+            exec(&self.metrics, &*tx, &sql::insert_gateway_key(sess.org_id, sess.id, key, data, key_expires)).await?;
+            commit(&self.metrics, tx, ()).await
         }
 
         async fn rekey_gateway_session(&self, rk: &GatewayRekey) -> StoreResult<bool> {
             let (active, writes) = sql::rekey_gateway_session(rk);
             let mut c = self.client().await?;
             let tx = c.transaction().await.map_err(map_err)?;
-            if !flag(&*tx, &active).await? {
+            if !flag(&self.metrics, &*tx, &active).await? {
                 return Ok(false);
             }
             for q in &writes {
-                exec(&*tx, q).await?;
+                exec(&self.metrics, &*tx, q).await?;
             }
-            tx.commit().await.map_err(map_err)?;
+            end(&self.metrics, tx).await?;
             Ok(true)
         }
 
         async fn delete_gateway_key(&self, key: &TokenDigest) -> StoreResult<()> {
-            exec(&**self.client().await?, &sql::delete_gateway_key(key)).await.map(|_| ())
+            exec(&self.metrics, &**self.client().await?, &sql::delete_gateway_key(key)).await.map(|_| ())
         }
     }
     audit {
         async fn record_audit_event(&self, event: &AuditEvent) -> StoreResult<()> {
-            exec(&**self.client().await?, &sql::insert_audit_event(event)).await.map(|_| ())
+            exec(&self.metrics, &**self.client().await?, &sql::insert_audit_event(event)).await.map(|_| ())
         }
 
         async fn purge_audit_events(&self, before: Timestamp) -> StoreResult<u64> {
-            exec(&**self.client().await?, &sql::purge_audit_events(before)).await
+            exec(&self.metrics, &**self.client().await?, &sql::purge_audit_events(before)).await
         }
     }
 }

@@ -7,6 +7,7 @@ use std::error::Error;
 use bytes::BytesMut;
 use tessera_domain::page::Page;
 use tessera_store::StoreResult;
+use tessera_store_sql::metrics::StatementMetrics;
 use tessera_store_sql::paging::ListPage;
 use tessera_store_sql::record_query::{RecordQuery, Records};
 use tessera_store_sql::rows::malformed;
@@ -84,62 +85,70 @@ impl SqlRow for Row<'_> {
     }
 }
 
+/// Runs `q` and reads its rows, counted in `m` as one statement.
 async fn rows<C: GenericClient, T>(
+    m: &StatementMetrics,
     c: &C,
     q: &Query,
     mut each: impl FnMut(&dyn SqlRow) -> StoreResult<T>,
 ) -> StoreResult<Vec<T>> {
-    let b = binds(&q.params);
-    let rows = c.query(q.sql(D), &refs(&b)).await.map_err(map_err)?;
-    rows.iter().map(|r| each(&Row(r))).collect()
+    m.time_async(q.kind(), async {
+        let b = binds(&q.params);
+        let rows = c.query(q.sql(D), &refs(&b)).await.map_err(map_err)?;
+        rows.iter().map(|r| each(&Row(r))).collect()
+    })
+    .await
 }
 
 /// Runs a write; answers the rows it changed. A unique violation becomes the query's conflict.
-pub async fn exec<C: GenericClient>(c: &C, q: &Query) -> StoreResult<u64> {
-    let b = binds(&q.params);
-    c.execute(q.sql(D), &refs(&b)).await.map_err(|e| q.explain(map_err(e)))
+pub async fn exec<C: GenericClient>(m: &StatementMetrics, c: &C, q: &Query) -> StoreResult<u64> {
+    m.time_async(q.kind(), async {
+        let b = binds(&q.params);
+        c.execute(q.sql(D), &refs(&b)).await.map_err(|e| q.explain(map_err(e)))
+    })
+    .await
 }
 
-pub async fn all<C: GenericClient, T>(c: &C, f: &Fetch<T>) -> StoreResult<Vec<T>> {
-    rows(c, &f.query, |r| (f.decode)(r, 0)).await
+pub async fn all<C: GenericClient, T>(m: &StatementMetrics, c: &C, f: &Fetch<T>) -> StoreResult<Vec<T>> {
+    rows(m, c, &f.query, |r| (f.decode)(r, 0)).await
 }
 
-pub async fn one<C: GenericClient, T>(c: &C, f: &Fetch<T>) -> StoreResult<Option<T>> {
-    Ok(all(c, f).await?.into_iter().next())
+pub async fn one<C: GenericClient, T>(m: &StatementMetrics, c: &C, f: &Fetch<T>) -> StoreResult<Option<T>> {
+    Ok(all(m, c, f).await?.into_iter().next())
 }
 
 /// A query answering one boolean (`SELECT EXISTS ...`).
-pub async fn flag<C: GenericClient>(c: &C, q: &Query) -> StoreResult<bool> {
-    Ok(rows(c, q, |r| r.flag(0)).await?.first().copied().unwrap_or(false))
+pub async fn flag<C: GenericClient>(m: &StatementMetrics, c: &C, q: &Query) -> StoreResult<bool> {
+    Ok(rows(m, c, q, |r| r.flag(0)).await?.first().copied().unwrap_or(false))
 }
 
-async fn count<C: GenericClient>(c: &C, q: &Query) -> StoreResult<i64> {
-    Ok(rows(c, q, |r| r.int(0)).await?.first().copied().unwrap_or(0))
+async fn count<C: GenericClient>(m: &StatementMetrics, c: &C, q: &Query) -> StoreResult<i64> {
+    Ok(rows(m, c, q, |r| r.int(0)).await?.first().copied().unwrap_or(0))
 }
 
 /// Fails with the check's error when its row does not exist.
-pub async fn check<C: GenericClient>(c: &C, ch: &Check) -> StoreResult<()> {
-    if flag(c, &ch.query).await? { Ok(()) } else { Err(ch.missing.clone()) }
+pub async fn check<C: GenericClient>(m: &StatementMetrics, c: &C, ch: &Check) -> StoreResult<()> {
+    if flag(m, c, &ch.query).await? { Ok(()) } else { Err(ch.missing.clone()) }
 }
 
-pub async fn page<C: GenericClient, T>(c: &C, p: &ListPage<T>) -> StoreResult<Page<T>> {
-    let total = count(c, &p.count(D)).await?;
-    let fetched = p.fetched(rows(c, &p.rows(D), |r| p.row(r)).await?);
+pub async fn page<C: GenericClient, T>(m: &StatementMetrics, c: &C, p: &ListPage<T>) -> StoreResult<Page<T>> {
+    let total = count(m, c, &p.count(D)).await?;
+    let fetched = p.fetched(rows(m, c, &p.rows(D), |r| p.row(r)).await?);
     let beyond = match p.probe(&fetched, D) {
-        Some(probe) => flag(c, &probe).await?,
+        Some(probe) => flag(m, c, &probe).await?,
         None => false,
     };
     Ok(p.page(fetched, total, beyond))
 }
 
 /// Runs a record query: the count, the page and the next page's token.
-pub async fn record<C: GenericClient, T>(c: &C, rq: &RecordQuery<T>) -> StoreResult<Records<T>> {
+pub async fn record<C: GenericClient, T>(m: &StatementMetrics, c: &C, rq: &RecordQuery<T>) -> StoreResult<Records<T>> {
     let total = match &rq.count {
-        Some(q) => Some(count(c, q).await?),
+        Some(q) => Some(count(m, c, q).await?),
         None => None,
     };
     let (items, next) = match &rq.rows {
-        Some(q) => rq.finish(rows(c, q, |r| rq.row(r)).await?),
+        Some(q) => rq.finish(rows(m, c, q, |r| rq.row(r)).await?),
         None => (vec![], None),
     };
     Ok(Records { count: total, items, next })

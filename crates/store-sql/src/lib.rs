@@ -9,6 +9,7 @@
 
 pub mod aggregate;
 pub mod filter;
+pub mod metrics;
 pub mod paging;
 pub mod reads;
 pub mod record_query;
@@ -34,17 +35,19 @@ pub struct Stmt {
     /// A statement SQLite spells differently (`min`/`LEAST`, `LIMIT -1`, no `FOR UPDATE`).
     sqlite: Option<&'static str>,
     rendered: OnceLock<String>,
+    /// Its verb and table for the metrics, derived from the text on first use.
+    kind: OnceLock<metrics::StatementKind>,
 }
 
 impl Stmt {
     /// One statement for both dialects, with `$N` placeholders.
     pub const fn new(sql: &'static str) -> Self {
-        Self { postgres: sql, sqlite: None, rendered: OnceLock::new() }
+        Self { postgres: sql, sqlite: None, rendered: OnceLock::new(), kind: OnceLock::new() }
     }
 
     /// A statement the two dialects really spell differently (each still with `$N`).
     pub const fn pair(postgres: &'static str, sqlite: &'static str) -> Self {
-        Self { postgres, sqlite: Some(sqlite), rendered: OnceLock::new() }
+        Self { postgres, sqlite: Some(sqlite), rendered: OnceLock::new(), kind: OnceLock::new() }
     }
 
     pub fn text(&'static self, d: Dialect) -> &'static str {
@@ -54,6 +57,13 @@ impl Stmt {
                 self.rendered.get_or_init(|| placeholders(self.sqlite.unwrap_or(self.postgres), d).into())
             }
         }
+    }
+}
+
+impl Stmt {
+    /// Its verb and main table (the same in both dialects).
+    pub fn kind(&'static self) -> metrics::StatementKind {
+        *self.kind.get_or_init(|| metrics::StatementKind::of(self.postgres))
     }
 }
 
@@ -166,6 +176,15 @@ impl Query {
         match &self.text {
             Text::Stmt(s) => s.text(d),
             Text::Built(s) => s,
+        }
+    }
+
+    /// Its verb and main table, for the metrics: kept for a shared statement, read from the
+    /// text of a built one.
+    pub fn kind(&self) -> metrics::StatementKind {
+        match &self.text {
+            Text::Stmt(s) => s.kind(),
+            Text::Built(s) => metrics::StatementKind::of(s),
         }
     }
 

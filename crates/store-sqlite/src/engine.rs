@@ -13,10 +13,13 @@ use rusqlite::{Connection, OpenFlags};
 use tessera_domain::audit::AuditEvent;
 use tessera_store::audit::{self, Changed};
 use tessera_store::{StoreError, StoreResult};
+use tessera_store_sql::metrics::{StatementKind, StatementMetrics};
+
+use crate::rows::Conn;
 use tokio::sync::oneshot;
 
 type Finish = Box<dyn FnOnce(StoreResult<()>) + Send>;
-type Job = Box<dyn FnOnce(&Connection, &mut Vec<Finish>) + Send>;
+type Job = Box<dyn FnOnce(&Conn<'_>, &mut Vec<Finish>) + Send>;
 
 /// How many queued writes one transaction may take; bounds the latency of the batch.
 const MAX_BATCH: usize = 512;
@@ -30,6 +33,8 @@ pub struct Engine {
     /// One permit per reader connection: reads beyond the pool wait for a connection instead
     /// of opening (and then closing) one, which cost more than the query itself.
     read_permits: Arc<tokio::sync::Semaphore>,
+    /// Every statement's latency and errors, readers' and the writer's.
+    pub metrics: Arc<StatementMetrics>,
 }
 
 pub fn map_err(e: rusqlite::Error) -> StoreError {
@@ -78,9 +83,11 @@ impl Engine {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(map_err)?;
         crate::schema::migrate(&mut conn).map_err(map_err)?;
         let (tx, rx) = mpsc::channel::<Job>();
+        let metrics = Arc::new(StatementMetrics::default());
+        let counted = Arc::clone(&metrics);
         let writer = std::thread::Builder::new()
             .name("tessera-sqlite-writer".into())
-            .spawn(move || write_loop(conn, rx))
+            .spawn(move || write_loop(conn, &counted, rx))
             .map_err(|e| StoreError::Internal(e.to_string()))?;
         Ok(Self {
             path: path.to_owned(),
@@ -88,6 +95,7 @@ impl Engine {
             writer: Mutex::new(Some(writer)),
             readers: Arc::new(Mutex::new(Vec::new())),
             read_permits: Arc::new(tokio::sync::Semaphore::new(READ_POOL)),
+            metrics,
         })
     }
 
@@ -99,7 +107,7 @@ impl Engine {
     pub async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Changed + Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&Conn<'_>) -> StoreResult<T> + Send + 'static,
     {
         self.submit(f, audit::take_staged(), T::changed).await
     }
@@ -109,7 +117,7 @@ impl Engine {
     pub async fn write_unaudited<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&Conn<'_>) -> StoreResult<T> + Send + 'static,
     {
         self.submit(f, None, |_| false).await
     }
@@ -117,20 +125,20 @@ impl Engine {
     async fn submit<T, F>(&self, f: F, event: Option<AuditEvent>, changed: fn(&T) -> bool) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&Conn<'_>) -> StoreResult<T> + Send + 'static,
     {
         let had_event = event.is_some();
         // The answer, and the event back when it was not committed.
         let (tx, rx) = oneshot::channel::<(StoreResult<T>, Option<AuditEvent>)>();
-        let job: Job = Box::new(move |conn, finishers| {
+        let job: Job = Box::new(move |c, finishers| {
             // Cached statements: parsing these three per write showed in the profile.
-            let exec = |sql: &str| conn.prepare_cached(sql).and_then(|mut st| st.execute([])).map(|_| ());
+            let exec = |sql: &str| c.conn.prepare_cached(sql).and_then(|mut st| st.execute([])).map(|_| ());
             let mut carried = false;
             let result = match exec("SAVEPOINT job") {
                 Ok(()) => {
-                    let r = f(conn).and_then(|out| match event.as_ref().filter(|_| changed(&out)) {
+                    let r = f(c).and_then(|out| match event.as_ref().filter(|_| changed(&out)) {
                         Some(e) => {
-                            crate::rows::exec(conn, &tessera_store_sql::statements::insert_audit_event(e)).map(|_| {
+                            crate::rows::exec(c, &tessera_store_sql::statements::insert_audit_event(e)).map(|_| {
                                 carried = true;
                                 out
                             })
@@ -176,13 +184,14 @@ impl Engine {
     pub async fn read<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&Conn<'_>) -> StoreResult<T> + Send + 'static,
     {
         let permit = Arc::clone(&self.read_permits)
             .acquire_owned()
             .await
             .map_err(|_| StoreError::Unavailable("the SQLite store is shut down".into()))?;
         let readers = Arc::clone(&self.readers);
+        let metrics = Arc::clone(&self.metrics);
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
@@ -192,7 +201,7 @@ impl Engine {
                 // Connections open lazily, at most one per permit.
                 None => open_conn(&path).map_err(map_err)?,
             };
-            let result = f(&conn);
+            let result = f(&Conn { conn: &conn, metrics: &metrics });
             readers.lock().expect("reader pool lock").push(conn);
             result
         })
@@ -215,7 +224,8 @@ impl Drop for Engine {
     }
 }
 
-fn write_loop(conn: Connection, jobs: mpsc::Receiver<Job>) {
+fn write_loop(conn: Connection, metrics: &StatementMetrics, jobs: mpsc::Receiver<Job>) {
+    let c = Conn { conn: &conn, metrics };
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -232,9 +242,10 @@ fn write_loop(conn: Connection, jobs: mpsc::Receiver<Job>) {
             continue;
         }
         for job in batch {
-            job(&conn, &mut finishers);
+            job(&c, &mut finishers);
         }
-        let committed = conn.execute_batch("COMMIT").map_err(map_err);
+        // The group commit, with its fsync: counted as one `commit` however many writes it carries.
+        let committed = metrics.time(StatementKind::COMMIT, || conn.execute_batch("COMMIT").map_err(map_err));
         if committed.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }

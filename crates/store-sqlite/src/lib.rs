@@ -10,7 +10,6 @@ mod schema;
 
 use std::path::Path;
 
-use rusqlite::Connection;
 use tessera_domain::Timestamp;
 use tessera_domain::audit::AuditEvent;
 use tessera_domain::ids::*;
@@ -25,7 +24,7 @@ use tessera_store_sql::Query;
 use tessera_store_sql::statements as sql;
 
 use engine::Engine;
-use rows::{D, all, check, exec, flag, one, page, record};
+use rows::{Conn, D, all, check, exec, flag, one, page, record};
 
 /// Where a database's schema stands (`tessera migrate --check`); the same for both backends.
 pub use tessera_store_sql::schema::SchemaStatus;
@@ -95,12 +94,12 @@ impl SqliteStore {
     }
 }
 
-fn insert_api_key(c: &Connection, k: &ApiKey) -> StoreResult<()> {
+fn insert_api_key(c: &Conn<'_>, k: &ApiKey) -> StoreResult<()> {
     if exec(c, &sql::insert_api_key(k))? == 1 { Ok(()) } else { Err(sql::api_key_user_missing()) }
 }
 
 /// Ends the given active sessions; answers the ended records.
-fn end_ids(c: &Connection, org: OrgId, ids: &[String], reason: EndReason, now: Timestamp) -> StoreResult<Vec<Session>> {
+fn end_ids(c: &Conn<'_>, org: OrgId, ids: &[String], reason: EndReason, now: Timestamp) -> StoreResult<Vec<Session>> {
     let mut ended = Vec::with_capacity(ids.len());
     for id in ids {
         if exec(c, &sql::end_session(org, id, reason, now))? == 1
@@ -117,6 +116,13 @@ tessera_store_sql::sql_store! {
     backend {
         fn backend(&self) -> &'static str {
             "sqlite"
+        }
+
+        /// Statement latency and errors. The change feed is in-process (this store is one
+        /// node's alone): always up, never lost, no lag to measure.
+        fn render_metrics(&self, out: &mut String) {
+            self.engine.metrics.render(out);
+            tessera_store_sql::metrics::render_feed(out, true, 0);
         }
     }
     iam {

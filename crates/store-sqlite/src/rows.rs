@@ -5,6 +5,7 @@ use rusqlite::types::{ToSqlOutput, Value as Sqlite, ValueRef};
 use rusqlite::{Connection, Statement, ToSql, params_from_iter};
 use tessera_domain::page::Page;
 use tessera_store::StoreResult;
+use tessera_store_sql::metrics::StatementMetrics;
 use tessera_store_sql::paging::ListPage;
 use tessera_store_sql::record_query::{RecordQuery, Records};
 use tessera_store_sql::rows::malformed;
@@ -52,55 +53,73 @@ impl SqlRow for Row<'_, '_> {
     }
 }
 
-fn rows<T>(
-    st: &mut Statement<'_>,
-    q: &Query,
-    mut each: impl FnMut(&dyn SqlRow) -> StoreResult<T>,
-) -> StoreResult<Vec<T>> {
-    let mut rows = st.query(params_from_iter(q.params.iter().map(Bind))).map_err(map_err)?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next().map_err(map_err)? {
-        out.push(each(&Row(r))?);
-    }
-    Ok(out)
+/// A connection and the store's statement metrics: every helper below runs one statement
+/// through it and counts it.
+pub struct Conn<'a> {
+    pub conn: &'a Connection,
+    pub metrics: &'a StatementMetrics,
 }
 
-fn cached<'c>(c: &'c Connection, q: &Query) -> StoreResult<rusqlite::CachedStatement<'c>> {
-    c.prepare_cached(q.sql(D)).map_err(map_err)
+/// Prepares `q` (kept in the connection's statement cache unless `fresh`), runs it and reads
+/// its rows, counted as one statement.
+fn rows<T>(
+    c: &Conn<'_>,
+    q: &Query,
+    fresh: bool,
+    mut each: impl FnMut(&dyn SqlRow) -> StoreResult<T>,
+) -> StoreResult<Vec<T>> {
+    c.metrics.time(q.kind(), || {
+        let mut run = |st: &mut Statement<'_>| {
+            let mut rows = st.query(params_from_iter(q.params.iter().map(Bind))).map_err(map_err)?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next().map_err(map_err)? {
+                out.push(each(&Row(r))?);
+            }
+            Ok(out)
+        };
+        if fresh {
+            run(&mut c.conn.prepare(q.sql(D)).map_err(map_err)?)
+        } else {
+            run(&mut *c.conn.prepare_cached(q.sql(D)).map_err(map_err)?)
+        }
+    })
 }
 
 /// Runs a write; answers the rows it changed. A unique violation becomes the query's conflict.
-pub fn exec(c: &Connection, q: &Query) -> StoreResult<usize> {
-    cached(c, q)?.execute(params_from_iter(q.params.iter().map(Bind))).map_err(|e| q.explain(map_err(e)))
+pub fn exec(c: &Conn<'_>, q: &Query) -> StoreResult<usize> {
+    c.metrics.time(q.kind(), || {
+        c.conn
+            .prepare_cached(q.sql(D))
+            .and_then(|mut st| st.execute(params_from_iter(q.params.iter().map(Bind))))
+            .map_err(|e| q.explain(map_err(e)))
+    })
 }
 
-pub fn all<T>(c: &Connection, f: &Fetch<T>) -> StoreResult<Vec<T>> {
-    rows(&mut *cached(c, &f.query)?, &f.query, |r| (f.decode)(r, 0))
+pub fn all<T>(c: &Conn<'_>, f: &Fetch<T>) -> StoreResult<Vec<T>> {
+    rows(c, &f.query, false, |r| (f.decode)(r, 0))
 }
 
-pub fn one<T>(c: &Connection, f: &Fetch<T>) -> StoreResult<Option<T>> {
+pub fn one<T>(c: &Conn<'_>, f: &Fetch<T>) -> StoreResult<Option<T>> {
     Ok(all(c, f)?.into_iter().next())
 }
 
 /// A query answering one boolean (`SELECT EXISTS ...`).
-pub fn flag(c: &Connection, q: &Query) -> StoreResult<bool> {
-    Ok(rows(&mut *cached(c, q)?, q, |r| r.flag(0))?.first().copied().unwrap_or(false))
+pub fn flag(c: &Conn<'_>, q: &Query) -> StoreResult<bool> {
+    Ok(rows(c, q, false, |r| r.flag(0))?.first().copied().unwrap_or(false))
 }
 
-fn count(st: &mut Statement<'_>, q: &Query) -> StoreResult<i64> {
-    Ok(rows(st, q, |r| r.int(0))?.first().copied().unwrap_or(0))
+fn count(c: &Conn<'_>, q: &Query, fresh: bool) -> StoreResult<i64> {
+    Ok(rows(c, q, fresh, |r| r.int(0))?.first().copied().unwrap_or(0))
 }
 
 /// Fails with the check's error when its row does not exist.
-pub fn check(c: &Connection, ch: &Check) -> StoreResult<()> {
+pub fn check(c: &Conn<'_>, ch: &Check) -> StoreResult<()> {
     if flag(c, &ch.query)? { Ok(()) } else { Err(ch.missing.clone()) }
 }
 
-pub fn page<T>(c: &Connection, p: &ListPage<T>) -> StoreResult<Page<T>> {
-    let total = p.count(D);
-    let total = count(&mut *cached(c, &total)?, &total)?;
-    let q = p.rows(D);
-    let fetched = p.fetched(rows(&mut *cached(c, &q)?, &q, |r| p.row(r))?);
+pub fn page<T>(c: &Conn<'_>, p: &ListPage<T>) -> StoreResult<Page<T>> {
+    let total = count(c, &p.count(D), false)?;
+    let fetched = p.fetched(rows(c, &p.rows(D), false, |r| p.row(r))?);
     let beyond = match p.probe(&fetched, D) {
         Some(probe) => flag(c, &probe)?,
         None => false,
@@ -110,14 +129,13 @@ pub fn page<T>(c: &Connection, p: &ListPage<T>) -> StoreResult<Page<T>> {
 
 /// Runs a record query: the count, the page and the next page's token. Its statements vary
 /// with every filter, so they are prepared afresh rather than crowding the statement cache.
-pub fn record<T>(c: &Connection, rq: &RecordQuery<T>) -> StoreResult<Records<T>> {
-    let fresh = |q: &Query| c.prepare(q.sql(D)).map_err(map_err);
+pub fn record<T>(c: &Conn<'_>, rq: &RecordQuery<T>) -> StoreResult<Records<T>> {
     let total = match &rq.count {
-        Some(q) => Some(count(&mut fresh(q)?, q)?),
+        Some(q) => Some(count(c, q, true)?),
         None => None,
     };
     let (items, next) = match &rq.rows {
-        Some(q) => rq.finish(rows(&mut fresh(q)?, q, |r| rq.row(r))?),
+        Some(q) => rq.finish(rows(c, q, true, |r| rq.row(r))?),
         None => (vec![], None),
     };
     Ok(Records { count: total, items, next })

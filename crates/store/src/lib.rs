@@ -171,6 +171,12 @@ pub trait StoreBackend: Send + Sync + 'static {
     fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<StoreChange>> {
         None
     }
+
+    /// Appends the backend's own metrics (statement latency and errors, the change feed) in
+    /// Prometheus's text format; `App::render_metrics` serves them on the metrics listener.
+    fn render_metrics(&self, out: &mut String) {
+        let _ = out;
+    }
 }
 
 /// Organizations, users, API keys, groups, policies, roles and trusts: who may do what.

@@ -271,6 +271,11 @@ impl TestApp {
         TestApp::new(node, self.admin_id.clone(), self.clock.clone(), None, dir, None)
     }
 
+    /// Where the node serves `GET /metrics`; None unless the settings turned it on.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.node.metrics_addr()
+    }
+
     /// The store the node opened, for tests that look beneath the API.
     pub fn store(&self) -> &Arc<dyn Store> {
         self.node.store()

@@ -110,7 +110,9 @@ pub async fn run(
     };
     let Some(signed) = signed else {
         return match unauthenticated(p.unauthenticated, &parts) {
-            Unauthenticated::Pass => proxy::forward(m, Request::from_parts(parts, body), client, rid).await,
+            Unauthenticated::Pass => {
+                proxy::forward(&gw.upstream, m, Request::from_parts(parts, body), client, rid).await
+            }
             Unauthenticated::Redirect => sign_in_first(&parts),
             Unauthenticated::Reject => error_response(
                 StatusCode::UNAUTHORIZED,
@@ -123,7 +125,7 @@ pub async fn run(
         parts.headers.remove(header::AUTHORIZATION);
     }
     upstream::identify(&mut parts.headers, &p, &signed, now);
-    let mut res = proxy::forward(m, Request::from_parts(parts, body), client, rid).await;
+    let mut res = proxy::forward(&gw.upstream, m, Request::from_parts(parts, body), client, rid).await;
     upstream::answer(res.headers_mut(), &p, &signed, now);
     res
 }

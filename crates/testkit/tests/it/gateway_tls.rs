@@ -299,6 +299,10 @@ async fn an_upstream_certificate_from_another_ca_is_a_502_unless_tls_verify_is_f
     let v: Value = res.json().await.unwrap();
     assert_eq!(v["error"]["code"], "bad_gateway", "{v}");
     assert!(v["error"]["message"].as_str().unwrap().contains("certificate"), "{v}");
+    // Counted as a TLS failure on the metrics listener, not as a refused connection.
+    let mut metrics = String::new();
+    t.spawn_gateway().await.gateway.render_metrics(&mut metrics);
+    assert!(metrics.lines().any(|l| l == r#"tessera_gateway_upstream_failures_total{reason="tls"} 1"#), "{metrics}");
 
     // Kong's tls_verify = false: the same upstream is taken.
     let (s, v) =

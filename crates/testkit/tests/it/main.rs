@@ -13,6 +13,7 @@ mod gateway_ws;
 mod http_errors;
 mod iam;
 mod login;
+mod metrics;
 mod nodes;
 mod oidc;
 mod query;

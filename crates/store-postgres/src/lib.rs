@@ -11,6 +11,7 @@
 mod listen;
 mod rows;
 mod schema;
+mod writer;
 
 use std::time::Duration;
 
@@ -32,13 +33,15 @@ use tessera_store_sql::statements as sql;
 use tokio::sync::broadcast;
 use tokio_postgres::{GenericClient, NoTls};
 
-use rows::{D, all, binds, check, exec, flag, one, page, record, refs};
+use rows::{D, all, check, exec, flag, one, page, record};
 
 /// The channel every node listens on.
 pub const CHANNEL: &str = "tessera_changes";
 
 pub struct PgStore {
     pool: Pool,
+    /// Session creates (the assume hot path), batched: see [`writer`].
+    sessions: writer::SessionWriter,
     changes: broadcast::Sender<StoreChange>,
     listener: Option<tokio::task::JoinHandle<()>>,
 }
@@ -113,10 +116,11 @@ impl PgStore {
             .recycle_timeout(Some(Duration::from_secs(3)))
             .build()
             .map_err(|e| StoreError::Internal(e.to_string()))?;
-        let mut store = Self { pool, changes: broadcast::channel(1024).0, listener: None };
-        schema::migrate(&mut store.client().await?).await?;
-        store.listener = Some(tokio::spawn(listen::run(cfg, store.changes.clone())));
-        Ok(store)
+        schema::migrate(&mut pool.get().await.map_err(pool_err)?).await?;
+        let sessions = writer::SessionWriter::start(pool.clone()).await?;
+        let changes = broadcast::channel(1024).0;
+        let listener = Some(tokio::spawn(listen::run(cfg, changes.clone())));
+        Ok(Self { pool, sessions, changes, listener })
     }
 
     /// Where the database's schema stands, over one connection, without migrating it.
@@ -243,20 +247,6 @@ async fn commit<T: Changed>(tx: deadpool_postgres::Transaction<'_>, out: T) -> S
 
 async fn insert_api_key<C: GenericClient>(c: &C, k: &ApiKey) -> StoreResult<()> {
     if exec(c, &sql::insert_api_key(k)).await? == 1 { Ok(()) } else { Err(sql::api_key_user_missing()) }
-}
-
-/// The statement inserting a session and, when `audited`, its audit event in the same
-/// statement (a data-modifying `WITH`: atomic without a transaction). Built once each.
-fn session_insert_sql(audited: bool) -> &'static str {
-    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    if !audited {
-        return sql::SESSION_INSERT;
-    }
-    SQL.get_or_init(|| {
-        let first = sql::SESSION_INSERT_PARAMS + 1;
-        let ps: Vec<String> = (first..first + 14).map(|n| format!("${n}")).collect();
-        format!("WITH audit AS ({} VALUES ({})) {}", sql::AUDIT_INSERT, ps.join(", "), sql::SESSION_INSERT)
-    })
 }
 
 /// Ends the given active sessions in one statement and returns their records; notifies each
@@ -458,19 +448,12 @@ tessera_store_sql::sql_store! {
     }
     sessions {
         async fn create_session(&self, sess: &Session, digest: &TokenDigest) -> StoreResult<()> {
-            let c = self.client().await?;
-            // The hot path of assuming a role: the session and its event in one statement, no
-            // transaction, prepared once per connection.
+            // The hot path of assuming a role: queued for the session writer, which inserts
+            // every session queued with it (and their events) in one statement. The event is
+            // taken here, in the caller's task, and marked or put back here by the answer.
             let event = audit::take_staged();
-            let mut values = sql::session_values(sess, digest);
-            if let Some(e) = &event {
-                values.extend(sql::audit_values(e));
-            }
-            let b = binds(&values);
-            let inserted = match c.prepare_cached(session_insert_sql(event.is_some())).await {
-                Ok(st) => c.execute(&st, &refs(&b)).await.map(|_| ()).map_err(map_err),
-                Err(e) => Err(map_err(e)),
-            };
+            let inserted =
+                self.sessions.create(sql::session_values(sess, digest), event.as_ref().map(sql::audit_values)).await;
             match (inserted, event) {
                 (Ok(()), Some(_)) => {
                     audit::mark_recorded();

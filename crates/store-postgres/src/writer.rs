@@ -32,7 +32,7 @@ const MAX_BATCH: usize = 256;
 /// Requests queued beyond this wait for room (backpressure) rather than growing memory.
 const QUEUE: usize = 4_096;
 /// Writer tasks, each with its own connection while it writes: one batch is collected while
-/// another commits. Two measured best on two cores (see BENCHMARKS.md, row 2b).
+/// another commits. One, two and four measured alike on two cores (BENCHMARKS.md, row 2b).
 const WRITERS: usize = 2;
 
 /// One queued create: the session's row and, when it carries one, its audit event's row.

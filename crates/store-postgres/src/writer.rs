@@ -4,9 +4,8 @@
 //! answer. A few writer tasks each take whatever is queued at that moment — never waiting for
 //! more: a lone request is written at once — and insert the lot in **one statement** (arrays
 //! unnested into `sessions` and `audit_events`, a data-modifying `WITH`), so many sessions
-//! cost one commit and one WAL flush instead of one each. PostgreSQL's group commit merges
-//! concurrent commits' flushes only partly; a statement and a commit per session were most of
-//! the database's CPU on two cores.
+//! cost one statement, one commit and one WAL flush instead of one each (at 64 concurrent
+//! assumes, about 15 sessions per commit: BENCHMARKS.md, row 2b).
 //!
 //! A caller is answered `Ok` only once the statement holding its row has committed. When a
 //! batch fails on its data (a duplicate, a value a column cannot take, an event breaking the
@@ -125,7 +124,7 @@ fn answer(x: Create, r: StoreResult<()>) {
 
 /// The one-row statement: a session (`$1..$28`) and, when `audited`, its event after it, in
 /// the same statement (a data-modifying `WITH`: atomic without a transaction).
-pub(crate) fn single_sql(audited: bool) -> &'static str {
+fn single_sql(audited: bool) -> &'static str {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     if !audited {
         return sql::SESSION_INSERT;

@@ -11,6 +11,7 @@
 mod listen;
 mod rows;
 mod schema;
+mod writer;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,7 +35,7 @@ use tessera_store_sql::statements as sql;
 use tokio::sync::broadcast;
 use tokio_postgres::{GenericClient, NoTls};
 
-use rows::{D, all, binds, check, exec, flag, one, page, record, refs};
+use rows::{D, all, check, exec, flag, one, page, record};
 
 /// The channel every node listens on.
 pub const CHANNEL: &str = "tessera_changes";
@@ -45,6 +46,8 @@ pub struct PgStore {
     metrics: StatementMetrics,
     /// The change feed's health and lag, written by the listener task.
     feed: Arc<listen::FeedMetrics>,
+    /// Session creates (the assume hot path), batched: see [`writer`].
+    sessions: writer::SessionWriter,
     changes: broadcast::Sender<StoreChange>,
     listener: Option<tokio::task::JoinHandle<()>>,
 }
@@ -120,16 +123,11 @@ impl PgStore {
             .build()
             .map_err(|e| StoreError::Internal(e.to_string()))?;
         let feed = Arc::new(listen::FeedMetrics::default());
-        let mut store = Self {
-            pool,
-            metrics: StatementMetrics::default(),
-            feed: Arc::clone(&feed),
-            changes: broadcast::channel(1024).0,
-            listener: None,
-        };
-        schema::migrate(&mut store.client().await?).await?;
-        store.listener = Some(tokio::spawn(listen::run(cfg, store.pool.clone(), store.changes.clone(), feed)));
-        Ok(store)
+        schema::migrate(&mut pool.get().await.map_err(pool_err)?).await?;
+        let sessions = writer::SessionWriter::start(pool.clone()).await?;
+        let changes = broadcast::channel(1024).0;
+        let listener = Some(tokio::spawn(listen::run(cfg, pool.clone(), changes.clone(), Arc::clone(&feed))));
+        Ok(Self { pool, metrics: StatementMetrics::default(), feed, sessions, changes, listener })
     }
 
     /// Where the database's schema stands, over one connection, without migrating it.
@@ -264,20 +262,6 @@ async fn end(m: &StatementMetrics, tx: deadpool_postgres::Transaction<'_>) -> St
 
 async fn insert_api_key<C: GenericClient>(m: &StatementMetrics, c: &C, k: &ApiKey) -> StoreResult<()> {
     if exec(m, c, &sql::insert_api_key(k)).await? == 1 { Ok(()) } else { Err(sql::api_key_user_missing()) }
-}
-
-/// The statement inserting a session and, when `audited`, its audit event in the same
-/// statement (a data-modifying `WITH`: atomic without a transaction). Built once each.
-fn session_insert_sql(audited: bool) -> &'static str {
-    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    if !audited {
-        return sql::SESSION_INSERT;
-    }
-    SQL.get_or_init(|| {
-        let first = sql::SESSION_INSERT_PARAMS + 1;
-        let ps: Vec<String> = (first..first + 14).map(|n| format!("${n}")).collect();
-        format!("WITH audit AS ({} VALUES ({})) {}", sql::AUDIT_INSERT, ps.join(", "), sql::SESSION_INSERT)
-    })
 }
 
 /// Ends the given active sessions in one statement and returns their records; notifies each
@@ -489,25 +473,19 @@ tessera_store_sql::sql_store! {
     }
     sessions {
         async fn create_session(&self, sess: &Session, digest: &TokenDigest) -> StoreResult<()> {
-            let c = self.client().await?;
-            // The hot path of assuming a role: the session and its event in one statement, no
-            // transaction, prepared once per connection.
+            // The hot path of assuming a role: queued for the session writer, which inserts
+            // every session queued with it (and their events) in one statement. The event is
+            // taken here, in the caller's task, and marked or put back here by the answer.
             let event = audit::take_staged();
-            let mut values = sql::session_values(sess, digest);
-            if let Some(e) = &event {
-                values.extend(sql::audit_values(e));
-            }
-            let b = binds(&values);
+            // Timed as the caller sees it: queued, then written with its batch.
             static KIND: std::sync::LazyLock<StatementKind> =
                 std::sync::LazyLock::new(|| StatementKind::of(sql::SESSION_INSERT));
             let inserted = self
                 .metrics
-                .time_async(*KIND, async {
-                    match c.prepare_cached(session_insert_sql(event.is_some())).await {
-                        Ok(st) => c.execute(&st, &refs(&b)).await.map(|_| ()).map_err(map_err),
-                        Err(e) => Err(map_err(e)),
-                    }
-                })
+                .time_async(
+                    *KIND,
+                    self.sessions.create(sql::session_values(sess, digest), event.as_ref().map(sql::audit_values)),
+                )
                 .await;
             match (inserted, event) {
                 (Ok(()), Some(_)) => {

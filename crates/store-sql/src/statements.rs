@@ -708,12 +708,23 @@ pub fn delete_oidc_issuer(org: OrgId, id: OidcIssuerId) -> [Query; 2] {
 
 // Sessions.
 /// The columns `INSERT INTO sessions` names, in [`session_values`]' order.
-pub const SESSION_INSERT: &str = "INSERT INTO sessions (id, org_id, kind, token_digest, user_id, user_email, role_id, \
-     role_name, session_name, auth_method, duration, bound_ip, source_ip, conditions_met, create_time, mod_time, \
-     expiration, idle_timeout, last_activity, idle_time_expiration, status, end_time, end_reason, failed_logins, \
-     last_login_time, last_login_client, oidc_issuer_id, session_policy) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, \
-     $23, $24, $25, $26, $27, $28)";
+macro_rules! session_insert {
+    () => {
+        "INSERT INTO sessions (id, org_id, kind, token_digest, user_id, user_email, role_id, \
+         role_name, session_name, auth_method, duration, bound_ip, source_ip, conditions_met, create_time, mod_time, \
+         expiration, idle_timeout, last_activity, idle_time_expiration, status, end_time, end_reason, failed_logins, \
+         last_login_time, last_login_client, oidc_issuer_id, session_policy)"
+    };
+}
+/// `INSERT INTO sessions` and its columns, without the rows (a backend's own statement
+/// supplies them, e.g. PostgreSQL's batch of many sessions).
+pub const SESSION_INSERT_INTO: &str = session_insert!();
+/// One session's row, in [`session_values`]' order.
+pub const SESSION_INSERT: &str = concat!(
+    session_insert!(),
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, \
+     $23, $24, $25, $26, $27, $28)"
+);
 /// How many values [`SESSION_INSERT`] binds (a statement that appends its own starts after).
 pub const SESSION_INSERT_PARAMS: usize = 28;
 static INSERT_SESSION: Stmt = Stmt::new(SESSION_INSERT);
@@ -1048,6 +1059,8 @@ macro_rules! audit_insert {
     };
 }
 pub const AUDIT_INSERT: &str = audit_insert!();
+/// How many values [`AUDIT_INSERT`] binds.
+pub const AUDIT_INSERT_PARAMS: usize = 14;
 static INSERT_AUDIT_EVENT: Stmt =
     Stmt::new(concat!(audit_insert!(), " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"));
 static PURGE_AUDIT_EVENTS: Stmt = Stmt::new("DELETE FROM audit_events WHERE time < $1");

@@ -53,7 +53,8 @@ macro_rules! store_conformance_tests {
             a_roles_trusts_are_read_in_full, values_no_database_can_hold_are_invalid_everywhere,
             audit_events_commit_or_roll_back_with_their_change, every_change_carries_its_audit_event,
             audit_query_filters_orders_pages_and_purges, oidc_issuers_round_trip_and_name_their_trusts,
-            a_workloads_session_resolves_without_a_user, assigned_roles_join_a_users_permissions);
+            a_workloads_session_resolves_without_a_user, assigned_roles_join_a_users_permissions,
+            concurrent_session_creates_commit_each_with_its_event, a_failing_session_create_fails_alone);
     };
     (@optional $make:expr; $($case:ident),*) => {$(
         #[tokio::test]
@@ -74,7 +75,8 @@ macro_rules! store_conformance_tests {
             a_roles_trusts_are_read_in_full, values_no_database_can_hold_are_invalid_everywhere,
             audit_events_commit_or_roll_back_with_their_change, every_change_carries_its_audit_event,
             audit_query_filters_orders_pages_and_purges, oidc_issuers_round_trip_and_name_their_trusts,
-            a_workloads_session_resolves_without_a_user, assigned_roles_join_a_users_permissions);
+            a_workloads_session_resolves_without_a_user, assigned_roles_join_a_users_permissions,
+            concurrent_session_creates_commit_each_with_its_event, a_failing_session_create_fails_alone);
     };
     (@cases $make:expr; $($case:ident),*) => {$(
         #[tokio::test]

@@ -100,6 +100,113 @@ pub async fn audit_events_commit_or_roll_back_with_their_change(store: &dyn Stor
     assert_eq!(actions(store, org).await, vec!["create ann", "sign in"]);
 }
 
+/// A session create staged with an event for it, as the assume hot path makes them.
+fn assume(f: &mut Fixture, user: &User, role: &Role, i: i64) -> (Session, TokenDigest, AuditEvent) {
+    let (s, d) = f.session(user, Some(role), T0.plus_secs(i));
+    let e = AuditEvent {
+        target_kind: "session".into(),
+        target_id: s.id.to_string(),
+        ..audit_event(f, s.org_id, "assume", T0)
+    };
+    (s, d, e)
+}
+
+/// Creates every session at once, each in its own audit scope (as concurrent requests do):
+/// a backend that batches them gets them queued together. Answers each result and whether
+/// its event was recorded, in the given order.
+async fn create_all(store: &dyn Store, all: &[(Session, TokenDigest, AuditEvent)]) -> Vec<(StoreResult<()>, bool)> {
+    futures_util::future::join_all(
+        all.iter().map(|(s, d, e)| crate::audit::scope(e.clone(), store.create_session(s, d))),
+    )
+    .await
+}
+
+/// The session ids of the stored `assume` events.
+async fn assume_events(store: &dyn Store, org: OrgId) -> Vec<String> {
+    let r = store.query_audit_events(org, &all_events()).await.unwrap();
+    let mut ids: Vec<String> = r.events.into_iter().filter(|e| e.action == "assume").map(|e| e.target_id).collect();
+    ids.sort();
+    ids
+}
+
+/// Many sessions created at once (PostgreSQL inserts them in batches) are each committed
+/// with exactly its own event, each caller is told so, and every one reads back whole.
+pub async fn concurrent_session_creates_commit_each_with_its_event(store: &dyn Store) {
+    let mut f = Fixture::new(store).await;
+    let ann = f.user("ann@example.com");
+    store.create_user(&ann, None).await.unwrap();
+    let role = f.role("deployer");
+    store.create_role(&role).await.unwrap();
+    let all: Vec<_> = (0..300).map(|i| assume(&mut f, &ann, &role, i)).collect();
+    for (i, (r, recorded)) in create_all(store, &all).await.into_iter().enumerate() {
+        r.unwrap_or_else(|e| panic!("create {i}: {e}"));
+        assert!(recorded, "create {i} was answered without its event recorded");
+    }
+    for (s, d, _) in &all {
+        assert_eq!(store.get_session(f.org, s.id).await.unwrap().as_ref(), Some(s));
+        match store.find_credential(TokenKind::RoleSession, d).await.unwrap() {
+            Some(Credential::Session { session, .. }) => assert_eq!(session.id, s.id),
+            other => panic!("the token of {} does not resolve to it: {other:?}", s.id),
+        }
+    }
+    let mut expected: Vec<String> = all.iter().map(|(s, _, _)| s.id.to_string()).collect();
+    expected.sort();
+    assert_eq!(assume_events(store, f.org).await, expected, "one event per session, none lost or doubled");
+}
+
+/// Among sessions created at once, one that cannot be stored (its token is taken, its event
+/// breaks the table's rule, it duplicates a batch-mate) fails alone: its neighbours are
+/// committed and told so, and it leaves neither a session nor an event.
+pub async fn a_failing_session_create_fails_alone(store: &dyn Store) {
+    let mut f = Fixture::new(store).await;
+    let ann = f.user("ann@example.com");
+    store.create_user(&ann, None).await.unwrap();
+    let role = f.role("deployer");
+    store.create_role(&role).await.unwrap();
+    let (existing, existing_digest, _) = assume(&mut f, &ann, &role, -1);
+    store.create_session(&existing, &existing_digest).await.unwrap();
+
+    let mut all: Vec<_> = (0..60).map(|i| assume(&mut f, &ann, &role, i)).collect();
+    // 10: a token that is already taken.
+    all[10].1 = existing_digest;
+    // 20: an event without an action, which the audit table refuses.
+    all[20].2.action = String::new();
+    // 30 and 31: the same session twice (its id and token): exactly one can be stored.
+    all[31].0 = all[30].0.clone();
+    all[31].1 = all[30].1;
+    all[31].2.target_id = all[30].0.id.to_string();
+    let results = create_all(store, &all).await;
+
+    let (r, recorded) = &results[10];
+    assert!(matches!(r, Err(StoreError::Conflict(_))), "a taken token is a conflict: {r:?}");
+    assert!(!recorded);
+    let (r, recorded) = &results[20];
+    assert!(r.is_err() && !recorded, "a session must not be created without its event: {r:?}");
+    let twins = [&results[30], &results[31]];
+    assert_eq!(twins.iter().filter(|(r, _)| r.is_ok()).count(), 1, "one of two equal sessions is stored: {twins:?}");
+    for (r, recorded) in twins {
+        assert_eq!(r.is_ok(), *recorded);
+        if let Err(e) = r {
+            assert!(matches!(e, StoreError::Conflict(_)), "the second of two equal sessions is a conflict: {e}");
+        }
+    }
+    let mut expected = vec![all[30].0.id.to_string()];
+    for (i, ((s, _, _), (r, recorded))) in all.iter().zip(&results).enumerate() {
+        if [10, 20, 30, 31].contains(&i) {
+            continue;
+        }
+        r.as_ref().unwrap_or_else(|e| panic!("create {i} failed with a bad neighbour: {e}"));
+        assert!(recorded, "create {i} was answered without its event recorded");
+        assert_eq!(store.get_session(f.org, s.id).await.unwrap().as_ref(), Some(s));
+        expected.push(s.id.to_string());
+    }
+    for bad in [10, 20] {
+        assert_eq!(store.get_session(f.org, all[bad].0.id).await.unwrap(), None, "create {bad} left a session");
+    }
+    expected.sort();
+    assert_eq!(assume_events(store, f.org).await, expected, "an event for each stored session only");
+}
+
 /// Every write a use case makes carries its event on this backend: one case per write
 /// method, so a backend that forgets one fails here by name.
 pub async fn every_change_carries_its_audit_event(store: &dyn Store) {

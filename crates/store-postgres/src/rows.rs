@@ -122,9 +122,12 @@ pub async fn check<C: GenericClient>(c: &C, ch: &Check) -> StoreResult<()> {
     if flag(c, &ch.query).await? { Ok(()) } else { Err(ch.missing.clone()) }
 }
 
+/// A list page: the total and the rows are asked together, so the driver pipelines them on
+/// the connection (one wait for both instead of one after the other).
 pub async fn page<C: GenericClient, T>(c: &C, p: &ListPage<T>) -> StoreResult<Page<T>> {
-    let total = count(c, &p.count(D)).await?;
-    let fetched = p.fetched(rows(c, &p.rows(D), |r| p.row(r)).await?);
+    let (total, rows_query) = (p.count(D), p.rows(D));
+    let (total, items) = futures_util::future::try_join(count(c, &total), rows(c, &rows_query, |r| p.row(r))).await?;
+    let fetched = p.fetched(items);
     let beyond = match p.probe(&fetched, D) {
         Some(probe) => flag(c, &probe).await?,
         None => false,

@@ -131,9 +131,13 @@ pub async fn check<C: GenericClient>(m: &StatementMetrics, c: &C, ch: &Check) ->
     if flag(m, c, &ch.query).await? { Ok(()) } else { Err(ch.missing.clone()) }
 }
 
+/// A list page: the total and the rows are asked together, so the driver pipelines them on
+/// the connection (one wait for both instead of one after the other).
 pub async fn page<C: GenericClient, T>(m: &StatementMetrics, c: &C, p: &ListPage<T>) -> StoreResult<Page<T>> {
-    let total = count(m, c, &p.count(D)).await?;
-    let fetched = p.fetched(rows(m, c, &p.rows(D), |r| p.row(r)).await?);
+    let (total, rows_query) = (p.count(D), p.rows(D));
+    let (total, items) =
+        futures_util::future::try_join(count(m, c, &total), rows(m, c, &rows_query, |r| p.row(r))).await?;
+    let fetched = p.fetched(items);
     let beyond = match p.probe(&fetched, D) {
         Some(probe) => flag(m, c, &probe).await?,
         None => false,

@@ -59,6 +59,8 @@ pub struct ListPage<T> {
     from_where: String,
     seq: &'static str,
     params: Vec<Value>,
+    /// A statement reading the list's total where one is kept (see [`Self::kept_total`]).
+    total: Option<Query>,
     cursor: Option<Cursor>,
     limit: i64,
     width: usize,
@@ -83,12 +85,36 @@ impl<T> ListPage<T> {
     ) -> StoreResult<Self> {
         let cursor = req.cursor.as_ref().map(read_cursor).transpose()?;
         let limit = i64::from(req.per_page.max(1));
-        Ok(Self { cols, from_where: from_where.into(), seq, params, cursor, limit, width: crate::width(cols), decode })
+        Ok(Self {
+            cols,
+            from_where: from_where.into(),
+            seq,
+            params,
+            total: None,
+            cursor,
+            limit,
+            width: crate::width(cols),
+            decode,
+        })
     }
 
-    /// `SELECT count(*)` of every row the list holds.
+    /// Reads the list's total with `total` (one row, one integer: a total the schema keeps
+    /// exact) instead of counting the rows on every page.
+    pub fn kept_total(mut self, total: Query) -> Self {
+        self.total = Some(total);
+        self
+    }
+
+    /// The statement answering how many rows the list holds: the kept total, or a
+    /// `SELECT count(*)` of them.
     pub fn count(&self, d: Dialect) -> Query {
-        Query::built(placeholders(&format!("SELECT count(*) {}", self.from_where), d).into(), self.params.clone())
+        match &self.total {
+            Some(q) => q.clone(),
+            None => Query::built(
+                placeholders(&format!("SELECT count(*) {}", self.from_where), d).into(),
+                self.params.clone(),
+            ),
+        }
     }
 
     /// The page's rows (one more than the page, to learn whether more follow), each with its

@@ -117,6 +117,10 @@ static UPDATE_USER: Stmt = Stmt::new(
     "UPDATE users SET email = $3, first_name = $4, last_name = $5, status = $6 WHERE org_id = $1 AND id = $2",
 );
 static DELETE_USER: Stmt = Stmt::new("DELETE FROM users WHERE org_id = $1 AND id = $2");
+/// The organization's user count, kept by the schema's triggers (migration 11); an
+/// organization whose users were never written has no row.
+static USERS_TOTAL: Stmt =
+    Stmt::new("SELECT COALESCE((SELECT total FROM list_totals WHERE org_id = $1 AND list = 'users'), 0)");
 static DELETE_ATTACHMENTS_TO: Stmt =
     Stmt::new("DELETE FROM policy_attachments WHERE org_id = $1 AND target_kind = $2 AND target_id = $3");
 static DELETE_TRUSTS_OF: Stmt =
@@ -146,7 +150,16 @@ pub fn get_user(org: OrgId, id: UserId) -> Fetch<User> {
     Fetch::new(&GET_USER, values![s(org), s(id)], rows::user)
 }
 pub fn list_users(org: OrgId, req: &PageRequest) -> StoreResult<ListPage<User>> {
-    ListPage::new(crate::user_cols!(), "FROM users u WHERE u.org_id = $1", "u.seq", values![s(org)], req, rows::user)
+    let total = Query::new(&USERS_TOTAL, values![s(org)]);
+    Ok(ListPage::new(
+        crate::user_cols!(),
+        "FROM users u WHERE u.org_id = $1",
+        "u.seq",
+        values![s(org)],
+        req,
+        rows::user,
+    )?
+    .kept_total(total))
 }
 pub fn update_user(u: &User) -> Query {
     Query::new(

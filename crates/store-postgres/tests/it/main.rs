@@ -4,6 +4,7 @@
 
 mod notify;
 mod parity;
+mod totals;
 
 use std::sync::Arc;
 

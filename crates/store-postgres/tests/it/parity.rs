@@ -1,11 +1,11 @@
 //! Schema parity: SQLite and PostgreSQL, each migrated from empty by its store, report the same
-//! tables, columns and named indexes, at the same migration number.
+//! tables, columns, named indexes and triggers, at the same migration number.
 
 use std::collections::BTreeSet;
 
 use tokio_postgres::NoTls;
 
-type Schema = (BTreeSet<(String, String)>, BTreeSet<String>, i64);
+type Schema = (BTreeSet<(String, String)>, BTreeSet<String>, i64, BTreeSet<String>);
 
 fn sqlite_schema() -> Schema {
     let dir = tempfile::tempdir().unwrap();
@@ -38,7 +38,14 @@ fn sqlite_schema() -> Schema {
         .collect::<Result<_, _>>()
         .unwrap();
     let version = c.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-    (columns, indexes, version)
+    let triggers = c
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    (columns, indexes, version, triggers)
 }
 
 async fn postgres_schema(url: &str) -> Schema {
@@ -68,7 +75,15 @@ async fn postgres_schema(url: &str) -> Schema {
         .map(|r| r.get(0))
         .collect();
     let version = c.query_one("SELECT version FROM tessera_schema_version", &[]).await.unwrap().get(0);
-    (columns, indexes, version)
+    // Foreign keys are kept by triggers of PostgreSQL's own (`tgisinternal`).
+    let triggers = c
+        .query("SELECT tgname::TEXT FROM pg_trigger WHERE NOT tgisinternal", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    (columns, indexes, version, triggers)
 }
 
 #[tokio::test]
@@ -79,8 +94,10 @@ async fn both_backends_migrate_to_the_same_schema() {
     assert_eq!(pg.0, lite.0, "tables and columns");
     assert_eq!(pg.1, lite.1, "named indexes");
     assert_eq!(pg.2, lite.2, "migration number");
+    assert_eq!(pg.3, lite.3, "triggers");
     assert!(lite.0.contains(&("sessions".to_owned(), "token_digest".to_owned())));
     assert!(lite.1.contains("audit_events_by_time"));
+    assert!(lite.3.contains("users_total_insert"));
 }
 
 /// A database migrated before the numbering was shared (five PostgreSQL migrations, no
@@ -97,6 +114,8 @@ async fn a_database_numbered_the_old_way_is_not_migrated_twice() {
         "DROP TABLE role_user_assignments; DROP TABLE role_group_assignments; \
          ALTER TABLE sessions DROP COLUMN session_policy; \
          DROP TABLE oidc_issuers; DROP INDEX sessions_by_org_issuer; ALTER TABLE sessions DROP COLUMN oidc_issuer_id; \
+         DROP TRIGGER users_total_insert ON users; DROP TRIGGER users_total_delete ON users; \
+         DROP FUNCTION tessera_list_total(); DROP TABLE list_totals; DROP INDEX users_by_org; \
          ALTER TABLE tessera_schema_version DROP COLUMN numbering; UPDATE tessera_schema_version SET version = 5",
     )
     .await

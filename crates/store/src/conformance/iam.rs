@@ -76,6 +76,70 @@ pub async fn paging_walks_forward_and_back(store: &dyn Store) {
     assert!(first.prev.is_none());
 }
 
+/// Every id on every page of the organization's users, walked from the first.
+async fn all_user_ids(store: &dyn Store, org: OrgId) -> Vec<UserId> {
+    let mut ids = vec![];
+    let mut cursor = None;
+    loop {
+        let page = store.list_users(org, PageRequest { per_page: 50, cursor }).await.unwrap();
+        ids.extend(page.items.iter().map(|u| u.id));
+        let Some(next) = page.next else { return ids };
+        cursor = Some(next);
+    }
+}
+
+pub async fn users_total_follows_creates_and_deletes(store: &dyn Store) {
+    let mut f = Fixture::new(store).await;
+    let total = |org| async move { store.list_users(org, PageRequest::first(2)).await.unwrap().total };
+    assert_eq!(total(f.org).await, 1, "the bootstrap administrator");
+    let mut users = vec![];
+    for i in 0..5 {
+        let u = f.user(&format!("u{i}@example.com"));
+        store.create_user(&u, None).await.unwrap();
+        users.push(u);
+    }
+    assert_eq!(total(f.org).await, 6);
+    let dup = f.user("u0@example.com");
+    assert!(matches!(store.create_user(&dup, None).await, Err(StoreError::Conflict(_))));
+    assert_eq!(total(f.org).await, 6, "a refused create counts nothing");
+    let other = OrgId::generate(&mut f.rng);
+    store.create_organization(&Organization { id: other, name: "second".into(), date_created: T0 }).await.unwrap();
+    assert_eq!(total(other).await, 0);
+    for i in 0..2 {
+        let mut u = f.user(&format!("u{i}@example.com"));
+        u.org_id = other;
+        store.create_user(&u, None).await.unwrap();
+    }
+    assert_eq!((total(f.org).await, total(other).await), (6, 2), "each organization counts its own");
+    assert!(!store.delete_user(other, users[0].id, T0).await.unwrap());
+    assert_eq!(total(f.org).await, 6, "another organization's delete removes nothing");
+    assert!(store.delete_user(f.org, users[0].id, T0).await.unwrap());
+    assert!(store.delete_user(f.org, users[1].id, T0).await.unwrap());
+    assert!(!store.delete_user(f.org, users[1].id, T0).await.unwrap());
+    assert_eq!((total(f.org).await, total(other).await), (4, 2));
+    let first = store.list_users(f.org, PageRequest::first(3)).await.unwrap();
+    let second = store.list_users(f.org, PageRequest { per_page: 3, cursor: first.next }).await.unwrap();
+    assert_eq!((first.total, second.total, second.items.len()), (4, 4, 1), "every page carries the total");
+    assert_eq!(all_user_ids(store, f.org).await.len(), 4);
+}
+
+pub async fn parallel_user_writes_keep_the_total_exact(store: &dyn Store) {
+    let mut f = Fixture::new(store).await;
+    let doomed: Vec<User> = (0..10).map(|i| f.user(&format!("doomed{i}@example.com"))).collect();
+    for u in &doomed {
+        store.create_user(u, None).await.unwrap();
+    }
+    let created: Vec<User> = (0..40).map(|i| f.user(&format!("new{i}@example.com"))).collect();
+    let creates = futures_util::future::join_all(created.iter().map(|u| store.create_user(u, None)));
+    let deletes = futures_util::future::join_all(doomed.iter().map(|u| store.delete_user(f.org, u.id, T0)));
+    let (creates, deletes) = futures_util::future::join(creates, deletes).await;
+    assert!(creates.iter().all(Result::is_ok), "{creates:?}");
+    assert!(deletes.iter().all(|d| d == &Ok(true)), "{deletes:?}");
+    let page = store.list_users(f.org, PageRequest::first(10)).await.unwrap();
+    assert_eq!(page.total, 41, "the administrator and the 40 created");
+    assert_eq!(all_user_ids(store, f.org).await.len(), 41);
+}
+
 pub async fn api_keys_resolve_by_digest_only(store: &dyn Store) {
     let mut f = Fixture::new(store).await;
     let u = f.user("ann@example.com");

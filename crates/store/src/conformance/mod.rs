@@ -44,7 +44,8 @@ macro_rules! store_conformance_tests {
     (optional $make:expr) => {
         $crate::store_conformance_tests!(@optional $make;
             bootstrap_runs_once, users_round_trip_and_conflict, organizations_never_mix,
-            paging_walks_forward_and_back, api_keys_resolve_by_digest_only, groups_and_members,
+            paging_walks_forward_and_back, users_total_follows_creates_and_deletes,
+            parallel_user_writes_keep_the_total_exact, api_keys_resolve_by_digest_only, groups_and_members,
             policies_attach_and_resolve, roles_and_trusts_round_trip, sessions_live_and_end,
             deleting_a_user_cleans_up, sign_in_state_round_trips, login_sessions_are_capped_per_user,
             sessions_touch_sweep_and_purge, session_query_filters_orders_and_pages, sessions_aggregate_by_group,
@@ -66,7 +67,8 @@ macro_rules! store_conformance_tests {
     ($make:expr) => {
         $crate::store_conformance_tests!(@cases $make;
             bootstrap_runs_once, users_round_trip_and_conflict, organizations_never_mix,
-            paging_walks_forward_and_back, api_keys_resolve_by_digest_only, groups_and_members,
+            paging_walks_forward_and_back, users_total_follows_creates_and_deletes,
+            parallel_user_writes_keep_the_total_exact, api_keys_resolve_by_digest_only, groups_and_members,
             policies_attach_and_resolve, roles_and_trusts_round_trip, sessions_live_and_end,
             deleting_a_user_cleans_up, sign_in_state_round_trips, login_sessions_are_capped_per_user,
             sessions_touch_sweep_and_purge, session_query_filters_orders_and_pages, sessions_aggregate_by_group,

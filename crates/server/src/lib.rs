@@ -55,14 +55,13 @@ pub fn router_with(app: Arc<App>, config: ServerConfig) -> Router {
     // Request metrics when a metrics listener is configured (none of their cost otherwise):
     // each route's own layer, which knows its cells without a lookup per request.
     let mut router = Router::new();
-    for entry in routes::table() {
-        let observe =
-            config.metrics.as_ref().and_then(|m| metrics::Observe::route(m, entry.spec.method, entry.spec.path));
-        let handler = match observe {
-            Some(layer) => entry.handler.route_layer(layer),
-            None => entry.handler,
-        };
-        router = router.route(entry.spec.path, handler);
+    for mut entry in routes::table() {
+        if let Some(layer) =
+            config.metrics.as_ref().and_then(|m| metrics::Observe::route(m, entry.spec.method, entry.spec.path))
+        {
+            entry.handler = entry.handler.route_layer(layer);
+        }
+        router = router.route(entry.spec.path, entry.handler);
     }
     // The admin console's pages (`ui`): HTML, outside /v2 and its OpenAPI document.
     for page in ui::pages() {

@@ -11,6 +11,9 @@ use clap::{Parser, Subcommand};
 
 /// mimalloc: fewer cycles per allocation than glibc's malloc on the request path (8 % of the
 /// profile of an authenticated call was malloc/free) and less fragmentation under churn.
+/// Built with `no_thp`: mimalloc otherwise asks for transparent huge pages on its arena, and
+/// each 2 MiB page is resident whole once touched: 12–14 MiB of an idle node's 34 MiB RSS,
+/// against 21 MiB without (no measurable change in the token path's rate).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -194,44 +194,29 @@ type Encoded = Result<IsNull, Box<dyn std::error::Error + Sync + Send>>;
 impl<'a> Column<'a> {
     /// The column's values as `T`s (`None` for a null); `pick` answers `None` for a value of
     /// another type.
-    fn each<T>(&self, ty: &Type, pick: impl Fn(&'a Value) -> Option<Option<T>>) -> Result<Vec<Option<T>>, WrongType> {
-        self.0.iter().map(|v| pick(v).ok_or_else(|| WrongType::new::<T>(ty.clone()))).collect()
+    fn each<T>(&self, ty: &Type, pick: impl Fn(&'a Value) -> Option<T>) -> Result<Vec<Option<T>>, WrongType> {
+        self.0
+            .iter()
+            .map(|v| match v {
+                Value::NullText | Value::NullInt => Ok(None),
+                v => pick(v).map(Some).ok_or_else(|| WrongType::new::<T>(ty.clone())),
+            })
+            .collect()
     }
 }
 
 impl ToSql for Column<'_> {
     fn to_sql(&self, ty: &Type, out: &mut bytes::BytesMut) -> Encoded {
         let Kind::Array(elem) = ty.kind() else { return Err(Box::new(WrongType::new::<Vec<Value>>(ty.clone()))) };
-        let null = |v: &Value| matches!(v, Value::NullText | Value::NullInt);
         match *elem {
-            Type::TEXT => self
-                .each(elem, |v| match v {
-                    Value::Text(s) => Some(Some(s.as_str())),
-                    v if null(v) => Some(None),
-                    _ => None,
-                })?
-                .to_sql(ty, out),
-            Type::INT8 => self
-                .each(elem, |v| match v {
-                    Value::Int(n) => Some(Some(*n)),
-                    v if null(v) => Some(None),
-                    _ => None,
-                })?
-                .to_sql(ty, out),
-            Type::BYTEA => self
-                .each(elem, |v| match v {
-                    Value::Bytes(b) => Some(Some(b.as_slice())),
-                    v if null(v) => Some(None),
-                    _ => None,
-                })?
-                .to_sql(ty, out),
-            Type::BOOL => self
-                .each(elem, |v| match v {
-                    Value::Bool(b) => Some(Some(*b)),
-                    v if null(v) => Some(None),
-                    _ => None,
-                })?
-                .to_sql(ty, out),
+            Type::TEXT => {
+                self.each(elem, |v| if let Value::Text(s) = v { Some(s.as_str()) } else { None })?.to_sql(ty, out)
+            }
+            Type::INT8 => self.each(elem, |v| if let Value::Int(n) = v { Some(*n) } else { None })?.to_sql(ty, out),
+            Type::BYTEA => {
+                self.each(elem, |v| if let Value::Bytes(b) = v { Some(b.as_slice()) } else { None })?.to_sql(ty, out)
+            }
+            Type::BOOL => self.each(elem, |v| if let Value::Bool(b) = v { Some(*b) } else { None })?.to_sql(ty, out),
             _ => Err(Box::new(WrongType::new::<Vec<Value>>(ty.clone()))),
         }
     }

@@ -15,6 +15,7 @@ use tessera_domain::audit::{ActorKind, AuditEvent, AuditResult};
 use tessera_domain::filter::{Schema, parse_filter, parse_orderby};
 use tessera_domain::ids::OrgId;
 use tessera_domain::session::Principal;
+pub use tessera_store::audit::RequestScope;
 use tessera_store::audit::{self as trail, Origin};
 use tessera_store::{AUDIT_SCHEMA, AuditQueryResult, SessionQuery};
 
@@ -190,8 +191,8 @@ impl App {
 }
 
 /// Opens the audit scope of one request: events it causes carry where it came from.
-pub async fn request_scope<F: std::future::Future>(source_ip: String, request_id: String, fut: F) -> F::Output {
-    trail::request_scope(Origin { source_ip, request_id }, fut).await
+pub fn request_scope<F: std::future::Future>(source_ip: String, request_id: String, fut: F) -> RequestScope<F> {
+    trail::request_scope(Origin { source_ip, request_id }, fut)
 }
 
 /// Parses and checks the text options of a record query against `schema`; every refusal

@@ -4,14 +4,14 @@
 //! or a body). With `--log-format json` each line is one JSON object.
 //!
 //! It costs nothing when that target is off (`TESSERA_LOG=info,tessera::access=off`): the
-//! layers are installed only when the log subscriber wants the lines.
+//! edge ([`crate::front`]) opens a line only when the log subscriber wants it, and each route's
+//! [`Tag`] is installed only then.
 
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::http::{HeaderValue, Method, Request, StatusCode};
 use tessera_app::{Caller, CallerKind};
 use tessera_domain::session::Principal;
 
@@ -25,7 +25,7 @@ pub fn wanted() -> bool {
 /// What the inner parts of the stack learn about a request for its log line.
 #[derive(Default)]
 pub struct Slot {
-    route: OnceLock<String>,
+    route: OnceLock<&'static str>,
     caller: OnceLock<CallerFacts>,
 }
 
@@ -52,49 +52,80 @@ impl Slot {
     }
 }
 
-/// Outer layer: times the request and writes its line.
-pub async fn log(mut req: Request, next: Next) -> Response {
-    let slot = Arc::new(Slot::default());
-    req.extensions_mut().insert(slot.clone());
-    let method = req.method().clone();
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .chars()
-        .take(128)
-        .collect::<String>();
-    let started = Instant::now();
-    let res = next.run(req).await;
-    let latency_ms = started.elapsed().as_secs_f64() * 1_000.0;
-    let route = slot.route.get().map_or("-", String::as_str);
-    let status = res.status().as_u16();
-    match slot.caller.get() {
-        Some(c) => tracing::info!(
-            target: TARGET,
-            request_id = %request_id,
-            method = %method,
-            route,
-            status,
-            latency_ms,
-            org = %c.org,
-            principal = %c.principal,
-            credential = c.credential,
-            credential_id = %c.credential_id,
-            "request"
-        ),
-        None => {
-            tracing::info!(target: TARGET, request_id = %request_id, method = %method, route, status, latency_ms, "request")
-        }
-    }
-    res
+/// A request's line, opened by the edge before routing and written with its answer.
+pub struct Pending {
+    slot: Arc<Slot>,
+    method: Method,
+    request_id: String,
+    started: Instant,
 }
 
-/// Route layer: the matched route's template (`/v2/users/{user_id}`), never the raw path.
-pub async fn route(req: Request, next: Next) -> Response {
-    if let (Some(slot), Some(path)) = (req.extensions().get::<Arc<Slot>>(), req.extensions().get::<MatchedPath>()) {
-        let _ = slot.route.set(path.as_str().to_owned());
+impl Pending {
+    pub fn new(slot: Arc<Slot>, method: Method, request_id: &HeaderValue) -> Self {
+        let request_id = request_id.to_str().unwrap_or("").chars().take(128).collect();
+        Self { slot, method, request_id, started: Instant::now() }
     }
-    next.run(req).await
+
+    pub fn write(self, status: StatusCode) {
+        let latency_ms = self.started.elapsed().as_secs_f64() * 1_000.0;
+        let route = self.slot.route.get().copied().unwrap_or("-");
+        let (request_id, method, status) = (&self.request_id, &self.method, status.as_u16());
+        match self.slot.caller.get() {
+            Some(c) => tracing::info!(
+                target: TARGET,
+                request_id = %request_id,
+                method = %method,
+                route,
+                status,
+                latency_ms,
+                org = %c.org,
+                principal = %c.principal,
+                credential = c.credential,
+                credential_id = %c.credential_id,
+                "request"
+            ),
+            None => {
+                tracing::info!(target: TARGET, request_id = %request_id, method = %method, route, status, latency_ms, "request")
+            }
+        }
+    }
+}
+
+/// Route layer: names the matched route's template (`/v2/users/{user_id}`, never the raw
+/// path) in the request's line. Its future is the route's own: no wrapper, no allocation.
+#[derive(Clone, Copy)]
+pub struct Tag(pub &'static str);
+
+impl<S> tower::Layer<S> for Tag {
+    type Service = Tagged<S>;
+
+    fn layer(&self, inner: S) -> Tagged<S> {
+        Tagged { inner, route: self.0 }
+    }
+}
+
+#[derive(Clone)]
+pub struct Tagged<S> {
+    inner: S,
+    route: &'static str,
+}
+
+impl<S, B> tower::Service<Request<B>> for Tagged<S>
+where
+    S: tower::Service<Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> S::Future {
+        if let Some(slot) = req.extensions().get::<Arc<Slot>>() {
+            let _ = slot.route.set(self.route);
+        }
+        self.inner.call(req)
+    }
 }

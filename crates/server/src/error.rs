@@ -2,7 +2,7 @@
 //! framework's own refusals (axum's extractor rejections, a body over the limit) the same
 //! JSON shape.
 
-use axum::Json;
+use crate::json::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tessera_api_types::{ErrorBody, ErrorDetail};
@@ -105,52 +105,58 @@ fn framework_code(status: StatusCode) -> (&'static str, &'static str) {
     }
 }
 
-/// Middleware: every 4xx or 5xx this server answers is the JSON error shape. Our handlers
-/// already answer with [`ApiError`]; this catches what axum produces itself (a path segment
-/// that is not UTF-8 answers "Invalid URL…", a body over the limit on a route that reads raw
-/// bytes, a missing extension) and keeps its message. A 413 also closes the connection, and
-/// says so: the rest of the body is not read.
-pub async fn json_errors(res: Response) -> Response {
+/// Whether an answer is a refusal the framework made itself (not in the JSON error shape),
+/// which [`json_errors`] rewrites. Our handlers answer with [`ApiError`]; this catches what
+/// axum produces on its own (a path segment that is not UTF-8 answers "Invalid URL…", a body
+/// over the limit on a route that reads raw bytes, a missing extension).
+pub fn needs_rewrite(res: &Response) -> bool {
     let status = res.status();
     if !(status.is_client_error() || status.is_server_error()) {
-        return res;
+        return false;
     }
-    let is_json = res
-        .headers()
+    !res.headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         // STS's XML errors (`routes::sts`) are answers in their own protocol's shape.
         // The console's pages (`ui`) answer their errors as HTML pages.
         .is_some_and(|ct| {
             ct.starts_with("application/json") || ct.starts_with("text/xml") || ct.starts_with("text/html")
-        });
-    let mut res = if is_json {
-        res
-    } else {
-        let (parts, body) = res.into_parts();
-        let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
-        let (code, fallback) = framework_code(status);
-        let message = if status.is_server_error() {
-            // Internal details stay in the log, never in the answer.
-            tracing::error!(status = status.as_u16(), body = %String::from_utf8_lossy(&text), "framework error");
-            fallback.to_owned()
-        } else {
-            let printable: String =
-                String::from_utf8_lossy(&text).chars().filter(|c| !c.is_control()).take(300).collect();
-            if printable.trim().is_empty() { fallback.to_owned() } else { printable.trim().to_owned() }
-        };
-        let mut out = ApiError::new(status, code, message).into_response();
-        for (name, value) in &parts.headers {
-            if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-                out.headers_mut().append(name.clone(), value.clone());
-            }
-        }
-        out
-    };
-    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        })
+}
+
+/// A 413 closes the connection, and says so: the rest of the body is not read.
+pub fn close_after_413(mut res: Response) -> Response {
+    if res.status() == StatusCode::PAYLOAD_TOO_LARGE {
         res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     res
+}
+
+/// Every 4xx or 5xx this server answers is the JSON error shape: a refusal the framework
+/// made itself ([`needs_rewrite`]) is rewritten, keeping its message (and its headers).
+pub async fn json_errors(res: Response) -> Response {
+    if !needs_rewrite(&res) {
+        return close_after_413(res);
+    }
+    let status = res.status();
+    let (parts, body) = res.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let (code, fallback) = framework_code(status);
+    let message = if status.is_server_error() {
+        // Internal details stay in the log, never in the answer.
+        tracing::error!(status = status.as_u16(), body = %String::from_utf8_lossy(&text), "framework error");
+        fallback.to_owned()
+    } else {
+        let printable: String = String::from_utf8_lossy(&text).chars().filter(|c| !c.is_control()).take(300).collect();
+        if printable.trim().is_empty() { fallback.to_owned() } else { printable.trim().to_owned() }
+    };
+    let mut out = ApiError::new(status, code, message).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            out.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    close_after_413(out)
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -89,12 +89,17 @@ pub fn peer_addr(parts: &Parts) -> Option<std::net::IpAddr> {
 /// The client's address: the TCP peer, or, when the peer is a trusted proxy, the nearest
 /// untrusted address in `X-Forwarded-For`.
 pub fn peer_ip(parts: &Parts) -> Option<std::net::IpAddr> {
-    let peer = peer_addr(parts)?;
-    let Some(config) = parts.extensions.get::<Arc<ServerConfig>>() else { return Some(peer) };
+    client_ip(&parts.headers, &parts.extensions)
+}
+
+/// [`peer_ip`] of a request's headers and extensions.
+pub fn client_ip(headers: &axum::http::HeaderMap, extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
+    let peer = extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_canonical())?;
+    let Some(config) = extensions.get::<Arc<ServerConfig>>() else { return Some(peer) };
     if !config.is_trusted_proxy(peer) {
         return Some(peer);
     }
-    let forwarded = parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>();
+    let forwarded = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>();
     let mut client = peer;
     for hop in forwarded.join(",").rsplit(',') {
         match hop.trim().parse::<std::net::IpAddr>() {

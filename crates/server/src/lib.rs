@@ -9,6 +9,8 @@ mod convert;
 mod csrf;
 pub mod error;
 mod extract;
+mod front;
+mod json;
 pub mod metrics;
 pub mod openapi;
 mod routes;
@@ -33,27 +35,31 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{Method, StatusCode, Uri};
 use tessera_app::App;
 use tokio::net::TcpListener;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 
 pub use error::{ApiError, ApiResult};
 
 pub use config::ServerConfig;
 pub use routes::{Access, RouteSpec, route_table};
 
-/// Builds the router over an app with default settings.
-pub fn router(app: Arc<App>) -> Router {
+/// The API's service: the router behind its edge ([`front`]), what `serve` answers requests
+/// with (and what tests send requests to).
+pub type Api = front::Edge<Router>;
+
+/// Builds the API over an app with default settings.
+pub fn router(app: Arc<App>) -> Api {
     router_with(app, ServerConfig::default())
 }
 
-/// Builds the router over an app: the route table, then the layers every request passes
-/// (outermost first): request ids, the configuration, the JSON error net, the head limits,
-/// panic recovery and the body limit.
-pub fn router_with(app: Arc<App>, config: ServerConfig) -> Router {
+/// Builds the API over an app: the route table behind one edge layer (request ids, the
+/// configuration, head limits, the access log, the audit scope, panic recovery and the JSON
+/// error net; see [`front`]), and the body limit.
+pub fn router_with(app: Arc<App>, config: ServerConfig) -> Api {
     // Routes carry their /v2 prefix rather than being nested: nesting rewrites every
     // request's URI (a measurable share of the cheapest authenticated call).
     // Request metrics when a metrics listener is configured (none of their cost otherwise):
-    // each route's own layer, which knows its cells without a lookup per request.
+    // each route's own layer, which knows its cells without a lookup per request. The access
+    // log's route tag likewise, only when the access log is on.
+    let access_log = access::wanted();
     let mut router = Router::new();
     for mut entry in routes::table() {
         if let Some(layer) =
@@ -61,66 +67,34 @@ pub fn router_with(app: Arc<App>, config: ServerConfig) -> Router {
         {
             entry.handler = entry.handler.route_layer(layer);
         }
+        if access_log {
+            entry.handler = entry.handler.route_layer(access::Tag(entry.spec.path));
+        }
         router = router.route(entry.spec.path, entry.handler);
     }
     // The admin console's pages (`ui`): HTML, outside /v2 and its OpenAPI document.
-    for page in ui::pages() {
+    for mut page in ui::pages() {
+        if access_log {
+            page.handler = page.handler.route_layer(access::Tag(page.path));
+        }
         router = router.route(page.path, page.handler);
-    }
-    let access_log = access::wanted();
-    if access_log {
-        router = router.route_layer(axum::middleware::from_fn(access::route));
     }
     let router = router
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY))
-        .layer(CatchPanicLayer::custom(|_| {
-            axum::response::IntoResponse::into_response(ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "internal error",
-            ))
-        }))
-        .layer(axum::middleware::from_fn(serve::head_limits))
-        .layer(axum::middleware::from_fn(routes::audit::origin))
-        .layer(axum::middleware::map_response(error::json_errors))
-        .layer(axum::Extension(Arc::new(config)));
-    let router = if access_log { router.layer(axum::middleware::from_fn(access::log)) } else { router };
-    router
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(RequestIds::new()))
-        .with_state(app)
+        .with_state(app);
+    front::Edge::new(router, Arc::new(config), access_log)
 }
 
-/// Request ids without a system call per request: a random per-process prefix and a counter
-/// (`3f2a9c1e-000000000000002a`). Unique per process run; a client-sent id is kept.
-#[derive(Clone)]
-struct RequestIds {
-    prefix: Arc<str>,
-    next: Arc<std::sync::atomic::AtomicU64>,
-}
-
-impl RequestIds {
-    fn new() -> Self {
-        let r: u32 = rand::random();
-        Self { prefix: format!("{r:08x}").into(), next: Arc::new(std::sync::atomic::AtomicU64::new(1)) }
-    }
-}
-
-impl MakeRequestId for RequestIds {
-    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        axum::http::HeaderValue::from_str(&format!("{}-{n:012x}", self.prefix)).ok().map(RequestId::new)
-    }
-}
-
-pub(crate) async fn healthz(State(app): State<Arc<App>>) -> axum::Json<tessera_api_types::Health> {
-    axum::Json(tessera_api_types::Health { status: "ok".into(), store: app.backend().into() })
+pub(crate) async fn healthz(State(app): State<Arc<App>>) -> crate::json::Json<tessera_api_types::Health> {
+    crate::json::Json(tessera_api_types::Health { status: "ok".into(), store: app.backend().into() })
 }
 
 /// `GET /readyz`: 200 when the node can serve, 503 naming the failing check otherwise.
-pub(crate) async fn readyz(State(app): State<Arc<App>>) -> (StatusCode, axum::Json<tessera_api_types::Readiness>) {
+pub(crate) async fn readyz(
+    State(app): State<Arc<App>>,
+) -> (StatusCode, crate::json::Json<tessera_api_types::Readiness>) {
     use tessera_api_types::{Readiness, ReadinessCheck};
     let found = app.readiness().await;
     let checks = vec![
@@ -134,7 +108,7 @@ pub(crate) async fn readyz(State(app): State<Arc<App>>) -> (StatusCode, axum::Js
     let ready = checks.iter().all(|c| c.ok);
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let body = Readiness { status: if ready { "ready" } else { "not_ready" }.into(), checks };
-    (status, axum::Json(body))
+    (status, crate::json::Json(body))
 }
 
 async fn no_route(method: Method, uri: Uri) -> ApiError {

@@ -5,7 +5,7 @@
 //! hyper refuses a request head it cannot buffer (431), with more header fields than it has
 //! room for (431) or with a target over 64 KiB (414) by itself, with an empty body, before
 //! any of our code runs. So hyper's byte limits are set well above ours: its buffer holds a
-//! [`HEAD_BUFFER`] head, and [`head_limits`] refuses anything past the configured (much
+//! [`HEAD_BUFFER`] head, and the edge (`crate::front`) refuses anything past the configured (much
 //! smaller) limits with a JSON answer.
 //!
 //! Header *fields* are the exception: hyper sizes the table it parses a head into by its
@@ -18,22 +18,14 @@
 //! way the status is 431 and nothing past the limit reaches a handler.
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::{ConnectInfo, Request};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tower::ServiceExt;
 
-use crate::config::ServerConfig;
-use crate::error::ApiError;
-use crate::extract::MAX_BODY;
+use crate::Api;
 
 /// The largest request head hyper buffers; past it hyper answers a bare 431 and closes.
 pub const HEAD_BUFFER: usize = 1024 * 1024;
@@ -48,56 +40,11 @@ pub fn hyper_fields(configured: usize) -> usize {
 /// A client has this long to send a whole request head (slow-loris connections are closed).
 const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Middleware, before any handler: refuses a request whose target, header block or declared
-/// body is over the limit, in the JSON shape, and closes the connection after a refused head.
-pub async fn head_limits(req: Request, next: Next) -> Response {
-    let config = req.extensions().get::<Arc<ServerConfig>>().cloned().unwrap_or_default();
-    let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
-    if target > config.max_uri_bytes {
-        return close(ApiError::new(
-            StatusCode::URI_TOO_LONG,
-            "uri_too_long",
-            format!("the request target is {target} bytes; at most {} are accepted", config.max_uri_bytes),
-        ));
-    }
-    let fields = req.headers().len();
-    let bytes: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
-    if fields > config.max_headers || bytes > config.max_header_bytes {
-        return close(ApiError::new(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "headers_too_large",
-            format!(
-                "the request carries {fields} header fields in {bytes} bytes; at most {} fields and {} bytes are \
-                 accepted",
-                config.max_headers, config.max_header_bytes
-            ),
-        ));
-    }
-    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if let Some(n) = declared
-        && n > MAX_BODY as u64
-    {
-        // Refused before a byte of the body is read.
-        return close(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("the body exceeds {MAX_BODY} bytes"),
-        ));
-    }
-    next.run(req).await
-}
-
-fn close(e: ApiError) -> Response {
-    let mut res = e.into_response();
-    res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
-    res
-}
-
-/// Serves `router` on `listener` (over TLS when `tls` is given) until `shutdown` resolves,
+/// Serves `api` on `listener` (over TLS when `tls` is given) until `shutdown` resolves,
 /// then lets in-flight requests finish (idle connections close at once).
 pub async fn serve(
     listener: TcpListener,
-    router: Router,
+    api: Api,
     max_fields: usize,
     tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -123,10 +70,11 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let router = router.clone();
+        let api = api.clone();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
             req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
-            router.clone().oneshot(req)
+            // The router is always ready (its `poll_ready` answers at once): call it directly.
+            tower::Service::call(&mut api.clone(), req)
         });
         let Some(acceptor) = &tls else {
             let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));

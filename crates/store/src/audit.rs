@@ -38,9 +38,26 @@ tokio::task_local! {
     static SLOT: RefCell<Slot>;
 }
 
-/// Runs `fut` (one request) in its own audit scope, with where it came from.
-pub async fn request_scope<F: Future>(origin: Origin, fut: F) -> F::Output {
-    SLOT.scope(RefCell::new(Slot { origin, ..Slot::default() }), fut).await
+/// Runs `fut` (one request) in its own audit scope, with where it came from. The future is
+/// named ([`RequestScope`]) so that the server's edge layer can hold it without boxing.
+pub fn request_scope<F: Future>(origin: Origin, fut: F) -> RequestScope<F> {
+    RequestScope { inner: SLOT.scope(RefCell::new(Slot { origin, ..Slot::default() }), fut) }
+}
+
+pin_project_lite::pin_project! {
+    /// A request's future in its own audit scope (see [`request_scope`]).
+    pub struct RequestScope<F: Future> {
+        #[pin]
+        inner: tokio::task::futures::TaskLocalFuture<RefCell<Slot>, F>,
+    }
+}
+
+impl<F: Future> Future for RequestScope<F> {
+    type Output = F::Output;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
+        self.project().inner.poll(cx)
+    }
 }
 
 /// Runs `fut` with `event` staged in a scope of its own (inheriting the origin of an

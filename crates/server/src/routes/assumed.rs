@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Json;
+use crate::json::Json;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
 use tessera_api_types as wire;

@@ -3,35 +3,15 @@
 
 use std::sync::Arc;
 
-use axum::Json;
-use axum::extract::{Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
+use crate::json::Json;
+use axum::extract::State;
 use tessera_api_types as wire;
 use tessera_app::App;
 use tessera_domain::audit::AuditEvent;
 use tessera_domain::page::PageToken;
 
 use crate::error::ApiResult;
-use crate::extract::{Authed, peer_ip, project, record_query_options};
-
-/// The longest client-sent request id an event keeps.
-const MAX_REQUEST_ID: usize = 128;
-
-/// Runs every request in its own audit scope, so the events its change causes name the
-/// client's address (trusted proxies honoured) and the request id.
-pub async fn origin(req: Request, next: Next) -> Response {
-    let (parts, body) = req.into_parts();
-    let ip = peer_ip(&parts).map(|ip| ip.to_string()).unwrap_or_default();
-    let request_id = parts
-        .headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.chars().take(MAX_REQUEST_ID).collect())
-        .unwrap_or_default();
-    let req = Request::from_parts(parts, body);
-    tessera_app::audit::request_scope(ip, request_id, next.run(req)).await
-}
+use crate::extract::{Authed, project, record_query_options};
 
 /// The fields `$select` may keep, in the order an event is rendered.
 pub const AUDIT_VIEW_FIELDS: &[&str] = &[

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Json;
+use crate::json::Json;
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -208,28 +208,33 @@ pub async fn forward_auth(
     let caller = app.authenticate(&token, peer_ip(&parts)).await?;
     let mut res = StatusCode::OK.into_response();
     let h = res.headers_mut();
-    let mut set = |name: &'static str, value: String| {
-        if let Ok(v) = HeaderValue::from_str(&value) {
+    // Each id is formatted straight into its header value (no `String` in between).
+    let id = |u: uuid::Uuid| {
+        let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        HeaderValue::from_bytes(u.hyphenated().encode_lower(&mut buf).as_bytes()).ok()
+    };
+    let mut set = |name: &'static str, value: Option<HeaderValue>| {
+        if let Some(v) = value {
             h.insert(name, v);
         }
     };
     // A workload has no user: its subject goes where a user's email would.
-    set("x-tessera-user-id", caller.user_id().map(|u| u.to_string()).unwrap_or_default());
-    set("x-tessera-user-email", caller.display_name().to_owned());
-    set("x-tessera-org-id", caller.org_id.to_string());
+    set("x-tessera-user-id", Some(caller.user_id().and_then(|u| id(u.0)).unwrap_or(HeaderValue::from_static(""))));
+    set("x-tessera-user-email", HeaderValue::from_str(caller.display_name()).ok());
+    set("x-tessera-org-id", id(caller.org_id.0));
     match caller.kind {
         CallerKind::LoginSession(s) => {
-            set("x-tessera-session-id", s.to_string());
-            set("x-tessera-auth", "login_session".into());
+            set("x-tessera-session-id", id(s.0));
+            set("x-tessera-auth", Some(HeaderValue::from_static("login_session")));
         }
         CallerKind::RoleSession { session, role } => {
-            set("x-tessera-session-id", session.to_string());
-            set("x-tessera-role-id", role.to_string());
-            set("x-tessera-auth", "role_session".into());
+            set("x-tessera-session-id", id(session.0));
+            set("x-tessera-role-id", id(role.0));
+            set("x-tessera-auth", Some(HeaderValue::from_static("role_session")));
         }
         CallerKind::ApiKey(k) => {
-            set("x-tessera-api-key-id", k.to_string());
-            set("x-tessera-auth", "api_key".into());
+            set("x-tessera-api-key-id", id(k.0));
+            set("x-tessera-auth", Some(HeaderValue::from_static("api_key")));
         }
     }
     Ok(res)
@@ -301,7 +306,15 @@ fn apply_option(query: &str) -> ApiResult<Option<String>> {
 /// `GET /v2/auth/check?action=…&resource=…`: whether the caller may perform an action
 /// (200 `{"allowed": true}`) or not (403 naming the action). Lets services ask Tessera instead
 /// of evaluating policies themselves; it is also the cheapest authenticated call.
-pub async fn check(Authed(c): Authed, uri: axum::http::Uri) -> ApiResult<Json<serde_json::Value>> {
+/// The answer of `GET /v2/auth/check`: the request was allowed.
+#[derive(serde::Serialize)]
+pub struct Allowed {
+    allowed: bool,
+    action: String,
+    resource: String,
+}
+
+pub async fn check(Authed(c): Authed, uri: axum::http::Uri) -> ApiResult<Json<Allowed>> {
     let mut action = None;
     let mut resource = "*".to_owned();
     for (k, v) in form_pairs(uri.query().unwrap_or("")) {
@@ -316,5 +329,5 @@ pub async fn check(Authed(c): Authed, uri: axum::http::Uri) -> ApiResult<Json<se
         .ok_or_else(|| ApiError::invalid("action", "action: required, e.g. ?action=iam.role.Read"))?;
     tessera_domain::policy::ActionPattern::parse(&action).map_err(|m| ApiError::invalid("action", m))?;
     c.authorize(&action, &resource)?;
-    Ok(Json(serde_json::json!({"allowed": true, "action": action, "resource": resource})))
+    Ok(Json(Allowed { allowed: true, action, resource }))
 }

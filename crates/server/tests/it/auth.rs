@@ -10,7 +10,7 @@ use super::{ADMIN_KEY, call, fixture};
 const PASSWORD: &str = "correct horse battery staple";
 
 /// Creates `email` with a password and an allow-everything policy; returns its id.
-async fn admin_user(r: &axum::Router, email: &str) -> String {
+async fn admin_user(r: &tessera_server::Api, email: &str) -> String {
     let (s, _, user) = call(Method::POST, "/v2/users")
         .bearer(ADMIN_KEY)
         .json(json!({"email": email, "first_name": "Lee", "last_name": "", "password": PASSWORD}))
@@ -30,7 +30,7 @@ async fn admin_user(r: &axum::Router, email: &str) -> String {
     u.to_owned()
 }
 
-async fn groups(r: &axum::Router) -> u64 {
+async fn groups(r: &tessera_server::Api) -> u64 {
     let (s, _, body) = call(Method::GET, "/v2/groups").bearer(ADMIN_KEY).send(r).await;
     assert_eq!(s, StatusCode::OK);
     body["meta"]["total"].as_u64().unwrap()
@@ -146,7 +146,7 @@ async fn a_cross_site_page_cannot_sign_a_visitor_in() {
     assert_eq!(s, StatusCode::CREATED, "the server's own page may sign in");
 }
 
-async fn sign_in_address(r: &axum::Router, peer: &str, forwarded: &str) -> String {
+async fn sign_in_address(r: &tessera_server::Api, peer: &str, forwarded: &str) -> String {
     let (s, _, body) = call(Method::POST, "/v2/sessions")
         .from(peer)
         .header("x-forwarded-for", forwarded)

@@ -11,7 +11,6 @@ mod route_table;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
@@ -80,7 +79,7 @@ impl Call {
         self.body = Some(body);
         self
     }
-    pub async fn send(self, router: &Router) -> (StatusCode, HeaderMap, Value) {
+    pub async fn send(self, router: &tessera_server::Api) -> (StatusCode, HeaderMap, Value) {
         let mut req = match self.body {
             Some(b) => self.req.header("content-type", "application/json").body(Body::from(b.to_string())),
             None => self.req.body(Body::empty()),

@@ -93,7 +93,7 @@ impl App {
             action: action.to_owned(),
             target_kind: target_kind.to_owned(),
             target_id: target_id.to_string(),
-            source_ip: origin.source_ip,
+            source_ip: origin.source_ip.map(|ip| ip.to_string()).unwrap_or_default(),
             request_id: origin.request_id,
             result,
             reason: String::new(),
@@ -191,8 +191,18 @@ impl App {
 }
 
 /// Opens the audit scope of one request: events it causes carry where it came from.
-pub fn request_scope<F: std::future::Future>(source_ip: String, request_id: String, fut: F) -> RequestScope<F> {
+pub fn request_scope<F: std::future::Future>(
+    source_ip: Option<std::net::IpAddr>,
+    request_id: String,
+    fut: F,
+) -> RequestScope<F> {
     trail::request_scope(Origin { source_ip, request_id }, fut)
+}
+
+/// The request id of the current request's scope (the client's `X-Request-Id`, or the one
+/// the server made for it); empty outside a request.
+pub fn request_id() -> String {
+    trail::origin().map(|o| o.request_id).unwrap_or_default()
 }
 
 /// Parses and checks the text options of a record query against `schema`; every refusal

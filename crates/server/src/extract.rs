@@ -99,9 +99,10 @@ pub fn client_ip(headers: &axum::http::HeaderMap, extensions: &axum::http::Exten
     if !config.is_trusted_proxy(peer) {
         return Some(peer);
     }
-    let forwarded = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>();
+    // The hops, nearest first: the last value's last entry is the proxy's own peer.
     let mut client = peer;
-    for hop in forwarded.join(",").rsplit(',') {
+    let values: Vec<&str> = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+    for hop in values.iter().rev().flat_map(|v| v.rsplit(',')) {
         match hop.trim().parse::<std::net::IpAddr>() {
             Ok(ip) => {
                 client = ip.to_canonical();

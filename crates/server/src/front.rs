@@ -111,14 +111,9 @@ where
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let mut req = req.map(Body::new);
         let shared = &*self.shared;
-        let request_id = match req.headers().get(&X_REQUEST_ID) {
-            Some(id) => id.clone(),
-            None => {
-                let id = shared.ids.make();
-                req.headers_mut().insert(X_REQUEST_ID.clone(), id.clone());
-                id
-            }
-        };
+        // A made id is not added to the request's headers (that would grow hyper's exactly
+        // sized header table): what needs it reads it from the audit scope.
+        let request_id = req.headers().get(&X_REQUEST_ID).cloned().unwrap_or_else(|| shared.ids.make());
         req.extensions_mut().insert(Arc::clone(&shared.config));
         let log = shared.access_log.then(|| {
             let slot = Arc::new(access::Slot::default());
@@ -129,9 +124,10 @@ where
         if let Some(refusal) = head_limits(&req, &shared.config) {
             return EdgeFuture::Done { res: Some(tail.finish(refusal)) };
         }
-        let ip =
-            crate::extract::client_ip(req.headers(), req.extensions()).map(|ip| ip.to_string()).unwrap_or_default();
-        let audit_id = tail.request_id.to_str().map(|s| s.chars().take(MAX_REQUEST_ID).collect()).unwrap_or_default();
+        let ip = crate::extract::client_ip(req.headers(), req.extensions());
+        // A header value that is text at all is visible ASCII: bytes are characters.
+        let audit_id =
+            tail.request_id.to_str().map_or_else(|_| String::new(), |s| s[..s.len().min(MAX_REQUEST_ID)].to_owned());
         match catch_unwind(AssertUnwindSafe(|| self.inner.call(req))) {
             Ok(fut) => {
                 EdgeFuture::Inner { fut: tessera_app::audit::request_scope(ip, audit_id, fut), tail: Some(tail) }

@@ -22,7 +22,8 @@ use tessera_domain::page::PageToken;
 /// Where a request came from, for the events it causes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Origin {
-    pub source_ip: String,
+    /// The client's address (trusted proxies honoured), rendered only when an event is made.
+    pub source_ip: Option<std::net::IpAddr>,
     pub request_id: String,
 }
 

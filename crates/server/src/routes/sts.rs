@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -167,12 +167,11 @@ fn parse_duration(p: &Params) -> Result<Option<i64>, StsError> {
 pub async fn sts(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
     uri: Uri,
     caller: Result<Authed, crate::error::ApiError>,
     body: Bytes,
 ) -> Response {
-    let request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let request_id = tessera_app::audit::request_id();
     let mut pairs = form_pairs(uri.query().unwrap_or(""));
     pairs.extend(form_pairs(&String::from_utf8_lossy(&body)));
     let params = Params(pairs);

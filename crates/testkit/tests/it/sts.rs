@@ -124,6 +124,23 @@ async fn assume_role_answers_sts_xml_with_a_working_session_token(backend: Backe
     assert_eq!(seen.session_name, "deploy-42");
     t.admin.revoke_assumed_role(id).await.unwrap();
     assert!(session.list_users(&ListParams::default()).await.is_err(), "revoked");
+
+    // The answer's RequestId is the request's id: the client's own, else the one the server
+    // made and echoed in `X-Request-Id`.
+    let res = reqwest::Client::new()
+        .post(sts_url(&t))
+        .bearer_auth(&s.key)
+        .header("x-request-id", "sts-client-7")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-request-id"], "sts-client-7");
+    assert_eq!(element(&res.text().await.unwrap(), "RequestId"), "sts-client-7");
+    let res = reqwest::Client::new().post(sts_url(&t)).bearer_auth(&s.key).form(&form).send().await.unwrap();
+    let made = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(made.len(), 21, "{made}");
+    assert_eq!(element(&res.text().await.unwrap(), "RequestId"), made);
 }
 
 /// A bearer, the form, and the status and STS error code it must get.

@@ -60,11 +60,10 @@ pub fn router_with(app: Arc<App>, config: ServerConfig) -> Api {
     // each route's own layer, which knows its cells without a lookup per request. The access
     // log's route tag likewise, only when the access log is on.
     let access_log = access::wanted();
+    let metrics = config.metrics.as_ref().map(metrics::ApiMetrics::for_process);
     let mut router = Router::new();
     for mut entry in routes::table() {
-        if let Some(layer) =
-            config.metrics.as_ref().and_then(|m| metrics::Observe::route(m, entry.spec.method, entry.spec.path))
-        {
+        if let Some(layer) = metrics.and_then(|m| metrics::Observe::route(m, entry.spec.method, entry.spec.path)) {
             entry.handler = entry.handler.route_layer(layer);
         }
         if access_log {

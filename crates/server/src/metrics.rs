@@ -98,6 +98,14 @@ impl ApiMetrics {
     }
 
     /// The text exposition format (version 0.0.4).
+    /// This table, borrowed for the rest of the process: the router's per-route layers hold
+    /// plain references into it. (One `Arc` is kept alive for good per router built, which
+    /// a server does once.)
+    pub(crate) fn for_process(metrics: &Arc<ApiMetrics>) -> &'static ApiMetrics {
+        let kept: &'static Arc<ApiMetrics> = Box::leak(Box::new(Arc::clone(metrics)));
+        kept
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(64 * 1024);
         out.push_str("# HELP tessera_http_requests_total Requests the API answered, by route and status.\n");
@@ -146,17 +154,20 @@ impl ApiMetrics {
 /// The request-metrics layer of one route: it knows its route's cells when the router is
 /// built, so a request costs two clock reads and three relaxed adds — no lookup by path, no
 /// boxed future, no clone of the matched path.
-#[derive(Clone)]
+///
+/// The cells are borrowed for the life of the process (see [`ApiMetrics::for_process`]): a
+/// request's future holds a plain reference, not an `Arc` whose count both cores would
+/// increment and decrement on every request.
+#[derive(Clone, Copy)]
 pub(crate) struct Observe {
-    metrics: Arc<ApiMetrics>,
-    route: usize,
+    cells: &'static RouteCells,
 }
 
 impl Observe {
     /// The layer for the route `method path`, if the route table has it.
-    pub(crate) fn route(metrics: &Arc<ApiMetrics>, method: &str, path: &str) -> Option<Self> {
-        let i = metrics.routes.iter().position(|r| r.path == path && r.method == method)?;
-        Some(Self { metrics: Arc::clone(metrics), route: i })
+    pub(crate) fn route(metrics: &'static ApiMetrics, method: &str, path: &str) -> Option<Self> {
+        let cells = metrics.routes.iter().find(|r| r.path == path && r.method == method)?;
+        Some(Self { cells })
     }
 }
 
@@ -164,15 +175,14 @@ impl<S> tower::Layer<S> for Observe {
     type Service = Observed<S>;
 
     fn layer(&self, inner: S) -> Observed<S> {
-        Observed { inner, metrics: Arc::clone(&self.metrics), route: self.route }
+        Observed { inner, cells: self.cells }
     }
 }
 
 #[derive(Clone)]
 pub(crate) struct Observed<S> {
     inner: S,
-    metrics: Arc<ApiMetrics>,
-    route: usize,
+    cells: &'static RouteCells,
 }
 
 impl<S, B> tower::Service<axum::http::Request<B>> for Observed<S>
@@ -188,12 +198,7 @@ where
     }
 
     fn call(&mut self, req: axum::http::Request<B>) -> Self::Future {
-        ObservedFuture {
-            inner: self.inner.call(req),
-            started: Instant::now(),
-            metrics: Arc::clone(&self.metrics),
-            route: self.route,
-        }
+        ObservedFuture { inner: self.inner.call(req), started: Instant::now(), cells: self.cells }
     }
 }
 
@@ -202,8 +207,7 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: F,
         started: Instant,
-        metrics: Arc<ApiMetrics>,
-        route: usize,
+        cells: &'static RouteCells,
     }
 }
 
@@ -216,10 +220,8 @@ where
     fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
         let this = self.project();
         let out = std::task::ready!(this.inner.poll(cx));
-        if let Ok(res) = &out
-            && let Some(cells) = this.metrics.routes.get(*this.route)
-        {
-            cells.observe(res.status().as_u16(), this.started.elapsed().as_secs_f64());
+        if let Ok(res) = &out {
+            this.cells.observe(res.status().as_u16(), this.started.elapsed().as_secs_f64());
         }
         std::task::Poll::Ready(out)
     }

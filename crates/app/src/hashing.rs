@@ -326,7 +326,7 @@ mod tests {
         for s in seen {
             let (n, name) = s.await.unwrap().unwrap();
             assert_eq!(n, nice, "a hash ran at nice {n} on {name:?}");
-            assert!(name.is_some_and(|n| n.starts_with("tessera-hash-")), "a hash ran on {name:?}");
+            assert!(name.as_deref().is_some_and(|n| n.starts_with("tessera-hash-")), "a hash ran on {name:?}");
         }
         assert_eq!(my_nice(), before, "the caller's thread kept its priority");
         let blocking = tokio::task::spawn_blocking(my_nice).await.unwrap();

@@ -320,7 +320,9 @@ mod tests {
         let seen: Vec<_> = (0..6)
             .map(|_| {
                 let g = Arc::clone(&g);
-                tokio::spawn(async move { g.run(|| (my_nice(), std::thread::current().name().map(str::to_owned))).await })
+                tokio::spawn(
+                    async move { g.run(|| (my_nice(), std::thread::current().name().map(str::to_owned))).await },
+                )
             })
             .collect();
         for s in seen {

@@ -123,6 +123,10 @@ impl Application {
             App::new(Arc::clone(&store), clock, rng)
                 .with_session_retention(i64::from(settings.sessions.retention_days) * 86_400)
                 .with_audit_retention(i64::from(settings.audit.retention_days) * 86_400)
+                .with_hashing_limits(tessera_app::hashing::HashingLimits {
+                    nice: settings.passwords.hashing_nice,
+                    ..Default::default()
+                })
                 .with_key_fetcher(Arc::new(crate::oidc_keys::HttpKeyFetcher::new())),
         );
         let from_settings = settings.bootstrap.api_key.is_some();

@@ -26,6 +26,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub bootstrap: BootstrapSettings,
     pub sessions: SessionSettings,
+    pub passwords: PasswordSettings,
     pub audit: AuditSettings,
     pub log: LogSettings,
 }
@@ -188,6 +189,31 @@ impl Default for SessionSettings {
     }
 }
 
+/// Password hashing (sign-ins, password changes).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PasswordSettings {
+    /// The hashing threads' nice value, 0 (as the process) to 19 (only idle CPU, nearly).
+    #[serde(deserialize_with = "nice")]
+    pub hashing_nice: i32,
+}
+
+impl Default for PasswordSettings {
+    fn default() -> Self {
+        Self { hashing_nice: tessera_app::hashing::DEFAULT_NICE }
+    }
+}
+
+/// A nice value from a file, 0 to 19.
+fn nice<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
+    let n = i32::deserialize(d)?;
+    check_nice(n).map_err(serde::de::Error::custom)
+}
+
+fn check_nice(n: i32) -> Result<i32, String> {
+    if (0..=19).contains(&n) { Ok(n) } else { Err(format!("'{n}': a nice value is 0 to 19")) }
+}
+
 /// The audit trail.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -323,6 +349,7 @@ impl Settings {
                 self.sessions.sweep_interval = Duration::from_secs(parse::<u64>(value)?.max(1))
             }
             "audit.retention_days" => self.audit.retention_days = parse(value)?,
+            "passwords.hashing_nice" => self.passwords.hashing_nice = check_nice(parse(value)?)?,
             "log.format" => self.log.format = parse(value)?,
             "log.filter" => self.log.filter = value.to_owned(),
             _ => return Err(format!("no setting is called {key}")),

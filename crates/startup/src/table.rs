@@ -117,6 +117,11 @@ pub const SETTINGS: &[Setting] = &[
         .about("how long audit events (`GET /v2/audit-events`) are kept before the sweep deletes them"),
     setting("sessions.sweep_interval", "TESSERA_SWEEP_INTERVAL", "sweep-interval", "`30`")
         .about("seconds between sweeps that mark timed-out sessions ended and purge old records"),
+    setting("passwords.hashing_nice", "TESSERA_PASSWORD_HASHING_NICE", "password-hashing-nice", "`10`").about(
+        "nice value (0 to 19) of the threads that hash passwords (Argon2id, tens of ms of a core per sign-in): \
+         when sign-ins and token-authenticated requests compete for the cores, the requests get them; on idle \
+         cores a hash runs at full speed. `0` runs hashes at the process's priority; see [operations.md](operations.md#password-hashing)",
+    ),
     setting("log.format", "TESSERA_LOG_FORMAT", "log-format", "`text`")
         .choices(&["text", "json"])
         .about("`text` or `json` (logs go to stderr)"),

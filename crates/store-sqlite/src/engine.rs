@@ -81,6 +81,15 @@ impl Engine {
         let mut conn = open_conn(path)
             .map_err(|e| StoreError::Unavailable(format!("cannot open SQLite database {}: {e}", path.display())))?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(map_err)?;
+        // The writer's per-job SAVEPOINTs copy each page a job first touches into a
+        // sub-journal, a temporary file by default: one `pwrite` per page, 17 % of the
+        // writer's time under durable assumes. In memory it is a copy, freed at RELEASE (its
+        // content never needed to survive a crash: the WAL holds what commits).
+        conn.pragma_update(None, "temp_store", "MEMORY").map_err(map_err)?;
+        // The writer walks every index of the tables it inserts into, several on random keys
+        // (ids, token digests): a 16 MiB page cache (default 2 MiB) keeps their inner pages.
+        // Pages are allocated as used, so an idle node does not hold it.
+        conn.pragma_update(None, "cache_size", -16_384).map_err(map_err)?;
         crate::schema::migrate(&mut conn).map_err(map_err)?;
         let (tx, rx) = mpsc::channel::<Job>();
         let metrics = Arc::new(StatementMetrics::default());
@@ -252,5 +261,30 @@ fn write_loop(conn: Connection, metrics: &StatementMetrics, jobs: mpsc::Receiver
         for finish in finishers {
             finish(committed.clone());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The writer's settings are what the durability promise and the group commit's speed
+    /// rest on: WAL, `synchronous=FULL` (a commit survives a power loss once acknowledged),
+    /// and sub-journals in memory rather than one `pwrite` per page.
+    #[tokio::test]
+    async fn the_writer_commits_durably_and_keeps_its_savepoint_journal_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(&dir.path().join("t.db")).unwrap();
+        let (journal, synchronous, temp_store) = engine
+            .write_unaudited(|c| {
+                let get = |name: &str| c.conn.pragma_query_value(None, name, |r| r.get::<_, rusqlite::types::Value>(0));
+                Ok((get("journal_mode"), get("synchronous"), get("temp_store")))
+            })
+            .await
+            .unwrap();
+        use rusqlite::types::Value::{Integer, Text};
+        assert_eq!(journal.unwrap(), Text("wal".into()));
+        assert_eq!(synchronous.unwrap(), Integer(2), "synchronous=FULL");
+        assert_eq!(temp_store.unwrap(), Integer(2), "temp_store=MEMORY");
     }
 }

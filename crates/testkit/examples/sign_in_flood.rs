@@ -108,7 +108,7 @@ async fn main() {
         limits.queue = n.parse().expect("--queue N");
     }
     if flag("--unbounded") {
-        limits = HashingLimits { permits: 512, queue: usize::MAX / 2 };
+        limits = HashingLimits { permits: 512, queue: usize::MAX / 2, ..limits };
     }
     let dir = tempfile::tempdir().unwrap();
     let mut _db = None;

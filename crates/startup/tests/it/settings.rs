@@ -175,3 +175,20 @@ fn docs_config_md_lists_every_setting_as_the_code_does() {
         "docs/config.md disagrees with the code (UPDATE_DOCS=1 rewrites it); the table should read:\n{expected}"
     );
 }
+
+/// The hashing threads' nice value: 10 unless set, from any layer, and only 0 to 19.
+#[test]
+fn the_password_hashing_nice_value_is_read_from_every_layer_and_checked() {
+    assert_eq!(Settings::default().passwords.hashing_nice, 10);
+    let (_dir, path) = file("[passwords]\nhashing_nice = 4\n");
+    assert_eq!(Settings::load(Some(&path), env(&[]), &vec![]).unwrap().passwords.hashing_nice, 4);
+    let vars = env(&[("TESSERA_PASSWORD_HASHING_NICE", "0")]);
+    assert_eq!(Settings::load(Some(&path), vars, &vec![]).unwrap().passwords.hashing_nice, 0);
+    let typed = flags(&["--password-hashing-nice", "19"]);
+    assert_eq!(Settings::load(Some(&path), env(&[]), &typed.values).unwrap().passwords.hashing_nice, 19);
+    let e = Settings::load(None, env(&[("TESSERA_PASSWORD_HASHING_NICE", "20")]), &vec![]).unwrap_err().to_string();
+    assert!(e.contains("TESSERA_PASSWORD_HASHING_NICE") && e.contains("0 to 19"), "{e}");
+    let (_bad, path) = file("[passwords]\nhashing_nice = -5\n");
+    let e = Settings::load(Some(&path), env(&[]), &vec![]).unwrap_err().to_string();
+    assert!(e.contains("0 to 19"), "{e}");
+}

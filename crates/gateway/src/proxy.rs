@@ -152,6 +152,10 @@ pub fn client(
 fn target(matched: &Matched<'_>, uri: &Uri) -> Option<Uri> {
     let route = matched.route;
     let up = &route.upstream;
+    if up.path.is_empty() && (!route.strip_path || matched.prefix.is_empty()) {
+        // The path goes as it came (admission left the URI in origin form, normalised).
+        return Some(uri.clone());
+    }
     let mut target = upstream_path(&up.path, &matched.prefix, route.strip_path, uri.path());
     if let Some(q) = uri.query() {
         target.push('?');

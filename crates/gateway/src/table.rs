@@ -492,7 +492,9 @@ impl Table {
     }
 
     fn matching(&self, facts: &RequestFacts<'_>, check_headers: bool) -> Option<(&CompiledRoute, Cow<'_, str>)> {
-        let host = facts.host.split(':').next().unwrap_or(facts.host).to_ascii_lowercase();
+        let host = facts.host.split(':').next().unwrap_or(facts.host);
+        let host: Cow<'_, str> =
+            if host.bytes().any(|b| b.is_ascii_uppercase()) { host.to_ascii_lowercase().into() } else { host.into() };
         let host = host.strip_suffix('.').unwrap_or(&host);
         self.matchers.iter().find_map(|m| {
             let r = &self.routes[m.route];

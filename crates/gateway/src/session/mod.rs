@@ -88,6 +88,12 @@ impl<'a> Cookies<'a> {
     }
 }
 
+impl<'a> FromIterator<(&'a str, &'a str)> for Cookies<'a> {
+    fn from_iter<I: IntoIterator<Item = (&'a str, &'a str)>>(pairs: I) -> Self {
+        Self(pairs.into_iter().collect())
+    }
+}
+
 fn parse_cookies(headers: &HeaderMap) -> Cookies<'_> {
     let values = headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok());
     let pairs = values.flat_map(|s| s.split(';')).filter_map(|pair| pair.trim().split_once('='));

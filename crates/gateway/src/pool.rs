@@ -145,10 +145,13 @@ impl Pool {
     }
 
     async fn connect(self: &Arc<Self>) -> Result<SendRequest<Body>, UpstreamError> {
-        let tcp = tokio::time::timeout(self.connect_timeout, tokio::net::TcpStream::connect((self.host.as_str(), self.port)))
-            .await
-            .map_err(|_| UpstreamError::Connect(std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")))?
-            .map_err(UpstreamError::Connect)?;
+        let tcp =
+            tokio::time::timeout(self.connect_timeout, tokio::net::TcpStream::connect((self.host.as_str(), self.port)))
+                .await
+                .map_err(|_| {
+                    UpstreamError::Connect(std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))
+                })?
+                .map_err(UpstreamError::Connect)?;
         let _ = tcp.set_nodelay(true);
         let sender = match &self.tls {
             None => handshake(TokioIo::new(tcp)).await?,
@@ -163,7 +166,10 @@ impl Pool {
 
     /// Sends `req` (its URI in origin form, its `Host` set) on a kept-alive connection, or a
     /// new one. The lease goes back to the pool with [`PooledBody`] or is dropped (upgrades).
-    pub async fn request(self: &Arc<Self>, mut req: Request<Body>) -> Result<(Response<Incoming>, Lease), UpstreamError> {
+    pub async fn request(
+        self: &Arc<Self>,
+        mut req: Request<Body>,
+    ) -> Result<(Response<Incoming>, Lease), UpstreamError> {
         loop {
             let (mut sender, reused) = match self.checkout() {
                 Some(s) => (s, true),

@@ -215,11 +215,14 @@ pub(crate) fn admit(mut req: Request<Body>) -> Result<Request<Body>, Refusal> {
         return Err(Refusal::HeadersTooLarge);
     }
     let path = normalize(req.uri().path()).map_err(Refusal::BadPath)?;
-    let target = match req.uri().query() {
-        Some(q) => format!("{path}?{q}"),
-        None => path,
-    };
-    *req.uri_mut() = target.parse::<Uri>().map_err(|_| Refusal::BadPath(PathError::BadEscape))?;
+    // A path already in normal form (the usual case) keeps its URI, reduced to origin form.
+    if path != req.uri().path() || req.uri().scheme().is_some() || req.uri().authority().is_some() {
+        let target = match req.uri().query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path,
+        };
+        *req.uri_mut() = target.parse::<Uri>().map_err(|_| Refusal::BadPath(PathError::BadEscape))?;
+    }
     if req.version() == axum::http::Version::HTTP_11
         && req.method() == axum::http::Method::GET
         && let Some(upgrade) = websocket_upgrade(req.headers())

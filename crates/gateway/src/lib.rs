@@ -22,6 +22,7 @@ mod listener;
 mod login;
 mod metrics;
 mod plugin;
+mod pool;
 mod proxy;
 mod session;
 pub mod table;
@@ -207,17 +208,30 @@ async fn handle(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request<Body>,
 ) -> Response<Body> {
+    let local = req.extensions().get::<LocalAddr>().map(|l| l.0);
+    let tls = req.extensions().get::<Transport>().is_some_and(|t| t.tls);
+    serve_request(&gw, peer, local, tls, req).await
+}
+
+/// One request on a connection from `peer` to `local` (`tls`: it came over TLS). The
+/// listener calls it directly (no router, no per-request extensions); [`Gateway::router`]
+/// through `handle`.
+pub(crate) async fn serve_request(
+    gw: &Gateway,
+    peer: SocketAddr,
+    local: Option<SocketAddr>,
+    tls: bool,
+    req: Request<Body>,
+) -> Response<Body> {
     let rid = request_id(&req);
     // The access line's facts, gathered only when the log wants the line.
     let access = tracing::enabled!(target: ACCESS, tracing::Level::INFO)
         .then(|| (std::time::Instant::now(), req.method().clone(), req.uri().path().to_owned()));
     let unread_body = has_body(&req);
-    let local = req.extensions().get::<LocalAddr>().map(|l| l.0);
-    let tls = req.extensions().get::<Transport>().is_some_and(|t| t.tls);
     let client = admit::client(req.headers(), peer, local, tls, &gw.config.trusted_proxies);
     let mut res = match admit::admit(req) {
         Err(refusal) => refusal.response(),
-        Ok(req) => dispatch(&gw, &client, req, &rid).await,
+        Ok(req) => dispatch(gw, &client, req, &rid).await,
     };
     // An error of ours answered before the body was read: the connection cannot be reused,
     // so say so rather than let the client find a closed socket.

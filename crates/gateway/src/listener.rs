@@ -7,21 +7,18 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::ConnectInfo;
 use axum::http::Request;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
-use tower::ServiceExt;
 
 use crate::Gateway;
-use crate::admit::{LocalAddr, MAX_HEADER_BYTES, MAX_HEADERS, Transport};
+use crate::admit::{MAX_HEADER_BYTES, MAX_HEADERS};
 
 /// Hyper's own limits: beyond these hyper answers by itself (431 or 414, without a body).
 /// The buffer is well above ours, so a head with too many bytes gets our JSON answer. The
@@ -67,7 +64,6 @@ pub async fn serve_tls(
     tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
-    let router = gw.router();
     let mut http = builder();
     // Over TLS, one buffer per write: vectored writes would become one TLS record each.
     http.http1().writev(false);
@@ -90,16 +86,13 @@ pub async fn serve_tls(
         };
         let _ = stream.set_nodelay(true);
         let local = stream.local_addr().ok();
-        let router = router.clone();
-        let transport = Transport { tls: tls.is_some() };
-        let service = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
-            req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
-            req.extensions_mut().insert(transport);
-            if let Some(l) = local {
-                req.extensions_mut().insert(LocalAddr(l));
-            }
-            let router = router.clone();
-            async move { Ok::<_, Infallible>(router.oneshot(req.map(Body::new)).await.unwrap_or_else(|e| match e {})) }
+        let over_tls = tls.is_some();
+        let gw = Arc::clone(&gw);
+        // The gateway's handler called directly: no router, no per-request extensions (each
+        // an allocation), the connection's facts passed as arguments.
+        let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+            let gw = Arc::clone(&gw);
+            async move { Ok::<_, Infallible>(crate::serve_request(&gw, peer, local, over_tls, req.map(Body::new)).await) }
         });
         let watcher = graceful.watcher();
         match &tls {

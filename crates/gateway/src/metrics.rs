@@ -27,7 +27,7 @@ pub(crate) enum Failure {
 
 impl Failure {
     /// What a hyper client error says went wrong.
-    pub(crate) fn of(e: &hyper_util::client::legacy::Error) -> Self {
+    pub(crate) fn of(e: &crate::pool::UpstreamError) -> Self {
         if std::error::Error::source(e).is_some_and(tls) {
             Failure::Tls
         } else if e.is_connect() {

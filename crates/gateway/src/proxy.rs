@@ -11,10 +11,7 @@ use std::sync::{Arc, OnceLock};
 use axum::body::Body;
 use axum::http::header::{self, HeaderValue};
 use axum::http::{Request, Response, StatusCode, Uri};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
@@ -24,9 +21,11 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 use crate::admit::{self, WebSocketUpgrade, strip_hop_by_hop};
 use crate::error::error_response;
 use crate::metrics::{Failure, UpstreamMetrics};
+use crate::pool::{Pool, PooledBody};
 use crate::table::{Matched, upstream_path};
 
-pub type HttpClient = Client<HttpsConnector<HttpConnector>, Body>;
+/// The kept-alive connections to one upstream.
+pub type HttpClient = Arc<Pool>;
 
 /// How the gateway verifies `https` services: against Mozilla's root certificates
 /// (webpki-roots, the set reqwest uses), or against a configured CA bundle instead
@@ -135,33 +134,34 @@ impl ServerCertVerifier for NoVerifier {
     }
 }
 
-/// A pooled client for `http` and `https` upstreams: `connect_timeout` for the TCP
-/// connection, and `https` ones verified unless `verify` is false.
-pub fn client(connect_timeout: std::time::Duration, verify: bool, tls: &UpstreamTls) -> HttpClient {
-    let mut connector = HttpConnector::new();
-    connector.set_connect_timeout(Some(connect_timeout));
-    connector.set_nodelay(true);
-    connector.enforce_http(false);
-    let config = if verify { &tls.verified } else { &tls.unverified };
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(ClientConfig::clone(config))
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(connector);
-    Client::builder(TokioExecutor::new()).pool_idle_timeout(std::time::Duration::from_secs(60)).build(https)
+/// The connection pool for one upstream (`authority`, over TLS when `https`):
+/// `connect_timeout` for the TCP connection, and `https` ones verified unless `verify` is false.
+pub fn client(
+    authority: &str,
+    https: bool,
+    connect_timeout: std::time::Duration,
+    verify: bool,
+    tls: &UpstreamTls,
+) -> HttpClient {
+    let config = https.then(|| Arc::clone(if verify { &tls.verified } else { &tls.unverified }));
+    Arc::new(Pool::new(authority, connect_timeout, config))
 }
 
-/// The upstream URI: the route's service, and the (normalised) path Kong's way.
+/// The upstream request target (origin form): the route's service path, and the
+/// (normalised) path Kong's way.
 fn target(matched: &Matched<'_>, uri: &Uri) -> Option<Uri> {
     let route = matched.route;
     let up = &route.upstream;
+    if up.path.is_empty() && (!route.strip_path || matched.prefix.is_empty()) {
+        // The path goes as it came (admission left the URI in origin form, normalised).
+        return Some(uri.clone());
+    }
     let mut target = upstream_path(&up.path, &matched.prefix, route.strip_path, uri.path());
     if let Some(q) = uri.query() {
         target.push('?');
         target.push_str(q);
     }
-    let scheme = if up.tls { "https" } else { "http" };
-    format!("{scheme}://{}{}", up.authority, target).parse().ok()
+    Uri::try_from(target).ok()
 }
 
 /// Sends `req` to the matched route's upstream and streams the answer back. A WebSocket
@@ -200,7 +200,7 @@ pub async fn forward(
         h.insert("x-forwarded-prefix", v);
     }
     h.insert("x-request-id", request_id.clone());
-    if !route.preserve_host
+    if (!route.preserve_host || !h.contains_key(header::HOST))
         && let Ok(v) = HeaderValue::from_str(&up.authority)
     {
         h.insert(header::HOST, v);
@@ -216,7 +216,7 @@ pub async fn forward(
     // gives up earlier at connect_timeout).
     let deadline = up.read_timeout;
     let sent = std::time::Instant::now();
-    let mut res = match tokio::time::timeout(deadline, up.client.request(req)).await {
+    let (mut res, lease) = match tokio::time::timeout(deadline, up.client.request(req)).await {
         Err(_) => {
             metrics.failed(Failure::Timeout);
             return error_response(
@@ -239,12 +239,14 @@ pub async fn forward(
             };
             return error_response(StatusCode::BAD_GATEWAY, "bad_gateway", what);
         }
-        Ok(Ok(res)) => {
+        Ok(Ok((res, lease))) => {
             metrics.answered(res.status().as_u16(), sent.elapsed());
-            res
+            (res, lease)
         }
     };
     if let (Some(client_upgrade), StatusCode::SWITCHING_PROTOCOLS) = (client_upgrade, res.status()) {
+        // The connection is the tunnel's now: it never goes back to the pool.
+        drop(lease);
         let upstream_upgrade = hyper::upgrade::on(&mut res);
         let upgrade_header = res.headers().get(header::UPGRADE).cloned();
         let (mut parts, _) = res.into_parts();
@@ -268,5 +270,5 @@ pub async fn forward(
     }
     let (mut parts, body) = res.into_parts();
     strip_hop_by_hop(&mut parts.headers);
-    Response::from_parts(parts, Body::new(body))
+    Response::from_parts(parts, Body::new(PooledBody::new(body, lease)))
 }

@@ -23,14 +23,18 @@ pub struct Upstream {
     pub tls: bool,
     pub path: String,
     pub read_timeout: Duration,
-    /// A pooled client whose connector enforces the service's `connect_timeout`.
+    /// The upstream's kept-alive connections (connecting within the service's `connect_timeout`).
     pub client: crate::proxy::HttpClient,
 }
 
 impl Upstream {
+    fn authority(s: &Service) -> String {
+        format!("{}:{}", s.host.as_deref().unwrap_or("127.0.0.1"), s.port.unwrap_or(80))
+    }
+
     fn new(s: &Service, client: crate::proxy::HttpClient) -> Self {
         Self {
-            authority: format!("{}:{}", s.host.as_deref().unwrap_or("127.0.0.1"), s.port.unwrap_or(80)),
+            authority: Self::authority(s),
             tls: s.protocol.as_deref() == Some("https"),
             path: s.path.clone().unwrap_or_default(),
             read_timeout: Duration::from_millis(s.read_timeout),
@@ -391,8 +395,8 @@ impl Table {
         let services: HashMap<Uuid, (OrgId, Service)> =
             services.into_iter().filter_map(|(o, s)| s.id.map(|id| (id, (o, s)))).collect();
         let scopes = Scopes::new(plugins);
-        // One pooled client per distinct connect timeout (and TLS verification), shared by the
-        // routes that use it.
+        // One connection pool per upstream (and connect timeout and TLS verification), shared
+        // by the routes that use it.
         let mut clients = HashMap::new();
         let mut compiled = vec![];
         let mut all_matchers = vec![];
@@ -427,9 +431,13 @@ impl Table {
                 continue;
             };
             let verify = s.tls_verify.unwrap_or(true);
+            let https = s.protocol.as_deref() == Some("https");
+            let authority = Upstream::authority(s);
             let client = clients
-                .entry((s.connect_timeout, verify))
-                .or_insert_with(|| crate::proxy::client(Duration::from_millis(s.connect_timeout), verify, tls))
+                .entry((authority.clone(), https, s.connect_timeout, verify))
+                .or_insert_with(|| {
+                    crate::proxy::client(&authority, https, Duration::from_millis(s.connect_timeout), verify, tls)
+                })
                 .clone();
             all_matchers.extend(matchers(compiled.len(), &r, regexes));
             compiled.push(CompiledRoute {
@@ -484,7 +492,9 @@ impl Table {
     }
 
     fn matching(&self, facts: &RequestFacts<'_>, check_headers: bool) -> Option<(&CompiledRoute, Cow<'_, str>)> {
-        let host = facts.host.split(':').next().unwrap_or(facts.host).to_ascii_lowercase();
+        let host = facts.host.split(':').next().unwrap_or(facts.host);
+        let host: Cow<'_, str> =
+            if host.bytes().any(|b| b.is_ascii_uppercase()) { host.to_ascii_lowercase().into() } else { host.into() };
         let host = host.strip_suffix('.').unwrap_or(&host);
         self.matchers.iter().find_map(|m| {
             let r = &self.routes[m.route];

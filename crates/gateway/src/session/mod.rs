@@ -24,7 +24,6 @@ mod upstream;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -67,7 +66,7 @@ pub(crate) struct Signed {
 /// cookies by name (the first of a repeated name wins).
 pub(crate) struct Presented<'a> {
     pub bind: BindValues<'a>,
-    pub cookies: HashMap<&'a str, &'a str>,
+    pub cookies: Cookies<'a>,
 }
 
 impl<'a> Presented<'a> {
@@ -78,15 +77,27 @@ impl<'a> Presented<'a> {
     }
 }
 
-fn parse_cookies(headers: &HeaderMap) -> HashMap<&str, &str> {
-    let mut map = HashMap::new();
-    let values = headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok());
-    for pair in values.flat_map(|s| s.split(';')) {
-        if let Some((k, v)) = pair.trim().split_once('=') {
-            map.entry(k.trim()).or_insert(v.trim());
-        }
+/// A request's cookies in the order sent (a handful: a list scanned is cheaper than a map
+/// hashed on every request).
+pub(crate) struct Cookies<'a>(Vec<(&'a str, &'a str)>);
+
+impl<'a> Cookies<'a> {
+    /// The value of the first cookie named `name`.
+    pub fn get(&self, name: &str) -> Option<&&'a str> {
+        self.0.iter().find(|(k, _)| *k == name).map(|(_, v)| v)
     }
-    map
+}
+
+impl<'a> FromIterator<(&'a str, &'a str)> for Cookies<'a> {
+    fn from_iter<I: IntoIterator<Item = (&'a str, &'a str)>>(pairs: I) -> Self {
+        Self(pairs.into_iter().collect())
+    }
+}
+
+fn parse_cookies(headers: &HeaderMap) -> Cookies<'_> {
+    let values = headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok());
+    let pairs = values.flat_map(|s| s.split(';')).filter_map(|pair| pair.trim().split_once('='));
+    Cookies(pairs.map(|(k, v)| (k.trim(), v.trim())).collect())
 }
 
 /// Runs the plugin around forwarding one request.

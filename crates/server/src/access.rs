@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::http::{HeaderValue, Method, Request, StatusCode};
+use axum::http::{Method, Request, StatusCode};
 use tessera_app::{Caller, CallerKind};
 use tessera_domain::session::Principal;
 
@@ -61,8 +61,8 @@ pub struct Pending {
 }
 
 impl Pending {
-    pub fn new(slot: Arc<Slot>, method: Method, request_id: &HeaderValue) -> Self {
-        let request_id = request_id.to_str().unwrap_or("").chars().take(128).collect();
+    /// `request_id` as the edge keeps it (text, at most 128 characters).
+    pub fn new(slot: Arc<Slot>, method: Method, request_id: String) -> Self {
         Self { slot, method, request_id, started: Instant::now() }
     }
 

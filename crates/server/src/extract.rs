@@ -83,7 +83,11 @@ pub struct Authed(pub Caller);
 
 /// The TCP peer's address.
 pub fn peer_addr(parts: &Parts) -> Option<std::net::IpAddr> {
-    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_canonical())
+    connected_ip(&parts.extensions)
+}
+
+fn connected_ip(extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
+    extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_canonical())
 }
 
 /// The client's address: the TCP peer, or, when the peer is a trusted proxy, the nearest
@@ -94,15 +98,15 @@ pub fn peer_ip(parts: &Parts) -> Option<std::net::IpAddr> {
 
 /// [`peer_ip`] of a request's headers and extensions.
 pub fn client_ip(headers: &axum::http::HeaderMap, extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
-    let peer = extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_canonical())?;
+    let peer = connected_ip(extensions)?;
     let Some(config) = extensions.get::<Arc<ServerConfig>>() else { return Some(peer) };
     if !config.is_trusted_proxy(peer) {
         return Some(peer);
     }
     // The hops, nearest first: the last value's last entry is the proxy's own peer.
     let mut client = peer;
-    let values: Vec<&str> = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
-    for hop in values.iter().rev().flat_map(|v| v.rsplit(',')) {
+    let values = headers.get_all("x-forwarded-for").iter().rev().filter_map(|v| v.to_str().ok());
+    for hop in values.flat_map(|v| v.rsplit(',')) {
         match hop.trim().parse::<std::net::IpAddr>() {
             Ok(ip) => {
                 client = ip.to_canonical();

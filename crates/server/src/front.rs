@@ -115,29 +115,28 @@ where
         // sized header table): what needs it reads it from the audit scope.
         let request_id = req.headers().get(&X_REQUEST_ID).cloned().unwrap_or_else(|| shared.ids.make());
         req.extensions_mut().insert(Arc::clone(&shared.config));
+        // The id as the audit trail and the access log keep it: text, at most 128 characters
+        // (a header value that is text at all is visible ASCII, so bytes are characters).
+        let id_text =
+            request_id.to_str().map_or_else(|_| String::new(), |s| s[..s.len().min(MAX_REQUEST_ID)].to_owned());
         let log = shared.access_log.then(|| {
             let slot = Arc::new(access::Slot::default());
             req.extensions_mut().insert(Arc::clone(&slot));
-            access::Pending::new(slot, req.method().clone(), &request_id)
+            access::Pending::new(slot, req.method().clone(), id_text.clone())
         });
         let tail = Tail { request_id, log };
         if let Some(refusal) = head_limits(&req, &shared.config) {
             return EdgeFuture::Done { res: Some(tail.finish(refusal)) };
         }
         let ip = crate::extract::client_ip(req.headers(), req.extensions());
-        // A header value that is text at all is visible ASCII: bytes are characters.
-        let audit_id =
-            tail.request_id.to_str().map_or_else(|_| String::new(), |s| s[..s.len().min(MAX_REQUEST_ID)].to_owned());
         match catch_unwind(AssertUnwindSafe(|| self.inner.call(req))) {
-            Ok(fut) => {
-                EdgeFuture::Inner { fut: tessera_app::audit::request_scope(ip, audit_id, fut), tail: Some(tail) }
-            }
+            Ok(fut) => EdgeFuture::Inner { fut: tessera_app::audit::request_scope(ip, id_text, fut), tail: Some(tail) },
             Err(_) => EdgeFuture::Done { res: Some(tail.finish(panicked())) },
         }
     }
 }
 
-/// The longest client-sent request id an audit event keeps.
+/// The longest client-sent request id the audit trail and the access log keep.
 const MAX_REQUEST_ID: usize = 128;
 
 /// What is left to do on the answer: echo the request id, write the access line.

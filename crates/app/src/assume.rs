@@ -156,7 +156,7 @@ impl App {
         caller.authorize(act::ASSUMED_READ, &id.to_string())?;
         let s = self.store.get_session(caller.org_id, id).await?;
         match s {
-            Some(s) if s.kind == SessionKind::AssumedRole => Ok(s.observed_at(self.now())),
+            Some(s) if s.kind == SessionKind::AssumedRole => Ok(s.observe(self.now())),
             _ => Err(AppError::NotFound("Assumed Role Not Found".into())),
         }
     }

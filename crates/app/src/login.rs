@@ -258,7 +258,7 @@ impl App {
         if let Some(at) = self.cache.activity_of(id) {
             s.last_activity = s.last_activity.max(at);
         }
-        Ok(s.observed_at(self.now()))
+        Ok(s.observe(self.now()))
     }
 
     /// Signs the caller out: its session ends with `end_reason=logout`.
@@ -282,7 +282,7 @@ impl App {
             .get_session(caller.org_id, id)
             .await?
             .ok_or_else(|| AppError::NotFound("Session not found".into()))?;
-        Ok(s.observed_at(self.now()))
+        Ok(s.observe(self.now()))
     }
 
     /// Terminates a session (`Terminated`); it stops working on the next request.
@@ -292,7 +292,7 @@ impl App {
             Some(s) => Ok(s),
             None => {
                 let s = self.store.get_session(caller.org_id, id).await?;
-                s.map(|s| s.observed_at(self.now())).ok_or_else(|| AppError::NotFound("Session not found".into()))
+                s.map(|s| s.observe(self.now())).ok_or_else(|| AppError::NotFound("Session not found".into()))
             }
         }
     }
@@ -437,9 +437,7 @@ impl App {
         query.check()?;
         self.sweep_if_due(now).await?;
         let mut result = self.store.query_sessions(caller.org_id, &query).await?;
-        for s in &mut result.sessions {
-            *s = s.observed_at(now);
-        }
+        result.sessions = std::mem::take(&mut result.sessions).into_iter().map(|s| s.observe(now)).collect();
         Ok(result)
     }
 

@@ -302,19 +302,31 @@ impl Session {
     /// The record as a reader should see it at `now`: a session whose deadline passed reads
     /// as ended even before a sweeper has written that down.
     pub fn observed_at(&self, now: Timestamp) -> Session {
-        let mut s = self.clone();
+        self.clone().observe(now)
+    }
+
+    /// The status and end reason [`Session::observed_at`] shows at `now`, without a copy.
+    pub fn status_at(&self, now: Timestamp) -> (SessionStatus, Option<EndReason>) {
+        match self.liveness(now, self.last_activity) {
+            Liveness::Dead(reason) if self.end_reason.is_none() => (reason.status(), Some(reason)),
+            _ => (self.status, self.end_reason),
+        }
+    }
+
+    /// [`Session::observed_at`] of a record the caller owns (nothing is copied).
+    pub fn observe(mut self, now: Timestamp) -> Session {
         if let Liveness::Dead(reason) = self.liveness(now, self.last_activity)
-            && s.end_reason.is_none()
+            && self.end_reason.is_none()
         {
             let at = match reason {
                 EndReason::IdleTimeout => self.idle_deadline(self.last_activity).unwrap_or(now),
                 _ => self.expires,
             };
-            s.status = reason.status();
-            s.end_reason = Some(reason);
-            s.ended = Some(at);
+            self.status = reason.status();
+            self.end_reason = Some(reason);
+            self.ended = Some(at);
         }
-        s
+        self
     }
 
     /// Whether a request from `peer` may use this session's token.
@@ -375,6 +387,13 @@ mod tests {
         assert_eq!(s.status, SessionStatus::Ended);
         assert_eq!(s.end_reason, Some(EndReason::IdleTimeout));
         assert_eq!(s.ended, Some(Timestamp(400)));
+        assert_eq!(session(Some(300)).status_at(Timestamp(500)), (SessionStatus::Ended, Some(EndReason::IdleTimeout)));
+        assert_eq!(session(Some(300)).status_at(Timestamp(350)), (SessionStatus::Active, None));
+        // An end already written down is kept as it was.
+        let mut ended = session(Some(300));
+        (ended.status, ended.end_reason) = (SessionStatus::Terminated, Some(EndReason::Terminated));
+        assert_eq!(ended.status_at(Timestamp(500)), (SessionStatus::Terminated, Some(EndReason::Terminated)));
+        assert_eq!(ended.clone().observe(Timestamp(500)), ended);
     }
 
     #[test]

@@ -232,7 +232,7 @@ pub fn trust_input(b: wire::TrustInput) -> Result<TrustInput, ApiError> {
 // ---- sessions ------------------------------------------------------------------------------
 
 pub fn assumed_view(s: &Session, token: Option<String>, now: Timestamp) -> wire::AssumedRoleView {
-    let seen = s.observed_at(now);
+    let (status, end_reason) = s.status_at(now);
     wire::AssumedRoleView {
         id: s.id.to_string(),
         session_token: token,
@@ -248,8 +248,8 @@ pub fn assumed_view(s: &Session, token: Option<String>, now: Timestamp) -> wire:
         source_ip: s.source_ip.clone(),
         date_assumed: ts(s.created),
         date_expires: ts(s.expires),
-        status: seen.status.as_str().to_owned(),
-        end_reason: seen.end_reason.map(|r| r.as_str().to_owned()),
+        status: status.as_str().to_owned(),
+        end_reason: end_reason.map(|r| r.as_str().to_owned()),
         policy: s.session_policy.as_ref().and_then(|d| serde_json::to_value(d.to_json()).ok()),
     }
 }
@@ -290,6 +290,107 @@ pub fn iam_session_view(s: &Session) -> wire::IamSessionView {
         last_login_time: s.last_login_time.map(ts),
         last_login_client: s.last_login_client.clone(),
         account_moid: s.org_id.to_string(),
+    }
+}
+
+/// One value of a session's JSON, borrowed from the session.
+enum Cell<'a> {
+    Str(&'a str),
+    Id(uuid::Uuid),
+    Time(Timestamp),
+    Int(i64),
+    Null,
+}
+
+impl serde::Serialize for Cell<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Cell::Str(s) => ser.serialize_str(s),
+            Cell::Id(u) => ser.serialize_str(u.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer())),
+            Cell::Time(t) => ser.serialize_str(t.rfc3339().as_str()),
+            Cell::Int(i) => ser.serialize_i64(*i),
+            Cell::Null => ser.serialize_none(),
+        }
+    }
+}
+
+/// [`wire::IamSessionView`]'s JSON written straight from a session, optionally only the
+/// `$select`ed fields under the names the request gave them. The same keys, order and values
+/// as serializing [`iam_session_view`] (a test holds the two together), without copying the
+/// session's text or formatting its ids and times into `String`s first: the answer to "who am
+/// I?" and every row of the session query.
+pub struct SessionJson<'a> {
+    pub session: &'a Session,
+    pub select: Option<&'a [crate::extract::Selected]>,
+}
+
+impl SessionJson<'_> {
+    /// The view's fields in its declaration order; `None` is a field the view leaves out
+    /// (a session without an OIDC issuer has no `oidc_issuer_id`).
+    fn cells(&self) -> [(&'static str, Option<Cell<'_>>); 22] {
+        let s = self.session;
+        let opt_time = |t: Option<Timestamp>| Some(t.map_or(Cell::Null, Cell::Time));
+        [
+            ("moid", Some(Cell::Id(s.id.0))),
+            ("session_id", Some(Cell::Str(&s.handle))),
+            ("kind", Some(Cell::Str(s.kind.as_str()))),
+            ("user_id", Some(s.user_id().map_or(Cell::Str(""), |u| Cell::Id(u.0)))),
+            ("user_id_or_email", Some(Cell::Str(s.principal.display_name()))),
+            ("auth_method", Some(Cell::Str(&s.auth_method))),
+            ("oidc_issuer_id", s.principal.oidc_issuer().map(|i| Cell::Id(i.0))),
+            ("role", Some(Cell::Str(&s.role_name))),
+            ("role_id", Some(s.role_id.map_or(Cell::Null, |r| Cell::Id(r.0)))),
+            ("session_name", Some(Cell::Str(&s.session_name))),
+            ("client_ip_address", Some(Cell::Str(&s.source_ip))),
+            ("create_time", Some(Cell::Time(s.created))),
+            ("mod_time", Some(Cell::Time(s.modified))),
+            ("expiration", Some(Cell::Time(s.expires))),
+            ("idle_time_expiration", opt_time(s.idle_deadline(s.last_activity))),
+            ("end_time", opt_time(s.ended)),
+            ("status", Some(Cell::Str(s.status.as_str()))),
+            ("end_reason", Some(s.end_reason.map_or(Cell::Null, |r| Cell::Str(r.as_str())))),
+            ("failed_logins", Some(Cell::Int(s.failed_logins))),
+            ("last_login_time", opt_time(s.last_login_time)),
+            ("last_login_client", Some(Cell::Str(&s.last_login_client))),
+            ("account_moid", Some(Cell::Id(s.org_id.0))),
+        ]
+    }
+}
+
+impl serde::Serialize for SessionJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let cells = self.cells();
+        let mut map = ser.serialize_map(None)?;
+        match self.select {
+            None => {
+                for (key, cell) in &cells {
+                    if let Some(cell) = cell {
+                        map.serialize_entry(key, cell)?;
+                    }
+                }
+            }
+            Some(keep) => {
+                for field in keep {
+                    if let Some((_, Some(cell))) = cells.iter().find(|(key, _)| *key == field.key) {
+                        map.serialize_entry(&field.name, cell)?;
+                    }
+                }
+            }
+        }
+        map.end()
+    }
+}
+
+/// `{"session": ...}`, as [`wire::SessionEnvelope`] writes it.
+#[derive(serde::Serialize)]
+pub struct SessionEnvelopeJson<'a> {
+    pub session: SessionJson<'a>,
+}
+
+impl<'a> SessionEnvelopeJson<'a> {
+    pub fn of(session: &'a Session) -> Self {
+        Self { session: SessionJson { session, select: None } }
     }
 }
 
@@ -454,5 +555,82 @@ pub fn cell(c: tessera_domain::filter::Cell) -> serde_json::Value {
         Cell::Float(x) => serde_json::Number::from_f64(x).map_or(serde_json::Value::Null, Into::into),
         Cell::Bool(b) => b.into(),
         Cell::Time(t) => ts(t).into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tessera_domain::ids::{OidcIssuerId, OrgId, RoleId, SessionId, UserId};
+    use tessera_domain::session::{EndReason, Principal, SessionKind, SessionStart, SessionStatus};
+
+    use super::*;
+    use crate::extract::Selected;
+
+    fn sessions() -> Vec<Session> {
+        let start = |kind, principal, idle| {
+            Session::start(SessionStart {
+                id: SessionId::from_random([1; 16]),
+                org_id: OrgId::from_random([2; 16]),
+                handle: "h\u{e9}\"andle".into(),
+                kind,
+                principal,
+                auth_method: "password".into(),
+                source_ip: "203.0.113.7".into(),
+                duration: 3_600,
+                idle_timeout: idle,
+                now: Timestamp(1_795_000_000),
+            })
+        };
+        let login = start(SessionKind::Login, Principal::user(UserId::from_random([3; 16]), "a@b.c"), Some(900));
+        let mut role = start(
+            SessionKind::AssumedRole,
+            Principal::Workload { issuer: OidcIssuerId::from_random([4; 16]), subject: "repo:x/y".into() },
+            None,
+        );
+        role.role_id = Some(RoleId::from_random([5; 16]));
+        role.role_name = "deployer".into();
+        role.session_name = "ci\n<run>".into();
+        let mut ended = login.clone();
+        ended.status = SessionStatus::Terminated;
+        ended.ended = Some(Timestamp(1_795_000_100));
+        ended.end_reason = Some(EndReason::Terminated);
+        ended.last_login_time = Some(Timestamp(1_794_000_000));
+        ended.failed_logins = 3;
+        vec![login, role, ended]
+    }
+
+    /// The borrowed writer answers byte for byte what the documented view serializes to, for
+    /// every kind of session (with and without an issuer, a role, an end).
+    #[test]
+    fn session_json_is_the_views_json() {
+        for s in sessions() {
+            let view = serde_json::to_string(&iam_session_view(&s)).unwrap();
+            let direct = serde_json::to_string(&SessionJson { session: &s, select: None }).unwrap();
+            assert_eq!(direct, view);
+            let envelope = serde_json::to_string(&wire::SessionEnvelope { session: iam_session_view(&s) }).unwrap();
+            assert_eq!(serde_json::to_string(&SessionEnvelopeJson::of(&s)).unwrap(), envelope);
+        }
+    }
+
+    /// `$select` keeps the named fields in the request's order under the request's names, as
+    /// projecting the view's map did.
+    #[test]
+    fn session_json_projects_selected_fields() {
+        let select = [
+            Selected { key: "status".into(), name: "Status".into() },
+            Selected { key: "moid".into(), name: "moid".into() },
+            Selected { key: "end_time".into(), name: "EndTime".into() },
+        ];
+        for s in sessions() {
+            let m = match serde_json::to_value(iam_session_view(&s)).unwrap() {
+                serde_json::Value::Object(m) => m,
+                other => panic!("not an object: {other}"),
+            };
+            let projected = crate::extract::project(m, Some(&select));
+            let direct = serde_json::to_value(SessionJson { session: &s, select: Some(&select) }).unwrap();
+            assert_eq!(direct, serde_json::Value::Object(projected));
+            let text = serde_json::to_string(&SessionJson { session: &s, select: Some(&select) }).unwrap();
+            assert!(text.starts_with("{\"Status\":"), "{text}");
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Request extractors that parse at the edge: JSON bodies with the failing field named,
 //! bearer authentication, paging, and typed ids from the path.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -256,37 +257,63 @@ impl<S: Send + Sync> FromRequestParts<S> for Paging {
 }
 
 pub fn form_pairs(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k), percent_decode(v))
-        })
-        .collect()
+    form_iter(query).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
 }
 
-fn percent_decode(s: &str) -> String {
+/// The first value of `name` in a form body or query string, decoded; borrowed from `text`
+/// when it needed no decoding.
+pub fn form_value<'a>(text: &'a str, name: &str) -> Option<Cow<'a, str>> {
+    form_iter(text).find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+fn form_iter(text: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
+    text.split('&').filter(|p| !p.is_empty()).map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (percent_decode(k), percent_decode(v))
+    })
+}
+
+/// `application/x-www-form-urlencoded` decoding: `+` is a space and `%XX` (two hex digits) a
+/// byte; a `%` not followed by two hex digits stays as it is. Bytes that are not UTF-8 become
+/// U+FFFD.
+fn percent_decode(s: &str) -> Cow<'_, str> {
+    if !s.bytes().any(|b| b == b'+' || b == b'%') {
+        return Cow::Borrowed(s);
+    }
+    let hex = |b: u8| char::from(b).to_digit(16);
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(hi), Some(lo)) => {
+                    out.push((hi * 16 + lo) as u8);
+                    i += 2;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b => out.push(b),
         }
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Whether the request's `Content-Type` is `application/x-www-form-urlencoded` (with or
+/// without parameters), read without copying the headers.
+pub struct FormContent(pub bool);
+
+impl<S: Send + Sync> FromRequestParts<S> for FormContent {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let form = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
+            ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+        Ok(FormContent(form))
+    }
 }
 
 /// A page link as the wire carries it: the store's token, or empty.
@@ -509,5 +536,27 @@ mod tests {
         }
         assert!(parse_json::<Role>(br#"{"name":"ops","role_type":"assumable"}"#).is_ok());
         assert!(parse_json::<Role>(b"{").unwrap_err().message.starts_with("invalid JSON body"));
+    }
+
+    #[test]
+    fn forms_decode_plus_and_percent_escapes_and_keep_malformed_ones() {
+        let form = "a=1&token=ab%2Bc+d%3D&empty=&token=second&%74oken=third";
+        assert_eq!(form_value(form, "token").as_deref(), Some("ab+c d="));
+        assert_eq!(form_value(form, "empty").as_deref(), Some(""));
+        assert_eq!(form_value(form, "missing"), None);
+        // Plain text is borrowed, not copied.
+        assert!(matches!(form_value(form, "a"), Some(Cow::Borrowed("1"))));
+        // A `%` needs two hex digits: a sign is not one (`from_str_radix` would read "+1").
+        assert_eq!(form_value("t=%+1&u=%4&v=%zz&w=%", "t").as_deref(), Some("% 1"));
+        assert_eq!(form_value("t=%+1&u=%4&v=%zz&w=%", "u").as_deref(), Some("%4"));
+        assert_eq!(form_value("t=%+1&u=%4&v=%zz&w=%", "v").as_deref(), Some("%zz"));
+        assert_eq!(form_value("t=%+1&u=%4&v=%zz&w=%", "w").as_deref(), Some("%"));
+        // A split multi-byte character after `%` is kept, and invalid UTF-8 becomes U+FFFD.
+        assert_eq!(form_value("t=%\u{e9}x", "t").as_deref(), Some("%\u{e9}x"));
+        assert_eq!(form_value("t=%FF", "t").as_deref(), Some("\u{fffd}"));
+        assert_eq!(
+            form_pairs("x=1&&y&z=%41"),
+            vec![("x".into(), "1".into()), ("y".into(), String::new()), ("z".into(), "A".into())]
+        );
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::json::Json;
 use axum::extract::{ConnectInfo, Path, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tessera_api_types as wire;
 use tessera_app::{App, CallerKind, SignIn};
@@ -14,10 +14,11 @@ use tessera_domain::login::SessionLimits;
 use tessera_domain::page::PageToken;
 
 use crate::config::ServerConfig;
-use crate::convert::{iam_session_view, login_lock_view};
+use crate::convert::{SessionEnvelopeJson, SessionJson, iam_session_view, login_lock_view};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{
-    Authed, Body, ClientIp, SameOrigin, body_id, credential, form_pairs, path_id, peer_ip, record_query_options,
+    Authed, Body, ClientIp, FormContent, SameOrigin, body_id, credential, form_pairs, form_value, path_id, peer_ip,
+    record_query_options,
 };
 
 type S = State<Arc<App>>;
@@ -56,9 +57,9 @@ pub async fn sign_in(
     Ok(res)
 }
 
-pub async fn current(State(app): S, Authed(c): Authed) -> ApiResult<Json<wire::SessionEnvelope>> {
+pub async fn current(State(app): S, Authed(c): Authed) -> ApiResult<Response> {
     let s = app.current_session(&c).await?;
-    Ok(Json(wire::SessionEnvelope { session: iam_session_view(&s) }))
+    Ok(Json(SessionEnvelopeJson::of(&s)).into_response())
 }
 
 pub async fn sign_out(
@@ -73,18 +74,14 @@ pub async fn sign_out(
     Ok(res)
 }
 
-pub async fn get(State(app): S, Authed(c): Authed, Path(id): Path<String>) -> ApiResult<Json<wire::SessionEnvelope>> {
+pub async fn get(State(app): S, Authed(c): Authed, Path(id): Path<String>) -> ApiResult<Response> {
     let s = app.get_session(&c, path_id("moid", &id)?).await?;
-    Ok(Json(wire::SessionEnvelope { session: iam_session_view(&s) }))
+    Ok(Json(SessionEnvelopeJson::of(&s)).into_response())
 }
 
-pub async fn terminate(
-    State(app): S,
-    Authed(c): Authed,
-    Path(id): Path<String>,
-) -> ApiResult<Json<wire::SessionEnvelope>> {
+pub async fn terminate(State(app): S, Authed(c): Authed, Path(id): Path<String>) -> ApiResult<Response> {
     let s = app.terminate_session(&c, path_id("moid", &id)?).await?;
-    Ok(Json(wire::SessionEnvelope { session: iam_session_view(&s) }))
+    Ok(Json(SessionEnvelopeJson::of(&s)).into_response())
 }
 
 pub async fn terminate_user(
@@ -138,12 +135,9 @@ pub async fn introspect(
     State(app): S,
     ClientIp(ip): ClientIp,
     Authed(c): Authed,
-    headers: HeaderMap,
+    FormContent(form): FormContent,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<wire::IntrospectionResponse>> {
-    let form = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
-        ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/x-www-form-urlencoded")
-    });
     if !form {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -152,10 +146,7 @@ pub async fn introspect(
         ));
     }
     let text = std::str::from_utf8(&body).map_err(|_| ApiError::invalid("token", "the form is not UTF-8"))?;
-    let token = form_pairs(text)
-        .into_iter()
-        .find(|(k, _)| k == "token")
-        .map(|(_, v)| v)
+    let token = form_value(text, "token")
         .filter(|v| !v.is_empty())
         .ok_or_else(|| ApiError::invalid("token", "token: required"))?;
     // The token's IP binding is checked against the caller's view of the client: callers
@@ -241,11 +232,7 @@ pub async fn forward_auth(
 }
 
 /// `GET /v2/iam/sessions`: Intersight's query options over every kind of session.
-pub async fn query(
-    State(app): S,
-    Authed(c): Authed,
-    uri: axum::http::Uri,
-) -> ApiResult<Json<wire::SessionQueryResponse>> {
+pub async fn query(State(app): S, Authed(c): Authed, uri: axum::http::Uri) -> ApiResult<Response> {
     let query = uri.query().unwrap_or("");
     if let Some(apply) = apply_option(query)? {
         let a = app.aggregate_sessions(&c, &apply).await?;
@@ -259,30 +246,28 @@ pub async fn query(
             count: None,
             results: Some(results),
             next_skip_token: None,
-        }));
+        })
+        .into_response());
     }
     let (q, fields) = record_query_options(query, crate::convert::SESSION_VIEW_FIELDS, true)?;
     let count_only = q.count_only;
     let result = app.query_sessions(&c, q).await?;
-    let results = (!count_only).then(|| {
-        result
-            .sessions
-            .iter()
-            .map(|s| {
-                let m = match serde_json::to_value(iam_session_view(s)) {
-                    Ok(serde_json::Value::Object(m)) => m,
-                    _ => serde_json::Map::new(),
-                };
-                crate::extract::project(m, fields.as_deref())
-            })
-            .collect::<Vec<_>>()
-    });
-    Ok(Json(wire::SessionQueryResponse {
-        object_type: None,
-        count: result.count,
-        results,
-        next_skip_token: result.next.map(PageToken::into_string),
-    }))
+    // Each row is written straight from its session (no view, no `Value` map in between).
+    let results = (!count_only)
+        .then(|| result.sessions.iter().map(|session| SessionJson { session, select: fields.as_deref() }).collect());
+    Ok(Json(SessionPage { count: result.count, results, next_skip_token: result.next.map(PageToken::into_string) })
+        .into_response())
+}
+
+/// [`wire::SessionQueryResponse`] for rows (an `$apply` answer uses the wire type itself).
+#[derive(serde::Serialize)]
+struct SessionPage<'a> {
+    #[serde(rename = "Count", skip_serializing_if = "Option::is_none")]
+    count: Option<u64>,
+    #[serde(rename = "Results", skip_serializing_if = "Option::is_none")]
+    results: Option<Vec<SessionJson<'a>>>,
+    #[serde(rename = "NextSkipToken", skip_serializing_if = "Option::is_none")]
+    next_skip_token: Option<String>,
 }
 
 /// `$apply`, when the query has it. It stands alone: the other options are refused with it

@@ -75,10 +75,6 @@ gateway_resource!(Service, Service, "Service", name);
 gateway_resource!(Route, Route, "Route", name);
 gateway_resource!(Plugin, Plugin, "Plugin", instance_name);
 
-/// Plugin writes on this node, one at a time, so two requests cannot both find a scope free
-/// of session plugins and both add one. (Across nodes, the gateway applies the oldest.)
-static PLUGIN_WRITES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 /// The secret is write-only (reads answer it as null): a replace or patch that leaves it out,
 /// or sends it back as null or empty, keeps the stored one.
 fn keep_stored_secret(value: &mut Value, stored: &str) {
@@ -103,6 +99,16 @@ fn keep_stored_secret(value: &mut Value, stored: &str) {
 fn plugin_scope(v: &Value) -> (Option<&str>, Option<&str>) {
     let id = |field: &str| v.get(field).and_then(|r| r.get("id")).and_then(Value::as_str);
     (id("route"), id("service"))
+}
+
+/// What the store keeps unique for a plugin: a session plugin's scope (the store's migration
+/// 12 writes the same text for plugins made before it); `None` for other plugins.
+fn scope_key(kind: GatewayKind, v: &Value) -> Option<String> {
+    if kind != GatewayKind::Plugin || v["name"] != "session" {
+        return None;
+    }
+    let (route, service) = plugin_scope(v);
+    Some(format!("session route={} service={}", route.unwrap_or("*"), service.unwrap_or("*")))
 }
 
 fn actions(kind: GatewayKind) -> [&'static str; 5] {
@@ -196,13 +202,18 @@ impl App {
         t: &T,
         id: Uuid,
         (created, updated): (Timestamp, Timestamp),
-    ) -> AppResult<(GatewayObject, Option<tokio::sync::MutexGuard<'static, ()>>)> {
+    ) -> AppResult<(GatewayObject, Option<tokio::sync::MutexGuard<'_, ()>>)> {
         let value = serde_json::to_value(t).map_err(|e| AppError::Internal(e.to_string()))?;
         self.check_refs(org, &value).await?;
-        let one_writer = if T::KIND == GatewayKind::Plugin { Some(PLUGIN_WRITES.lock().await) } else { None };
+        // Plugin writes on this node go one at a time, so that a second session plugin in a
+        // scope is refused naming the one that holds it. Across nodes (or should this check
+        // be passed twice), the store's unique `scope_key` refuses it (its migration 12).
+        let one_writer = if T::KIND == GatewayKind::Plugin { Some(self.plugin_writes.lock().await) } else { None };
         self.check_one_session_plugin(org, T::KIND, id, &value).await?;
         let name = t.name().map(str::to_owned);
-        let obj = GatewayObject { org_id: org, kind: T::KIND, id, name, body: value.to_string(), created, updated };
+        let scope_key = scope_key(T::KIND, &value);
+        let body = value.to_string();
+        let obj = GatewayObject { org_id: org, kind: T::KIND, id, name, scope_key, body, created, updated };
         Ok((obj, one_writer))
     }
 

@@ -93,6 +93,12 @@ fn conflict(what: tessera_store::Conflict) -> String {
         Conflict::PolicyName(name) => format!("a policy named '{name}' already exists"),
         Conflict::RoleName(name) => format!("a role named '{name}' already exists"),
         Conflict::GatewayName { kind, name } => format!("a {} named '{name}' already exists", kind.as_str()),
+        // Only session plugins have a scope key; the one-per-node check names the holder,
+        // this is the answer when another node's write won the race.
+        Conflict::GatewayScope { scope, .. } => format!(
+            "another session plugin already applies to this scope ({}); change that one instead",
+            scope.trim_start_matches("session ")
+        ),
         Conflict::Other(message) => message,
     }
 }
@@ -128,6 +134,8 @@ pub struct App {
     pub(crate) session_retention: i64,
     /// When the query last swept timed-out sessions (Unix seconds).
     pub(crate) last_sweep: std::sync::atomic::AtomicI64,
+    /// This node's plugin writes, one at a time (see the gateway's `checked`).
+    pub(crate) plugin_writes: tokio::sync::Mutex<()>,
     /// Moves on every gateway configuration change; the gateway rebuilds its table.
     pub(crate) gateway_epoch: tokio::sync::watch::Sender<u64>,
     /// The bounded gate every password hash and verification goes through.
@@ -155,6 +163,7 @@ impl App {
             lockout: Default::default(),
             session_retention: DEFAULT_SESSION_RETENTION,
             last_sweep: std::sync::atomic::AtomicI64::new(i64::MIN),
+            plugin_writes: tokio::sync::Mutex::new(()),
             gateway_epoch: tokio::sync::watch::Sender::new(0),
             hashing: hashing::PasswordHashing::new(Default::default()),
             password_checks: std::sync::atomic::AtomicU64::new(0),

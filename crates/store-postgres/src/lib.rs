@@ -72,7 +72,8 @@ pub(crate) fn map_err(e: tokio_postgres::Error) -> StoreError {
         Some(c) if c.code().starts_with("22") => {
             StoreError::Invalid(FieldError::new("value", format!("is not valid here: {}", db_message(&e))))
         }
-        Some(c) if *c == SqlState::UNIQUE_VIOLATION => StoreError::Conflict(Conflict::Other(e.to_string())),
+        // The server's own words name the constraint (`e.to_string()` is only "db error").
+        Some(c) if *c == SqlState::UNIQUE_VIOLATION => StoreError::Conflict(Conflict::Other(db_message(&e))),
         Some(c) if *c == SqlState::FOREIGN_KEY_VIOLATION => StoreError::NotFound(Entity::Referenced),
         Some(c) if *c == SqlState::QUERY_CANCELED || c.code().starts_with("08") || c.code().starts_with("57") => {
             StoreError::Unavailable(e.to_string())

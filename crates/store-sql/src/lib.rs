@@ -156,19 +156,29 @@ pub struct Query {
     pub params: Vec<Value>,
     /// What a unique violation of this statement collides with.
     pub conflict: Option<tessera_store::Conflict>,
+    /// A violation whose database message names this column or index collides with this
+    /// instead (a table with several unique rules).
+    pub named_conflict: Option<(&'static str, tessera_store::Conflict)>,
 }
 
 impl Query {
     pub fn new(stmt: &'static Stmt, params: Vec<Value>) -> Self {
-        Self { text: Text::Stmt(stmt), params, conflict: None }
+        Self { text: Text::Stmt(stmt), params, conflict: None, named_conflict: None }
     }
 
     pub fn built(sql: String, params: Vec<Value>) -> Self {
-        Self { text: Text::Built(sql), params, conflict: None }
+        Self { text: Text::Built(sql), params, conflict: None, named_conflict: None }
     }
 
     pub fn on_conflict(mut self, what: tessera_store::Conflict) -> Self {
         self.conflict = Some(what);
+        self
+    }
+
+    /// A unique violation whose database message contains `name` (a column or index name
+    /// both dialects print) is `what`; others are [`Query::on_conflict`]'s.
+    pub fn on_conflict_naming(mut self, name: &'static str, what: tessera_store::Conflict) -> Self {
+        self.named_conflict = Some((name, what));
         self
     }
 
@@ -190,9 +200,13 @@ impl Query {
 
     /// Names a unique violation for the user; any other error passes unchanged.
     pub fn explain(&self, e: tessera_store::StoreError) -> tessera_store::StoreError {
-        match (e, &self.conflict) {
-            (tessera_store::StoreError::Conflict(_), Some(what)) => tessera_store::StoreError::Conflict(what.clone()),
-            (e, _) => e,
+        use tessera_store::{Conflict, StoreError};
+        match (e, &self.conflict, &self.named_conflict) {
+            (StoreError::Conflict(Conflict::Other(m)), _, Some((name, what))) if m.contains(name) => {
+                StoreError::Conflict(what.clone())
+            }
+            (StoreError::Conflict(_), Some(what), _) => StoreError::Conflict(what.clone()),
+            (e, _, _) => e,
         }
     }
 }

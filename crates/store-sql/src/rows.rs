@@ -454,7 +454,7 @@ pub fn gateway_kind(s: &str) -> StoreResult<GatewayKind> {
     }
 }
 
-/// `id, org_id, kind, name, body, created, updated` of `gateway_objects`.
+/// `id, org_id, kind, name, body, created, updated, scope_key` of `gateway_objects`.
 pub fn gateway_object(r: &dyn SqlRow, at: usize) -> StoreResult<GatewayObject> {
     Ok(GatewayObject {
         id: id(r, at)?,
@@ -464,6 +464,7 @@ pub fn gateway_object(r: &dyn SqlRow, at: usize) -> StoreResult<GatewayObject> {
         body: r.text(at + 4)?,
         created: ts(r, at + 5)?,
         updated: ts(r, at + 6)?,
+        scope_key: r.opt_text(at + 7)?,
     })
 }
 

@@ -303,7 +303,31 @@ const MIGRATIONS: &[&str] = &[
     {USERS_TOTAL_TRIGGERS}
     INSERT INTO list_totals (org_id, list, total) SELECT org_id, 'users', count(*) FROM users GROUP BY org_id;
     "#,
+    // 12: one `session` plugin per scope on every node at once. Each node refused a second
+    // one by reading first, which two nodes could both pass; `scope_key` (set for session
+    // plugins only, NULL for every other object, and NULLs never collide) is now unique per
+    // organization and kind. The backfill gives existing session plugins their key; where
+    // a race already left two in one scope, the oldest keeps it (the one the gateway
+    // applies), and the newer stays keyless until it is changed.
+    r#"
+    ALTER TABLE gateway_objects ADD COLUMN scope_key TEXT;
+    UPDATE gateway_objects SET scope_key = {SESSION_PLUGIN_SCOPE}
+        WHERE kind = 'plugin' AND {PLUGIN_NAME} = 'session';
+    UPDATE gateway_objects SET scope_key = NULL WHERE scope_key IS NOT NULL AND EXISTS (
+        SELECT 1 FROM gateway_objects older WHERE older.org_id = gateway_objects.org_id
+        AND older.kind = gateway_objects.kind AND older.scope_key = gateway_objects.scope_key
+        AND older.seq < gateway_objects.seq);
+    CREATE UNIQUE INDEX gateway_objects_scope_key_unique ON gateway_objects (org_id, kind, scope_key);
+    "#,
 ];
+
+/// A session plugin's `scope_key` as the app writes it (`tessera_app`'s gateway): its
+/// route's and service's ids, `*` for none.
+const SQLITE_SESSION_PLUGIN_SCOPE: &str = "'session route=' || coalesce(json_extract(body, '$.route.id'), '*') \
+     || ' service=' || coalesce(json_extract(body, '$.service.id'), '*')";
+const POSTGRES_SESSION_PLUGIN_SCOPE: &str = "'session route=' \
+     || coalesce(jsonb_extract_path_text(body::jsonb, 'route', 'id'), '*') \
+     || ' service=' || coalesce(jsonb_extract_path_text(body::jsonb, 'service', 'id'), '*')";
 
 /// SQLite's triggers keeping `list_totals` for `users` (migration 11).
 const SQLITE_USERS_TOTAL_TRIGGERS: &str = r#"
@@ -348,6 +372,8 @@ pub fn migrations(d: Dialect) -> Vec<String> {
             // Keyed by the digest alone: no rowid to keep beside it.
             ("{WITHOUT_ROWID}", "WITHOUT ROWID"),
             ("{USERS_TOTAL_TRIGGERS}", SQLITE_USERS_TOTAL_TRIGGERS),
+            ("{SESSION_PLUGIN_SCOPE}", SQLITE_SESSION_PLUGIN_SCOPE),
+            ("{PLUGIN_NAME}", "json_extract(body, '$.name')"),
         ],
         Dialect::Postgres => &[
             ("{SEQ}", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"),
@@ -356,6 +382,8 @@ pub fn migrations(d: Dialect) -> Vec<String> {
             ("{NOW}", "extract(epoch FROM now())::BIGINT"),
             ("{WITHOUT_ROWID}", ""),
             ("{USERS_TOTAL_TRIGGERS}", POSTGRES_USERS_TOTAL_TRIGGERS),
+            ("{SESSION_PLUGIN_SCOPE}", POSTGRES_SESSION_PLUGIN_SCOPE),
+            ("{PLUGIN_NAME}", "jsonb_extract_path_text(body::jsonb, 'name')"),
         ],
     };
     MIGRATIONS.iter().map(|m| words.iter().fold((*m).to_owned(), |sql, (from, to)| sql.replace(from, to))).collect()

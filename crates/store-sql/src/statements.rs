@@ -984,17 +984,19 @@ pub fn put_session_limits(org: OrgId, l: &SessionLimits) -> Query {
 
 // Gateway objects and server-side gateway sessions.
 static INSERT_GATEWAY_OBJECT: Stmt = Stmt::new(
-    "INSERT INTO gateway_objects (id, org_id, kind, name, body, created, updated) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    "INSERT INTO gateway_objects (id, org_id, kind, name, body, created, updated, scope_key) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
 );
 static UPDATE_GATEWAY_OBJECT: Stmt = Stmt::new(
-    "UPDATE gateway_objects SET name = $4, body = $5, updated = $6 WHERE id = $1 AND org_id = $2 AND kind = $3",
+    "UPDATE gateway_objects SET name = $4, body = $5, updated = $6, scope_key = $7 \
+     WHERE id = $1 AND org_id = $2 AND kind = $3",
 );
 static GET_GATEWAY_OBJECT: Stmt = Stmt::new(
-    "SELECT id, org_id, kind, name, body, created, updated FROM gateway_objects \
+    "SELECT id, org_id, kind, name, body, created, updated, scope_key FROM gateway_objects \
      WHERE org_id = $1 AND kind = $2 AND id = $3",
 );
 static LIST_GATEWAY_OBJECTS: Stmt = Stmt::new(
-    "SELECT id, org_id, kind, name, body, created, updated FROM gateway_objects \
+    "SELECT id, org_id, kind, name, body, created, updated, scope_key FROM gateway_objects \
      WHERE kind = $1 AND (CAST($2 AS TEXT) IS NULL OR org_id = $2) ORDER BY seq",
 );
 static DELETE_GATEWAY_OBJECT: Stmt =
@@ -1025,12 +1027,17 @@ static DELETE_GATEWAY_KEY: Stmt = Stmt::new("DELETE FROM gateway_keys WHERE dige
 /// and kind is a conflict.
 pub fn put_gateway_object(o: &GatewayObject, create: bool) -> Query {
     let (id, org, kind) = (s(o.id), s(o.org_id), o.kind.as_str());
+    let (name, scope) = (o.name.as_deref(), o.scope_key.as_deref());
     let q = if create {
-        Query::new(&INSERT_GATEWAY_OBJECT, values![id, org, kind, o.name.as_deref(), &o.body, o.created.0, o.updated.0])
+        Query::new(&INSERT_GATEWAY_OBJECT, values![id, org, kind, name, &o.body, o.created.0, o.updated.0, scope])
     } else {
-        Query::new(&UPDATE_GATEWAY_OBJECT, values![id, org, kind, o.name.as_deref(), &o.body, o.updated.0])
+        Query::new(&UPDATE_GATEWAY_OBJECT, values![id, org, kind, name, &o.body, o.updated.0, scope])
     };
-    q.on_conflict(Conflict::GatewayName { kind: o.kind, name: o.name.clone().unwrap_or_default() })
+    // Both databases name the column or its index (`gateway_objects_scope_key_unique`).
+    q.on_conflict(Conflict::GatewayName { kind: o.kind, name: o.name.clone().unwrap_or_default() }).on_conflict_naming(
+        "scope_key",
+        Conflict::GatewayScope { kind: o.kind, scope: o.scope_key.clone().unwrap_or_default() },
+    )
 }
 pub fn get_gateway_object(org: OrgId, kind: GatewayKind, id: impl std::fmt::Display) -> Fetch<GatewayObject> {
     Fetch::new(&GET_GATEWAY_OBJECT, values![s(org), kind.as_str(), s(id)], rows::gateway_object)

@@ -79,6 +79,12 @@ pub enum Conflict {
         kind: GatewayKind,
         name: String,
     },
+    /// Another gateway object of this kind in the organization holds this scope (one
+    /// `session` plugin per route, service or the whole organization).
+    GatewayScope {
+        kind: GatewayKind,
+        scope: String,
+    },
     /// A uniqueness rule the store has no name for (the database's own words).
     Other(String),
 }
@@ -458,6 +464,10 @@ pub struct GatewayObject {
     pub kind: GatewayKind,
     pub id: uuid::Uuid,
     pub name: Option<String>,
+    /// What only one object of its kind may hold in the organization, when anything: a
+    /// `session` plugin's scope (`session route=<id|*> service=<id|*>`). The store refuses
+    /// a second holder with [`Conflict::GatewayScope`], on every node at once.
+    pub scope_key: Option<String>,
     pub body: String,
     pub created: Timestamp,
     pub updated: Timestamp,

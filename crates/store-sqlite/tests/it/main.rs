@@ -59,7 +59,8 @@ async fn a_file_migrated_before_the_total_existed_starts_from_its_count() {
     rusqlite::Connection::open(&path)
         .unwrap()
         .execute_batch(
-            "DROP TRIGGER users_total_insert; DROP TRIGGER users_total_delete; DROP TABLE list_totals; \
+            "DROP INDEX gateway_objects_scope_key_unique; ALTER TABLE gateway_objects DROP COLUMN scope_key; \
+             DROP TRIGGER users_total_insert; DROP TRIGGER users_total_delete; DROP TABLE list_totals; \
              DROP INDEX users_by_org; PRAGMA user_version = 10;",
         )
         .unwrap();
@@ -71,4 +72,69 @@ async fn a_file_migrated_before_the_total_existed_starts_from_its_count() {
     assert!(store.delete_user(org, user(10, org).id, Timestamp(0)).await.unwrap());
     assert_eq!(store.list_users(org, PageRequest::first(2)).await.unwrap().total, 7);
     assert_eq!(store.list_users(empty, PageRequest::first(2)).await.unwrap().total, 1);
+}
+
+/// A file migrated before session plugins had a unique scope (migration 12): the oldest
+/// session plugin of each scope gets its key (a race may have left a second one, which stays
+/// keyless: the gateway applies the oldest), other plugins get none, and from then on a
+/// second session plugin in a held scope is refused.
+#[tokio::test]
+async fn a_file_migrated_before_plugin_scopes_keys_the_oldest_session_plugin_of_each_scope() {
+    use tessera_domain::Timestamp;
+    use tessera_domain::gateway::GatewayKind;
+    use tessera_domain::ids::OrgId;
+    use tessera_domain::user::Organization;
+    use tessera_store::{Conflict, GatewayObject, GatewayStore, StoreError};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tessera.db");
+    let org: OrgId = "00000000-0000-4000-8000-000000000001".parse().unwrap();
+    let plugin = |n: u128, body: &str| GatewayObject {
+        org_id: org,
+        kind: GatewayKind::Plugin,
+        id: uuid::Uuid::from_u128(n),
+        name: None,
+        scope_key: None,
+        body: body.into(),
+        created: Timestamp(n as i64),
+        updated: Timestamp(n as i64),
+    };
+    let store = SqliteStore::open(&path).unwrap();
+    store.create_organization(&Organization { id: org, name: "o".into(), date_created: Timestamp(0) }).await.unwrap();
+    let bodies = [
+        r#"{"name":"session"}"#,
+        r#"{"name":"session","route":{"id":"r1"}}"#,
+        r#"{"name":"session"}"#,
+        r#"{"name":"cors"}"#,
+        r#"{"name":"session","route":{"id":"r1"},"service":null}"#,
+    ];
+    for (n, body) in bodies.iter().enumerate() {
+        assert!(store.put_gateway_object(&plugin(n as u128 + 1, body), true).await.unwrap());
+    }
+    store.shutdown();
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "DROP INDEX gateway_objects_scope_key_unique; ALTER TABLE gateway_objects DROP COLUMN scope_key; \
+         PRAGMA user_version = 11;",
+    )
+    .unwrap();
+    drop(conn);
+    let store = SqliteStore::open(&path).expect("migrates again");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let mut keys = conn.prepare("SELECT scope_key FROM gateway_objects ORDER BY seq").unwrap();
+    let keys: Vec<Option<String>> = keys.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    assert_eq!(
+        keys,
+        [Some("session route=* service=*".to_owned()), Some("session route=r1 service=*".to_owned()), None, None, None,]
+    );
+    let mut another = plugin(9, r#"{"name":"session"}"#);
+    another.scope_key = Some("session route=* service=*".into());
+    assert_eq!(
+        store.put_gateway_object(&another, true).await,
+        Err(StoreError::Conflict(Conflict::GatewayScope {
+            kind: GatewayKind::Plugin,
+            scope: "session route=* service=*".into()
+        }))
+    );
 }

@@ -10,6 +10,7 @@ pub(crate) fn gateway_object(f: &mut Fixture, kind: GatewayKind, name: Option<&s
         kind,
         id: uuid::Uuid::from_bytes(bytes),
         name: name.map(str::to_owned),
+        scope_key: None,
         body: body.into(),
         created: T0,
         updated: T0,
@@ -46,6 +47,58 @@ pub async fn gateway_objects_round_trip(store: &dyn Store) {
     assert!(!store.delete_gateway_object(other, GatewayKind::Service, a.id).await.unwrap());
     assert!(store.delete_gateway_object(f.org, GatewayKind::Service, a.id).await.unwrap());
     assert!(!store.put_gateway_object(&a, false).await.unwrap(), "replacing a deleted object answers false");
+}
+
+/// Writes racing for one scope (as two nodes would: nothing but the store between them)
+/// leave exactly one holder; other scopes and keyless objects never collide; a replace that
+/// moves an object into a held scope is refused and changes nothing.
+pub async fn one_session_plugin_per_scope_even_in_parallel(store: &dyn Store) {
+    let mut f = Fixture::new(store).await;
+    let scoped = |f: &mut Fixture, key: &str| {
+        let mut p = gateway_object(f, GatewayKind::Plugin, None, r#"{"name":"session"}"#);
+        p.scope_key = Some(key.into());
+        p
+    };
+    let global = "session route=* service=*";
+    let racers: Vec<GatewayObject> = (0..8).map(|_| scoped(&mut f, global)).collect();
+    let results = futures_util::future::join_all(racers.iter().map(|p| store.put_gateway_object(p, true))).await;
+    assert_eq!(results.iter().filter(|r| matches!(r, Ok(true))).count(), 1, "{results:?}");
+    for r in results.iter().filter(|r| !matches!(r, Ok(true))) {
+        assert_eq!(
+            r,
+            &Err(StoreError::Conflict(Conflict::GatewayScope { kind: GatewayKind::Plugin, scope: global.into() }))
+        );
+    }
+    assert_eq!(store.list_gateway_objects(Some(f.org), GatewayKind::Plugin).await.unwrap().len(), 1);
+    // Another scope, keyless plugins, and another organization's global scope are free.
+    let on_route = scoped(&mut f, "session route=r1 service=*");
+    assert!(store.put_gateway_object(&on_route, true).await.unwrap());
+    for _ in 0..2 {
+        assert!(
+            store.put_gateway_object(&gateway_object(&mut f, GatewayKind::Plugin, None, "{}"), true).await.unwrap()
+        );
+    }
+    let mut elsewhere = scoped(&mut f, global);
+    elsewhere.org_id = OrgId::generate(&mut f.rng);
+    let org = tessera_domain::user::Organization { id: elsewhere.org_id, name: "other".into(), date_created: T0 };
+    store.create_organization(&org).await.unwrap();
+    assert!(store.put_gateway_object(&elsewhere, true).await.unwrap());
+    // Moving the route's plugin to the global scope is refused and leaves it where it was.
+    let mut moved = on_route.clone();
+    moved.scope_key = Some(global.into());
+    moved.body = r#"{"name":"session","moved":true}"#.into();
+    assert_eq!(
+        store.put_gateway_object(&moved, false).await,
+        Err(StoreError::Conflict(Conflict::GatewayScope { kind: GatewayKind::Plugin, scope: global.into() }))
+    );
+    assert_eq!(
+        store.get_gateway_object(f.org, GatewayKind::Plugin, on_route.id).await.unwrap(),
+        Some(on_route.clone())
+    );
+    // Once the holder goes, the scope is free again.
+    let holder = racers.iter().zip(&results).find(|(_, r)| matches!(r, Ok(true))).map(|(p, _)| p.id).unwrap();
+    assert!(store.delete_gateway_object(f.org, GatewayKind::Plugin, holder).await.unwrap());
+    assert!(store.put_gateway_object(&moved, false).await.unwrap());
 }
 
 pub async fn gateway_keys_rekey_and_expire(store: &dyn Store) {

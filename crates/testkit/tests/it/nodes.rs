@@ -308,7 +308,44 @@ async fn a_trust_deleted_on_one_node_stops_assumes_on_another(backend: Backend) 
     eprintln!("the deleted trust reached node A's feed after {took:?}");
 }
 
+/// Forty session-plugin creates for one scope racing on two nodes (each node's own check cannot see
+/// the other's write in flight): exactly one is created, every other answer is a 409, and the
+/// store holds one session plugin in that scope.
+async fn one_session_plugin_per_scope_across_nodes(backend: Backend) {
+    use crate::gateway_tls::api;
+    use reqwest::Method;
+    let (a, b) = two_nodes(backend).await;
+    let (s, service) = api(
+        &a,
+        Method::POST,
+        "/v2/gateway/services",
+        Some(serde_json::json!({"name": "up", "url": "http://127.0.0.1:9"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{service}");
+    let sid = service["service"]["id"].as_str().unwrap().to_owned();
+    let plugin = serde_json::json!({"name": "session", "service": {"id": sid}});
+    let answers = futures_util::future::join_all((0..40).map(|i| {
+        let node = if i % 2 == 0 { &a } else { &b };
+        api(node, Method::POST, "/v2/gateway/plugins", Some(plugin.clone()))
+    }))
+    .await;
+    let created = answers.iter().filter(|(s, _)| *s == StatusCode::CREATED).count();
+    assert_eq!(created, 1, "{answers:?}");
+    for (s, v) in answers.iter().filter(|(s, _)| *s != StatusCode::CREATED) {
+        assert_eq!(*s, StatusCode::CONFLICT, "{v}");
+        assert!(v.to_string().contains("session plugin"), "the 409 says why: {v}");
+    }
+    for node in [&a, &b] {
+        let (s, list) = api(node, Method::GET, "/v2/gateway/plugins", None).await;
+        assert_eq!(s, StatusCode::OK, "{list}");
+        let sessions = list.to_string().matches("\"name\":\"session\"").count();
+        assert_eq!(sessions, 1, "one session plugin stored: {list}");
+    }
+}
+
 tessera_testkit::postgres_only!(
+    one_session_plugin_per_scope_across_nodes,
     sign_out_termination_and_policy_changes_reach_the_other_node,
     a_session_busy_on_one_node_does_not_idle_out_on_another,
     a_lost_change_feed_turns_caches_off_until_it_is_back,

@@ -1,10 +1,17 @@
 //! Kept-alive HTTP/1.1 connections to one upstream (a service's scheme, host and port): idle
-//! senders in a stack, the most recently used first. A request takes one (or connects, over
-//! TLS for `https` services), and its connection goes back when the answer's body has been
-//! read to its end, with no task spawned per request (as hyper-util's pooled client does).
-//! A request that a reused connection could not send (the upstream closed it while idle) is
-//! sent again on another. Connections idle for [`IDLE_TIMEOUT`] are closed.
+//! connections in a stack, the most recently used first. A request takes one (or connects,
+//! over TLS for `https` services), and its connection goes back when the answer's body has
+//! been read to its end, with no task spawned per request (as hyper-util's pooled client
+//! does). A request that a reused connection could not send (the upstream closed it while
+//! idle) is sent again on another. Connections idle for [`IDLE_TIMEOUT`] are closed.
+//!
+//! An upstream connection has no task of its own: the request holding it drives it (writes
+//! the request and reads the answer's head while waiting for it, then reads its body as the
+//! listener asks [`PooledBody`] for it), so a proxied request wakes one task instead of two
+//! handing it over to each other. Only a WebSocket upgrade gives its connection a task,
+//! which hyper needs to hand the upgraded connection over.
 
+use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
@@ -17,7 +24,10 @@ use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
 
 /// How long a connection may stay idle in the pool before it is closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -35,8 +45,124 @@ pub struct Pool {
 }
 
 struct Idle {
-    sender: SendRequest<Body>,
+    up: Upstream,
     since: Instant,
+}
+
+/// An upstream connection's socket: plain TCP, or TLS for `https` services.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Stream::Plain(s) => s.is_write_vectored(),
+            Stream::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+type Connection = http1::Connection<TokioIo<Stream>, Body>;
+
+/// One upstream connection: the sender requests go in by, and the connection itself, driven
+/// by whichever task holds it (`None` once it has ended, or when a task of its own drives it).
+struct Upstream {
+    sender: SendRequest<Body>,
+    conn: Option<Connection>,
+}
+
+impl Upstream {
+    /// Lets the connection make progress: write what was sent, read what came. An ended
+    /// connection is dropped, which hands a request it never wrote back to its sender.
+    fn drive(&mut self, cx: &mut Context<'_>) {
+        if let Some(conn) = &mut self.conn
+            && let Poll::Ready(ended) = Pin::new(conn).poll(cx)
+        {
+            if let Err(e) = ended {
+                tracing::debug!(error = %e, "an upstream connection ended with an error");
+            }
+            self.conn = None;
+        }
+    }
+
+    /// Whether no further request may go on this connection.
+    fn is_closed(&self) -> bool {
+        self.sender.is_closed()
+    }
+
+    /// Hands the connection to a task of its own, polled with upgrades (hyper hands an
+    /// upgraded connection over only from there).
+    fn spawn(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            tokio::spawn(async move {
+                if let Err(e) = conn.with_upgrades().await {
+                    tracing::debug!(error = %e, "an upstream connection ended with an error");
+                }
+            });
+        }
+    }
+
+    /// Waits until the connection takes a request, driving it meanwhile.
+    async fn ready(&mut self) -> hyper::Result<()> {
+        poll_fn(|cx| {
+            self.drive(cx);
+            self.sender.poll_ready(cx)
+        })
+        .await
+    }
+
+    /// Drives the connection until `f` (an answer on it) is ready.
+    async fn driving<F: Future>(&mut self, f: F) -> F::Output {
+        let mut f = std::pin::pin!(f);
+        poll_fn(|cx| {
+            self.drive(cx);
+            f.as_mut().poll(cx)
+        })
+        .await
+    }
 }
 
 /// Why an upstream request failed.
@@ -74,17 +200,17 @@ impl std::error::Error for UpstreamError {
 
 /// A connection lent to one request: back to its pool when the answer has been read.
 pub struct Lease {
-    sender: SendRequest<Body>,
+    up: Upstream,
     pool: Arc<Pool>,
 }
 
 impl Lease {
     fn give_back(self) {
-        if self.sender.is_closed() {
+        if self.up.is_closed() {
             return;
         }
         let mut idle = self.pool.idle.lock().unwrap_or_else(|e| e.into_inner());
-        idle.push(Idle { sender: self.sender, since: Instant::now() });
+        idle.push(Idle { up: self.up, since: Instant::now() });
     }
 }
 
@@ -114,11 +240,11 @@ impl Pool {
     }
 
     /// An idle connection that is still open, most recently used first.
-    fn checkout(&self) -> Option<SendRequest<Body>> {
+    fn checkout(&self) -> Option<Upstream> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         while let Some(i) = idle.pop() {
-            if !i.sender.is_closed() && i.since.elapsed() < IDLE_TIMEOUT {
-                return Some(i.sender);
+            if !i.up.is_closed() && i.since.elapsed() < IDLE_TIMEOUT {
+                return Some(i.up);
             }
         }
         None
@@ -127,7 +253,7 @@ impl Pool {
     /// Closes the connections idle for longer than [`IDLE_TIMEOUT`], forgets closed ones.
     fn sweep(&self) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        idle.retain(|i| i.since.elapsed() < IDLE_TIMEOUT && !i.sender.is_closed());
+        idle.retain(|i| i.since.elapsed() < IDLE_TIMEOUT && !i.up.is_closed());
     }
 
     fn start_sweeper(self: &Arc<Self>) {
@@ -144,7 +270,7 @@ impl Pool {
         });
     }
 
-    async fn connect(self: &Arc<Self>) -> Result<SendRequest<Body>, UpstreamError> {
+    async fn connect(self: &Arc<Self>) -> Result<Upstream, UpstreamError> {
         let tcp =
             tokio::time::timeout(self.connect_timeout, tokio::net::TcpStream::connect((self.host.as_str(), self.port)))
                 .await
@@ -153,36 +279,42 @@ impl Pool {
                 })?
                 .map_err(UpstreamError::Connect)?;
         let _ = tcp.set_nodelay(true);
-        let sender = match &self.tls {
-            None => handshake(TokioIo::new(tcp)).await?,
+        let stream = match &self.tls {
+            None => Stream::Plain(tcp),
             Some((connector, name)) => {
-                let tls = connector.connect(name.clone(), tcp).await.map_err(UpstreamError::Connect)?;
-                handshake(TokioIo::new(tls)).await?
+                Stream::Tls(Box::new(connector.connect(name.clone(), tcp).await.map_err(UpstreamError::Connect)?))
             }
         };
+        let (sender, conn) = http1::handshake(TokioIo::new(stream)).await.map_err(UpstreamError::Request)?;
         self.start_sweeper();
-        Ok(sender)
+        Ok(Upstream { sender, conn: Some(conn) })
     }
 
     /// Sends `req` (its URI in origin form, its `Host` set) on a kept-alive connection, or a
-    /// new one. The lease goes back to the pool with [`PooledBody`] or is dropped (upgrades).
+    /// new one. The lease goes back to the pool with [`PooledBody`] or is dropped (an
+    /// `upgrade`, whose connection is then driven by a task of its own).
     pub async fn request(
         self: &Arc<Self>,
         mut req: Request<Body>,
+        upgrade: bool,
     ) -> Result<(Response<Incoming>, Lease), UpstreamError> {
         loop {
-            let (mut sender, reused) = match self.checkout() {
-                Some(s) => (s, true),
+            let (mut up, reused) = match self.checkout() {
+                Some(up) => (up, true),
                 None => (self.connect().await?, false),
             };
-            if let Err(e) = sender.ready().await {
+            if upgrade {
+                up.spawn();
+            }
+            if let Err(e) = up.ready().await {
                 if reused {
                     continue;
                 }
                 return Err(UpstreamError::Request(e));
             }
-            match sender.try_send_request(req).await {
-                Ok(res) => return Ok((res, Lease { sender, pool: Arc::clone(self) })),
+            let sent = up.sender.try_send_request(req);
+            match up.driving(sent).await {
+                Ok(res) => return Ok((res, Lease { up, pool: Arc::clone(self) })),
                 Err(mut e) => match e.take_message() {
                     // Not sent: the upstream had closed the idle connection meanwhile.
                     Some(unsent) if reused => req = unsent,
@@ -193,21 +325,9 @@ impl Pool {
     }
 }
 
-async fn handshake<T>(io: T) -> Result<SendRequest<Body>, UpstreamError>
-where
-    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let (sender, conn) = http1::handshake(io).await.map_err(UpstreamError::Request)?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.with_upgrades().await {
-            tracing::debug!(error = %e, "an upstream connection ended with an error");
-        }
-    });
-    Ok(sender)
-}
-
-/// An upstream answer's body, streamed as it comes; its connection goes back to the pool
-/// when the body has been read to its end (dropped before that, the connection closes).
+/// An upstream answer's body, streamed as it comes (reading it drives its connection); the
+/// connection goes back to the pool when the body has been read to its end (dropped before
+/// that, the connection closes).
 pub struct PooledBody {
     inner: Incoming,
     lease: Option<Lease>,
@@ -237,7 +357,14 @@ impl HttpBody for PooledBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        let mut polled = Pin::new(&mut self.inner).poll_frame(cx);
+        // Nothing read yet: the connection reads the body into `inner` when driven (by this task).
+        if polled.is_pending()
+            && let Some(lease) = &mut self.lease
+        {
+            lease.up.drive(cx);
+            polled = Pin::new(&mut self.inner).poll_frame(cx);
+        }
         match &polled {
             Poll::Ready(None) => self.release(),
             Poll::Ready(Some(Ok(_))) if self.inner.is_end_stream() => self.release(),

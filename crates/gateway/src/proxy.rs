@@ -216,7 +216,7 @@ pub async fn forward(
     // gives up earlier at connect_timeout).
     let deadline = up.read_timeout;
     let sent = std::time::Instant::now();
-    let (mut res, lease) = match tokio::time::timeout(deadline, up.client.request(req)).await {
+    let (mut res, lease) = match tokio::time::timeout(deadline, up.client.request(req, upgrade.is_some())).await {
         Err(_) => {
             metrics.failed(Failure::Timeout);
             return error_response(

@@ -1,6 +1,7 @@
 //! Rows 8 of `cargo xtask bench`: the gateway terminating TLS (kept-alive connections, a
 //! valid session cookie) against nginx terminating TLS with `proxy_pass` to the same
-//! upstream, and a WebSocket echo round trip through the gateway against the upstream direct.
+//! upstream, and a WebSocket echo round trip through the gateway against the upstream direct and
+//! against nginx's WebSocket proxy to the same upstream (the same extra hop).
 //! One upstream (`tessera-bench hello-ws`) answers both: "hello" on GET, an echo on upgrade.
 
 use std::path::Path;
@@ -72,13 +73,37 @@ fn measure(work: &Path, s: &Settings) -> Result<Vec<Row>, String> {
     let through =
         bench(&["ws-rtt", "--url", &format!("ws://127.0.0.1:{gw}/"), "--header", &cookie, "--messages", messages])?;
     let ratio = f(&through, "p50_us") / f(&direct, "p50_us").max(1.0);
-    rows.push((
-        "8b. WebSocket echo round trip (64 B, one at a time) through the gateway vs direct".into(),
+    // Any proxy adds a second loopback hop, so the same round trip through nginx's own
+    // WebSocket proxying (Upgrade and Connection passed on) to the same upstream says how
+    // much of the ratio to direct is the hop and how much is the gateway.
+    let via_nginx = nginx(&dir, "nginx-ws", up_port, |port| {
         format!(
-            "p50 {} µs, p99 {} µs vs direct p50 {} µs, p99 {} µs ({} messages)",
+            "server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass http://up; proxy_http_version 1.1; \
+             proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection \"upgrade\"; \
+             proxy_read_timeout 3600s; }} }}"
+        )
+    })
+    .map(|n| {
+        let r = bench(&["ws-rtt", "--url", &format!("ws://127.0.0.1:{}/", n.1), "--messages", messages]);
+        stop(n.0);
+        r
+    })
+    .transpose()?;
+    let (nginx_text, nginx_ratio) = match &via_nginx {
+        Some(n) => (
+            format!("; nginx WebSocket proxy p50 {} µs, p99 {} µs", n["p50_us"], n["p99_us"]),
+            format!("; ÷ nginx-WS {:.2}", f(&through, "p50_us") / f(n, "p50_us").max(1.0)),
+        ),
+        None => ("; nginx not installed".into(), "; ÷ nginx-WS not measured".into()),
+    };
+    rows.push((
+        "8b. WebSocket echo round trip (64 B, one at a time) through the gateway vs direct (and vs nginx's WebSocket proxy)"
+            .into(),
+        format!(
+            "p50 {} µs, p99 {} µs vs direct p50 {} µs, p99 {} µs{nginx_text} ({} messages)",
             through["p50_us"], through["p99_us"], direct["p50_us"], direct["p99_us"], messages
         ),
-        at_most(ratio, 1.2, "p50 ratio ≤ 1.2"),
+        format!("{}{nginx_ratio}", at_most(ratio, 1.2, "p50 ratio ≤ 1.2")),
     ));
     stop(node);
 

@@ -3,8 +3,9 @@
 //!
 //! Group commit is what makes durable writes fast: every acknowledged write has been
 //! committed with `synchronous=FULL`, but one fsync covers every write that queued while the
-//! previous commit was flushing. Each write runs in its own SAVEPOINT, so one failing write
-//! never takes its batch-mates down with it.
+//! previous commit was flushing. One failing write never takes its batch-mates down with it:
+//! a batch runs bare first, and when a write in it fails, the batch is rolled back and runs
+//! again with each write in its own SAVEPOINT, so that only the failing one is undone.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
@@ -18,8 +19,84 @@ use tessera_store_sql::metrics::{StatementKind, StatementMetrics};
 use crate::rows::Conn;
 use tokio::sync::oneshot;
 
-type Finish = Box<dyn FnOnce(StoreResult<()>) + Send>;
-type Job = Box<dyn FnOnce(&Conn<'_>, &mut Vec<Finish>) + Send>;
+type Job = Box<dyn Queued>;
+
+/// One queued write: run (again, if its batch is replayed), then answered once its batch's
+/// transaction has committed or failed.
+trait Queued: Send {
+    /// Runs the write inside the open transaction; `guarded` wraps it in its own SAVEPOINT,
+    /// so that a failure undoes only its own changes. Answers whether it succeeded.
+    fn run(&mut self, c: &Conn<'_>, guarded: bool) -> bool;
+    /// Answers the caller with the transaction's outcome.
+    fn finish(self: Box<Self>, commit: StoreResult<()>);
+}
+
+/// A write job: the caller's closure, the task's staged audit event, and the answer.
+struct Write<T, F> {
+    f: F,
+    event: Option<AuditEvent>,
+    changed: fn(&T) -> bool,
+    result: Option<StoreResult<T>>,
+    /// Whether the event was inserted with the write (in the last run).
+    carried: bool,
+    /// The answer, and the event back when it was not committed.
+    tx: oneshot::Sender<(StoreResult<T>, Option<AuditEvent>)>,
+}
+
+impl<T, F> Write<T, F>
+where
+    F: Fn(&Conn<'_>) -> StoreResult<T>,
+{
+    /// The write and, when it changed something, its audit event.
+    fn apply(&mut self, c: &Conn<'_>) -> StoreResult<T> {
+        let out = (self.f)(c)?;
+        if let Some(e) = self.event.as_ref().filter(|_| (self.changed)(&out)) {
+            crate::rows::exec(c, &tessera_store_sql::statements::insert_audit_event(e))?;
+            self.carried = true;
+        }
+        Ok(out)
+    }
+}
+
+impl<T: Send, F> Queued for Write<T, F>
+where
+    F: Fn(&Conn<'_>) -> StoreResult<T> + Send,
+{
+    fn run(&mut self, c: &Conn<'_>, guarded: bool) -> bool {
+        self.carried = false;
+        let result = if guarded {
+            // Cached statements: parsing these three per write showed in the profile.
+            let exec = |sql: &str| c.conn.prepare_cached(sql).and_then(|mut st| st.execute([])).map(|_| ());
+            match exec("SAVEPOINT job") {
+                Ok(()) => {
+                    let r = self.apply(c);
+                    let end = if r.is_ok() {
+                        exec("RELEASE job")
+                    } else {
+                        exec("ROLLBACK TO job").and_then(|()| exec("RELEASE job"))
+                    };
+                    match end {
+                        Ok(()) => r,
+                        Err(e) => Err(map_err(e)),
+                    }
+                }
+                Err(e) => Err(map_err(e)),
+            }
+        } else {
+            self.apply(c)
+        };
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn finish(self: Box<Self>, commit: StoreResult<()>) {
+        let result = self.result.unwrap_or_else(|| Err(StoreError::Unavailable("the write did not run".into())));
+        let committed = self.carried && commit.is_ok() && result.is_ok();
+        let left = if committed { None } else { self.event };
+        let _ = self.tx.send((commit.and(result), left));
+    }
+}
 
 /// How many queued writes one transaction may take; bounds the latency of the batch.
 const MAX_BATCH: usize = 512;
@@ -116,7 +193,7 @@ impl Engine {
     pub async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Changed + Send + 'static,
-        F: FnOnce(&Conn<'_>) -> StoreResult<T> + Send + 'static,
+        F: Fn(&Conn<'_>) -> StoreResult<T> + Send + 'static,
     {
         self.submit(f, audit::take_staged(), T::changed).await
     }
@@ -126,7 +203,7 @@ impl Engine {
     pub async fn write_unaudited<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Conn<'_>) -> StoreResult<T> + Send + 'static,
+        F: Fn(&Conn<'_>) -> StoreResult<T> + Send + 'static,
     {
         self.submit(f, None, |_| false).await
     }
@@ -134,44 +211,12 @@ impl Engine {
     async fn submit<T, F>(&self, f: F, event: Option<AuditEvent>, changed: fn(&T) -> bool) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Conn<'_>) -> StoreResult<T> + Send + 'static,
+        F: Fn(&Conn<'_>) -> StoreResult<T> + Send + 'static,
     {
         let had_event = event.is_some();
         // The answer, and the event back when it was not committed.
         let (tx, rx) = oneshot::channel::<(StoreResult<T>, Option<AuditEvent>)>();
-        let job: Job = Box::new(move |c, finishers| {
-            // Cached statements: parsing these three per write showed in the profile.
-            let exec = |sql: &str| c.conn.prepare_cached(sql).and_then(|mut st| st.execute([])).map(|_| ());
-            let mut carried = false;
-            let result = match exec("SAVEPOINT job") {
-                Ok(()) => {
-                    let r = f(c).and_then(|out| match event.as_ref().filter(|_| changed(&out)) {
-                        Some(e) => {
-                            crate::rows::exec(c, &tessera_store_sql::statements::insert_audit_event(e)).map(|_| {
-                                carried = true;
-                                out
-                            })
-                        }
-                        None => Ok(out),
-                    });
-                    let end = if r.is_ok() {
-                        exec("RELEASE job")
-                    } else {
-                        exec("ROLLBACK TO job").and_then(|()| exec("RELEASE job"))
-                    };
-                    match end {
-                        Ok(()) => r,
-                        Err(e) => Err(map_err(e)),
-                    }
-                }
-                Err(e) => Err(map_err(e)),
-            };
-            finishers.push(Box::new(move |commit: StoreResult<()>| {
-                let committed = carried && commit.is_ok() && result.is_ok();
-                let left = if committed { None } else { event };
-                let _ = tx.send((commit.and(result), left));
-            }));
-        });
+        let job: Job = Box::new(Write { f, event, changed, result: None, carried: false, tx });
         let sent = match self.jobs.lock().expect("writer queue lock").as_ref() {
             Some(jobs) => jobs.send(job).is_ok(),
             None => false,
@@ -235,6 +280,7 @@ impl Drop for Engine {
 
 fn write_loop(conn: Connection, metrics: &StatementMetrics, jobs: mpsc::Receiver<Job>) {
     let c = Conn { conn: &conn, metrics };
+    let begin = || conn.execute_batch("BEGIN IMMEDIATE");
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -243,25 +289,53 @@ fn write_loop(conn: Connection, metrics: &StatementMetrics, jobs: mpsc::Receiver
                 Err(_) => break,
             }
         }
-        let mut finishers: Vec<Finish> = Vec::with_capacity(batch.len());
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = begin() {
             // Dropping the batch answers each waiting caller with "unavailable".
             tracing::error!(error = %e, "sqlite: cannot begin a write transaction");
             drop(batch);
             continue;
         }
-        for job in batch {
-            job(&c, &mut finishers);
-        }
-        // The group commit, with its fsync: counted as one `commit` however many writes it carries.
-        let committed = metrics.time(StatementKind::COMMIT, || conn.execute_batch("COMMIT").map_err(map_err));
-        if committed.is_err() {
+        // Optimistically, every write runs bare: a SAVEPOINT per write copies each page the
+        // write first touches into the sub-journal, and almost every write succeeds. When
+        // one fails, the whole transaction is rolled back and the batch runs again, each
+        // write in its own SAVEPOINT, so the failing one alone is undone (a batch of one
+        // needs no replay: rolling back the transaction undoes exactly that write).
+        let failed = !batch.iter_mut().all(|job| job.run(&c, false));
+        let committed = if !failed {
+            // The group commit, with its fsync: counted as one `commit` however many writes it carries.
+            commit(&conn, metrics)
+        } else if batch.len() == 1 {
+            // The write's own error is its answer; nothing of it stays.
             let _ = conn.execute_batch("ROLLBACK");
-        }
-        for finish in finishers {
-            finish(committed.clone());
+            Ok(())
+        } else {
+            let _ = conn.execute_batch("ROLLBACK");
+            match begin() {
+                Ok(()) => {
+                    for job in batch.iter_mut() {
+                        job.run(&c, true);
+                    }
+                    commit(&conn, metrics)
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "sqlite: cannot begin a write transaction");
+                    Err(map_err(e))
+                }
+            }
+        };
+        for job in batch {
+            job.finish(committed.clone());
         }
     }
+}
+
+/// Commits the open transaction (rolling it back when that fails).
+fn commit(conn: &Connection, metrics: &StatementMetrics) -> StoreResult<()> {
+    let committed = metrics.time(StatementKind::COMMIT, || conn.execute_batch("COMMIT").map_err(map_err));
+    if committed.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    committed
 }
 
 #[cfg(test)]

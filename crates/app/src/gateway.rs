@@ -228,16 +228,7 @@ impl App {
         (*c, *u) = (now.0, now.0);
         let (obj, _one_writer) = self.checked(caller.org_id, &t, id, (now, now)).await?;
         trail::retarget(id);
-        if let Err(e) = self.store.put_gateway_object(&obj, true).await {
-            return Err(match e {
-                tessera_store::StoreError::Conflict(tessera_store::Conflict::Other(m))
-                    if m.contains("UNIQUE") || m.contains("duplicate") =>
-                {
-                    AppError::Conflict(format!("a {} with id {id} already exists", T::NOUN.to_lowercase()))
-                }
-                other => other.into(),
-            });
-        }
+        self.store.put_gateway_object(&obj, true).await?;
         self.gateway_changed();
         Ok(t)
     }

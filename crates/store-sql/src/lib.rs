@@ -156,18 +156,18 @@ pub struct Query {
     pub params: Vec<Value>,
     /// What a unique violation of this statement collides with.
     pub conflict: Option<tessera_store::Conflict>,
-    /// A violation whose database message names this column or index collides with this
-    /// instead (a table with several unique rules).
-    pub named_conflict: Option<(&'static str, tessera_store::Conflict)>,
+    /// Violations whose database message names one of these columns or indexes collide with
+    /// these instead (a table with several unique rules).
+    pub named_conflicts: Vec<(&'static [&'static str], tessera_store::Conflict)>,
 }
 
 impl Query {
     pub fn new(stmt: &'static Stmt, params: Vec<Value>) -> Self {
-        Self { text: Text::Stmt(stmt), params, conflict: None, named_conflict: None }
+        Self { text: Text::Stmt(stmt), params, conflict: None, named_conflicts: Vec::new() }
     }
 
     pub fn built(sql: String, params: Vec<Value>) -> Self {
-        Self { text: Text::Built(sql), params, conflict: None, named_conflict: None }
+        Self { text: Text::Built(sql), params, conflict: None, named_conflicts: Vec::new() }
     }
 
     pub fn on_conflict(mut self, what: tessera_store::Conflict) -> Self {
@@ -175,10 +175,10 @@ impl Query {
         self
     }
 
-    /// A unique violation whose database message contains `name` (a column or index name
-    /// both dialects print) is `what`; others are [`Query::on_conflict`]'s.
-    pub fn on_conflict_naming(mut self, name: &'static str, what: tessera_store::Conflict) -> Self {
-        self.named_conflict = Some((name, what));
+    /// A unique violation whose database message contains one of `names` (the column or
+    /// index as each dialect prints it) is `what`; others are [`Query::on_conflict`]'s.
+    pub fn on_conflict_naming(mut self, names: &'static [&'static str], what: tessera_store::Conflict) -> Self {
+        self.named_conflicts.push((names, what));
         self
     }
 
@@ -201,13 +201,14 @@ impl Query {
     /// Names a unique violation for the user; any other error passes unchanged.
     pub fn explain(&self, e: tessera_store::StoreError) -> tessera_store::StoreError {
         use tessera_store::{Conflict, StoreError};
-        match (e, &self.conflict, &self.named_conflict) {
-            (StoreError::Conflict(Conflict::Other(m)), _, Some((name, what))) if m.contains(name) => {
-                StoreError::Conflict(what.clone())
+        let StoreError::Conflict(found) = e else { return e };
+        let named = match &found {
+            Conflict::Other(m) => {
+                self.named_conflicts.iter().find(|(names, _)| names.iter().any(|n| m.contains(n))).map(|(_, w)| w)
             }
-            (StoreError::Conflict(_), Some(what), _) => StoreError::Conflict(what.clone()),
-            (e, _, _) => e,
-        }
+            _ => None,
+        };
+        StoreError::Conflict(named.or(self.conflict.as_ref()).cloned().unwrap_or(found))
     }
 }
 

@@ -1033,11 +1033,16 @@ pub fn put_gateway_object(o: &GatewayObject, create: bool) -> Query {
     } else {
         Query::new(&UPDATE_GATEWAY_OBJECT, values![id, org, kind, name, &o.body, o.updated.0, scope])
     };
-    // Both databases name the column or its index (`gateway_objects_scope_key_unique`).
-    q.on_conflict(Conflict::GatewayName { kind: o.kind, name: o.name.clone().unwrap_or_default() }).on_conflict_naming(
-        "scope_key",
-        Conflict::GatewayScope { kind: o.kind, scope: o.scope_key.clone().unwrap_or_default() },
-    )
+    // The ids are unique across organizations, and a client may choose one on create. SQLite
+    // names the columns (`gateway_objects.id`), PostgreSQL the index (`gateway_objects_id_key`,
+    // `gateway_objects_scope_key_unique`).
+    let taken = format!("a {kind} with id {} already exists", o.id);
+    q.on_conflict(Conflict::GatewayName { kind: o.kind, name: o.name.clone().unwrap_or_default() })
+        .on_conflict_naming(
+            &["scope_key"],
+            Conflict::GatewayScope { kind: o.kind, scope: o.scope_key.clone().unwrap_or_default() },
+        )
+        .on_conflict_naming(&["gateway_objects.id", "gateway_objects_id_key"], Conflict::Other(taken))
 }
 pub fn get_gateway_object(org: OrgId, kind: GatewayKind, id: impl std::fmt::Display) -> Fetch<GatewayObject> {
     Fetch::new(&GET_GATEWAY_OBJECT, values![s(org), kind.as_str(), s(id)], rows::gateway_object)

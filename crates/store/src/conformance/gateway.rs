@@ -26,6 +26,13 @@ pub async fn gateway_objects_round_trip(store: &dyn Store) {
         store.put_gateway_object(&dup, true).await,
         Err(StoreError::Conflict(Conflict::GatewayName { kind: GatewayKind::Service, name: "echo".into() }))
     );
+    // An id is taken whatever the kind, name or organization (a client may choose one).
+    let mut same_id = gateway_object(&mut f, GatewayKind::Route, Some("other"), "{}");
+    same_id.id = a.id;
+    assert_eq!(
+        store.put_gateway_object(&same_id, true).await,
+        Err(StoreError::Conflict(Conflict::Other(format!("a route with id {} already exists", a.id))))
+    );
     // The same name under another kind, and unnamed objects, do not conflict.
     let r = gateway_object(&mut f, GatewayKind::Route, Some("echo"), "{}");
     assert!(store.put_gateway_object(&r, true).await.unwrap());

@@ -11,8 +11,9 @@ use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{HeaderValue, Method, Request, StatusCode};
 use tessera_app::{Caller, CallerKind};
+use tessera_domain::ids::{OrgId, UserId};
 use tessera_domain::session::Principal;
 
 pub const TARGET: &str = "tessera::access";
@@ -29,26 +30,36 @@ pub struct Slot {
     caller: OnceLock<CallerFacts>,
 }
 
+/// Copies of the caller's ids (no text is made until the line is written).
 struct CallerFacts {
-    org: String,
-    principal: String,
-    credential: &'static str,
-    credential_id: String,
+    org: OrgId,
+    principal: Who,
+    kind: CallerKind,
+}
+
+/// The principal as the line names it: the user's id, or `workload:<issuer>:<subject>`.
+enum Who {
+    User(UserId),
+    Workload(String),
+}
+
+impl std::fmt::Display for Who {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Who::User(id) => id.fmt(f),
+            Who::Workload(text) => f.write_str(text),
+        }
+    }
 }
 
 impl Slot {
     /// Called by the authenticating extractor once the caller is known.
     pub fn set_caller(&self, c: &Caller) {
         let principal = match &c.principal {
-            Principal::User { id, .. } => id.to_string(),
-            Principal::Workload { issuer, subject } => format!("workload:{issuer}:{subject}"),
+            Principal::User { id, .. } => Who::User(*id),
+            Principal::Workload { issuer, subject } => Who::Workload(format!("workload:{issuer}:{subject}")),
         };
-        let (credential, credential_id) = match c.kind {
-            CallerKind::ApiKey(k) => ("api_key", k.to_string()),
-            CallerKind::LoginSession(s) => ("login_session", s.to_string()),
-            CallerKind::RoleSession { session, .. } => ("role_session", session.to_string()),
-        };
-        let _ = self.caller.set(CallerFacts { org: c.org_id.to_string(), principal, credential, credential_id });
+        let _ = self.caller.set(CallerFacts { org: c.org_id, principal, kind: c.kind });
     }
 }
 
@@ -56,34 +67,43 @@ impl Slot {
 pub struct Pending {
     slot: Arc<Slot>,
     method: Method,
-    request_id: String,
+    request_id: HeaderValue,
     started: Instant,
 }
 
 impl Pending {
-    /// `request_id` as the edge keeps it (text, at most 128 characters).
-    pub fn new(slot: Arc<Slot>, method: Method, request_id: String) -> Self {
+    /// `request_id` as the answer carries it; the line keeps its text, at most
+    /// [`crate::front::MAX_REQUEST_ID`] characters.
+    pub fn new(slot: Arc<Slot>, method: Method, request_id: HeaderValue) -> Self {
         Self { slot, method, request_id, started: Instant::now() }
     }
 
     pub fn write(self, status: StatusCode) {
         let latency_ms = self.started.elapsed().as_secs_f64() * 1_000.0;
         let route = self.slot.route.get().copied().unwrap_or("-");
-        let (request_id, method, status) = (&self.request_id, &self.method, status.as_u16());
+        let request_id = crate::front::id_text(&self.request_id);
+        let (method, status) = (&self.method, status.as_u16());
         match self.slot.caller.get() {
-            Some(c) => tracing::info!(
-                target: TARGET,
-                request_id = %request_id,
-                method = %method,
-                route,
-                status,
-                latency_ms,
-                org = %c.org,
-                principal = %c.principal,
-                credential = c.credential,
-                credential_id = %c.credential_id,
-                "request"
-            ),
+            Some(c) => {
+                let (credential, credential_id): (&str, &dyn std::fmt::Display) = match &c.kind {
+                    CallerKind::ApiKey(k) => ("api_key", k),
+                    CallerKind::LoginSession(s) => ("login_session", s),
+                    CallerKind::RoleSession { session, .. } => ("role_session", session),
+                };
+                tracing::info!(
+                    target: TARGET,
+                    request_id = %request_id,
+                    method = %method,
+                    route,
+                    status,
+                    latency_ms,
+                    org = %c.org,
+                    principal = %c.principal,
+                    credential,
+                    credential_id = %credential_id,
+                    "request"
+                )
+            }
             None => {
                 tracing::info!(target: TARGET, request_id = %request_id, method = %method, route, status, latency_ms, "request")
             }

@@ -115,14 +115,12 @@ where
         // sized header table): what needs it reads it from the audit scope.
         let request_id = req.headers().get(&X_REQUEST_ID).cloned().unwrap_or_else(|| shared.ids.make());
         req.extensions_mut().insert(Arc::clone(&shared.config));
-        // The id as the audit trail and the access log keep it: text, at most 128 characters
-        // (a header value that is text at all is visible ASCII, so bytes are characters).
-        let id_text =
-            request_id.to_str().map_or_else(|_| String::new(), |s| s[..s.len().min(MAX_REQUEST_ID)].to_owned());
+        // The id as the audit trail keeps it (the access line reads the same from the header).
+        let id_text = id_text(&request_id).to_owned();
         let log = shared.access_log.then(|| {
             let slot = Arc::new(access::Slot::default());
             req.extensions_mut().insert(Arc::clone(&slot));
-            access::Pending::new(slot, req.method().clone(), id_text.clone())
+            access::Pending::new(slot, req.method().clone(), request_id.clone())
         });
         let tail = Tail { request_id, log };
         if let Some(refusal) = head_limits(&req, &shared.config) {
@@ -137,7 +135,14 @@ where
 }
 
 /// The longest client-sent request id the audit trail and the access log keep.
-const MAX_REQUEST_ID: usize = 128;
+pub const MAX_REQUEST_ID: usize = 128;
+
+/// A request id as the audit trail and the access log keep it: text, at most
+/// [`MAX_REQUEST_ID`] characters (a header value that is text at all is visible ASCII, so
+/// bytes are characters); empty when it is not text.
+pub fn id_text(id: &HeaderValue) -> &str {
+    id.to_str().map_or("", |s| &s[..s.len().min(MAX_REQUEST_ID)])
+}
 
 /// What is left to do on the answer: echo the request id, write the access line.
 pub struct Tail {

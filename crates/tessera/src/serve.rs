@@ -4,7 +4,8 @@ use tessera_startup::{Application, Flags, telemetry};
 
 pub async fn run(flags: Flags) -> anyhow::Result<()> {
     let settings = flags.settings()?;
-    telemetry::init(&settings.log);
+    // Held to the end: dropping it writes the log lines still buffered.
+    let _log = telemetry::init(&settings.log);
     let admin_email = settings.bootstrap.admin_email.clone();
     let application = Application::build(settings).await?;
     if let Some(key) = application.minted_key() {

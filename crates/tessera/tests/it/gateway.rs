@@ -4,7 +4,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{ADMIN_KEY, free_port};
+use crate::{ADMIN_KEY, DEADLINE, free_port};
 
 fn http(port: u16, request: &str) -> String {
     use std::io::{Read, Write};
@@ -124,21 +124,28 @@ async fn gateway_apply_from_a_file_then_sign_in_and_pass_through() {
         http(gw, &format!("GET /up/healthz HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"));
     assert!(res.starts_with("HTTP/1.1 200") && res.contains("\"status\":\"ok\""), "{res}");
     // The gateway's access log: a JSON line per request, path without query, never the cookie.
-    let logged = std::fs::read_to_string(dir.path().join("stderr")).unwrap();
-    let lines: Vec<serde_json::Value> = logged
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["target"] == "tessera::gateway::access")
-        .collect();
-    for status in [401, 200] {
-        assert!(
-            lines.iter().any(|v| v["fields"]["path"] == "/up/healthz"
-                && v["fields"]["status"] == status
-                && v["fields"]["method"] == "GET"
-                && v["fields"]["client"] == "127.0.0.1"),
-            "no access line for GET /up/healthz {status}:\n{logged}"
-        );
-    }
+    // Lines at info are written in batches, within 50 ms: wait for both.
+    let found = |logged: &str, status: u16| {
+        logged
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["target"] == "tessera::gateway::access")
+            .any(|v| {
+                v["fields"]["path"] == "/up/healthz"
+                    && v["fields"]["status"] == status
+                    && v["fields"]["method"] == "GET"
+                    && v["fields"]["client"] == "127.0.0.1"
+            })
+    };
+    let start = Instant::now();
+    let logged = loop {
+        let logged = std::fs::read_to_string(dir.path().join("stderr")).unwrap();
+        if [401, 200].into_iter().all(|status| found(&logged, status)) {
+            break logged;
+        }
+        assert!(start.elapsed() < DEADLINE, "no access line for GET /up/healthz 401 and 200:\n{logged}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
     let cookie_value = cookie.split_once('=').unwrap().1;
     assert!(!logged.contains(cookie_value), "the session cookie reached the log:\n{logged}");
 

@@ -103,6 +103,19 @@ pub struct AuditEvent {
     pub reason: String,
 }
 
+/// The longest request id a client may choose (`X-Request-Id`).
+pub const MAX_CLIENT_REQUEST_ID: usize = 200;
+
+/// Whether a client's `X-Request-Id` is kept (echoed, forwarded upstream, written to the
+/// audit trail and the access logs): 1 to [`MAX_CLIENT_REQUEST_ID`] characters, each a letter,
+/// a digit or one of `-._:;/+=@` (UUIDs, hex, base64, W3C trace ids, `Root=…;Parent=…`). Any
+/// other id is replaced by one the server makes: a space, a quote or a control character in a
+/// text log line would let a client forge the line's other fields.
+pub fn is_plain_request_id(id: &[u8]) -> bool {
+    (1..=MAX_CLIENT_REQUEST_ID).contains(&id.len())
+        && id.iter().all(|b| b.is_ascii_alphanumeric() || b"-._:;/+=@".contains(b))
+}
+
 /// The longest `reason` kept; a refusal's message fits, a pasted body would not.
 pub const MAX_REASON: usize = 300;
 
@@ -118,6 +131,26 @@ impl AuditEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_request_ids_are_kept_and_others_are_not() {
+        for kept in [
+            "client-7",
+            "3f2a9c1e-00000000002a",
+            "00-4bf92f3577b34da6-01",
+            "Root=1-5759e988;Parent=53995c3f",
+            "YWJj+/=",
+            "a@b.c:d_e",
+        ] {
+            assert!(is_plain_request_id(kept.as_bytes()), "{kept}");
+        }
+        let longest = "a".repeat(MAX_CLIENT_REQUEST_ID);
+        assert!(is_plain_request_id(longest.as_bytes()));
+        for refused in ["", "a b", "x status=500", "a\"b", "a'b", "a\tb", "a\nb", "a\u{1b}[31mb", "a,b", "<a>", "é"] {
+            assert!(!is_plain_request_id(refused.as_bytes()), "{refused:?}");
+        }
+        assert!(!is_plain_request_id(format!("{longest}a").as_bytes()));
+    }
 
     #[test]
     fn names_round_trip() {

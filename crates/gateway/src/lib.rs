@@ -183,13 +183,15 @@ impl Gateway {
     }
 }
 
-/// The client's request id, or a new one: a random per-process prefix and a counter (no
-/// system call per request, unlike a random UUID).
+/// The client's request id when it is plain ([`tessera_domain::audit::is_plain_request_id`]),
+/// or a new one: a random per-process prefix and a counter (no system call per request,
+/// unlike a random UUID).
 fn request_id(req: &Request<Body>) -> HeaderValue {
     use std::sync::atomic::{AtomicU64, Ordering};
     static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     static NEXT: AtomicU64 = AtomicU64::new(1);
-    req.headers().get("x-request-id").filter(|v| !v.is_empty() && v.len() <= 200).cloned().unwrap_or_else(|| {
+    let own = req.headers().get("x-request-id").filter(|v| tessera_domain::audit::is_plain_request_id(v.as_bytes()));
+    own.cloned().unwrap_or_else(|| {
         let prefix = PREFIX.get_or_init(|| format!("{:08x}", rand::random::<u32>()));
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         HeaderValue::try_from(format!("{prefix}-{n:012x}")).unwrap_or(HeaderValue::from_static("-"))
@@ -334,4 +336,25 @@ fn ready(gw: &Gateway) -> Response<Body> {
     res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_id(id: &str) -> Request<Body> {
+        Request::builder().header("x-request-id", id).body(Body::empty()).unwrap()
+    }
+
+    #[test]
+    fn a_plain_client_request_id_is_kept_and_any_other_replaced() {
+        assert_eq!(request_id(&with_id("client-7")), "client-7");
+        let made = request_id(&Request::new(Body::empty()));
+        assert_eq!(made.len(), 21, "{made:?}");
+        // A space or a quote would let the client forge the access line's other fields.
+        for forged in ["x status=500", "a\"b", &"a".repeat(201)] {
+            let id = request_id(&with_id(forged));
+            assert!(id != forged && id.len() == 21, "{forged:?} answered {id:?}");
+        }
+    }
 }

@@ -113,7 +113,12 @@ where
         let shared = &*self.shared;
         // A made id is not added to the request's headers (that would grow hyper's exactly
         // sized header table): what needs it reads it from the audit scope.
-        let request_id = req.headers().get(&X_REQUEST_ID).cloned().unwrap_or_else(|| shared.ids.make());
+        let request_id = req
+            .headers()
+            .get(&X_REQUEST_ID)
+            .filter(|v| tessera_domain::audit::is_plain_request_id(v.as_bytes()))
+            .cloned()
+            .unwrap_or_else(|| shared.ids.make());
         req.extensions_mut().insert(Arc::clone(&shared.config));
         // The id as the audit trail keeps it (the access line reads the same from the header).
         let id_text = id_text(&request_id).to_owned();
@@ -288,6 +293,13 @@ mod tests {
         let req = Request::builder().header("x-request-id", "client-7").body(Body::empty()).unwrap();
         let res = edge(tower::service_fn(ok)).oneshot(req).await.unwrap();
         assert_eq!(res.headers()[&X_REQUEST_ID], "client-7");
+        // An id that could forge a text log line's fields is replaced, not echoed.
+        for forged in ["x status=500", "a\"b", "a\tb"] {
+            let req = Request::builder().header("x-request-id", forged).body(Body::empty()).unwrap();
+            let res = edge(tower::service_fn(ok)).oneshot(req).await.unwrap();
+            let id = res.headers()[&X_REQUEST_ID].to_str().unwrap();
+            assert!(id != forged && id.len() == 21, "{forged:?} answered {id:?}");
+        }
     }
 
     #[tokio::test]

@@ -210,6 +210,36 @@ fn median(values: &mut [f64]) -> f64 {
     }
 }
 
+/// Alternating loads: `a`, `b`, `a`, `b`, … `pairs` times.
+struct Paired {
+    /// The median of the pairs' `b ÷ a` rate ratios.
+    ratio: f64,
+    /// The runs whose rates are the medians of `a`'s and of `b`'s.
+    a: Value,
+    b: Value,
+    a_rates: Vec<f64>,
+}
+
+fn paired(
+    pairs: usize,
+    mut a: impl FnMut() -> Result<Value, String>,
+    mut b: impl FnMut() -> Result<Value, String>,
+) -> Result<Paired, String> {
+    let (mut a_runs, mut b_runs, mut ratios) = (vec![], vec![], vec![]);
+    for _ in 0..pairs.max(1) {
+        let (x, y) = (a()?, b()?);
+        ratios.push(f(&y, "rps") / f(&x, "rps").max(1.0));
+        a_runs.push(x);
+        b_runs.push(y);
+    }
+    let middle = |runs: &mut Vec<Value>| {
+        runs.sort_by(|x, y| f(x, "rps").total_cmp(&f(y, "rps")));
+        runs.swap_remove(runs.len() / 2)
+    };
+    let a_rates = a_runs.iter().map(|r| f(r, "rps")).collect();
+    Ok(Paired { ratio: median(&mut ratios), a: middle(&mut a_runs), b: middle(&mut b_runs), a_rates })
+}
+
 fn stop(mut p: Proc) {
     let _ = Command::new("kill").args(["-TERM", &p.0.id().to_string()]).status();
     let _ = p.0.wait();
@@ -300,8 +330,6 @@ pub fn run(mode: Mode) -> Result<(), String> {
     let admin = format!("Authorization: Bearer {ADMIN_KEY}");
     let introspect_body = format!("token={}", ids["login_token"].as_str().unwrap_or_default());
     let hello_url = format!("http://127.0.0.1:{hello_port}/");
-    // The baseline before and after the rows it divides, so a drift of the machine shows.
-    let bare_before = load(&hello_url, &["--connections", "32"], &s)?;
     let who_is_this: [(&str, String, Vec<&str>); 4] = [
         (
             "1a. who am I (GET /v2/sessions/current, login-session token)",
@@ -333,32 +361,38 @@ pub fn run(mode: Mode) -> Result<(), String> {
             ],
         ),
     ];
+    // Each row against the baseline in alternating pairs (baseline, row, baseline, row, …),
+    // the median of the pairs' ratios: a drift of the machine falls on both sides of a pair,
+    // and one disturbed pair does not decide the row.
+    let pairs = if mode == Mode::Smoke { 1 } else { 5 };
+    let half = Settings { duration: s.duration / 2.0, ..s };
     let mut measured = vec![];
+    let mut bare_runs = vec![];
     for (label, target, extra) in &who_is_this {
         let mut args = vec!["--connections", "32"];
         args.extend_from_slice(extra);
-        measured.push((label, load(target, &args, &s)?));
+        let p = paired(pairs, || load(&hello_url, &["--connections", "32"], &half), || load(target, &args, &half))?;
+        bare_runs.extend(p.a_rates.iter().copied());
+        measured.push((label, p));
     }
-    let bare_after = load(&hello_url, &["--connections", "32"], &s)?;
-    let bare_rps = (f(&bare_before, "rps") + f(&bare_after, "rps")) / 2.0;
+    let bare_rps = median(&mut bare_runs);
     let bare = serde_json::json!({"rps": bare_rps});
-    for (label, r) in &measured {
+    for (label, p) in &measured {
+        let r = &p.b;
         rows.push((
-            format!("{label} vs bare axum hello"),
+            format!("{label} vs bare axum hello (median of {pairs} A/B pairs)"),
             format!(
-                "{:.0} req/s (p50 {} µs, p99 {} µs, errors {}) vs {:.0} req/s ({:.0} before, {:.0} after)",
+                "{:.0} req/s (p50 {} µs, p99 {} µs, errors {}) vs {:.0} req/s",
                 f(r, "rps"),
                 r["p50_us"],
                 r["p99_us"],
                 r["errors"],
-                bare_rps,
-                f(&bare_before, "rps"),
-                f(&bare_after, "rps"),
+                f(&p.a, "rps"),
             ),
-            at_least(f(r, "rps") / bare_rps.max(1.0), 0.85, "ratio ≥ 0.85"),
+            at_least(p.ratio, 0.85, "ratio ≥ 0.85"),
         ));
     }
-    let api = &measured[1].1;
+    let api = &measured[1].1.b;
 
     // (6) sign-ins (Argon2id at the configured parameters) while the token path is loaded:
     // both loads at once, the token path's rate against its own rate alone (row 1b).
@@ -410,7 +444,8 @@ pub fn run(mode: Mode) -> Result<(), String> {
         &gw_url,
     ])?;
     let cookie_header = format!("Cookie: {}", cookie["cookie"].as_str().unwrap_or_default());
-    let gw = load(&format!("{gw_url}/"), &["--connections", "32", "--header", &cookie_header, "--expect", "200"], &s)?;
+    let gw_args = ["--connections", "32", "--header", &cookie_header, "--expect", "200"];
+    let gw = load(&format!("{gw_url}/"), &gw_args, &s)?;
     rows.push((
         "4a. gateway, valid cookie, proxied to a static upstream vs the upstream direct".into(),
         format!(
@@ -425,11 +460,17 @@ pub fn run(mode: Mode) -> Result<(), String> {
     ));
     match nginx_proxy(hello_port, &work) {
         Some(nginx) => {
-            let n = load(&format!("http://127.0.0.1:{}/", nginx.1), &["--connections", "32"], &s)?;
+            let p = paired(
+                pairs,
+                || load(&format!("http://127.0.0.1:{}/", nginx.1), &["--connections", "32"], &half),
+                || load(&format!("{gw_url}/"), &gw_args, &half),
+            )?;
             rows.push((
-                "4b. gateway vs nginx proxy_pass (no session) to the same upstream".into(),
-                format!("{:.0} req/s vs nginx {:.0} req/s", f(&gw, "rps"), f(&n, "rps")),
-                at_least(f(&gw, "rps") / f(&n, "rps").max(1.0), 0.85, "ratio ≥ 0.85"),
+                format!(
+                    "4b. gateway vs nginx proxy_pass (no session) to the same upstream (median of {pairs} A/B pairs)"
+                ),
+                format!("{:.0} req/s vs nginx {:.0} req/s", f(&p.b, "rps"), f(&p.a, "rps")),
+                at_least(p.ratio, 0.85, "ratio ≥ 0.85"),
             ));
         }
         None => rows.push((
@@ -642,7 +683,6 @@ pub fn run(mode: Mode) -> Result<(), String> {
         load(&format!("{base}/v2/auth/check?action=iam.user.Read"), &["--connections", "32", "--header", header], &s)
             .map(|r| f(&r, "rps"))
     };
-    let pairs = if mode == Mode::Smoke { 1 } else { 5 };
     // The pairs' median ratio of `with` to `without`, and the median rates.
     let ab = |without: &(Proc, String, String), with: &(Proc, String, String)| -> Result<[f64; 3], String> {
         let (mut offs, mut ons, mut ratios) = (vec![], vec![], vec![]);

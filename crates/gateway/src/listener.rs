@@ -22,11 +22,13 @@ use crate::admit::{MAX_HEADER_BYTES, MAX_HEADERS};
 
 /// Hyper's own limits: beyond these hyper answers by itself (431 or 414, without a body).
 /// The buffer is well above ours, so a head with too many bytes gets our JSON answer. The
-/// field limit is ours exactly: hyper sizes the table it parses every head into by it, on the
-/// stack up to 100 fields and with a heap allocation past that, so four times ours cost
-/// every request an allocation (the top symbol in `perf`). A request with too many fields
-/// gets hyper's 431 without a body over HTTP/1.1 (ours, in JSON, over HTTP/2).
-const HYPER_MAX_HEADERS: usize = MAX_HEADERS;
+/// field limit is ours exactly, and it is hyper's default (100), so it is not set: hyper sizes
+/// the tables it parses every head into by a limit that is set (on the stack up to 100
+/// fields, with a heap allocation past that) and fills them slot by slot on every request,
+/// while its default tables are taken uninitialised. A request with too many fields gets
+/// hyper's 431 without a body over HTTP/1.1 (ours, in JSON, over HTTP/2).
+const HYPER_DEFAULT_MAX_HEADERS: usize = 100;
+const _: () = assert!(MAX_HEADERS == HYPER_DEFAULT_MAX_HEADERS, "set hyper's max_headers to MAX_HEADERS");
 const HYPER_MAX_BUF: usize = MAX_HEADER_BYTES * 32;
 /// How long a client may take to send a request head (and, over TLS, to finish the handshake).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -36,11 +38,7 @@ pub const ALPN: &[&[u8]] = &[b"h2", b"http/1.1"];
 
 fn builder() -> auto::Builder<TokioExecutor> {
     let mut b = auto::Builder::new(TokioExecutor::new());
-    b.http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_headers(HYPER_MAX_HEADERS)
-        .max_buf_size(HYPER_MAX_BUF);
+    b.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).max_buf_size(HYPER_MAX_BUF);
     // The same limits for HTTP/2: a header list past hyper's buffer is refused by hyper; ours
     // (far smaller) is answered in JSON by admission.
     b.http2().timer(TokioTimer::new()).max_header_list_size(HYPER_MAX_BUF as u32);

@@ -4,6 +4,7 @@
 
 mod application;
 mod flags;
+mod log_format;
 mod migrate;
 pub mod oidc_keys;
 mod settings;

@@ -16,6 +16,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::log_format::{Clock, Lines};
 use crate::settings::{LogFormat, LogSettings};
 
 /// How long a line at info or below may wait in memory.
@@ -45,9 +46,18 @@ pub fn init(settings: &LogSettings) -> LogGuard {
     let ansi = io::IsTerminal::is_terminal(&io::stderr());
     let (writer, guard) = Batched::start(Box::new(io::stderr()));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(ansi);
+    // tracing-subscriber's formats, with the access lines written directly (log_format.rs).
+    let format = tracing_subscriber::fmt::format().with_timer(Clock);
     match settings.format {
-        LogFormat::Json => builder.json().finish().with(dependencies_capped).init(),
-        LogFormat::Text => builder.finish().with(dependencies_capped).init(),
+        LogFormat::Json => builder
+            .json()
+            .event_format(Lines { inner: format.json(), json: true })
+            .finish()
+            .with(dependencies_capped)
+            .init(),
+        LogFormat::Text => {
+            builder.event_format(Lines { inner: format, json: false }).finish().with(dependencies_capped).init()
+        }
     }
     guard
 }

@@ -222,6 +222,9 @@ pub struct CaCertificate {
 impl CaCertificate {
     /// Checks `cert` (one PEM certificate of a CA) and sets `cert_digest` from it.
     pub fn normalize(&mut self) -> Result<(), FieldError> {
+        if self.cert.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+            return Err(FieldError::new("cert", "control characters other than line breaks are not allowed"));
+        }
         let ca = crate::x509::CaCert::from_pem(&self.cert).map_err(|m| FieldError::new("cert", m))?;
         self.cert_digest = Some(ca.digest);
         Ok(())

@@ -1,5 +1,5 @@
-//! The gateway's objects on the wire (`/v2/gateway/{services,routes,plugins}`), shaped like
-//! Kong's Admin API.
+//! The gateway's objects on the wire (`/v2/gateway/{services,routes,plugins,ca_certificates}`),
+//! shaped like Kong's Admin API.
 //!
 //! Answers ([`Service`], [`Route`], [`Plugin`]) carry every field, `null` included, as the
 //! server has them; a plugin's `config.secret` always reads as `null` (it is write-only).
@@ -79,6 +79,32 @@ wire_object! {
         /// An `https` service: verify its certificate (unset: yes; Kong's unset means no).
         #[answer(default, skip_serializing_if = "Option::is_none")]
         tls_verify: Option<bool>, bool;
+        /// An `https` service: ids of CA certificate objects its certificate is verified
+        /// against, instead of the gateway's default roots (unset or empty: the defaults).
+        #[answer(default)]
+        ca_certificates: Option<Vec<String>>, Vec<String>;
+        /// Kong's maximum chain depth (0-64): stored and answered, not enforced.
+        #[answer(default)]
+        tls_verify_depth: Option<u32>, u32;
+    }
+}
+
+wire_object! {
+    /// A CA certificate (Kong's `ca_certificate`), as answered.
+    answer CaCertificate;
+    /// Creates or replaces a CA certificate: `cert` is PEM, one CA certificate.
+    request CaCertificateRequest;
+    {
+        id: String, String;
+        /// PEM: exactly one X.509 certificate with basicConstraints `CA:TRUE`.
+        cert: String, String;
+        /// The hex SHA-256 of the certificate's DER, computed by the server (a value sent is
+        /// replaced); unique within the organization.
+        cert_digest: String, String;
+        tags: Vec<String>, Vec<String>;
+        /// Unix seconds.
+        created_at: i64, i64;
+        updated_at: i64, i64;
     }
 }
 
@@ -182,7 +208,7 @@ wire_object! {
     }
 }
 
-/// One of the three kinds of gateway object: where it lives, what creates it, and how one
+/// One of the kinds of gateway object: where it lives, what creates it, and how one
 /// object and a list of them are wrapped in answers.
 pub trait GatewayObject: Serialize + DeserializeOwned + Sized {
     /// What a create or replace sends.
@@ -194,8 +220,26 @@ pub trait GatewayObject: Serialize + DeserializeOwned + Sized {
     /// `/v2/gateway/services`.
     const PATH: &'static str;
     fn id(&self) -> &str;
-    /// The name it is known by in a configuration file: `name`, or a plugin's `instance_name`.
+    /// The name it is known by in a configuration file: `name`, a plugin's `instance_name`,
+    /// a CA certificate's `cert_digest`.
     fn name(&self) -> Option<&str>;
+}
+
+/// A name field, optional or not.
+trait NameField {
+    fn name(&self) -> Option<&str>;
+}
+
+impl NameField for Option<String> {
+    fn name(&self) -> Option<&str> {
+        self.as_deref()
+    }
+}
+
+impl NameField for String {
+    fn name(&self) -> Option<&str> {
+        Some(self)
+    }
 }
 
 macro_rules! envelopes {
@@ -247,7 +291,7 @@ macro_rules! envelopes {
                 &self.id
             }
             fn name(&self) -> Option<&str> {
-                self.$name.as_deref()
+                NameField::name(&self.$name)
             }
         }
     };
@@ -269,6 +313,15 @@ envelopes!(
     instance_name,
     PluginEnvelope { plugin },
     PluginList { plugins }
+);
+
+envelopes!(
+    CaCertificate,
+    CaCertificateRequest,
+    "/v2/gateway/ca_certificates",
+    cert_digest,
+    CaCertificateEnvelope { ca_certificate },
+    CaCertificateList { ca_certificates }
 );
 
 #[cfg(test)]
@@ -301,7 +354,7 @@ mod tests {
         let answer = json!({
             "id": "s", "name": null, "protocol": "http", "host": "h", "port": 80, "path": null, "retries": 5,
             "connect_timeout": 1, "write_timeout": 2, "read_timeout": 3, "enabled": true, "tags": [],
-            "created_at": 4, "updated_at": 5
+            "created_at": 4, "updated_at": 5, "ca_certificates": null, "tls_verify_depth": null
         });
         let service: Service = serde_json::from_value(answer.clone()).unwrap();
         assert_eq!(service.url, None);

@@ -94,6 +94,11 @@ pub const GATEWAY_PLUGIN_READ: &str = "gateway.plugin.Read";
 pub const GATEWAY_PLUGIN_LIST: &str = "gateway.plugin.List";
 pub const GATEWAY_PLUGIN_UPDATE: &str = "gateway.plugin.Update";
 pub const GATEWAY_PLUGIN_DELETE: &str = "gateway.plugin.Delete";
+pub const GATEWAY_CA_CERTIFICATE_CREATE: &str = "gateway.cacertificate.Create";
+pub const GATEWAY_CA_CERTIFICATE_READ: &str = "gateway.cacertificate.Read";
+pub const GATEWAY_CA_CERTIFICATE_LIST: &str = "gateway.cacertificate.List";
+pub const GATEWAY_CA_CERTIFICATE_UPDATE: &str = "gateway.cacertificate.Update";
+pub const GATEWAY_CA_CERTIFICATE_DELETE: &str = "gateway.cacertificate.Delete";
 
 /// All actions, for the docs and for validating that the table stays complete.
 pub const ALL: &[&str] = &[
@@ -112,6 +117,11 @@ pub const ALL: &[&str] = &[
     GATEWAY_PLUGIN_LIST,
     GATEWAY_PLUGIN_UPDATE,
     GATEWAY_PLUGIN_DELETE,
+    GATEWAY_CA_CERTIFICATE_CREATE,
+    GATEWAY_CA_CERTIFICATE_READ,
+    GATEWAY_CA_CERTIFICATE_LIST,
+    GATEWAY_CA_CERTIFICATE_UPDATE,
+    GATEWAY_CA_CERTIFICATE_DELETE,
     USER_CREATE,
     USER_READ,
     USER_LIST,

@@ -1,9 +1,10 @@
-//! Gateway use cases: Kong-shaped services, routes and plugins (validated, stored as JSON,
-//! announced to the running gateway), and the sessions the gateway's session plugin creates.
+//! Gateway use cases: Kong-shaped services, routes, plugins and CA certificates (validated,
+//! stored as JSON, announced to the running gateway), and the sessions the gateway's session
+//! plugin creates.
 
 use serde_json::Value;
 use tessera_domain::Timestamp;
-use tessera_domain::gateway::{Plugin, Route, Service, check_text, merge_patch};
+use tessera_domain::gateway::{CaCertificate, Plugin, Route, Service, check_text, merge_patch};
 use tessera_domain::ids::{OrgId, SessionId, UserId};
 use tessera_domain::session::{EndReason, Principal, Session, SessionKind, SessionStart};
 use tessera_domain::token::TokenDigest;
@@ -39,7 +40,7 @@ pub struct GatewayRenewal {
     pub expires: Timestamp,
 }
 
-/// One of the three gateway object kinds, typed.
+/// One of the gateway object kinds, typed.
 pub trait GatewayResource: serde::Serialize + serde::de::DeserializeOwned + Clone {
     const KIND: GatewayKind;
     const NOUN: &'static str;
@@ -74,6 +75,29 @@ macro_rules! gateway_resource {
 gateway_resource!(Service, Service, "Service", name);
 gateway_resource!(Route, Route, "Route", name);
 gateway_resource!(Plugin, Plugin, "Plugin", instance_name);
+// A CA certificate's digest is its unique name: the store refuses a second one with the same
+// certificate in the organization, on every node at once.
+gateway_resource!(CaCertificate, CaCertificate, "CA certificate", cert_digest);
+
+/// Every organization's gateway configuration, for the gateway's routing table.
+#[derive(Debug, Default)]
+pub struct GatewaySnapshot {
+    pub services: Vec<(OrgId, Service)>,
+    pub routes: Vec<(OrgId, Route)>,
+    pub plugins: Vec<(OrgId, Plugin)>,
+    pub ca_certificates: Vec<(OrgId, CaCertificate)>,
+}
+
+/// The objects `value` (a service) names and needs to exist: its CA certificates, sorted.
+fn refs(kind: GatewayKind, value: &Value) -> Vec<Uuid> {
+    if kind != GatewayKind::Service {
+        return vec![];
+    }
+    let mut ids: Vec<Uuid> =
+        value["ca_certificates"].as_array().into_iter().flatten().filter_map(|v| v.as_str()?.parse().ok()).collect();
+    ids.sort_unstable();
+    ids
+}
 
 /// The secret is write-only (reads answer it as null): a replace or patch that leaves it out,
 /// or sends it back as null or empty, keeps the stored one.
@@ -134,6 +158,13 @@ fn actions(kind: GatewayKind) -> [&'static str; 5] {
             act::GATEWAY_PLUGIN_UPDATE,
             act::GATEWAY_PLUGIN_DELETE,
         ],
+        GatewayKind::CaCertificate => [
+            act::GATEWAY_CA_CERTIFICATE_CREATE,
+            act::GATEWAY_CA_CERTIFICATE_READ,
+            act::GATEWAY_CA_CERTIFICATE_LIST,
+            act::GATEWAY_CA_CERTIFICATE_UPDATE,
+            act::GATEWAY_CA_CERTIFICATE_DELETE,
+        ],
     }
 }
 
@@ -183,11 +214,41 @@ impl App {
                 }
             }
         }
+        let cas = value.get("ca_certificates").and_then(Value::as_array).into_iter().flatten();
+        for (i, id) in cas.enumerate() {
+            let field = format!("ca_certificates[{i}]");
+            let id: Uuid =
+                id.as_str().and_then(|s| s.parse().ok()).ok_or_else(|| FieldError::new(&field, "must be a UUID"))?;
+            if self.store.get_gateway_object(org, GatewayKind::CaCertificate, id).await?.is_none() {
+                return Err(FieldError::new(field, format!("CA certificate {id} does not exist")).into());
+            }
+        }
         Ok(())
     }
 
+    /// Writes an object with the objects it names. A named CA certificate deleted (on any
+    /// node) after [`Self::check_refs`] saw it is refused by the store: a 400 as if it had
+    /// been missing from the start.
+    async fn put(&self, obj: &GatewayObject, create: bool) -> AppResult<bool> {
+        match self.store.put_gateway_object(obj, create).await {
+            Err(tessera_store::StoreError::NotFound(tessera_store::Entity::Referenced)) if !obj.refs.is_empty() => {
+                Err(FieldError::new("ca_certificates", "a CA certificate it names was deleted meanwhile").into())
+            }
+            other => Ok(other?),
+        }
+    }
+
     fn parse<T: GatewayResource>(&self, body: Value) -> AppResult<T> {
-        check_text(&body)?;
+        if T::KIND == GatewayKind::CaCertificate {
+            // PEM is lines: `cert` may hold line breaks (its own check refuses other controls).
+            let mut rest = body.clone();
+            if let Some(o) = rest.as_object_mut() {
+                o.remove("cert");
+            }
+            check_text(&rest)?;
+        } else {
+            check_text(&body)?;
+        }
         let mut t: T = serde_json::from_value(body).map_err(|e| FieldError::new("body", e.to_string()))?;
         t.normalize()?;
         Ok(t)
@@ -212,8 +273,9 @@ impl App {
         self.check_one_session_plugin(org, T::KIND, id, &value).await?;
         let name = t.name().map(str::to_owned);
         let scope_key = scope_key(T::KIND, &value);
+        let refs = refs(T::KIND, &value);
         let body = value.to_string();
-        let obj = GatewayObject { org_id: org, kind: T::KIND, id, name, scope_key, body, created, updated };
+        let obj = GatewayObject { org_id: org, kind: T::KIND, id, name, scope_key, refs, body, created, updated };
         Ok((obj, one_writer))
     }
 
@@ -228,7 +290,7 @@ impl App {
         (*c, *u) = (now.0, now.0);
         let (obj, _one_writer) = self.checked(caller.org_id, &t, id, (now, now)).await?;
         trail::retarget(id);
-        self.store.put_gateway_object(&obj, true).await?;
+        self.put(&obj, true).await?;
         self.gateway_changed();
         Ok(t)
     }
@@ -332,7 +394,7 @@ impl App {
         let (c, u) = t.stamps();
         (*c, *u) = (stored.created.0, now.0);
         let (obj, _one_writer) = self.checked(caller.org_id, &t, id, (stored.created, now)).await?;
-        if !self.store.put_gateway_object(&obj, false).await? {
+        if !self.put(&obj, false).await? {
             return Err(AppError::NotFound(format!("{} not found", T::NOUN)));
         }
         self.gateway_changed();
@@ -347,8 +409,11 @@ impl App {
         let scope = match T::KIND {
             GatewayKind::Service => Some("service"),
             GatewayKind::Route => Some("route"),
-            GatewayKind::Plugin => None,
+            GatewayKind::Plugin | GatewayKind::CaCertificate => None,
         };
+        if T::KIND == GatewayKind::CaCertificate {
+            self.refuse_named_ca(org, id).await?;
+        }
         if T::KIND == GatewayKind::Service {
             let routes = self.store.list_gateway_objects(Some(org), GatewayKind::Route).await?;
             let using: Vec<Route> = decode_all::<Route>(&routes)
@@ -364,7 +429,15 @@ impl App {
                 )));
             }
         }
-        if !self.store.delete_gateway_object(org, T::KIND, id).await? {
+        let deleted = match self.store.delete_gateway_object(org, T::KIND, id).await {
+            // A service on another node named it after the check above: name that service.
+            Err(tessera_store::StoreError::Conflict(tessera_store::Conflict::GatewayInUse { .. })) => {
+                self.refuse_named_ca(org, id).await?;
+                return Err(AppError::Conflict(format!("CA certificate {id} is used by a service")));
+            }
+            other => other?,
+        };
+        if !deleted {
             return Err(AppError::NotFound(format!("{} not found", T::NOUN)));
         }
         if let Some(field) = scope {
@@ -380,15 +453,34 @@ impl App {
         Ok(())
     }
 
-    /// Every organization's enabled objects, for the gateway's routing table.
-    pub async fn gateway_snapshot(
-        &self,
-        _by: System,
-    ) -> AppResult<(Vec<(OrgId, Service)>, Vec<(OrgId, Route)>, Vec<(OrgId, Plugin)>)> {
+    /// A CA certificate that services name cannot go (409 naming the first of them).
+    async fn refuse_named_ca(&self, org: OrgId, id: Uuid) -> AppResult<()> {
+        let services = self.store.list_gateway_objects(Some(org), GatewayKind::Service).await?;
+        let using: Vec<&GatewayObject> = services.iter().filter(|s| s.refs.contains(&id)).collect();
+        if let Some(s) = using.first() {
+            let name = s.name.as_ref().map(|n| format!(" ({n})")).unwrap_or_default();
+            return Err(AppError::Conflict(format!(
+                "CA certificate {id} is used by service {}{name} (and {} more); remove it from their \
+                 ca_certificates first",
+                s.id,
+                using.len() - 1
+            )));
+        }
+        Ok(())
+    }
+
+    /// Every organization's objects, for the gateway's routing table.
+    pub async fn gateway_snapshot(&self, _by: System) -> AppResult<GatewaySnapshot> {
         let services = self.store.list_gateway_objects(None, GatewayKind::Service).await?;
         let routes = self.store.list_gateway_objects(None, GatewayKind::Route).await?;
         let plugins = self.store.list_gateway_objects(None, GatewayKind::Plugin).await?;
-        Ok((decode_all(&services), decode_all(&routes), decode_all(&plugins)))
+        let cas = self.store.list_gateway_objects(None, GatewayKind::CaCertificate).await?;
+        Ok(GatewaySnapshot {
+            services: decode_all(&services),
+            routes: decode_all(&routes),
+            plugins: decode_all(&plugins),
+            ca_certificates: decode_all(&cas),
+        })
     }
 
     // ---- sessions created by the gateway ------------------------------------------------

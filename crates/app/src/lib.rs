@@ -92,6 +92,10 @@ fn conflict(what: tessera_store::Conflict) -> String {
         Conflict::GroupName(name) => format!("a group named '{name}' already exists"),
         Conflict::PolicyName(name) => format!("a policy named '{name}' already exists"),
         Conflict::RoleName(name) => format!("a role named '{name}' already exists"),
+        // A CA certificate's unique name is its digest (Kong keeps `cert_digest` unique).
+        Conflict::GatewayName { kind: tessera_store::GatewayKind::CaCertificate, name } => {
+            format!("a CA certificate with cert_digest {name} already exists")
+        }
         Conflict::GatewayName { kind, name } => format!("a {} named '{name}' already exists", kind.as_str()),
         // Only session plugins have a scope key; the one-per-node check names the holder,
         // this is the answer when another node's write won the race.
@@ -99,6 +103,7 @@ fn conflict(what: tessera_store::Conflict) -> String {
             "another session plugin already applies to this scope ({}); change that one instead",
             scope.trim_start_matches("session ")
         ),
+        Conflict::GatewayInUse { kind, id } => format!("the {} {id} is still in use", kind.as_str()),
         Conflict::Other(message) => message,
     }
 }

@@ -119,6 +119,14 @@ pub struct Service {
     /// verified (Kong's unset follows `nginx_proxy_proxy_ssl_verify`, which is off).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_verify: Option<bool>,
+    /// For an `https` service: the CA certificate objects (ids) its certificate is verified
+    /// against, instead of the gateway's default roots. Unset (or empty) means the defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_certificates: Option<Vec<Uuid>>,
+    /// Kong's maximum length of the upstream's certificate chain (0-64). Stored and answered;
+    /// the gateway does not enforce it (rustls's verifier has no depth bound).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_verify_depth: Option<u32>,
 }
 
 impl Service {
@@ -167,6 +175,17 @@ impl Service {
         if let Some(n) = &self.name {
             check_name("name", n)?;
         }
+        if self.ca_certificates.as_ref().is_some_and(Vec::is_empty) {
+            self.ca_certificates = None;
+        }
+        for (i, id) in self.ca_certificates.iter().flatten().enumerate() {
+            if self.ca_certificates.iter().flatten().take(i).any(|earlier| earlier == id) {
+                return Err(FieldError::new(format!("ca_certificates[{i}]"), format!("{id} is named twice")));
+            }
+        }
+        if self.tls_verify_depth.is_some_and(|d| d > 64) {
+            return Err(FieldError::new("tls_verify_depth", "must be between 0 and 64"));
+        }
         for (field, v) in [
             ("connect_timeout", self.connect_timeout),
             ("write_timeout", self.write_timeout),
@@ -177,6 +196,44 @@ impl Service {
             }
         }
         Ok(())
+    }
+}
+
+/// A CA certificate the gateway can verify `https` services against (Kong's
+/// `ca_certificate`): one PEM certificate of a CA, and the hex SHA-256 of its DER, which is
+/// unique within the organization.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaCertificate {
+    #[serde(default)]
+    pub id: Option<Uuid>,
+    pub cert: String,
+    /// Computed from `cert`; a value sent is replaced (as Kong replaces it).
+    #[serde(default)]
+    pub cert_digest: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub created_at: i64,
+    #[serde(default)]
+    pub updated_at: i64,
+}
+
+impl CaCertificate {
+    /// Checks `cert` (one PEM certificate of a CA) and sets `cert_digest` from it.
+    pub fn normalize(&mut self) -> Result<(), FieldError> {
+        if self.cert.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+            return Err(FieldError::new("cert", "control characters other than line breaks are not allowed"));
+        }
+        let ca = crate::x509::CaCert::from_pem(&self.cert).map_err(|m| FieldError::new("cert", m))?;
+        self.cert_digest = Some(ca.digest);
+        Ok(())
+    }
+
+    /// The certificate's DER, for the gateway's trust store (`None` when the stored PEM no
+    /// longer passes the checks, which the API never stores).
+    pub fn der(&self) -> Option<Vec<u8>> {
+        crate::x509::CaCert::from_pem(&self.cert).ok().map(|c| c.der)
     }
 }
 
@@ -824,6 +881,7 @@ pub enum GatewayKind {
     Service,
     Route,
     Plugin,
+    CaCertificate,
 }
 
 impl GatewayKind {
@@ -832,6 +890,7 @@ impl GatewayKind {
             Self::Service => "service",
             Self::Route => "route",
             Self::Plugin => "plugin",
+            Self::CaCertificate => "ca_certificate",
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod time;
 pub mod token;
 pub mod trust;
 pub mod user;
+pub mod x509;
 
 pub use error::{DomainError, FieldError};
 pub use time::Timestamp;

@@ -109,8 +109,14 @@ impl Gateway {
         let _one_at_a_time = self.rebuilding.lock().await;
         // Read before the snapshot: the table holds at least every change up to this one.
         let generation = *self.app.gateway_changes().borrow();
-        let (services, routes, plugins) = self.app.gateway_snapshot(System::GATEWAY).await?;
-        let table = Table::build_with_tls(services, routes, plugins, &self.config.upstream_tls);
+        let snapshot = self.app.gateway_snapshot(System::GATEWAY).await?;
+        let table = Table::build_with_tls(
+            snapshot.services,
+            snapshot.routes,
+            snapshot.plugins,
+            &snapshot.ca_certificates,
+            &self.config.upstream_tls,
+        );
         let n = table.len();
         *self.table.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(table);
         self.generation.send_if_modified(|g| {

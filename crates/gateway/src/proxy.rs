@@ -27,9 +27,10 @@ use crate::table::{Matched, upstream_path};
 /// The kept-alive connections to one upstream.
 pub type HttpClient = Arc<Pool>;
 
-/// How the gateway verifies `https` services: against Mozilla's root certificates
+/// How the gateway verifies `https` services by default: against Mozilla's root certificates
 /// (webpki-roots, the set reqwest uses), or against a configured CA bundle instead
-/// (`--gateway-upstream-ca`). A service with `tls_verify = false` is not verified.
+/// (`--gateway-upstream-ca`). A service with `ca_certificates` is verified against those
+/// instead ([`Trust::Cas`]); one with `tls_verify = false` is not verified.
 #[derive(Clone)]
 pub struct UpstreamTls {
     verified: Arc<ClientConfig>,
@@ -134,16 +135,47 @@ impl ServerCertVerifier for NoVerifier {
     }
 }
 
-/// The connection pool for one upstream (`authority`, over TLS when `https`):
-/// `connect_timeout` for the TCP connection, and `https` ones verified unless `verify` is false.
-pub fn client(
-    authority: &str,
-    https: bool,
-    connect_timeout: std::time::Duration,
-    verify: bool,
-    tls: &UpstreamTls,
-) -> HttpClient {
-    let config = https.then(|| Arc::clone(if verify { &tls.verified } else { &tls.unverified }));
+/// Whom an `https` service's certificate must chain to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Trust {
+    /// The gateway's roots: Mozilla's, or `--gateway-upstream-ca`.
+    Default,
+    /// `tls_verify = false`.
+    Unverified,
+    /// Exactly these CA certificates (DER) of the service's `ca_certificates`, and nothing
+    /// else; one the table could not find or read is left out (verified against fewer CAs,
+    /// never against more).
+    Cas(Vec<Vec<u8>>),
+}
+
+impl UpstreamTls {
+    /// The TLS client for `trust`.
+    pub fn config(&self, trust: &Trust) -> Arc<ClientConfig> {
+        match trust {
+            Trust::Default => Arc::clone(&self.verified),
+            Trust::Unverified => Arc::clone(&self.unverified),
+            Trust::Cas(ders) => {
+                let mut roots = RootCertStore::empty();
+                for der in ders {
+                    // The API stored only certificates that are valid trust anchors.
+                    if let Err(e) = roots.add(CertificateDer::from(der.as_slice()).into_owned()) {
+                        tracing::warn!(error = %e, "a CA certificate cannot be a trust anchor; left out");
+                    }
+                }
+                let config = ClientConfig::builder_with_provider(provider())
+                    .with_safe_default_protocol_versions()
+                    .expect("ring supports the default protocol versions")
+                    .with_root_certificates(roots)
+                    .with_no_client_auth();
+                Arc::new(config)
+            }
+        }
+    }
+}
+
+/// The connection pool for one upstream (`authority`, over TLS when `config` is given):
+/// `connect_timeout` for the TCP connection.
+pub fn client(authority: &str, connect_timeout: std::time::Duration, config: Option<Arc<ClientConfig>>) -> HttpClient {
     Arc::new(Pool::new(authority, connect_timeout, config))
 }
 

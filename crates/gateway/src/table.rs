@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::http::HeaderMap;
 
-use tessera_domain::gateway::{Plugin, Regex, Route, Service, compile_regex};
+use tessera_domain::gateway::{CaCertificate, Plugin, Regex, Route, Service, compile_regex};
 use tessera_domain::ids::OrgId;
 use uuid::Uuid;
 
@@ -380,24 +380,56 @@ fn matchers(index: usize, r: &Route, regexes: Vec<Regex>) -> Vec<Matcher> {
     out
 }
 
+/// Whom an `https` service's certificate must chain to: not verified (`tls_verify = false`),
+/// the CA certificates it names, or the gateway's roots.
+fn trust(org: OrgId, s: &Service, cas: &HashMap<(OrgId, Uuid), &CaCertificate>) -> crate::proxy::Trust {
+    use crate::proxy::Trust;
+    if !s.tls_verify.unwrap_or(true) {
+        return Trust::Unverified;
+    }
+    let Some(ids) = s.ca_certificates.as_ref().filter(|ids| !ids.is_empty()) else { return Trust::Default };
+    let mut ders: Vec<Vec<u8>> = ids
+        .iter()
+        .filter_map(|id| {
+            let der = cas.get(&(org, *id)).and_then(|c| c.der());
+            if der.is_none() {
+                tracing::warn!(service = ?s.id, ca_certificate = %id, "a CA certificate the service names is missing");
+            }
+            der
+        })
+        .collect();
+    ders.sort_unstable();
+    Trust::Cas(ders)
+}
+
 impl Table {
     pub fn build(services: Vec<(OrgId, Service)>, routes: Vec<(OrgId, Route)>, plugins: Vec<(OrgId, Plugin)>) -> Self {
-        Self::build_with_tls(services, routes, plugins, &crate::proxy::UpstreamTls::default())
+        Self::build_with_tls(services, routes, plugins, &[], &crate::proxy::UpstreamTls::default())
     }
 
-    /// [`Table::build`], verifying `https` services as `tls` says.
+    /// [`Table::build`], verifying `https` services as `tls` says, or against the CA
+    /// certificates (of `cas`) they name.
+    ///
+    /// Every table makes its connection pools anew, so after any change (a CA certificate's
+    /// PEM replaced, a service's `ca_certificates` edited) new requests never reuse a
+    /// connection verified under the old trust; within a table, the pool's key holds the
+    /// trust, so two services to one upstream with different CAs never share connections.
     pub fn build_with_tls(
         services: Vec<(OrgId, Service)>,
         routes: Vec<(OrgId, Route)>,
         plugins: Vec<(OrgId, Plugin)>,
+        cas: &[(OrgId, CaCertificate)],
         tls: &crate::proxy::UpstreamTls,
     ) -> Self {
         let services: HashMap<Uuid, (OrgId, Service)> =
             services.into_iter().filter_map(|(o, s)| s.id.map(|id| (id, (o, s)))).collect();
+        let cas: HashMap<(OrgId, Uuid), &CaCertificate> =
+            cas.iter().filter_map(|(o, c)| c.id.map(|id| ((*o, id), c))).collect();
         let scopes = Scopes::new(plugins);
-        // One connection pool per upstream (and connect timeout and TLS verification), shared
-        // by the routes that use it.
+        // One connection pool per upstream (and connect timeout and trust), shared by the
+        // routes that use it; one TLS client per trust.
         let mut clients = HashMap::new();
+        let mut configs = HashMap::new();
         let mut compiled = vec![];
         let mut all_matchers = vec![];
         for (org, r) in routes {
@@ -430,13 +462,14 @@ impl Table {
                 tracing::warn!(route = %id, "a route with an invalid header pattern is left out");
                 continue;
             };
-            let verify = s.tls_verify.unwrap_or(true);
             let https = s.protocol.as_deref() == Some("https");
+            let trust = https.then(|| trust(org, s, &cas));
             let authority = Upstream::authority(s);
             let client = clients
-                .entry((authority.clone(), https, s.connect_timeout, verify))
+                .entry((authority.clone(), s.connect_timeout, trust.clone()))
                 .or_insert_with(|| {
-                    crate::proxy::client(&authority, https, Duration::from_millis(s.connect_timeout), verify, tls)
+                    let config = trust.map(|t| configs.entry(t).or_insert_with_key(|t| tls.config(t)).clone());
+                    crate::proxy::client(&authority, Duration::from_millis(s.connect_timeout), config)
                 })
                 .clone();
             all_matchers.extend(matchers(compiled.len(), &r, regexes));

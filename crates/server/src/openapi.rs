@@ -648,6 +648,7 @@ pub fn operations() -> Vec<Operation> {
     v.extend(gateway_operations::<gw::Service>("Service", "service", "gateway.service"));
     v.extend(gateway_operations::<gw::Route>("Route", "route", "gateway.route"));
     v.extend(gateway_operations::<gw::Plugin>("Plugin", "plugin", "gateway.plugin"));
+    v.extend(gateway_operations::<gw::CaCertificate>("CaCertificate", "ca_certificate", "gateway.cacertificate"));
     v
 }
 

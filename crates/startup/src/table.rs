@@ -75,7 +75,7 @@ pub const SETTINGS: &[Setting] = &[
     setting("gateway.tls_key", "TESSERA_GATEWAY_TLS_KEY", "gateway-tls-key", "unset")
         .about("PEM private key of `gateway.tls_cert`; reloaded with it"),
     setting("gateway.upstream_ca", "TESSERA_GATEWAY_UPSTREAM_CA", "gateway-upstream-ca", "Mozilla's roots").about(
-        "PEM bundle of the CA certificates `https` services are verified against, instead of Mozilla's roots (a service with `tls_verify: false` is not verified)",
+        "PEM bundle of the CA certificates `https` services are verified against, instead of Mozilla's roots (a service with `tls_verify: false` is not verified; one with `ca_certificates` is verified against those CA certificate objects instead)",
     ),
     setting("metrics.listen", "TESSERA_METRICS_LISTEN", "metrics-listen", "`off`").about(
         "address of the Prometheus listener (`GET /metrics`, no authentication: keep it on loopback or a private network), or `off`; see [operations.md](operations.md)",

@@ -621,11 +621,25 @@ tessera_store_sql::sql_store! {
     }
     gateway {
         async fn put_gateway_object(&self, o: &GatewayObject, create: bool) -> StoreResult<bool> {
-            self.write(sql::put_gateway_object(o, create), Some(StoreChange::Gateway), |n| n == 1).await
+            let mut c = self.client().await?;
+            let tx = c.transaction().await.map_err(map_err)?;
+            if exec(&self.metrics, &*tx, &sql::put_gateway_object(o, create)).await? != 1 {
+                return Ok(false);
+            }
+            // Each insert takes a share lock on the object it names (the foreign key's check),
+            // so a delete of that object on another node waits for this transaction and then
+            // finds the reference.
+            for q in sql::put_gateway_refs(o) {
+                exec(&self.metrics, &*tx, &q).await?;
+            }
+            notify(&self.metrics, &*tx, &StoreChange::Gateway).await?;
+            commit(&self.metrics, tx, true).await
         }
 
         async fn delete_gateway_object(&self, org: OrgId, kind: GatewayKind, id: uuid::Uuid) -> StoreResult<bool> {
-            self.write(sql::delete_gateway_object(org, kind, id), Some(StoreChange::Gateway), |n| n == 1).await
+            self.write(sql::delete_gateway_object(org, kind, id), Some(StoreChange::Gateway), |n| n == 1)
+                .await
+                .map_err(sql::gateway_in_use(kind, id))
         }
 
         async fn create_gateway_session(

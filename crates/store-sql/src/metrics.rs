@@ -19,11 +19,12 @@ use tessera_store::{StoreError, StoreResult};
 pub const VERBS: [&str; 7] = ["select", "insert", "update", "delete", "commit", "notify", "other"];
 /// The tables of the schema, then `other` (a table not listed here) and `none` (a statement
 /// that names no table: a commit, an advisory lock).
-pub const TABLES: [&str; 19] = [
+pub const TABLES: [&str; 20] = [
     "api_keys",
     "audit_events",
     "gateway_keys",
     "gateway_objects",
+    "gateway_refs",
     "group_members",
     "groups",
     "oidc_issuers",

@@ -450,11 +450,13 @@ pub fn gateway_kind(s: &str) -> StoreResult<GatewayKind> {
         "service" => Ok(GatewayKind::Service),
         "route" => Ok(GatewayKind::Route),
         "plugin" => Ok(GatewayKind::Plugin),
+        "ca_certificate" => Ok(GatewayKind::CaCertificate),
         other => Err(malformed(format!("unknown gateway kind {other}"))),
     }
 }
 
-/// `id, org_id, kind, name, body, created, updated, scope_key` of `gateway_objects`.
+/// `id, org_id, kind, name, body, created, updated, scope_key` of `gateway_objects`, and its
+/// refs (ids separated by spaces, or null).
 pub fn gateway_object(r: &dyn SqlRow, at: usize) -> StoreResult<GatewayObject> {
     Ok(GatewayObject {
         id: id(r, at)?,
@@ -465,6 +467,15 @@ pub fn gateway_object(r: &dyn SqlRow, at: usize) -> StoreResult<GatewayObject> {
         created: ts(r, at + 5)?,
         updated: ts(r, at + 6)?,
         scope_key: r.opt_text(at + 7)?,
+        refs: {
+            let text = r.opt_text(at + 8)?.unwrap_or_default();
+            let mut refs = text
+                .split_ascii_whitespace()
+                .map(|i| i.parse().map_err(|_| malformed(format!("bad gateway ref {i}"))))
+                .collect::<StoreResult<Vec<uuid::Uuid>>>()?;
+            refs.sort_unstable();
+            refs
+        },
     })
 }
 

@@ -319,6 +319,21 @@ const MIGRATIONS: &[&str] = &[
         AND older.seq < gateway_objects.seq);
     CREATE UNIQUE INDEX gateway_objects_scope_key_unique ON gateway_objects (org_id, kind, scope_key);
     "#,
+    // 13: references between gateway objects the database itself keeps (a service's CA
+    // certificates). The app checks that a named object exists before it writes, but a
+    // delete on another node can pass between that check and the write; the foreign keys
+    // decide instead: naming a deleted object fails, and deleting a named object fails
+    // (PostgreSQL locks the named row for the writer's transaction, so neither can slip
+    // past the other). A reference goes with the object that holds it.
+    r#"
+    CREATE TABLE gateway_refs (
+        org_id TEXT NOT NULL,
+        from_id TEXT NOT NULL REFERENCES gateway_objects(id) ON DELETE CASCADE,
+        to_id TEXT NOT NULL REFERENCES gateway_objects(id),
+        PRIMARY KEY (from_id, to_id)
+    ) {WITHOUT_ROWID};
+    CREATE INDEX gateway_refs_by_to ON gateway_refs (to_id);
+    "#,
 ];
 
 /// A session plugin's `scope_key` as the app writes it (`tessera_app`'s gateway): its

@@ -991,14 +991,32 @@ static UPDATE_GATEWAY_OBJECT: Stmt = Stmt::new(
     "UPDATE gateway_objects SET name = $4, body = $5, updated = $6, scope_key = $7 \
      WHERE id = $1 AND org_id = $2 AND kind = $3",
 );
-static GET_GATEWAY_OBJECT: Stmt = Stmt::new(
-    "SELECT id, org_id, kind, name, body, created, updated, scope_key FROM gateway_objects \
-     WHERE org_id = $1 AND kind = $2 AND id = $3",
+/// A gateway object's columns and its refs (ids joined by spaces), in each dialect's words.
+macro_rules! gateway_object_cols {
+    ($agg:literal) => {
+        concat!(
+            "SELECT id, org_id, kind, name, body, created, updated, scope_key, (SELECT ",
+            $agg,
+            " FROM gateway_refs r WHERE r.from_id = gateway_objects.id) FROM gateway_objects "
+        )
+    };
+}
+static GET_GATEWAY_OBJECT: Stmt = Stmt::pair(
+    concat!(gateway_object_cols!("string_agg(r.to_id, ' ')"), "WHERE org_id = $1 AND kind = $2 AND id = $3"),
+    concat!(gateway_object_cols!("group_concat(r.to_id, ' ')"), "WHERE org_id = $1 AND kind = $2 AND id = $3"),
 );
-static LIST_GATEWAY_OBJECTS: Stmt = Stmt::new(
-    "SELECT id, org_id, kind, name, body, created, updated, scope_key FROM gateway_objects \
-     WHERE kind = $1 AND (CAST($2 AS TEXT) IS NULL OR org_id = $2) ORDER BY seq",
+static LIST_GATEWAY_OBJECTS: Stmt = Stmt::pair(
+    concat!(
+        gateway_object_cols!("string_agg(r.to_id, ' ')"),
+        "WHERE kind = $1 AND (CAST($2 AS TEXT) IS NULL OR org_id = $2) ORDER BY seq"
+    ),
+    concat!(
+        gateway_object_cols!("group_concat(r.to_id, ' ')"),
+        "WHERE kind = $1 AND (CAST($2 AS TEXT) IS NULL OR org_id = $2) ORDER BY seq"
+    ),
 );
+static DELETE_GATEWAY_REFS: Stmt = Stmt::new("DELETE FROM gateway_refs WHERE from_id = $1");
+static INSERT_GATEWAY_REF: Stmt = Stmt::new("INSERT INTO gateway_refs (org_id, from_id, to_id) VALUES ($1, $2, $3)");
 static DELETE_GATEWAY_OBJECT: Stmt =
     Stmt::new("DELETE FROM gateway_objects WHERE org_id = $1 AND kind = $2 AND id = $3");
 static INSERT_GATEWAY_KEY: Stmt =
@@ -1043,6 +1061,20 @@ pub fn put_gateway_object(o: &GatewayObject, create: bool) -> Query {
             Conflict::GatewayScope { kind: o.kind, scope: o.scope_key.clone().unwrap_or_default() },
         )
         .on_conflict_naming(&["gateway_objects.id", "gateway_objects_id_key"], Conflict::Other(taken))
+}
+/// What replaces an object's refs after [`put_gateway_object`] wrote it: the old ones go, the
+/// new ones are inserted (each insert fails on the foreign key when the named object is gone).
+pub fn put_gateway_refs(o: &GatewayObject) -> Vec<Query> {
+    let mut qs = vec![Query::new(&DELETE_GATEWAY_REFS, values![s(o.id)])];
+    qs.extend(o.refs.iter().map(|to| Query::new(&INSERT_GATEWAY_REF, values![s(o.org_id), s(o.id), s(to)])));
+    qs
+}
+/// A delete refused by the foreign key of `gateway_refs` is the object still being named.
+pub fn gateway_in_use(kind: GatewayKind, id: uuid::Uuid) -> impl Fn(StoreError) -> StoreError {
+    move |e| match e {
+        StoreError::NotFound(Entity::Referenced) => StoreError::Conflict(Conflict::GatewayInUse { kind, id }),
+        e => e,
+    }
 }
 pub fn get_gateway_object(org: OrgId, kind: GatewayKind, id: impl std::fmt::Display) -> Fetch<GatewayObject> {
     Fetch::new(&GET_GATEWAY_OBJECT, values![s(org), kind.as_str(), s(id)], rows::gateway_object)

@@ -443,11 +443,20 @@ tessera_store_sql::sql_store! {
     }
     gateway {
         async fn put_gateway_object(&self, o: &GatewayObject, create: bool) -> StoreResult<bool> {
-            self.write_one(sql::put_gateway_object(o, create)).await
+            let (put, refs) = (sql::put_gateway_object(o, create), sql::put_gateway_refs(o));
+            self.engine
+                .write(move |c| {
+                    if exec(c, &put)? != 1 {
+                        return Ok(false);
+                    }
+                    refs.iter().try_for_each(|q| exec(c, q).map(|_| ()))?;
+                    Ok(true)
+                })
+                .await
         }
 
         async fn delete_gateway_object(&self, org: OrgId, kind: GatewayKind, id: uuid::Uuid) -> StoreResult<bool> {
-            self.write_one(sql::delete_gateway_object(org, kind, id)).await
+            self.write_one(sql::delete_gateway_object(org, kind, id)).await.map_err(sql::gateway_in_use(kind, id))
         }
 
         async fn create_gateway_session(

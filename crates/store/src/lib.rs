@@ -85,6 +85,11 @@ pub enum Conflict {
         kind: GatewayKind,
         scope: String,
     },
+    /// This gateway object is still named by another one (a CA certificate by a service).
+    GatewayInUse {
+        kind: GatewayKind,
+        id: uuid::Uuid,
+    },
     /// A uniqueness rule the store has no name for (the database's own words).
     Other(String),
 }
@@ -402,8 +407,10 @@ pub trait LoginStore: Send + Sync {
 /// JSON) and its server-side sessions.
 #[async_trait]
 pub trait GatewayStore: Send + Sync {
-    /// Inserts (`create`) or replaces an object. A duplicate name within the organization and
-    /// kind is a conflict; replacing an object that does not exist answers `false`.
+    /// Inserts (`create`) or replaces an object, with the objects it names (`refs`, replacing
+    /// those it named before). A duplicate name within the organization and kind is a
+    /// conflict; a ref to an object that does not exist (deleted meanwhile, by any node) is
+    /// `NotFound(Entity::Referenced)`; replacing an object that does not exist answers `false`.
     async fn put_gateway_object(&self, obj: &GatewayObject, create: bool) -> StoreResult<bool>;
     async fn get_gateway_object(
         &self,
@@ -414,6 +421,9 @@ pub trait GatewayStore: Send + Sync {
     /// Objects of one kind in creation order; `None` lists every organization's (the gateway
     /// listener serves them all).
     async fn list_gateway_objects(&self, org: Option<OrgId>, kind: GatewayKind) -> StoreResult<Vec<GatewayObject>>;
+    /// Deletes an object (and what it names, not what names it). An object another still
+    /// names is kept: [`Conflict::GatewayInUse`], decided by the database, so a delete racing
+    /// a write that names the object (on any node) never leaves the name dangling.
     async fn delete_gateway_object(&self, org: OrgId, kind: GatewayKind, id: uuid::Uuid) -> StoreResult<bool>;
 
     // Gateway sessions kept server-side (`storage = server`): the session record plus one
@@ -468,6 +478,9 @@ pub struct GatewayObject {
     /// `session` plugin's scope (`session route=<id|*> service=<id|*>`). The store refuses
     /// a second holder with [`Conflict::GatewayScope`], on every node at once.
     pub scope_key: Option<String>,
+    /// The other objects of the organization this one names and needs (a service's CA
+    /// certificates), sorted: they cannot be deleted while it names them.
+    pub refs: Vec<uuid::Uuid>,
     pub body: String,
     pub created: Timestamp,
     pub updated: Timestamp,

@@ -157,9 +157,10 @@ pub enum SessionsAction {
 #[derive(Subcommand, Debug)]
 pub enum GatewayAction {
     /// Make the gateway's configuration match a JSON file, by name (Kong decK style):
-    /// `{"services": [...], "routes": [...], "plugins": [...]}` where routes name their
-    /// service (`"service": {"name": "api"}`) and plugins their route or service the same way;
-    /// plugins are matched by `instance_name`. Objects in the file are created or replaced;
+    /// `{"ca_certificates": [...], "services": [...], "routes": [...], "plugins": [...]}` where
+    /// routes name their service (`"service": {"name": "api"}`) and plugins their route or
+    /// service the same way; plugins are matched by `instance_name`, CA certificates by
+    /// `cert_digest` (or the same `cert`), and services name them by the file's ids. Objects in the file are created or replaced;
     /// with --prune, named objects not in the file are deleted. Applied without a restart.
     /// A Kong decK file (YAML or JSON with `_format_version`) is read too: its consumers
     /// become users with the same ids (docs/gateway.md, "Moving from Kong").
@@ -604,6 +605,7 @@ async fn gateway_apply(c: &Client, file: &std::path::Path, prune: bool) -> anyho
         desired = converted.gateway;
     }
     let mut apply = GatewayApply { c, desired, ids: Default::default(), report, surplus: vec![] };
+    apply.kind::<gw::CaCertificate>("ca_certificate", "ca_certificates", "cert_digest", prune).await?;
     apply.kind::<gw::Service>("service", "services", "name", prune).await?;
     apply.kind::<gw::Route>("route", "routes", "name", prune).await?;
     apply.kind::<gw::Plugin>("plugin", "plugins", "instance_name", prune).await?;
@@ -658,14 +660,32 @@ impl GatewayApply<'_> {
         let existing = self.c.list_gateway::<T>().await.with_context(|| format!("GET {}", T::PATH))?;
         let items = self.desired[plural].as_array().cloned().unwrap_or_default();
         let mut wanted = std::collections::HashSet::new();
-        for (i, item) in items.into_iter().enumerate() {
-            let name = item[key]
-                .as_str()
-                .map(str::to_owned)
-                .with_context(|| format!("{plural}[{i}]: \"{key}\" is required to match it with what exists"))?;
+        for (i, mut item) in items.into_iter().enumerate() {
+            let file_id = item["id"].as_str().map(str::to_owned);
+            let name = match item[key].as_str() {
+                Some(n) => n.to_owned(),
+                // A CA certificate is known by its digest, which the server computes: one
+                // without it in the file is the existing one with the same PEM, or a new one.
+                None if kind == "ca_certificate" => existing
+                    .iter()
+                    .find(|o| {
+                        let o = serde_json::to_value(o).unwrap_or_default();
+                        o["cert"].as_str().map(str::trim) == item["cert"].as_str().map(str::trim)
+                    })
+                    .and_then(|o| o.name().map(str::to_owned))
+                    .unwrap_or_default(),
+                None => anyhow::bail!("{plural}[{i}]: \"{key}\" is required to match it with what exists"),
+            };
+            let old = existing.iter().find(|o| !name.is_empty() && o.name() == Some(name.as_str()));
+            if kind == "ca_certificate"
+                && let Some(old) = old
+            {
+                // Services name it by id: the one it has here, whatever id the file gave it.
+                item["id"] = Value::String(old.id().to_owned());
+            }
             let request: T::Request = serde_json::from_value(self.resolve(plural, i, item)?)
                 .with_context(|| format!("{plural}[{i}] ('{name}')"))?;
-            let (change, answer) = match existing.iter().find(|o| o.name() == Some(name.as_str())) {
+            let (change, answer) = match old {
                 Some(old) => {
                     let replaced = self.c.replace_gateway::<T>(old.id(), &request).await;
                     ("replaced", replaced.with_context(|| format!("PUT {}/{}", T::PATH, old.id()))?)
@@ -676,6 +696,10 @@ impl GatewayApply<'_> {
                 ),
             };
             let id = answer.id().to_owned();
+            let name = answer.name().map(str::to_owned).unwrap_or(name);
+            if let Some(file_id) = file_id {
+                self.ids.insert((kind, format!("id:{file_id}")), id.clone());
+            }
             self.ids.insert((kind, name.clone()), id.clone());
             self.report.push(serde_json::json!({"kind": kind, "name": name, "id": id, "change": change}));
             wanted.insert(name);
@@ -698,16 +722,25 @@ impl GatewayApply<'_> {
                 item[field] = serde_json::json!({ "id": id });
             }
         }
+        // A service's CA certificates by the ids the file gave them, as they are here.
+        if let Some(cas) = item.get_mut("ca_certificates").and_then(Value::as_array_mut) {
+            for ca in cas {
+                if let Some(id) = ca.as_str().and_then(|f| self.ids.get(&("ca_certificate", format!("id:{f}")))) {
+                    *ca = Value::String(id.clone());
+                }
+            }
+        }
         Ok(item)
     }
 
-    /// Deletes what the file does not name: plugins before routes before services, so
-    /// nothing is deleted while something uses it.
+    /// Deletes what the file does not name: plugins before routes before services before CA
+    /// certificates, so nothing is deleted while something uses it.
     async fn prune(&mut self) -> anyhow::Result<()> {
         for (kind, name, id) in std::mem::take(&mut self.surplus).into_iter().rev() {
             let deleted = match kind {
                 "service" => self.c.delete_gateway::<gw::Service>(&id).await,
                 "route" => self.c.delete_gateway::<gw::Route>(&id).await,
+                "ca_certificate" => self.c.delete_gateway::<gw::CaCertificate>(&id).await,
                 _ => self.c.delete_gateway::<gw::Plugin>(&id).await,
             };
             match deleted {

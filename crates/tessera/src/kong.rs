@@ -32,7 +32,8 @@ pub struct Consumer {
 #[derive(Debug, Default)]
 pub struct Converted {
     pub consumers: Vec<Consumer>,
-    /// `{"services": [...], "routes": [...], "plugins": [...]}` as `gateway apply` reads it.
+    /// `{"ca_certificates": [...], "services": [...], "routes": [...], "plugins": [...]}` as
+    /// `gateway apply` reads it.
     pub gateway: Value,
     /// What was left out, and why (plugins other than `session`), for the report.
     pub skipped: Vec<Value>,
@@ -40,7 +41,7 @@ pub struct Converted {
 
 /// Kong fields that have no meaning in Tessera and are dropped when unset or at Kong's
 /// default; any other value of them is refused (the behaviour would differ).
-const SERVICE_DROPPED: &[&str] = &["tls_verify_depth", "client_certificate", "ca_certificates"];
+const SERVICE_DROPPED: &[&str] = &["client_certificate"];
 const ROUTE_DROPPED: &[&str] = &["path_handling", "request_buffering", "response_buffering", "sources", "destinations"];
 
 fn is_unset(v: &Value) -> bool {
@@ -169,7 +170,16 @@ pub fn convert(kong: &Value) -> anyhow::Result<Converted> {
     for (i, p) in kong["plugins"].as_array().into_iter().flatten().enumerate() {
         plugin(&mut out, &mut plugins, p.clone(), None, None, &format!("plugins[{i}]"))?;
     }
-    out.gateway = json!({ "services": services, "routes": routes, "plugins": plugins });
+    // CA certificates keep their Kong ids (services name them by id) and fields.
+    let mut cas = vec![];
+    for (i, ca) in kong["ca_certificates"].as_array().into_iter().flatten().enumerate() {
+        let at = format!("ca_certificates[{i}]");
+        let mut ca = ca.as_object().cloned().with_context(|| format!("{at}: must be an object"))?;
+        ca.retain(|k, _| ["id", "cert", "cert_digest", "tags"].contains(&k.as_str()));
+        ca.get("cert").and_then(Value::as_str).with_context(|| format!("{at}.cert: required (PEM)"))?;
+        cas.push(Value::Object(ca));
+    }
+    out.gateway = json!({ "ca_certificates": cas, "services": services, "routes": routes, "plugins": plugins });
     Ok(out)
 }
 
@@ -243,6 +253,11 @@ mod tests {
 
     const DECK: &str = r#"
 _format_version: "3.0"
+ca_certificates:
+- id: 9d1e2f3a-4b5c-4d6e-8f7a-0b1c2d3e4f5a
+  cert: "-----BEGIN CERTIFICATE-----"
+  cert_digest: abc
+  created_at: 1
 consumers:
 - id: 3f9a1c2e-8b7d-4e6f-9a0b-1c2d3e4f5a6b
   username: alice@example.com
@@ -284,8 +299,13 @@ plugins:
         assert_eq!(c.consumers[1].id, "5e8d9c7b-6a5f-4e3d-2c1b-0a9f8e7d6c5b");
         let g = &c.gateway;
         assert_eq!(g["services"][0]["name"], "app");
-        assert!(g["services"][0].get("routes").is_none() && g["services"][0].get("tls_verify_depth").is_none());
+        assert!(g["services"][0].get("routes").is_none());
+        assert_eq!(g["services"][0]["tls_verify_depth"], Value::Null, "kept, as Kong's unset");
         assert_eq!(g["routes"][0]["service"], json!({"name": "app"}));
+        assert_eq!(
+            g["ca_certificates"],
+            json!([{"id": "9d1e2f3a-4b5c-4d6e-8f7a-0b1c2d3e4f5a", "cert": "-----BEGIN CERTIFICATE-----", "cert_digest": "abc"}])
+        );
         assert!(g["routes"][0].get("path_handling").is_none());
         assert_eq!(g["routes"][1]["name"], "kong-0a0a0a0a-0000-4000-8000-000000000001");
         assert_eq!(g["routes"][1]["service"], json!({"name": "app"}));

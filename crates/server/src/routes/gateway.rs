@@ -1,4 +1,4 @@
-//! `/v2/gateway/{services,routes,plugins}`: Kong-shaped gateway objects. Bodies are Kong's
+//! `/v2/gateway/{services,routes,plugins,ca_certificates}`: Kong-shaped gateway objects. Bodies are Kong's
 //! Admin API JSON, checked against the domain's objects (whose rules apply) and handed to the
 //! app as JSON (a `PATCH` merges into the stored object); answers are the wire types of
 //! `tessera_api_types::gateway` (one object under its singular name, a list under its plural
@@ -14,7 +14,7 @@ use serde_json::Value;
 use tessera_api_types::gateway::{self as wire, GatewayObject};
 use tessera_app::App;
 use tessera_app::gateway::GatewayResource;
-use tessera_domain::gateway::{Plugin, Route, Service, SessionConfig};
+use tessera_domain::gateway::{CaCertificate, Plugin, Route, Service, SessionConfig};
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Authed, parse_json, path_id};
@@ -79,6 +79,22 @@ impl Wire for Service {
             created_at: self.created_at,
             updated_at: self.updated_at,
             tls_verify: self.tls_verify,
+            ca_certificates: self.ca_certificates.map(|ids| ids.iter().map(ToString::to_string).collect()),
+            tls_verify_depth: self.tls_verify_depth,
+        }
+    }
+}
+
+impl Wire for CaCertificate {
+    type Out = wire::CaCertificate;
+    fn wire(self) -> wire::CaCertificate {
+        wire::CaCertificate {
+            id: id(self.id),
+            cert: self.cert,
+            cert_digest: self.cert_digest.unwrap_or_default(),
+            tags: self.tags,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
         }
     }
 }
@@ -269,6 +285,17 @@ pub(crate) fn table() -> Vec<super::Entry> {
             act::GATEWAY_PLUGIN_LIST,
             act::GATEWAY_PLUGIN_UPDATE,
             act::GATEWAY_PLUGIN_DELETE,
+        ],
+    ));
+    t.extend(kind::<CaCertificate>(
+        "/v2/gateway/ca_certificates",
+        "/v2/gateway/ca_certificates/{id}",
+        [
+            act::GATEWAY_CA_CERTIFICATE_CREATE,
+            act::GATEWAY_CA_CERTIFICATE_READ,
+            act::GATEWAY_CA_CERTIFICATE_LIST,
+            act::GATEWAY_CA_CERTIFICATE_UPDATE,
+            act::GATEWAY_CA_CERTIFICATE_DELETE,
         ],
     ));
     t

@@ -111,7 +111,7 @@ async fn a_database_numbered_the_old_way_is_not_migrated_twice() {
     c.batch_execute(
         // What migrations after the old numbering's last (new 7) added is undone first, so the
         // database is what an old one was.
-        "DROP INDEX gateway_objects_scope_key_unique; ALTER TABLE gateway_objects DROP COLUMN scope_key; \
+        "DROP TABLE gateway_refs; DROP INDEX gateway_objects_scope_key_unique; ALTER TABLE gateway_objects DROP COLUMN scope_key; \
          DROP TABLE role_user_assignments; DROP TABLE role_group_assignments; \
          ALTER TABLE sessions DROP COLUMN session_policy; \
          DROP TABLE oidc_issuers; DROP INDEX sessions_by_org_issuer; ALTER TABLE sessions DROP COLUMN oidc_issuer_id; \

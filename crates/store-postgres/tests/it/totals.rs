@@ -88,7 +88,7 @@ async fn a_database_migrated_before_the_total_existed_starts_from_its_count() {
     tokio::spawn(conn);
     // Undo migrations 12 and 11 (the users it counted stay), as a database from before it was.
     c.batch_execute(
-        "DROP INDEX gateway_objects_scope_key_unique; ALTER TABLE gateway_objects DROP COLUMN scope_key; \
+        "DROP TABLE gateway_refs; DROP INDEX gateway_objects_scope_key_unique; ALTER TABLE gateway_objects DROP COLUMN scope_key; \
          DROP TRIGGER users_total_insert ON users; DROP TRIGGER users_total_delete ON users; \
          DROP FUNCTION tessera_list_total(); DROP TABLE list_totals; DROP INDEX users_by_org; \
          UPDATE tessera_schema_version SET version = 10",

@@ -59,7 +59,7 @@ async fn a_file_migrated_before_the_total_existed_starts_from_its_count() {
     rusqlite::Connection::open(&path)
         .unwrap()
         .execute_batch(
-            "DROP INDEX gateway_objects_scope_key_unique; ALTER TABLE gateway_objects DROP COLUMN scope_key; \
+            "DROP TABLE gateway_refs; DROP INDEX gateway_objects_scope_key_unique; ALTER TABLE gateway_objects DROP COLUMN scope_key; \
              DROP TRIGGER users_total_insert; DROP TRIGGER users_total_delete; DROP TABLE list_totals; \
              DROP INDEX users_by_org; PRAGMA user_version = 10;",
         )
@@ -95,6 +95,7 @@ async fn a_file_migrated_before_plugin_scopes_keys_the_oldest_session_plugin_of_
         id: uuid::Uuid::from_u128(n),
         name: None,
         scope_key: None,
+        refs: vec![],
         body: body.into(),
         created: Timestamp(n as i64),
         updated: Timestamp(n as i64),
@@ -115,7 +116,7 @@ async fn a_file_migrated_before_plugin_scopes_keys_the_oldest_session_plugin_of_
     drop(store);
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch(
-        "DROP INDEX gateway_objects_scope_key_unique; ALTER TABLE gateway_objects DROP COLUMN scope_key; \
+        "DROP TABLE gateway_refs; DROP INDEX gateway_objects_scope_key_unique; ALTER TABLE gateway_objects DROP COLUMN scope_key; \
          PRAGMA user_version = 11;",
     )
     .unwrap();
@@ -135,6 +136,56 @@ async fn a_file_migrated_before_plugin_scopes_keys_the_oldest_session_plugin_of_
         Err(StoreError::Conflict(Conflict::GatewayScope {
             kind: GatewayKind::Plugin,
             scope: "session route=* service=*".into()
+        }))
+    );
+}
+
+/// A file from before gateway references (migration 13) keeps its objects, and from then on
+/// a CA certificate a service names cannot be deleted.
+#[tokio::test]
+async fn a_file_migrated_before_gateway_refs_gains_them() {
+    use tessera_domain::Timestamp;
+    use tessera_domain::gateway::GatewayKind;
+    use tessera_domain::ids::OrgId;
+    use tessera_domain::user::Organization;
+    use tessera_store::{Conflict, GatewayObject, GatewayStore, StoreError};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tessera.db");
+    let org: OrgId = "00000000-0000-4000-8000-000000000001".parse().unwrap();
+    let object = |n: u128, kind: GatewayKind| GatewayObject {
+        org_id: org,
+        kind,
+        id: uuid::Uuid::from_u128(n),
+        name: Some(format!("o{n}")),
+        scope_key: None,
+        refs: vec![],
+        body: "{}".into(),
+        created: Timestamp(n as i64),
+        updated: Timestamp(n as i64),
+    };
+    let store = SqliteStore::open(&path).unwrap();
+    store.create_organization(&Organization { id: org, name: "o".into(), date_created: Timestamp(0) }).await.unwrap();
+    assert!(store.put_gateway_object(&object(1, GatewayKind::CaCertificate), true).await.unwrap());
+    assert!(store.put_gateway_object(&object(2, GatewayKind::Service), true).await.unwrap());
+    store.shutdown();
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("DROP TABLE gateway_refs; PRAGMA user_version = 12;").unwrap();
+    drop(conn);
+    let store = SqliteStore::open(&path).expect("migrates again");
+    assert_eq!(
+        store.list_gateway_objects(Some(org), GatewayKind::Service).await.unwrap(),
+        [object(2, GatewayKind::Service)]
+    );
+    let mut service = object(2, GatewayKind::Service);
+    service.refs = vec![uuid::Uuid::from_u128(1)];
+    assert!(store.put_gateway_object(&service, false).await.unwrap());
+    assert_eq!(
+        store.delete_gateway_object(org, GatewayKind::CaCertificate, uuid::Uuid::from_u128(1)).await,
+        Err(StoreError::Conflict(Conflict::GatewayInUse {
+            kind: GatewayKind::CaCertificate,
+            id: uuid::Uuid::from_u128(1)
         }))
     );
 }

@@ -11,6 +11,7 @@ pub(crate) fn gateway_object(f: &mut Fixture, kind: GatewayKind, name: Option<&s
         id: uuid::Uuid::from_bytes(bytes),
         name: name.map(str::to_owned),
         scope_key: None,
+        refs: vec![],
         body: body.into(),
         created: T0,
         updated: T0,
@@ -106,6 +107,71 @@ pub async fn one_session_plugin_per_scope_even_in_parallel(store: &dyn Store) {
     let holder = racers.iter().zip(&results).find(|(_, r)| matches!(r, Ok(true))).map(|(p, _)| p.id).unwrap();
     assert!(store.delete_gateway_object(f.org, GatewayKind::Plugin, holder).await.unwrap());
     assert!(store.put_gateway_object(&moved, false).await.unwrap());
+}
+
+/// An object's refs are stored and read back with it; a ref to a missing object is refused;
+/// a named object cannot be deleted while named (the holder's delete frees it); and a delete
+/// racing writes that name the object (as nodes would race) never leaves a name dangling.
+pub async fn gateway_refs_hold_across_writers(store: &dyn Store) {
+    let mut f = Fixture::new(store).await;
+    let ca = gateway_object(&mut f, GatewayKind::CaCertificate, Some("digest-a"), "{}");
+    let other = gateway_object(&mut f, GatewayKind::CaCertificate, Some("digest-b"), "{}");
+    assert!(store.put_gateway_object(&ca, true).await.unwrap());
+    assert!(store.put_gateway_object(&other, true).await.unwrap());
+    let mut svc = gateway_object(&mut f, GatewayKind::Service, Some("svc"), "{}");
+    svc.refs = vec![ca.id.min(other.id), ca.id.max(other.id)];
+    assert!(store.put_gateway_object(&svc, true).await.unwrap());
+    assert_eq!(store.get_gateway_object(f.org, GatewayKind::Service, svc.id).await.unwrap(), Some(svc.clone()));
+    assert_eq!(store.list_gateway_objects(Some(f.org), GatewayKind::Service).await.unwrap(), vec![svc.clone()]);
+    let in_use = |id| Err(StoreError::Conflict(Conflict::GatewayInUse { kind: GatewayKind::CaCertificate, id }));
+    assert_eq!(store.delete_gateway_object(f.org, GatewayKind::CaCertificate, ca.id).await, in_use(ca.id));
+    assert!(store.get_gateway_object(f.org, GatewayKind::CaCertificate, ca.id).await.unwrap().is_some());
+    // A replace names only `other` now: `ca` is free, `other` is not.
+    svc.refs = vec![other.id];
+    assert!(store.put_gateway_object(&svc, false).await.unwrap());
+    assert_eq!(store.get_gateway_object(f.org, GatewayKind::Service, svc.id).await.unwrap().unwrap().refs, [other.id]);
+    assert!(store.delete_gateway_object(f.org, GatewayKind::CaCertificate, ca.id).await.unwrap());
+    assert_eq!(store.delete_gateway_object(f.org, GatewayKind::CaCertificate, other.id).await, in_use(other.id));
+    // Naming a deleted object is refused and writes nothing.
+    let mut dangling = gateway_object(&mut f, GatewayKind::Service, Some("dangling"), "{}");
+    dangling.refs = vec![ca.id];
+    assert_eq!(store.put_gateway_object(&dangling, true).await, Err(StoreError::NotFound(Entity::Referenced)));
+    assert_eq!(store.get_gateway_object(f.org, GatewayKind::Service, dangling.id).await.unwrap(), None);
+    // The holder's delete takes its refs with it.
+    assert!(store.delete_gateway_object(f.org, GatewayKind::Service, svc.id).await.unwrap());
+    assert!(store.delete_gateway_object(f.org, GatewayKind::CaCertificate, other.id).await.unwrap());
+    // Races: a delete against writes naming the object. Whatever wins, no service that was
+    // written names a CA that is gone.
+    for round in 0..5 {
+        let ca = gateway_object(&mut f, GatewayKind::CaCertificate, Some(&format!("race-{round}")), "{}");
+        assert!(store.put_gateway_object(&ca, true).await.unwrap());
+        let writers: Vec<GatewayObject> = (0..4)
+            .map(|i| {
+                let mut s = gateway_object(&mut f, GatewayKind::Service, Some(&format!("r{round}-{i}")), "{}");
+                s.refs = vec![ca.id];
+                s
+            })
+            .collect();
+        let delete = store.delete_gateway_object(f.org, GatewayKind::CaCertificate, ca.id);
+        let writes = futures_util::future::join_all(writers.iter().map(|s| store.put_gateway_object(s, true)));
+        let (deleted, written) = futures_util::join!(delete, writes);
+        let written = written.iter().filter(|r| matches!(r, Ok(true))).count();
+        match deleted {
+            Ok(true) => assert_eq!(written, 0, "round {round}: services name a deleted CA"),
+            Err(e) => {
+                assert_eq!(Err::<(), _>(e), in_use(ca.id).map(|_: bool| ()));
+                assert!(written > 0, "round {round}: the delete was refused but nothing names the CA");
+            }
+            other => panic!("round {round}: {other:?}"),
+        }
+        for s in &writers {
+            if let Some(found) = store.get_gateway_object(f.org, GatewayKind::Service, s.id).await.unwrap() {
+                for r in &found.refs {
+                    assert!(store.get_gateway_object(f.org, GatewayKind::CaCertificate, *r).await.unwrap().is_some());
+                }
+            }
+        }
+    }
 }
 
 pub async fn gateway_keys_rekey_and_expire(store: &dyn Store) {

@@ -102,6 +102,15 @@ async fn a_kong_deck_file_applies_twice_and_kong_sessions_keep_working() {
     }
     let upstream = echo_upstream();
 
+    // A CA certificate object and a service verified against it.
+    let ca_pem = {
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        p.self_signed(&rcgen::KeyPair::generate().unwrap()).unwrap().pem()
+    };
+    let ca_yaml: String = ca_pem.lines().map(|l| format!("    {l}\n")).collect();
+    const KONG_CA: &str = "7c0a9d3e-1b2c-4d5e-8f90-a1b2c3d4e5f6";
+
     // What `deck gateway dump` writes (YAML), with a plugin Tessera does not have.
     let file = dir.path().join("kong.yaml");
     std::fs::write(
@@ -112,7 +121,15 @@ consumers:
 - id: {CONSUMER}
   username: alice
   custom_id: alice-17
+ca_certificates:
+- id: {KONG_CA}
+  cert: |
+{ca_yaml}  tags: [internal]
 services:
+- name: secure
+  url: https://127.0.0.1:1
+  ca_certificates: [{KONG_CA}]
+  tls_verify_depth: 2
 - name: app
   host: 127.0.0.1
   port: {upstream}
@@ -165,7 +182,17 @@ services:
     assert_eq!(row("user")["change"], "created");
     assert_eq!(row("user")["name"], "alice@kong.invalid");
     assert_eq!(row("plugin")["change"], "skipped", "rate-limiting has no Tessera counterpart: {report}");
-    assert_eq!(rows.iter().filter(|r| r["change"] == "created").count(), 4, "user, service, route, plugin: {report}");
+    assert_eq!(
+        rows.iter().filter(|r| r["change"] == "created").count(),
+        6,
+        "user, CA certificate, two services, route, plugin: {report}"
+    );
+    let ca = row("ca_certificate");
+    assert_eq!(ca["id"], KONG_CA, "the CA keeps Kong's id: {report}");
+    let services: Vec<tessera_api_types::gateway::Service> = client.list_gateway().await.unwrap();
+    let secure = services.iter().find(|s| s.name.as_deref() == Some("secure")).unwrap();
+    assert_eq!(secure.ca_certificates, Some(vec![KONG_CA.to_owned()]));
+    assert_eq!(secure.tls_verify_depth, Some(2));
 
     // Applying the same file again creates nothing and keeps every id.
     let again = apply(api, &file);

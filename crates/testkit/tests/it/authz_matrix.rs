@@ -148,6 +148,8 @@ async fn world(t: &TestApp) -> World {
         json!({"name": "session", "route": {"id": rt}, "config": {"cookie_secure": false}}),
     )
     .await;
+    let ca_pem = crate::gateway_tls::Ca::new("matrix CA").pem();
+    let ca = api(t, Method::POST, "/v2/gateway/ca_certificates", json!({"cert": ca_pem})).await;
     // Inline keys: reading the issuer's keys never leaves the machine.
     let issuer = api(t, Method::POST, "/v2/oidc/issuer", issuer_body()).await;
     for (name, value) in [
@@ -167,6 +169,8 @@ async fn world(t: &TestApp) -> World {
         ("spare_route", spare_route),
         ("org_id", org),
         ("assignable_role_id", assignable),
+        ("ca_certificate", ca["ca_certificate"]["id"].as_str().unwrap().to_owned()),
+        ("ca_pem", ca_pem),
     ] {
         ids.insert(name, value);
     }
@@ -328,6 +332,9 @@ fn body(route: &RouteSpec, w: &World, n: usize) -> Option<(String, &'static str)
         ("PUT" | "PATCH", "/v2/gateway/plugins/{id}") => {
             json(json!({"name": "session", "route": {"id": ids["route"]}, "config": {"cookie_secure": false}}))
         }
+        // Each create a CA of its own (digests are unique); a replace keeps the fixture's.
+        ("POST", "/v2/gateway/ca_certificates") => json(json!({"cert": crate::gateway_tls::Ca::new("m").pem()})),
+        ("PUT" | "PATCH", "/v2/gateway/ca_certificates/{id}") => json(json!({"cert": ids["ca_pem"]})),
         _ => None,
     }
 }
@@ -348,6 +355,7 @@ fn order(route: &RouteSpec) -> usize {
         "/v2/gateway/plugins/{id}",
         "/v2/gateway/routes/{id}",
         "/v2/gateway/services/{id}",
+        "/v2/gateway/ca_certificates/{id}",
         "/v2/groups/{group_id}",
         "/v2/policies/{policy_id}",
         "/v2/roles/{role_id}",

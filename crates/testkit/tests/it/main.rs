@@ -7,6 +7,7 @@ mod authz_matrix;
 mod bad_input;
 mod csrf;
 mod gateway;
+mod gateway_ca;
 mod gateway_kong_router;
 mod gateway_tls;
 mod gateway_ws;

@@ -8,8 +8,8 @@
 //! most is never held back. The buffer is bounded: past [`MAX_BUFFERED`] bytes (standard
 //! error is blocked, say) the event's own thread writes, so lines wait but are never dropped.
 //! The [`LogGuard`] that [`init`] answers writes what is left when it is dropped, which
-//! `tessera serve` does as it stops; a process killed outright loses at most the last
-//! [`FLUSH_AFTER`] of info lines.
+//! `tessera serve` does as it stops, and a panic writes the buffer before its message; a
+//! process killed outright loses at most the last [`FLUSH_AFTER`] of info lines.
 
 use std::io::{self, Write};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -101,6 +101,18 @@ impl Sink {
         Ok(())
     }
 
+    /// [`Sink::flush`] unless another thread is writing (for the panic hook, which may run
+    /// on a thread that already holds the lock).
+    fn flush_if_free(&self) {
+        let Ok(mut out) = self.out.try_lock() else { return };
+        let Ok(mut pending) = self.pending.try_lock() else { return };
+        let (output, spare) = &mut *out;
+        std::mem::swap(&mut pending.buf, spare);
+        drop(pending);
+        let _ = output.write_all(spare).and_then(|()| output.flush());
+        spare.clear();
+    }
+
     /// Writes out everything buffered so far, in order.
     fn flush(&self) -> io::Result<()> {
         let mut out = lock(&self.out);
@@ -158,6 +170,16 @@ impl Batched {
             let sink = Arc::clone(&sink);
             std::thread::Builder::new().name("tessera-log".into()).spawn(move || sink.run()).ok()
         };
+        // A panic's message (written by the default hook, straight to standard error) comes
+        // after the lines logged before it.
+        let previous = std::panic::take_hook();
+        let weak = Arc::downgrade(&sink);
+        std::panic::set_hook(Box::new(move |info| {
+            if let Some(sink) = weak.upgrade() {
+                sink.flush_if_free();
+            }
+            previous(info);
+        }));
         (Batched(Arc::clone(&sink), thread.is_some()), LogGuard { sink, thread })
     }
 }
@@ -272,6 +294,16 @@ mod tests {
         }
         let text = out.text();
         assert!(text.find("line one") < text.find("line two"), "{text:?}");
+    }
+
+    #[test]
+    fn a_panic_writes_the_lines_before_it_first() {
+        let out = Shared::default();
+        let (writer, _guard) = Batched::start(Box::new(out.clone()));
+        tracing::subscriber::with_default(subscriber(writer), || tracing::info!("before the panic"));
+        assert!(std::panic::catch_unwind(|| panic!("a handler's bug")).is_err());
+        // No waiting: the hook wrote the buffer before the panic's message.
+        assert!(out.text().contains("before the panic"), "{:?}", out.text());
     }
 
     #[test]

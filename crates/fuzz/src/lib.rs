@@ -10,9 +10,11 @@
 //! | `policy` | policy document JSON, then evaluation | a document that parses re-parses from its stored form to the same document; Deny wins |
 //! | `bodies` | every `/v2` JSON body, converted as the handlers do; gateway objects | refusals are 4xx naming a field; normalised gateway objects round-trip |
 //! | `gateway_path` | request paths (and hosts, methods) against a routing table | the chosen route's prefix is a prefix of the path; the upstream path starts with `/` |
+//! | `ca_cert` | a gateway CA certificate object's PEM; arbitrary DER in PEM; a real CA certificate with bytes overwritten | what is accepted has its DER's SHA-256 as digest and reads back the same |
 //! | `login` | the gateway sign-in body (form or JSON) and `next` | the redirect target is a local path: `/`, not `//` or `/\`, no control characters |
 
 pub mod bodies;
+pub mod ca_cert;
 pub mod cookie;
 pub mod filter;
 pub mod gateway_path;
@@ -36,6 +38,7 @@ pub const TARGETS: &[Target] = &[
     Target { name: "bodies", run: bodies::fuzz_bodies },
     Target { name: "gateway_path", run: gateway_path::fuzz_gateway_path },
     Target { name: "login", run: login::fuzz_login },
+    Target { name: "ca_cert", run: ca_cert::fuzz_ca_cert },
 ];
 
 /// The target called `name`.

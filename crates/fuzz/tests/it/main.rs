@@ -20,7 +20,7 @@ macro_rules! corpus_tests {
 
 mod corpus {
     use super::replay;
-    corpus_tests!(cookie, filter, policy, bodies, gateway_path, login);
+    corpus_tests!(cookie, filter, policy, bodies, gateway_path, login, ca_cert);
 }
 
 #[test]
@@ -108,4 +108,11 @@ mod properties_catch_the_reported_faults {
             serde_json's float_roundtrip feature is off (workspace Cargo.toml); reported, low severity"]
 fn regression_cookie_float_drifts_on_reseal() {
     regression("cookie", "float-drifts-on-reseal");
+}
+
+#[test]
+fn the_ca_cert_target_starts_from_a_ca_certificate_the_api_accepts() {
+    let der = tessera_fuzz::ca_cert::base_der();
+    let ca = tessera_domain::x509::CaCert::from_pem(&tessera_fuzz::ca_cert::pem_of(&der)).expect("accepted");
+    assert_eq!(ca.der, der);
 }

@@ -10,6 +10,7 @@
 
 use std::fmt::{self, Write as _};
 
+use tessera_domain::Timestamp;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
@@ -111,10 +112,10 @@ impl Visit for TextFields<'_, '_> {
             return;
         }
         self.result = if field.name() == "message" {
-            if !std::mem::take(&mut self.first) {
-                self.result = self.w.write_char(' ');
-            }
-            if self.sanitize { write!(Sanitizing(self.w), "{value:?}") } else { write!(self.w, "{value:?}") }
+            let pad = if std::mem::take(&mut self.first) { Ok(()) } else { self.w.write_char(' ') };
+            pad.and_then(|()| {
+                if self.sanitize { write!(Sanitizing(self.w), "{value:?}") } else { write!(self.w, "{value:?}") }
+            })
         } else {
             self.start(field).and_then(|()| write!(self.w, "{value:?}"))
         };
@@ -330,37 +331,23 @@ fn now(buf: &mut [u8; STAMP_LEN]) -> &str {
     stamp(since.as_secs(), since.subsec_micros(), buf)
 }
 
-/// The UTC time `secs` seconds and `micros` microseconds after the Unix epoch.
+/// The UTC time `secs` seconds and `micros` microseconds after the Unix epoch: the API's
+/// own RFC 3339 text ([`Timestamp::rfc3339`]) with six fractional digits before the `Z`.
 fn stamp(secs: u64, micros: u32, buf: &mut [u8; STAMP_LEN]) -> &str {
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil_from_days, for days since 1970-01-01.
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let mut put = |at: usize, n: u64, width: usize| {
-        let mut n = n;
-        for i in (at..at + width).rev() {
-            buf[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-        }
+    let whole = Timestamp::from_unix(i64::try_from(secs).unwrap_or(i64::MAX)).rfc3339();
+    // `YYYY-MM-DDTHH:MM:SSZ`; anything else (a year past 9999) is not a log's time.
+    let Some(date_time) = whole.as_str().strip_suffix('Z').filter(|t| t.len() == 19) else {
+        return "9999-12-31T23:59:59.999999Z";
     };
-    put(0, year.clamp(0, 9999) as u64, 4);
-    put(5, month as u64, 2);
-    put(8, day as u64, 2);
-    put(11, rem / 3_600, 2);
-    put(14, rem % 3_600 / 60, 2);
-    put(17, rem % 60, 2);
-    put(20, u64::from(micros), 6);
-    for (at, c) in [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':'), (19, b'.'), (26, b'Z')] {
-        buf[at] = c;
+    buf[..19].copy_from_slice(date_time.as_bytes());
+    buf[19] = b'.';
+    let mut n = micros.min(999_999);
+    for slot in buf[20..26].iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        n /= 10;
     }
+    buf[26] = b'Z';
+    // Only ASCII was written.
     std::str::from_utf8(buf).unwrap_or("1970-01-01T00:00:00.000000Z")
 }
 

@@ -44,20 +44,28 @@ pub struct GatewayRenewal {
 pub trait GatewayResource: serde::Serialize + serde::de::DeserializeOwned + Clone {
     const KIND: GatewayKind;
     const NOUN: &'static str;
-    fn normalize(&mut self) -> Result<(), FieldError>;
+    /// Kong's defaults and checks, as the object is written at `now` (the app's clock).
+    fn normalize(&mut self, now: Timestamp) -> Result<(), FieldError>;
     fn id_mut(&mut self) -> &mut Option<Uuid>;
     fn name(&self) -> Option<&str>;
     fn stamps(&mut self) -> (&mut i64, &mut i64);
 }
 
-/// The trait's methods are the same field accesses for every kind; only the name differs.
+/// The trait's methods are the same field accesses for every kind; only the name differs,
+/// and whether the kind's checks depend on the time (`by the clock`).
 macro_rules! gateway_resource {
     ($t:ty, $kind:ident, $noun:literal, $name:ident) => {
+        gateway_resource!(@impl $t, $kind, $noun, $name, |t: &mut $t, _| t.normalize());
+    };
+    ($t:ty, $kind:ident, $noun:literal, $name:ident, by the clock) => {
+        gateway_resource!(@impl $t, $kind, $noun, $name, |t: &mut $t, now| t.normalize(now));
+    };
+    (@impl $t:ty, $kind:ident, $noun:literal, $name:ident, $normalize:expr) => {
         impl GatewayResource for $t {
             const KIND: GatewayKind = GatewayKind::$kind;
             const NOUN: &'static str = $noun;
-            fn normalize(&mut self) -> Result<(), FieldError> {
-                <$t>::normalize(self)
+            fn normalize(&mut self, now: Timestamp) -> Result<(), FieldError> {
+                ($normalize)(self, now)
             }
             fn id_mut(&mut self) -> &mut Option<Uuid> {
                 &mut self.id
@@ -77,7 +85,8 @@ gateway_resource!(Route, Route, "Route", name);
 gateway_resource!(Plugin, Plugin, "Plugin", instance_name);
 // A CA certificate's digest is its unique name: the store refuses a second one with the same
 // certificate in the organization, on every node at once.
-gateway_resource!(CaCertificate, CaCertificate, "CA certificate", cert_digest);
+// A CA certificate that has expired is refused when written (Kong's check), by the app's clock.
+gateway_resource!(CaCertificate, CaCertificate, "CA certificate", cert_digest, by the clock);
 
 /// Every organization's gateway configuration, for the gateway's routing table.
 #[derive(Debug, Default)]
@@ -250,7 +259,7 @@ impl App {
             check_text(&body)?;
         }
         let mut t: T = serde_json::from_value(body).map_err(|e| FieldError::new("body", e.to_string()))?;
-        t.normalize()?;
+        t.normalize(self.now())?;
         Ok(t)
     }
 

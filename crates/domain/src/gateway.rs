@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::Timestamp;
 use crate::error::FieldError;
 use crate::path::normalize;
 
@@ -220,18 +221,26 @@ pub struct CaCertificate {
 }
 
 impl CaCertificate {
-    /// Checks `cert` (one PEM certificate of a CA) and sets `cert_digest` from it.
-    pub fn normalize(&mut self) -> Result<(), FieldError> {
+    /// Checks `cert` (one PEM certificate of a CA, still valid at `now`: Kong refuses an
+    /// expired one when it is written) and sets `cert_digest` from it.
+    pub fn normalize(&mut self, now: Timestamp) -> Result<(), FieldError> {
         if self.cert.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
             return Err(FieldError::new("cert", "control characters other than line breaks are not allowed"));
         }
         let ca = crate::x509::CaCert::from_pem(&self.cert).map_err(|m| FieldError::new("cert", m))?;
+        if ca.expired_at(now) {
+            return Err(FieldError::new(
+                "cert",
+                format!("certificate expired, \"Not After\" time is in the past ({})", ca.not_after),
+            ));
+        }
         self.cert_digest = Some(ca.digest);
         Ok(())
     }
 
     /// The certificate's DER, for the gateway's trust store (`None` when the stored PEM no
-    /// longer passes the checks, which the API never stores).
+    /// longer passes the checks, which the API never stores). A stored certificate that has
+    /// expired since it was written is still given: only a write refuses one.
     pub fn der(&self) -> Option<Vec<u8>> {
         crate::x509::CaCert::from_pem(&self.cert).ok().map(|c| c.der)
     }

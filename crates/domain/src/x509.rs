@@ -1,17 +1,22 @@
 //! What the gateway accepts as a CA certificate object's `cert`: PEM holding exactly one
 //! X.509 certificate that rustls can use as a trust anchor and that says it is a CA
-//! (basicConstraints `cA = TRUE`, as Kong requires). Pure: bytes in, DER and digest out.
+//! (basicConstraints `cA = TRUE`, as Kong requires). Pure: bytes in, DER, digest and the end
+//! of its validity out; whether that end has passed is the caller's to ask, with its clock.
 
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::SectionKind;
 use sha2::{Digest, Sha256};
 
-/// A CA certificate that passed every check: its DER and the hex SHA-256 of the DER (Kong's
-/// `cert_digest`).
+use crate::Timestamp;
+
+/// A CA certificate that passed every check: its DER, the hex SHA-256 of the DER (Kong's
+/// `cert_digest`) and its validity's `notAfter`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaCert {
     pub der: Vec<u8>,
     pub digest: String,
+    /// The last second the certificate is valid (`notAfter`, inclusive as RFC 5280 says).
+    pub not_after: Timestamp,
 }
 
 impl CaCert {
@@ -42,8 +47,17 @@ impl CaCert {
                 );
             }
         }
+        // webpki keeps the validity unparsed until it verifies a chain; read it here.
+        let not_after = not_after(&der)
+            .ok_or("is not a valid X.509 certificate: its validity's notAfter is not a UTCTime or GeneralizedTime")?;
         let digest = Sha256::digest(&der).iter().map(|b| format!("{b:02x}")).collect();
-        Ok(Self { der, digest })
+        Ok(Self { der, digest, not_after })
+    }
+
+    /// Whether the certificate's validity ended before `now` (Kong refuses such a CA
+    /// certificate when it is written).
+    pub fn expired_at(&self, now: Timestamp) -> bool {
+        self.not_after < now
     }
 }
 
@@ -75,12 +89,59 @@ fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
 }
 
 const SEQUENCE: u8 = 0x30;
+const VERSION: u8 = 0xa0;
+const UTC_TIME: u8 = 0x17;
+const GENERALIZED_TIME: u8 = 0x18;
 const EXTENSIONS: u8 = 0xa3;
 const OID: u8 = 0x06;
 const BOOLEAN: u8 = 0x01;
 const OCTET_STRING: u8 = 0x04;
 /// 2.5.29.19, basicConstraints.
 const BASIC_CONSTRAINTS: &[u8] = &[0x55, 0x1d, 0x13];
+
+/// The certificate's `notAfter`; `None` when the DER is not a certificate's or the time is
+/// not one RFC 5280 allows (`YYMMDDHHMMSSZ` or `YYYYMMDDHHMMSSZ`).
+fn not_after(der: &[u8]) -> Option<Timestamp> {
+    let (SEQUENCE, cert, _) = tlv(der)? else { return None };
+    let (SEQUENCE, tbs, _) = tlv(cert)? else { return None };
+    // [0] version (absent in v1), serial, signature, issuer, then validity.
+    let (tag, _, rest) = tlv(tbs)?;
+    let at_signature = if tag == VERSION { tlv(rest)?.2 } else { rest };
+    let (_, _, at_issuer) = tlv(at_signature)?;
+    let (_, _, at_validity) = tlv(at_issuer)?;
+    let (SEQUENCE, validity, _) = tlv(at_validity)? else { return None };
+    let (_, _, at_not_after) = tlv(validity)?;
+    let (tag, time, _) = tlv(at_not_after)?;
+    der_time(tag, time)
+}
+
+/// A UTCTime (years 1950-2049, RFC 5280's window) or GeneralizedTime in Zulu, whole seconds.
+fn der_time(tag: u8, text: &[u8]) -> Option<Timestamp> {
+    let (year, rest) = match (tag, text.len()) {
+        (UTC_TIME, 13) => {
+            let yy = i32::from(two_digits(&text[..2])?);
+            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, &text[2..])
+        }
+        (GENERALIZED_TIME, 15) => {
+            (i32::from(two_digits(&text[..2])?) * 100 + i32::from(two_digits(&text[2..4])?), &text[4..])
+        }
+        _ => return None,
+    };
+    if rest[10] != b'Z' {
+        return None;
+    }
+    let [month, day, hour, minute, second] = [0, 2, 4, 6, 8].map(|i| two_digits(&rest[i..i + 2]));
+    let date = time::Date::from_calendar_date(year, time::Month::try_from(month?).ok()?, day?).ok()?;
+    let time = time::Time::from_hms(hour?, minute?, second?).ok()?;
+    Some(Timestamp(time::PrimitiveDateTime::new(date, time).assume_utc().unix_timestamp()))
+}
+
+fn two_digits(b: &[u8]) -> Option<u8> {
+    match b {
+        [t @ b'0'..=b'9', u @ b'0'..=b'9'] => Some((t - b'0') * 10 + (u - b'0')),
+        _ => None,
+    }
+}
 
 /// The `cA` flag of the certificate's basicConstraints; `None` when it has no such extension
 /// (or the DER is not a certificate's). webpki has parsed the certificate already; this reads
@@ -132,6 +193,49 @@ mod tests {
         }
         let key = rcgen::KeyPair::generate().unwrap();
         p.self_signed(&key).unwrap().pem()
+    }
+
+    /// A CA valid until `not_after` (Unix seconds).
+    fn ca_until(not_after: i64) -> String {
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        p.not_before = time::OffsetDateTime::from_unix_timestamp(0).unwrap();
+        p.not_after = time::OffsetDateTime::from_unix_timestamp(not_after).unwrap();
+        p.self_signed(&rcgen::KeyPair::generate().unwrap()).unwrap().pem()
+    }
+
+    #[test]
+    fn not_after_is_read_from_utc_and_generalized_times() {
+        // rcgen writes UTCTime before 2050 and GeneralizedTime from then on (RFC 5280).
+        for t in [1_893_455_999, 2_524_607_999, 2_524_608_000, 64_060_588_799] {
+            let c = CaCert::from_pem(&ca_until(t)).unwrap();
+            assert_eq!(c.not_after, Timestamp(t));
+            assert!(!c.expired_at(Timestamp(t)), "valid through its last second");
+            assert!(c.expired_at(Timestamp(t + 1)));
+        }
+        // rcgen's default end (4096-01-01).
+        assert_eq!(CaCert::from_pem(&ca(true)).unwrap().not_after, Timestamp(67_090_118_400));
+    }
+
+    #[test]
+    fn der_times_outside_rfc_5280_are_refused() {
+        assert_eq!(der_time(UTC_TIME, b"491231235959Z"), Some(Timestamp(2_524_607_999)));
+        assert_eq!(der_time(UTC_TIME, b"500101000000Z"), Some(Timestamp(-631_152_000)));
+        assert_eq!(der_time(GENERALIZED_TIME, b"20500101000000Z"), Some(Timestamp(2_524_608_000)));
+        for (tag, text) in [
+            (UTC_TIME, &b"491231235959"[..]),
+            (UTC_TIME, b"4912312359Z"),
+            (UTC_TIME, b"491231235959+"),
+            (UTC_TIME, b"491331235959Z"),
+            (UTC_TIME, b"490230235959Z"),
+            (UTC_TIME, b"491231245959Z"),
+            (UTC_TIME, b"4912312359-9Z"),
+            (GENERALIZED_TIME, b"491231235959Z"),
+            (GENERALIZED_TIME, b"20491231235959.5Z"),
+            (0x04, b"20491231235959Z"),
+        ] {
+            assert_eq!(der_time(tag, text), None, "{}", String::from_utf8_lossy(text));
+        }
     }
 
     #[test]

@@ -5,11 +5,14 @@
 //! modes start nearer the parser's depths: arbitrary bytes wrapped as a PEM certificate, and a
 //! real CA certificate (`ca_cert.pem`) with bytes overwritten where the input says.
 //! Whatever is accepted has the SHA-256 of its DER as `cert_digest` and reads back the same
-//! from a PEM made of that DER.
+//! from a PEM made of that DER; as an object's `cert`, it is taken at its `notAfter` and
+//! refused as expired (naming `cert`) one second later, whatever the DER's time encoding.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use sha2::{Digest as _, Sha256};
+use tessera_domain::Timestamp;
+use tessera_domain::gateway::CaCertificate;
 use tessera_domain::x509::CaCert;
 
 /// A CA certificate (P-256, basicConstraints CA:TRUE, critical) for the third mode.
@@ -41,6 +44,20 @@ pub fn check(pem: &str) {
     let digest: String = Sha256::digest(&ca.der).iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(ca.digest, digest, "{pem:?}");
     assert_eq!(CaCert::from_pem(&pem_of(&ca.der)).as_ref(), Ok(&ca), "{pem:?} does not read back");
+    let written_at = |now: Timestamp| {
+        let mut object = CaCertificate {
+            id: None,
+            cert: pem_of(&ca.der),
+            cert_digest: None,
+            tags: vec![],
+            created_at: 0,
+            updated_at: 0,
+        };
+        object.normalize(now).map(|()| object.cert_digest)
+    };
+    assert_eq!(written_at(ca.not_after), Ok(Some(ca.digest.clone())), "{pem:?} is refused at its notAfter");
+    let late = written_at(ca.not_after.plus_secs(1)).expect_err("taken after its notAfter");
+    assert!(late.field == "cert" && late.message.contains("certificate expired"), "{late:?}");
 }
 
 /// The DER of [`CA_PEM`].

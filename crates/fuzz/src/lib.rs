@@ -10,7 +10,7 @@
 //! | `policy` | policy document JSON, then evaluation | a document that parses re-parses from its stored form to the same document; Deny wins |
 //! | `bodies` | every `/v2` JSON body, converted as the handlers do; gateway objects | refusals are 4xx naming a field; normalised gateway objects round-trip |
 //! | `gateway_path` | request paths (and hosts, methods) against a routing table | the chosen route's prefix is a prefix of the path; the upstream path starts with `/` |
-//! | `ca_cert` | a gateway CA certificate object's PEM; arbitrary DER in PEM; a real CA certificate with bytes overwritten | what is accepted has its DER's SHA-256 as digest and reads back the same |
+//! | `ca_cert` | a gateway CA certificate object's PEM; arbitrary DER in PEM; a real CA certificate with bytes overwritten | what is accepted has its DER's SHA-256 as digest, reads back the same, and expires exactly after its notAfter |
 //! | `login` | the gateway sign-in body (form or JSON) and `next` | the redirect target is a local path: `/`, not `//` or `/\`, no control characters |
 
 pub mod bodies;

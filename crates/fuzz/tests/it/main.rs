@@ -115,4 +115,8 @@ fn the_ca_cert_target_starts_from_a_ca_certificate_the_api_accepts() {
     let der = tessera_fuzz::ca_cert::base_der();
     let ca = tessera_domain::x509::CaCert::from_pem(&tessera_fuzz::ca_cert::pem_of(&der)).expect("accepted");
     assert_eq!(ca.der, der);
+    // Valid until 2126-11-06T19:49:07Z: the target's third mode starts from a certificate
+    // that reaches every check, the expiry included, and `check` runs on it.
+    assert_eq!(ca.not_after, tessera_domain::Timestamp(4_949_668_147));
+    tessera_fuzz::ca_cert::check(&tessera_fuzz::ca_cert::pem_of(&der));
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tessera_testkit::{Backend, TestApp, spawn_app};
+use tessera_testkit::{Backend, T0, TestApp, spawn_app};
 
 use crate::gateway_tls::{Ca, api, tls_upstream};
 
@@ -203,11 +203,64 @@ async fn ca_certificates_are_checked_and_cannot_dangle(backend: Backend) {
     assert_eq!(api(&t, Method::GET, &path, None).await.0, StatusCode::NOT_FOUND);
 }
 
+/// A CA certificate whose `notAfter` has passed by the app's clock is refused on every write
+/// (Kong's check), and one the app's clock finds valid is taken, whatever the machine's clock
+/// says; one stored before it expired stays and is still served.
+async fn expired_ca_certificates_are_refused_by_the_apps_clock(backend: Backend) {
+    let t = spawn_app(backend).await;
+    let expired = |s: StatusCode, v: &Value| {
+        assert_field(s, v, "cert", r#"certificate expired, \"Not After\" time is in the past"#)
+    };
+    // A second before the app's clock (2030): expired, though today's machine clock is earlier.
+    let late = Ca::valid_until("Late", T0.0 - 1);
+    let (s, v) = api(&t, Method::POST, "/v2/gateway/ca_certificates", Some(json!({"cert": late.pem()}))).await;
+    expired(s, &v);
+    assert!(v.to_string().contains("2030-01-01T09:59:59Z"), "the answer says when: {v}");
+
+    // Valid for another minute: taken, and replaced; once the minute passed, every write of
+    // it is refused (a PATCH carries the stored cert too), and it stays as it was.
+    let soon = Ca::valid_until("Soon", T0.0 + 60).pem();
+    let id = create_ca(&t, &soon).await;
+    let path = format!("/v2/gateway/ca_certificates/{id}");
+    let (s, v) = api(&t, Method::PUT, &path, Some(json!({"cert": soon, "tags": ["a"]}))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    t.clock.advance(60);
+    let (s, v) = api(&t, Method::PATCH, &path, Some(json!({"tags": ["at-its-last-second"]}))).await;
+    assert_eq!(s, StatusCode::OK, "valid through its notAfter: {v}");
+    t.clock.advance(1);
+    let (s, v) = api(&t, Method::PUT, &path, Some(json!({"cert": soon}))).await;
+    expired(s, &v);
+    let (s, v) = api(&t, Method::PATCH, &path, Some(json!({"tags": ["b"]}))).await;
+    expired(s, &v);
+    let (s, v) = api(&t, Method::GET, &path, None).await;
+    assert_eq!((s, &v["ca_certificate"]["tags"]), (StatusCode::OK, &json!(["at-its-last-second"])), "{v}");
+    let (s, v) = api(
+        &t,
+        Method::POST,
+        "/v2/gateway/services",
+        Some(json!({"url": "https://127.0.0.1:1", "ca_certificates": [id]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "a stored CA that expired since is still named: {v}");
+
+    // Expired by the machine's clock (2023) but not by the app's (2020): taken.
+    t.clock.set(tessera_domain::Timestamp(1_600_000_000));
+    let (s, v) = api(
+        &t,
+        Method::POST,
+        "/v2/gateway/ca_certificates",
+        Some(json!({"cert": Ca::valid_until("Old", 1_700_000_000).pem()})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+}
+
 tessera_testkit::both_backends!(
     an_upstream_signed_by_a_private_ca_is_reached_only_through_that_ca,
     replacing_a_ca_certificates_pem_switches_new_requests,
     services_with_different_cas_do_not_share_connections,
     ca_certificates_are_checked_and_cannot_dangle,
+    expired_ca_certificates_are_refused_by_the_apps_clock,
 );
 
 mod nodes {

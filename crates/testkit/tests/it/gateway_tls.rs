@@ -41,6 +41,18 @@ impl Ca {
         Ca { cert: params.self_signed(&key).unwrap(), key }
     }
 
+    /// A CA whose validity ends at `not_after` (Unix seconds) and began ten years before.
+    pub fn valid_until(name: &str, not_after: i64) -> Ca {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        let unix = |secs: i64| rcgen::date_time_ymd(1970, 1, 1) + std::time::Duration::from_secs(secs as u64);
+        params.not_before = unix(not_after - 10 * 365 * 86_400);
+        params.not_after = unix(not_after);
+        Ca { cert: params.self_signed(&key).unwrap(), key }
+    }
+
     pub fn pem(&self) -> String {
         self.cert.pem()
     }

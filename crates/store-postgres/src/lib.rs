@@ -623,12 +623,18 @@ tessera_store_sql::sql_store! {
         async fn put_gateway_object(&self, o: &GatewayObject, create: bool) -> StoreResult<bool> {
             let mut c = self.client().await?;
             let tx = c.transaction().await.map_err(map_err)?;
+            // The objects it names are locked first (key share, in sorted order), before this
+            // object's own row: a delete of one of them on another node either waits for this
+            // transaction and then finds the reference, or has already locked it and this
+            // write waits and then finds it gone. Locking them before the object's row keeps
+            // a delete, which locks the plugins naming its object after that object, from
+            // waiting on this write while it waits on the delete.
+            for ch in sql::gateway_ref_checks(o) {
+                check(&self.metrics, &*tx, &ch).await?;
+            }
             if exec(&self.metrics, &*tx, &sql::put_gateway_object(o, create)).await? != 1 {
                 return Ok(false);
             }
-            // Each insert takes a share lock on the object it names (the foreign key's check),
-            // so a delete of that object on another node waits for this transaction and then
-            // finds the reference.
             for q in sql::put_gateway_refs(o) {
                 exec(&self.metrics, &*tx, &q).await?;
             }
@@ -637,9 +643,8 @@ tessera_store_sql::sql_store! {
         }
 
         async fn delete_gateway_object(&self, org: OrgId, kind: GatewayKind, id: uuid::Uuid) -> StoreResult<bool> {
-            self.write(sql::delete_gateway_object(org, kind, id), Some(StoreChange::Gateway), |n| n == 1)
-                .await
-                .map_err(sql::gateway_in_use(kind, id))
+            let (exists, steps) = sql::delete_gateway_object(org, kind, id);
+            self.delete_all(exists, &steps, &[StoreChange::Gateway]).await.map_err(sql::gateway_in_use(kind, id))
         }
 
         async fn create_gateway_session(

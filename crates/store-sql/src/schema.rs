@@ -334,6 +334,26 @@ const MIGRATIONS: &[&str] = &[
     ) {WITHOUT_ROWID};
     CREATE INDEX gateway_refs_by_to ON gateway_refs (to_id);
     "#,
+    // 14: the database keeps every reference between gateway objects, not only a service's
+    // CA certificates: a route's service, and a plugin's route and service. Each node checked
+    // these by reading first, which a delete on another node could pass: a route could be
+    // left naming a deleted service, and a plugin created while its route was deleted could
+    // outlive it. The backfill reads the references from the stored bodies. A reference
+    // whose object is already gone (left by such a race) is skipped, so the migration never
+    // fails on one: the object keeps its body but nothing guards that reference (the gateway
+    // skips a route without its service and applies a plugin only on its route or service,
+    // so it acts on nothing), and writing it again is refused until it names an object that
+    // exists; deleting it works as for any object.
+    r#"
+    INSERT INTO gateway_refs (org_id, from_id, to_id)
+        SELECT o.org_id, o.id, t.id FROM gateway_objects o JOIN gateway_objects t
+        ON t.org_id = o.org_id AND t.kind = 'service' AND t.id = {BODY_SERVICE_ID}
+        WHERE o.kind IN ('route', 'plugin');
+    INSERT INTO gateway_refs (org_id, from_id, to_id)
+        SELECT o.org_id, o.id, t.id FROM gateway_objects o JOIN gateway_objects t
+        ON t.org_id = o.org_id AND t.kind = 'route' AND t.id = {BODY_ROUTE_ID}
+        WHERE o.kind = 'plugin';
+    "#,
 ];
 
 /// A session plugin's `scope_key` as the app writes it (`tessera_app`'s gateway): its
@@ -389,6 +409,8 @@ pub fn migrations(d: Dialect) -> Vec<String> {
             ("{USERS_TOTAL_TRIGGERS}", SQLITE_USERS_TOTAL_TRIGGERS),
             ("{SESSION_PLUGIN_SCOPE}", SQLITE_SESSION_PLUGIN_SCOPE),
             ("{PLUGIN_NAME}", "json_extract(body, '$.name')"),
+            ("{BODY_SERVICE_ID}", "json_extract(o.body, '$.service.id')"),
+            ("{BODY_ROUTE_ID}", "json_extract(o.body, '$.route.id')"),
         ],
         Dialect::Postgres => &[
             ("{SEQ}", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"),
@@ -399,6 +421,8 @@ pub fn migrations(d: Dialect) -> Vec<String> {
             ("{USERS_TOTAL_TRIGGERS}", POSTGRES_USERS_TOTAL_TRIGGERS),
             ("{SESSION_PLUGIN_SCOPE}", POSTGRES_SESSION_PLUGIN_SCOPE),
             ("{PLUGIN_NAME}", "jsonb_extract_path_text(body::jsonb, 'name')"),
+            ("{BODY_SERVICE_ID}", "jsonb_extract_path_text(o.body::jsonb, 'service', 'id')"),
+            ("{BODY_ROUTE_ID}", "jsonb_extract_path_text(o.body::jsonb, 'route', 'id')"),
         ],
     };
     MIGRATIONS.iter().map(|m| words.iter().fold((*m).to_owned(), |sql, (from, to)| sql.replace(from, to))).collect()

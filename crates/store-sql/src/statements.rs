@@ -1017,6 +1017,24 @@ static LIST_GATEWAY_OBJECTS: Stmt = Stmt::pair(
 );
 static DELETE_GATEWAY_REFS: Stmt = Stmt::new("DELETE FROM gateway_refs WHERE from_id = $1");
 static INSERT_GATEWAY_REF: Stmt = Stmt::new("INSERT INTO gateway_refs (org_id, from_id, to_id) VALUES ($1, $2, $3)");
+/// An object another one names, in the writer's organization. PostgreSQL takes the row's
+/// key-share lock (what a foreign key's check takes): a delete of it on another node waits for
+/// the writer's transaction, and a writer waits for a delete already under way, then finds the
+/// row gone. SQLite's single writer serialises both.
+static GATEWAY_REF_EXISTS: Stmt = Stmt::pair(
+    "SELECT EXISTS (SELECT 1 FROM gateway_objects WHERE org_id = $1 AND id = $2 FOR KEY SHARE)",
+    "SELECT EXISTS (SELECT 1 FROM gateway_objects WHERE org_id = $1 AND id = $2)",
+);
+/// The object a delete removes, locked on PostgreSQL against every writer naming it (a
+/// writer's key-share lock and this one exclude each other).
+static LOCK_GATEWAY_OBJECT: Stmt = Stmt::pair(
+    "SELECT EXISTS (SELECT 1 FROM gateway_objects WHERE org_id = $1 AND kind = $2 AND id = $3 FOR UPDATE)",
+    "SELECT EXISTS (SELECT 1 FROM gateway_objects WHERE org_id = $1 AND kind = $2 AND id = $3)",
+);
+static DELETE_PLUGINS_NAMING: Stmt = Stmt::new(
+    "DELETE FROM gateway_objects WHERE org_id = $1 AND kind = 'plugin' \
+     AND id IN (SELECT from_id FROM gateway_refs WHERE to_id = $2)",
+);
 static DELETE_GATEWAY_OBJECT: Stmt =
     Stmt::new("DELETE FROM gateway_objects WHERE org_id = $1 AND kind = $2 AND id = $3");
 static INSERT_GATEWAY_KEY: Stmt =
@@ -1062,6 +1080,16 @@ pub fn put_gateway_object(o: &GatewayObject, create: bool) -> Query {
         )
         .on_conflict_naming(&["gateway_objects.id", "gateway_objects_id_key"], Conflict::Other(taken))
 }
+/// What a write of `o` checks before [`put_gateway_object`]: that each object it names exists
+/// in its organization, in the order of `refs` (sorted, so writers naming the same objects
+/// lock them in one order), each locked on PostgreSQL until the write commits.
+pub fn gateway_ref_checks(o: &GatewayObject) -> Vec<Check> {
+    let check = |to: &uuid::Uuid| Check {
+        query: Query::new(&GATEWAY_REF_EXISTS, values![s(o.org_id), s(to)]),
+        missing: missing(Entity::Referenced),
+    };
+    o.refs.iter().map(check).collect()
+}
 /// What replaces an object's refs after [`put_gateway_object`] wrote it: the old ones go, the
 /// new ones are inserted (each insert fails on the foreign key when the named object is gone).
 pub fn put_gateway_refs(o: &GatewayObject) -> Vec<Query> {
@@ -1082,8 +1110,20 @@ pub fn get_gateway_object(org: OrgId, kind: GatewayKind, id: impl std::fmt::Disp
 pub fn list_gateway_objects(org: Option<OrgId>, kind: GatewayKind) -> Fetch<GatewayObject> {
     Fetch::new(&LIST_GATEWAY_OBJECTS, values![kind.as_str(), org.map(s)], rows::gateway_object)
 }
-pub fn delete_gateway_object(org: OrgId, kind: GatewayKind, id: impl std::fmt::Display) -> Query {
-    Query::new(&DELETE_GATEWAY_OBJECT, values![s(org), kind.as_str(), s(id)])
+/// A delete: whether the object exists (locked on PostgreSQL, see [`LOCK_GATEWAY_OBJECT`]),
+/// then the writes, in one transaction: the plugins that name it (Kong deletes a route's or
+/// service's plugins with it), then the object, which the foreign key of `gateway_refs`
+/// refuses while anything else names it (a route its service, a service its CA
+/// certificate; see [`gateway_in_use`]).
+pub fn delete_gateway_object(org: OrgId, kind: GatewayKind, id: impl std::fmt::Display) -> (Query, [Query; 2]) {
+    let (org, id) = (s(org), s(id));
+    (
+        Query::new(&LOCK_GATEWAY_OBJECT, values![org.clone(), kind.as_str(), id.clone()]),
+        [
+            Query::new(&DELETE_PLUGINS_NAMING, values![org.clone(), id.clone()]),
+            Query::new(&DELETE_GATEWAY_OBJECT, values![org, kind.as_str(), id]),
+        ],
+    )
 }
 pub fn insert_gateway_key(org: OrgId, session: SessionId, key: &TokenDigest, data: &str, expires: Timestamp) -> Query {
     Query::new(&INSERT_GATEWAY_KEY, values![key.0.to_vec(), s(org), s(session), data, expires.0])

@@ -443,9 +443,10 @@ tessera_store_sql::sql_store! {
     }
     gateway {
         async fn put_gateway_object(&self, o: &GatewayObject, create: bool) -> StoreResult<bool> {
-            let (put, refs) = (sql::put_gateway_object(o, create), sql::put_gateway_refs(o));
+            let (checks, put, refs) = (sql::gateway_ref_checks(o), sql::put_gateway_object(o, create), sql::put_gateway_refs(o));
             self.engine
                 .write(move |c| {
+                    checks.iter().try_for_each(|ch| check(c, ch))?;
                     if exec(c, &put)? != 1 {
                         return Ok(false);
                     }
@@ -456,7 +457,8 @@ tessera_store_sql::sql_store! {
         }
 
         async fn delete_gateway_object(&self, org: OrgId, kind: GatewayKind, id: uuid::Uuid) -> StoreResult<bool> {
-            self.write_one(sql::delete_gateway_object(org, kind, id)).await.map_err(sql::gateway_in_use(kind, id))
+            let (exists, steps) = sql::delete_gateway_object(org, kind, id);
+            self.delete_all(exists, steps).await.map_err(sql::gateway_in_use(kind, id))
         }
 
         async fn create_gateway_session(

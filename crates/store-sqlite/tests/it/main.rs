@@ -189,3 +189,94 @@ async fn a_file_migrated_before_gateway_refs_gains_them() {
         }))
     );
 }
+
+/// A file from before routes and plugins kept their references (migration 14) gains them
+/// from the stored bodies: a route's service, a plugin's route and service. A reference whose
+/// object is gone (an old race), is of another kind or in another organization is skipped and
+/// the object that holds it is kept as it was; from then on the database keeps the rest.
+#[tokio::test]
+async fn a_file_migrated_before_route_and_plugin_refs_gains_them_from_the_bodies() {
+    use tessera_domain::Timestamp;
+    use tessera_domain::gateway::GatewayKind::{self, *};
+    use tessera_domain::ids::OrgId;
+    use tessera_domain::user::Organization;
+    use tessera_store::{Conflict, GatewayObject, GatewayStore, StoreError};
+    use uuid::Uuid;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tessera.db");
+    let (org, other): (OrgId, OrgId) = (
+        "00000000-0000-4000-8000-000000000001".parse().unwrap(),
+        "00000000-0000-4000-8000-000000000002".parse().unwrap(),
+    );
+    let id = Uuid::from_u128;
+    let object = |org: OrgId, n: u128, kind: GatewayKind, body: String| GatewayObject {
+        org_id: org,
+        kind,
+        id: id(n),
+        name: (kind != Plugin).then(|| format!("o{n}")),
+        scope_key: None,
+        refs: vec![],
+        body,
+        created: Timestamp(n as i64),
+        updated: Timestamp(n as i64),
+    };
+    let by_id = |field: &str, n: u128| format!(r#""{field}":{{"id":"{}"}}"#, id(n));
+    let store = SqliteStore::open(&path).unwrap();
+    for o in [org, other] {
+        store.create_organization(&Organization { id: o, name: "o".into(), date_created: Timestamp(0) }).await.unwrap();
+    }
+    let mut service = object(org, 2, Service, "{}".into());
+    let objects = [
+        object(org, 1, CaCertificate, "{}".into()),
+        object(org, 3, Route, format!("{{{}}}", by_id("service", 2))),
+        object(org, 4, Plugin, format!("{{{},{}}}", by_id("route", 3), by_id("service", 2))),
+        object(org, 5, Plugin, format!("{{{}}}", by_id("service", 2))),
+        // Dangling, left by races: a service and a route that are gone.
+        object(org, 6, Route, format!("{{{}}}", by_id("service", 99))),
+        object(org, 7, Plugin, format!("{{{},{}}}", by_id("route", 98), by_id("service", 2))),
+        // Of the wrong kind, and in another organization.
+        object(org, 8, Route, format!("{{{}}}", by_id("service", 3))),
+        object(other, 9, Route, format!("{{{}}}", by_id("service", 2))),
+        object(org, 10, Route, r#"{"service":null}"#.into()),
+    ];
+    for o in &objects {
+        assert!(store.put_gateway_object(o, true).await.unwrap(), "{o:?}");
+    }
+    service.refs = vec![id(1)];
+    assert!(store.put_gateway_object(&service, true).await.unwrap());
+    store.shutdown();
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("PRAGMA user_version = 13;").unwrap();
+    drop(conn);
+
+    let store = SqliteStore::open(&path).expect("migrates again");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let mut refs = conn.prepare("SELECT from_id, to_id FROM gateway_refs ORDER BY from_id, to_id").unwrap();
+    let refs: Vec<(String, String)> =
+        refs.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
+    let pair = |from: u128, to: u128| (id(from).to_string(), id(to).to_string());
+    assert_eq!(refs, [pair(2, 1), pair(3, 2), pair(4, 2), pair(4, 3), pair(5, 2), pair(7, 2)]);
+    // Every object is kept as it was, the dangling ones too.
+    for o in &objects {
+        let found = store.get_gateway_object(o.org_id, o.kind, o.id).await.unwrap().expect("kept");
+        assert_eq!(found.body, o.body);
+    }
+    // From now on: the route keeps its service; deleting the route takes its plugin (and not
+    // the one on the service); writing a dangling route again is refused; deleting it works.
+    assert_eq!(
+        store.delete_gateway_object(org, Service, id(2)).await,
+        Err(StoreError::Conflict(Conflict::GatewayInUse { kind: Service, id: id(2) }))
+    );
+    assert!(store.delete_gateway_object(org, Route, id(3)).await.unwrap());
+    assert!(store.get_gateway_object(org, Plugin, id(4)).await.unwrap().is_none());
+    assert!(store.get_gateway_object(org, Plugin, id(5)).await.unwrap().is_some());
+    let mut dangling = objects.iter().find(|o| o.id == id(6)).unwrap().clone();
+    dangling.refs = vec![id(99)];
+    assert_eq!(
+        store.put_gateway_object(&dangling, false).await,
+        Err(StoreError::NotFound(tessera_store::Entity::Referenced))
+    );
+    assert!(store.delete_gateway_object(org, Route, id(6)).await.unwrap());
+}

@@ -174,6 +174,152 @@ pub async fn gateway_refs_hold_across_writers(store: &dyn Store) {
     }
 }
 
+/// An object of `kind` naming `refs`, as the app writes one (a route its service, a plugin
+/// its route and service).
+fn naming(f: &mut Fixture, kind: GatewayKind, name: Option<&str>, refs: &[uuid::Uuid]) -> GatewayObject {
+    let mut o = gateway_object(f, kind, name, "{}");
+    o.refs = refs.to_vec();
+    o.refs.sort_unstable();
+    o
+}
+
+async fn exists(store: &dyn Store, o: &GatewayObject) -> bool {
+    store.get_gateway_object(o.org_id, o.kind, o.id).await.unwrap().is_some()
+}
+
+/// Every object of the organization that names something names an object that exists.
+async fn nothing_dangles(store: &dyn Store, org: OrgId, when: &str) {
+    let mut all = vec![];
+    for kind in [GatewayKind::Service, GatewayKind::Route, GatewayKind::Plugin, GatewayKind::CaCertificate] {
+        all.extend(store.list_gateway_objects(Some(org), kind).await.unwrap());
+    }
+    for o in &all {
+        for r in &o.refs {
+            assert!(all.iter().any(|t| t.id == *r), "{when}: {} {} names {r}, which is gone", o.kind.as_str(), o.id);
+        }
+    }
+}
+
+/// Deleting a route or a service takes the plugins that name it, in the delete's own
+/// transaction; a service a route names is kept (and so are its plugins: the refused delete
+/// changes nothing); the delete of a plugin or of an unnamed object takes nothing else.
+pub async fn deleting_a_route_or_service_takes_its_plugins(store: &dyn Store) {
+    let mut f = Fixture::new(store).await;
+    let svc = naming(&mut f, GatewayKind::Service, Some("svc"), &[]);
+    let other_svc = naming(&mut f, GatewayKind::Service, Some("other"), &[]);
+    let route = naming(&mut f, GatewayKind::Route, Some("route"), &[svc.id]);
+    let on_route = naming(&mut f, GatewayKind::Plugin, None, &[route.id]);
+    let on_service = naming(&mut f, GatewayKind::Plugin, None, &[svc.id]);
+    let on_both = naming(&mut f, GatewayKind::Plugin, None, &[route.id, svc.id]);
+    let on_other = naming(&mut f, GatewayKind::Plugin, None, &[other_svc.id]);
+    let global = naming(&mut f, GatewayKind::Plugin, None, &[]);
+    let all = [&svc, &other_svc, &route, &on_route, &on_service, &on_both, &on_other, &global];
+    for o in all {
+        assert!(store.put_gateway_object(o, true).await.unwrap(), "{o:?}");
+    }
+    assert_eq!(
+        store.get_gateway_object(f.org, GatewayKind::Plugin, on_both.id).await.unwrap().as_ref(),
+        Some(&on_both)
+    );
+    // Named by a route: kept, with every plugin.
+    assert_eq!(
+        store.delete_gateway_object(f.org, GatewayKind::Service, svc.id).await,
+        Err(StoreError::Conflict(Conflict::GatewayInUse { kind: GatewayKind::Service, id: svc.id }))
+    );
+    for o in all {
+        assert!(exists(store, o).await, "a refused delete took {o:?}");
+    }
+    // The route goes with its plugins, and with the plugin on the route and its service.
+    assert!(store.delete_gateway_object(f.org, GatewayKind::Route, route.id).await.unwrap());
+    for (o, kept) in [(&route, false), (&on_route, false), (&on_both, false), (&svc, true), (&on_service, true)] {
+        assert_eq!(exists(store, o).await, kept, "{o:?}");
+    }
+    // Deleting a plugin takes nothing else; the service goes with its last plugin.
+    assert!(store.delete_gateway_object(f.org, GatewayKind::Plugin, global.id).await.unwrap());
+    assert!(store.delete_gateway_object(f.org, GatewayKind::Service, svc.id).await.unwrap());
+    assert!(!exists(store, &on_service).await);
+    assert!(exists(store, &other_svc).await && exists(store, &on_other).await);
+    assert!(!store.delete_gateway_object(f.org, GatewayKind::Service, svc.id).await.unwrap(), "gone already");
+    // A write naming what is gone, or what another organization holds, is refused.
+    let late = naming(&mut f, GatewayKind::Plugin, None, &[route.id]);
+    assert_eq!(store.put_gateway_object(&late, true).await, Err(StoreError::NotFound(Entity::Referenced)));
+    let elsewhere = OrgId::generate(&mut f.rng);
+    store.create_organization(&Organization { id: elsewhere, name: "other".into(), date_created: T0 }).await.unwrap();
+    let mut foreign = naming(&mut f, GatewayKind::Route, Some("foreign"), &[other_svc.id]);
+    foreign.org_id = elsewhere;
+    assert_eq!(store.put_gateway_object(&foreign, true).await, Err(StoreError::NotFound(Entity::Referenced)));
+    assert!(!exists(store, &late).await && !exists(store, &foreign).await);
+    nothing_dangles(store, f.org, "after the deletes").await;
+}
+
+/// A route's or service's delete racing writes that name it (as nodes would race: nothing
+/// but the store between them). A plugin written meanwhile is either refused or goes with the
+/// route, and never stops its delete; a route written meanwhile either is refused or keeps
+/// the service. Whatever wins, nothing is left naming an object that is gone.
+pub async fn deletes_racing_writers_leave_no_dangling_route_or_plugin(store: &dyn Store) {
+    let mut f = Fixture::new(store).await;
+    let refused = || Err(StoreError::NotFound(Entity::Referenced));
+    for round in 0..5 {
+        let svc = naming(&mut f, GatewayKind::Service, Some(&format!("svc-{round}")), &[]);
+        let route = naming(&mut f, GatewayKind::Route, Some(&format!("route-{round}")), &[svc.id]);
+        let kept = naming(&mut f, GatewayKind::Plugin, None, &[route.id]);
+        for o in [&svc, &route, &kept] {
+            assert!(store.put_gateway_object(o, true).await.unwrap());
+        }
+        // Plugins created on the route, and the one there moved to the route and service.
+        let mut writers: Vec<(GatewayObject, bool)> =
+            (0..4).map(|_| (naming(&mut f, GatewayKind::Plugin, None, &[route.id]), true)).collect();
+        writers.push((naming(&mut f, GatewayKind::Plugin, None, &[route.id, svc.id]), true));
+        let mut moved = kept.clone();
+        moved.refs = naming(&mut f, GatewayKind::Plugin, None, &[route.id, svc.id]).refs;
+        moved.body = r#"{"moved":true}"#.into();
+        writers.push((moved, false));
+        let delete = store.delete_gateway_object(f.org, GatewayKind::Route, route.id);
+        let writes =
+            futures_util::future::join_all(writers.iter().map(|(p, create)| store.put_gateway_object(p, *create)));
+        let (deleted, written) = futures_util::join!(delete, writes);
+        assert_eq!(deleted, Ok(true), "round {round}: plugins never keep a route");
+        for (r, (p, _)) in written.iter().zip(&writers) {
+            // Refused (the route was gone), written and then taken, or (the moved one) found gone.
+            assert!(r.is_ok() || *r == refused(), "round {round}: {r:?}");
+            assert!(!exists(store, p).await, "round {round}: plugin {} outlived its route", p.id);
+        }
+        nothing_dangles(store, f.org, &format!("round {round}, route")).await;
+
+        // Routes (and plugins) created on the service while it is deleted.
+        let writers: Vec<GatewayObject> = (0..6)
+            .map(|i| match i {
+                0..4 => naming(&mut f, GatewayKind::Route, Some(&format!("r{round}-{i}")), &[svc.id]),
+                _ => naming(&mut f, GatewayKind::Plugin, None, &[svc.id]),
+            })
+            .collect();
+        let delete = store.delete_gateway_object(f.org, GatewayKind::Service, svc.id);
+        let writes = futures_util::future::join_all(writers.iter().map(|o| store.put_gateway_object(o, true)));
+        let (deleted, written) = futures_util::join!(delete, writes);
+        let routes_written =
+            writers.iter().zip(&written).filter(|(o, r)| o.kind == GatewayKind::Route && **r == Ok(true));
+        let routes_written = routes_written.count();
+        for r in &written {
+            assert!(*r == Ok(true) || *r == refused(), "round {round}: {r:?}");
+        }
+        match deleted {
+            Ok(true) => {
+                assert_eq!(routes_written, 0, "round {round}: routes name a deleted service");
+                for o in &writers {
+                    assert!(!exists(store, o).await, "round {round}: {o:?} outlived its service");
+                }
+            }
+            Err(e) => {
+                assert_eq!(e, StoreError::Conflict(Conflict::GatewayInUse { kind: GatewayKind::Service, id: svc.id }));
+                assert!(routes_written > 0, "round {round}: the delete was refused but no route names the service");
+                assert!(exists(store, &svc).await);
+            }
+            other => panic!("round {round}: {other:?}"),
+        }
+        nothing_dangles(store, f.org, &format!("round {round}, service")).await;
+    }
+}
+
 pub async fn gateway_keys_rekey_and_expire(store: &dyn Store) {
     let mut f = Fixture::new(store).await;
     let u = f.user("gw@example.com");

@@ -97,15 +97,55 @@ pub struct GatewaySnapshot {
     pub ca_certificates: Vec<(OrgId, CaCertificate)>,
 }
 
-/// The objects `value` (a service) names and needs to exist: its CA certificates, sorted.
-fn refs(kind: GatewayKind, value: &Value) -> Vec<Uuid> {
-    if kind != GatewayKind::Service {
-        return vec![];
+/// One object another names and needs to exist: the field that names it, its kind, its id.
+struct Named {
+    field: String,
+    kind: GatewayKind,
+    id: Uuid,
+}
+
+/// What `value` (an object of `kind`, as it will be stored) names, in its fields' order: a
+/// route's service, a plugin's route and service, a service's CA certificates. (Plugins name
+/// no consumer: the session plugin refuses one, and there are no consumer objects.)
+fn named(kind: GatewayKind, value: &Value) -> Vec<Named> {
+    let uuid = |v: &Value| v.as_str().and_then(|s| s.parse().ok());
+    let by_id = |field: &str, kind| {
+        let id = value.get(field).and_then(|r| r.get("id")).and_then(uuid)?;
+        Some(Named { field: format!("{field}.id"), kind, id })
+    };
+    match kind {
+        GatewayKind::Route => by_id("service", GatewayKind::Service).into_iter().collect(),
+        GatewayKind::Plugin => {
+            [by_id("route", GatewayKind::Route), by_id("service", GatewayKind::Service)].into_iter().flatten().collect()
+        }
+        GatewayKind::Service => {
+            let cas = value.get("ca_certificates").and_then(Value::as_array).into_iter().flatten().enumerate();
+            cas.filter_map(|(i, v)| {
+                Some(Named { field: format!("ca_certificates[{i}]"), kind: GatewayKind::CaCertificate, id: uuid(v)? })
+            })
+            .collect()
+        }
+        GatewayKind::CaCertificate => vec![],
     }
-    let mut ids: Vec<Uuid> =
-        value["ca_certificates"].as_array().into_iter().flatten().filter_map(|v| v.as_str()?.parse().ok()).collect();
+}
+
+/// The ids the store keeps as the object's references, sorted and once each: it cannot be
+/// written naming a missing one, and none can be deleted while it names them.
+fn refs(named: &[Named]) -> Vec<Uuid> {
+    let mut ids: Vec<Uuid> = named.iter().map(|n| n.id).collect();
     ids.sort_unstable();
+    ids.dedup();
     ids
+}
+
+/// How a message names an object of `kind`.
+fn noun(kind: GatewayKind) -> &'static str {
+    match kind {
+        GatewayKind::Service => Service::NOUN,
+        GatewayKind::Route => Route::NOUN,
+        GatewayKind::Plugin => Plugin::NOUN,
+        GatewayKind::CaCertificate => CaCertificate::NOUN,
+    }
 }
 
 /// The secret is write-only (reads answer it as null): a replace or patch that leaves it out,
@@ -212,36 +252,25 @@ impl App {
         base64::engine::general_purpose::STANDARD.encode(b).replace(['/', '+', '='], "x")
     }
 
-    async fn check_refs(&self, org: OrgId, value: &Value) -> AppResult<()> {
-        for (field, kind, noun) in
-            [("service", GatewayKind::Service, "Service"), ("route", GatewayKind::Route, "Route")]
-        {
-            if let Some(id) = value.get(field).and_then(|r| r.get("id")).and_then(Value::as_str) {
-                let id: Uuid = id.parse().map_err(|_| FieldError::new(format!("{field}.id"), "must be a UUID"))?;
-                if self.store.get_gateway_object(org, kind, id).await?.is_none() {
-                    return Err(FieldError::new(format!("{field}.id"), format!("{noun} {id} does not exist")).into());
-                }
-            }
-        }
-        let cas = value.get("ca_certificates").and_then(Value::as_array).into_iter().flatten();
-        for (i, id) in cas.enumerate() {
-            let field = format!("ca_certificates[{i}]");
-            let id: Uuid =
-                id.as_str().and_then(|s| s.parse().ok()).ok_or_else(|| FieldError::new(&field, "must be a UUID"))?;
-            if self.store.get_gateway_object(org, GatewayKind::CaCertificate, id).await?.is_none() {
-                return Err(FieldError::new(field, format!("CA certificate {id} does not exist")).into());
+    /// Refuses an object naming one that does not exist (or is of another kind), naming the
+    /// field: a 400 the user can act on. The store decides again in the write itself.
+    async fn check_refs(&self, org: OrgId, named: &[Named]) -> AppResult<()> {
+        for n in named {
+            if self.store.get_gateway_object(org, n.kind, n.id).await?.is_none() {
+                return Err(FieldError::new(&n.field, format!("{} {} does not exist", noun(n.kind), n.id)).into());
             }
         }
         Ok(())
     }
 
-    /// Writes an object with the objects it names. A named CA certificate deleted (on any
-    /// node) after [`Self::check_refs`] saw it is refused by the store: a 400 as if it had
-    /// been missing from the start.
-    async fn put(&self, obj: &GatewayObject, create: bool) -> AppResult<bool> {
+    /// Writes an object with the objects it names. One deleted (on any node) after
+    /// [`Self::check_refs`] saw it is refused by the store; the answer is the 400
+    /// [`Self::check_refs`] gives now that it is missing, as if it had been from the start.
+    async fn put(&self, obj: &GatewayObject, create: bool, named: &[Named]) -> AppResult<bool> {
         match self.store.put_gateway_object(obj, create).await {
-            Err(tessera_store::StoreError::NotFound(tessera_store::Entity::Referenced)) if !obj.refs.is_empty() => {
-                Err(FieldError::new("ca_certificates", "a CA certificate it names was deleted meanwhile").into())
+            Err(tessera_store::StoreError::NotFound(tessera_store::Entity::Referenced)) if !named.is_empty() => {
+                self.check_refs(obj.org_id, named).await?;
+                Err(FieldError::new(&named[0].field, "an object it names was deleted meanwhile").into())
             }
             other => Ok(other?),
         }
@@ -272,9 +301,10 @@ impl App {
         t: &T,
         id: Uuid,
         (created, updated): (Timestamp, Timestamp),
-    ) -> AppResult<(GatewayObject, Option<tokio::sync::MutexGuard<'_, ()>>)> {
+    ) -> AppResult<(GatewayObject, Vec<Named>, Option<tokio::sync::MutexGuard<'_, ()>>)> {
         let value = serde_json::to_value(t).map_err(|e| AppError::Internal(e.to_string()))?;
-        self.check_refs(org, &value).await?;
+        let named = named(T::KIND, &value);
+        self.check_refs(org, &named).await?;
         // Plugin writes on this node go one at a time, so that a second session plugin in a
         // scope is refused naming the one that holds it. Across nodes (or should this check
         // be passed twice), the store's unique `scope_key` refuses it (its migration 12).
@@ -282,10 +312,10 @@ impl App {
         self.check_one_session_plugin(org, T::KIND, id, &value).await?;
         let name = t.name().map(str::to_owned);
         let scope_key = scope_key(T::KIND, &value);
-        let refs = refs(T::KIND, &value);
+        let refs = refs(&named);
         let body = value.to_string();
         let obj = GatewayObject { org_id: org, kind: T::KIND, id, name, scope_key, refs, body, created, updated };
-        Ok((obj, one_writer))
+        Ok((obj, named, one_writer))
     }
 
     /// Creates an object from its JSON (`POST /v2/gateway/{kind}s`).
@@ -297,9 +327,9 @@ impl App {
         let id = *t.id_mut().get_or_insert_with(|| self.new_id(Uuid::from_bytes));
         let (c, u) = t.stamps();
         (*c, *u) = (now.0, now.0);
-        let (obj, _one_writer) = self.checked(caller.org_id, &t, id, (now, now)).await?;
+        let (obj, named, _one_writer) = self.checked(caller.org_id, &t, id, (now, now)).await?;
         trail::retarget(id);
-        self.put(&obj, true).await?;
+        self.put(&obj, true, &named).await?;
         self.gateway_changed();
         Ok(t)
     }
@@ -402,80 +432,56 @@ impl App {
         let now = self.now();
         let (c, u) = t.stamps();
         (*c, *u) = (stored.created.0, now.0);
-        let (obj, _one_writer) = self.checked(caller.org_id, &t, id, (stored.created, now)).await?;
-        if !self.put(&obj, false).await? {
+        let (obj, named, _one_writer) = self.checked(caller.org_id, &t, id, (stored.created, now)).await?;
+        if !self.put(&obj, false, &named).await? {
             return Err(AppError::NotFound(format!("{} not found", T::NOUN)));
         }
         self.gateway_changed();
         Ok(t)
     }
 
-    /// Deletes an object. A service still used by routes cannot go (409); plugins scoped to a
-    /// deleted route or service go with it, as in Kong.
+    /// Deletes an object. One that another still names cannot go (409 naming it: a service
+    /// its routes, a CA certificate its services); plugins scoped to a deleted route or
+    /// service go with it, as in Kong. The store decides both in the delete's transaction, so
+    /// a write naming the object on another node either finds it gone (400) or keeps it.
     pub async fn delete_gateway_object<T: GatewayResource>(&self, caller: &Caller, id: Uuid) -> AppResult<()> {
         self.change(caller, actions(T::KIND)[4], &id.to_string(), T::KIND.as_str()).await?;
-        let org = caller.org_id;
-        let scope = match T::KIND {
-            GatewayKind::Service => Some("service"),
-            GatewayKind::Route => Some("route"),
-            GatewayKind::Plugin | GatewayKind::CaCertificate => None,
-        };
-        if T::KIND == GatewayKind::CaCertificate {
-            self.refuse_named_ca(org, id).await?;
-        }
-        if T::KIND == GatewayKind::Service {
-            let routes = self.store.list_gateway_objects(Some(org), GatewayKind::Route).await?;
-            let using: Vec<Route> = decode_all::<Route>(&routes)
-                .into_iter()
-                .map(|(_, r)| r)
-                .filter(|r| r.service.is_some_and(|s| s.id == id))
-                .collect();
-            if let Some(r) = using.first() {
-                return Err(AppError::Conflict(format!(
-                    "Service {id} is used by route {} (and {} more); delete or move those routes first",
-                    r.id.map(|i| i.to_string()).unwrap_or_default(),
-                    using.len() - 1
-                )));
-            }
-        }
-        let deleted = match self.store.delete_gateway_object(org, T::KIND, id).await {
-            // A service on another node named it after the check above: name that service.
+        let deleted = match self.store.delete_gateway_object(caller.org_id, T::KIND, id).await {
             Err(tessera_store::StoreError::Conflict(tessera_store::Conflict::GatewayInUse { .. })) => {
-                self.refuse_named_ca(org, id).await?;
-                return Err(AppError::Conflict(format!("CA certificate {id} is used by a service")));
+                return Err(self.in_use(caller.org_id, T::KIND, id).await?);
             }
             other => other?,
         };
         if !deleted {
             return Err(AppError::NotFound(format!("{} not found", T::NOUN)));
         }
-        if let Some(field) = scope {
-            let plugins = self.store.list_gateway_objects(Some(org), GatewayKind::Plugin).await?;
-            for o in plugins {
-                let v: Value = serde_json::from_str(&o.body).unwrap_or_default();
-                if v[field]["id"].as_str() == Some(&id.to_string()) {
-                    self.store.delete_gateway_object(org, GatewayKind::Plugin, o.id).await?;
-                }
-            }
-        }
         self.gateway_changed();
         Ok(())
     }
 
-    /// A CA certificate that services name cannot go (409 naming the first of them).
-    async fn refuse_named_ca(&self, org: OrgId, id: Uuid) -> AppResult<()> {
-        let services = self.store.list_gateway_objects(Some(org), GatewayKind::Service).await?;
-        let using: Vec<&GatewayObject> = services.iter().filter(|s| s.refs.contains(&id)).collect();
-        if let Some(s) = using.first() {
-            let name = s.name.as_ref().map(|n| format!(" ({n})")).unwrap_or_default();
-            return Err(AppError::Conflict(format!(
-                "CA certificate {id} is used by service {}{name} (and {} more); remove it from their \
-                 ca_certificates first",
-                s.id,
-                using.len() - 1
-            )));
-        }
-        Ok(())
+    /// The 409 for an object the store would not delete, naming the first object that names it.
+    async fn in_use(&self, org: OrgId, kind: GatewayKind, id: Uuid) -> AppResult<AppError> {
+        let (holders, undo) = match kind {
+            GatewayKind::Service => (GatewayKind::Route, "delete or move those routes first"),
+            GatewayKind::CaCertificate => (GatewayKind::Service, "remove it from their ca_certificates first"),
+            // Only plugins name routes, and they go with it.
+            GatewayKind::Route | GatewayKind::Plugin => (kind, ""),
+        };
+        let objects =
+            if holders == kind { vec![] } else { self.store.list_gateway_objects(Some(org), holders).await? };
+        let using: Vec<&GatewayObject> = objects.iter().filter(|o| o.refs.contains(&id)).collect();
+        let Some(first) = using.first() else {
+            // The one that named it went between the delete and this read.
+            return Ok(AppError::Conflict(format!("{} {id} was in use; try again", noun(kind))));
+        };
+        let name = first.name.as_ref().map(|n| format!(" ({n})")).unwrap_or_default();
+        Ok(AppError::Conflict(format!(
+            "{} {id} is used by {} {}{name} (and {} more); {undo}",
+            noun(kind),
+            holders.as_str(),
+            first.id,
+            using.len() - 1
+        )))
     }
 
     /// Every organization's objects, for the gateway's routing table.
@@ -648,5 +654,97 @@ impl App {
             e.source_ip = session.source_ip.clone();
         }
         e
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use rand::SeedableRng;
+    use serde_json::json;
+
+    use super::*;
+    use crate::{BootstrapOutcome, BootstrapRequest, ManualClock};
+
+    const ADMIN_KEY: &str = "unit-admin-key-0123456789abcdef0123456789";
+
+    async fn app() -> (App, Caller, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = tessera_store_sqlite::SqliteStore::open(&dir.path().join("t.db")).unwrap();
+        let clock = ManualClock::new(Timestamp(1_893_492_000));
+        let app = App::new(Arc::new(store), Arc::new(clock), Box::new(rand::rngs::StdRng::seed_from_u64(7)));
+        let request = BootstrapRequest {
+            organization_name: "unit".into(),
+            admin_email: "admin@example.com".into(),
+            api_key: Some(ADMIN_KEY.into()),
+        };
+        assert!(matches!(app.bootstrap(System::BOOTSTRAP, request).await.unwrap(), BootstrapOutcome::Created { .. }));
+        let admin = app.authenticate(ADMIN_KEY, None).await.unwrap();
+        (app, admin, dir)
+    }
+
+    /// What a create does, in two halves with another node's delete between them: checked
+    /// while everything it names exists, then written once something it names is gone.
+    async fn written_after_a_delete<T: GatewayResource>(
+        app: &App,
+        admin: &Caller,
+        body: Value,
+        delete: impl std::future::Future<Output = AppResult<()>>,
+    ) -> FieldError {
+        let t: T = app.parse(body).unwrap();
+        let (id, now) = (Uuid::from_u128(0xfeed), app.now());
+        let (obj, named, one_writer) = app.checked(admin.org_id, &t, id, (now, now)).await.unwrap();
+        drop(one_writer);
+        delete.await.unwrap();
+        match app.put(&obj, true, &named).await {
+            Err(AppError::Invalid(e)) => e,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_write_whose_named_object_went_meanwhile_is_a_400_naming_that_field() {
+        let (app, admin, _dir) = app().await;
+        let ca_pem = {
+            let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+            p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            p.self_signed(&rcgen::KeyPair::generate().unwrap()).unwrap().pem()
+        };
+        let ca: CaCertificate = app.create_gateway_object(&admin, json!({"cert": ca_pem})).await.unwrap();
+        let svc = json!({"name": "s", "url": "http://127.0.0.1:1"});
+        let svc: Service = app.create_gateway_object(&admin, svc).await.unwrap();
+        let (ca, svc) = (ca.id.unwrap(), svc.id.unwrap());
+        let route: Route =
+            app.create_gateway_object(&admin, json!({"paths": ["/r"], "service": {"id": svc}})).await.unwrap();
+        let route = route.id.unwrap();
+
+        // A plugin on the route and the service, whose route goes: named by its field.
+        let plugin = json!({"name": "session", "route": {"id": route}, "service": {"id": svc}});
+        let e =
+            written_after_a_delete::<Plugin>(&app, &admin, plugin, app.delete_gateway_object::<Route>(&admin, route))
+                .await;
+        assert_eq!((e.field.as_str(), e.message), ("route.id", format!("Route {route} does not exist")));
+        // A route whose service goes.
+        let body = json!({"paths": ["/x"], "service": {"id": svc}});
+        let e = written_after_a_delete::<Route>(&app, &admin, body, app.delete_gateway_object::<Service>(&admin, svc))
+            .await;
+        assert_eq!((e.field.as_str(), e.message), ("service.id", format!("Service {svc} does not exist")));
+        // A service whose second CA certificate goes.
+        let other: CaCertificate = {
+            let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+            p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            let pem = p.self_signed(&rcgen::KeyPair::generate().unwrap()).unwrap().pem();
+            app.create_gateway_object(&admin, json!({"cert": pem})).await.unwrap()
+        };
+        let other = other.id.unwrap();
+        let body = json!({"name": "t", "url": "https://127.0.0.1:1", "ca_certificates": [ca, other]});
+        let delete = app.delete_gateway_object::<CaCertificate>(&admin, other);
+        let e = written_after_a_delete::<Service>(&app, &admin, body, delete).await;
+        assert_eq!(e.field, "ca_certificates[1]");
+        // Nothing was written.
+        for kind in [GatewayKind::Plugin, GatewayKind::Route, GatewayKind::Service] {
+            assert!(app.store.get_gateway_object(admin.org_id, kind, Uuid::from_u128(0xfeed)).await.unwrap().is_none());
+        }
     }
 }

@@ -9,6 +9,7 @@ mod csrf;
 mod gateway;
 mod gateway_ca;
 mod gateway_kong_router;
+mod gateway_refs;
 mod gateway_tls;
 mod gateway_ws;
 mod http_errors;

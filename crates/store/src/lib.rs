@@ -85,7 +85,8 @@ pub enum Conflict {
         kind: GatewayKind,
         scope: String,
     },
-    /// This gateway object is still named by another one (a CA certificate by a service).
+    /// This gateway object is still named by another one (a service by a route, a CA
+    /// certificate by a service).
     GatewayInUse {
         kind: GatewayKind,
         id: uuid::Uuid,
@@ -409,8 +410,9 @@ pub trait LoginStore: Send + Sync {
 pub trait GatewayStore: Send + Sync {
     /// Inserts (`create`) or replaces an object, with the objects it names (`refs`, replacing
     /// those it named before). A duplicate name within the organization and kind is a
-    /// conflict; a ref to an object that does not exist (deleted meanwhile, by any node) is
-    /// `NotFound(Entity::Referenced)`; replacing an object that does not exist answers `false`.
+    /// conflict; a ref to an object that does not exist in the organization (deleted
+    /// meanwhile, by any node) is `NotFound(Entity::Referenced)`, and what it names cannot be
+    /// deleted until the write is done; replacing an object that does not exist answers `false`.
     async fn put_gateway_object(&self, obj: &GatewayObject, create: bool) -> StoreResult<bool>;
     async fn get_gateway_object(
         &self,
@@ -421,9 +423,12 @@ pub trait GatewayStore: Send + Sync {
     /// Objects of one kind in creation order; `None` lists every organization's (the gateway
     /// listener serves them all).
     async fn list_gateway_objects(&self, org: Option<OrgId>, kind: GatewayKind) -> StoreResult<Vec<GatewayObject>>;
-    /// Deletes an object (and what it names, not what names it). An object another still
-    /// names is kept: [`Conflict::GatewayInUse`], decided by the database, so a delete racing
-    /// a write that names the object (on any node) never leaves the name dangling.
+    /// Deletes an object with the plugins that name it (Kong's cascade of a route's or
+    /// service's plugins), in one transaction; its own refs go with it. An object anything
+    /// else still names (a service by a route, a CA certificate by a service) is kept, and so
+    /// are its plugins: [`Conflict::GatewayInUse`]. The database decides, so a delete racing
+    /// a write that names the object (on any node) never leaves the name dangling: the write
+    /// is refused, or it is kept (a route) or taken (a plugin).
     async fn delete_gateway_object(&self, org: OrgId, kind: GatewayKind, id: uuid::Uuid) -> StoreResult<bool>;
 
     // Gateway sessions kept server-side (`storage = server`): the session record plus one
@@ -478,8 +483,9 @@ pub struct GatewayObject {
     /// `session` plugin's scope (`session route=<id|*> service=<id|*>`). The store refuses
     /// a second holder with [`Conflict::GatewayScope`], on every node at once.
     pub scope_key: Option<String>,
-    /// The other objects of the organization this one names and needs (a service's CA
-    /// certificates), sorted: they cannot be deleted while it names them.
+    /// The other objects of the organization this one names and needs (a route's service, a
+    /// plugin's route and service, a service's CA certificates), sorted: they cannot be
+    /// deleted while it names them, except that deleting a route or service takes its plugins.
     pub refs: Vec<uuid::Uuid>,
     pub body: String,
     pub created: Timestamp,

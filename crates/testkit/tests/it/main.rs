@@ -10,6 +10,7 @@ mod gateway;
 mod gateway_ca;
 mod gateway_kong_router;
 mod gateway_tls;
+mod gateway_verify_depth;
 mod gateway_ws;
 mod http_errors;
 mod iam;

@@ -83,7 +83,9 @@ wire_object! {
         /// against, instead of the gateway's default roots (unset or empty: the defaults).
         #[answer(default)]
         ca_certificates: Option<Vec<String>>, Vec<String>;
-        /// Kong's maximum chain depth (0-64): stored and answered, not enforced.
+        /// An `https` service: the most intermediate CA certificates allowed between the
+        /// upstream's certificate and a trusted root (0-64; 0: issued by a trusted CA itself;
+        /// unset: no limit of its own).
         #[answer(default)]
         tls_verify_depth: Option<u32>, u32;
     }

@@ -124,8 +124,9 @@ pub struct Service {
     /// against, instead of the gateway's default roots. Unset (or empty) means the defaults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_certificates: Option<Vec<Uuid>>,
-    /// Kong's maximum length of the upstream's certificate chain (0-64). Stored and answered;
-    /// the gateway does not enforce it (rustls's verifier has no depth bound).
+    /// For a verified `https` service: the most intermediate CA certificates allowed between
+    /// the upstream's certificate and a trusted root (0-64; nginx's `proxy_ssl_verify_depth`).
+    /// Unset means no limit of Tessera's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_verify_depth: Option<u32>,
 }

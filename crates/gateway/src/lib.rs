@@ -5,7 +5,10 @@
 //!   path (routing and forwarding both use it), owned headers removed, the client's facts.
 //! - `table`: services, routes and plugins compiled into a routing table, rebuilt whole on
 //!   every configuration change (API on this node, or the store's change feed from others).
-//! - `proxy`: streaming forwarding with `X-Forwarded-*`, 502/504 answers.
+//! - `proxy`: streaming forwarding with `X-Forwarded-*`, 502/504 answers; the TLS clients
+//!   for `https` upstreams, one per trust.
+//! - `verify`: upstream certificate verifiers beyond rustls's: none (`tls_verify = false`),
+//!   and a bound on the chain's intermediate CAs (`tls_verify_depth`).
 //! - `plugin`: a session plugin's stored config parsed into keys, timeouts and enums.
 //! - `session`: the session plugin on a request: opening, refreshing (touch/renew), logout,
 //!   remember, the chain of authenticators, identity headers; server-side storage through
@@ -26,6 +29,7 @@ mod pool;
 mod proxy;
 mod session;
 pub mod table;
+mod verify;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};

@@ -11,8 +11,10 @@ use std::time::Duration;
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 /// Why no answer came: the upstream did not answer within the route's read timeout, the TCP
 /// connection could not be made (refused, unreachable, connect timeout), the TLS handshake
-/// failed (an untrusted certificate), or the connection failed after it was made.
-const FAILURES: [&str; 4] = ["timeout", "connect", "tls", "connection"];
+/// failed (an untrusted certificate), or the connection failed after it was made; or the
+/// handshake failed because the certificate's chain was longer than allowed (the service's
+/// `tls_verify_depth`, or webpki's own bound).
+const FAILURES: [&str; 5] = ["timeout", "connect", "tls", "connection", "tls_chain_too_deep"];
 /// Upper bounds of the latency buckets, in seconds (`+Inf` is implied).
 const BOUNDS: [f64; 14] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
@@ -23,33 +25,36 @@ pub(crate) enum Failure {
     Connect = 1,
     Tls = 2,
     Connection = 3,
+    ChainTooDeep = 4,
 }
 
 impl Failure {
-    /// What a hyper client error says went wrong.
+    /// What an upstream request's error says went wrong.
     pub(crate) fn of(e: &crate::pool::UpstreamError) -> Self {
-        if std::error::Error::source(e).is_some_and(tls) {
-            Failure::Tls
-        } else if e.is_connect() {
-            Failure::Connect
-        } else {
-            Failure::Connection
+        match std::error::Error::source(e).and_then(tls) {
+            Some(refused) if crate::verify::is_chain_too_deep(refused) => Failure::ChainTooDeep,
+            Some(_) => Failure::Tls,
+            None if e.is_connect() => Failure::Connect,
+            None => Failure::Connection,
         }
+    }
+
+    /// Its `reason` label, also in the log line of the failure.
+    pub(crate) fn reason(self) -> &'static str {
+        FAILURES[self as usize]
     }
 }
 
-/// Whether rustls refused the handshake somewhere in `e`'s chain. The connector wraps its
-/// error in I/O errors (nested, whose `source` skips the wrapped error), so each is opened.
-fn tls(e: &(dyn std::error::Error + 'static)) -> bool {
-    if e.is::<rustls::Error>() {
-        return true;
+/// rustls's refusal of the handshake, somewhere in `e`'s chain. The connector wraps its error
+/// in I/O errors (nested, whose `source` skips the wrapped error), so each is opened.
+fn tls<'e>(e: &'e (dyn std::error::Error + 'static)) -> Option<&'e rustls::Error> {
+    if let Some(refused) = e.downcast_ref::<rustls::Error>() {
+        return Some(refused);
     }
-    if let Some(inner) = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref())
-        && tls(inner)
-    {
-        return true;
+    if let Some(found) = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()).and_then(|inner| tls(inner)) {
+        return Some(found);
     }
-    e.source().is_some_and(tls)
+    e.source().and_then(tls)
 }
 
 #[derive(Default)]
@@ -143,5 +148,37 @@ mod tests {
         ] {
             assert!(out.lines().any(|l| l == line), "no {line:?} in\n{out}");
         }
+    }
+
+    #[test]
+    fn a_chain_too_deep_is_told_apart_from_other_tls_refusals() {
+        use std::io::{Error as IoError, ErrorKind};
+        use std::sync::Arc;
+
+        use rustls::{CertificateError, OtherError};
+
+        use crate::pool::UpstreamError;
+        use crate::verify::ChainTooDeep;
+
+        // As the connector reports a refused handshake: rustls's error in I/O errors.
+        let refused =
+            |e: rustls::Error| UpstreamError::Connect(IoError::other(IoError::new(ErrorKind::InvalidData, e)));
+        let other = |e: Arc<dyn std::error::Error + Send + Sync>| {
+            rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(e)))
+        };
+        let deep = refused(other(Arc::new(ChainTooDeep { depth: 0 })));
+        assert_eq!(Failure::of(&deep), Failure::ChainTooDeep);
+        assert_eq!(Failure::of(&deep).reason(), "tls_chain_too_deep");
+        let webpkis_own = refused(other(Arc::new(webpki::Error::MaximumPathDepthExceeded)));
+        assert_eq!(Failure::of(&webpkis_own), Failure::ChainTooDeep);
+        let untrusted = refused(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer));
+        assert_eq!(Failure::of(&untrusted).reason(), "tls");
+        let expired = refused(other(Arc::new(webpki::Error::CertExpired {
+            time: rustls::pki_types::UnixTime::since_unix_epoch(Duration::from_secs(2)),
+            not_after: rustls::pki_types::UnixTime::since_unix_epoch(Duration::from_secs(1)),
+        })));
+        assert_eq!(Failure::of(&expired), Failure::Tls);
+        let closed = UpstreamError::Connect(IoError::from(ErrorKind::ConnectionRefused));
+        assert_eq!(Failure::of(&closed).reason(), "connect");
     }
 }

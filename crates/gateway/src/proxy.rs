@@ -12,17 +12,17 @@ use axum::body::Body;
 use axum::http::header::{self, HeaderValue};
 use axum::http::{Request, Response, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
+use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{ClientConfig, RootCertStore};
 
 use crate::admit::{self, WebSocketUpgrade, strip_hop_by_hop};
 use crate::error::error_response;
 use crate::metrics::{Failure, UpstreamMetrics};
 use crate::pool::{Pool, PooledBody};
 use crate::table::{Matched, upstream_path};
+use crate::verify::{DepthLimited, NoVerifier};
 
 /// The kept-alive connections to one upstream.
 pub type HttpClient = Arc<Pool>;
@@ -30,18 +30,22 @@ pub type HttpClient = Arc<Pool>;
 /// How the gateway verifies `https` services by default: against Mozilla's root certificates
 /// (webpki-roots, the set reqwest uses), or against a configured CA bundle instead
 /// (`--gateway-upstream-ca`). A service with `ca_certificates` is verified against those
-/// instead ([`Trust::Cas`]); one with `tls_verify = false` is not verified.
+/// instead ([`Roots::Cas`]); one with `tls_verify_depth` through at most that many
+/// intermediate CAs; one with `tls_verify = false` is not verified.
 #[derive(Clone)]
 pub struct UpstreamTls {
+    roots: Arc<RootCertStore>,
+    /// The TLS client for the default roots without a depth, the most common trust: built
+    /// once, shared by every table.
     verified: Arc<ClientConfig>,
     unverified: Arc<ClientConfig>,
     /// Where the roots came from, for logs.
-    roots: String,
+    from: String,
 }
 
 impl std::fmt::Debug for UpstreamTls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UpstreamTls").field("roots", &self.roots).finish()
+        f.debug_struct("UpstreamTls").field("roots", &self.from).finish()
     }
 }
 
@@ -62,6 +66,22 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+fn builder() -> rustls::ConfigBuilder<ClientConfig, rustls::WantsVerifier> {
+    ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions")
+}
+
+/// A TLS client verifying against `roots`, through at most `depth` intermediate CAs when given.
+/// ALPN is set by the connector: HTTP/1.1 upstream (as Kong's), which upgrades need.
+fn verified_config(roots: Arc<RootCertStore>, depth: Option<u8>) -> ClientConfig {
+    match depth.and_then(|d| DepthLimited::new(Arc::clone(&roots), provider(), d)) {
+        Some(limited) => builder().dangerous().with_custom_certificate_verifier(Arc::new(limited)),
+        None => builder().with_root_certificates(roots),
+    }
+    .with_no_client_auth()
+}
+
 impl UpstreamTls {
     /// Trusts only the CA certificates of a PEM bundle; the error names the file.
     pub fn from_pem_file(path: &Path) -> Result<Self, String> {
@@ -80,68 +100,33 @@ impl UpstreamTls {
     }
 
     fn with_roots(roots: RootCertStore, from: String) -> Self {
-        let builder = || {
-            ClientConfig::builder_with_provider(provider())
-                .with_safe_default_protocol_versions()
-                .expect("ring supports the default protocol versions")
-        };
-        // ALPN is set by the connector: HTTP/1.1 upstream (as Kong's), which upgrades need.
-        let verified = builder().with_root_certificates(roots).with_no_client_auth();
+        let roots = Arc::new(roots);
+        let verified = verified_config(Arc::clone(&roots), None);
         let unverified = builder()
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(NoVerifier(provider())))
             .with_no_client_auth();
-        Self { verified: Arc::new(verified), unverified: Arc::new(unverified), roots: from }
+        Self { roots, verified: Arc::new(verified), unverified: Arc::new(unverified), from }
     }
 }
 
-/// `tls_verify = false`: any certificate is taken (the handshake's signatures are still
-/// checked, so the connection is encrypted to whoever holds the certificate's key).
-#[derive(Debug)]
-struct NoVerifier(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for NoVerifier {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// Whom an `https` service's certificate must chain to.
+/// Whom an `https` service's certificate must chain to, and through how many intermediate
+/// CAs: the key of the TLS clients and of the connection pools, so services that verify
+/// differently never share a connection.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Trust {
+    /// `tls_verify = false` (any `tls_verify_depth` is moot).
+    Unverified,
+    /// Verified against `roots`; with `depth` (`tls_verify_depth`), through at most that many
+    /// intermediate CA certificates; without, webpki's own bound alone.
+    Verified { roots: Roots, depth: Option<u8> },
+}
+
+/// The trust anchors of a verified `https` service.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Roots {
     /// The gateway's roots: Mozilla's, or `--gateway-upstream-ca`.
     Default,
-    /// `tls_verify = false`.
-    Unverified,
     /// Exactly these CA certificates (DER) of the service's `ca_certificates`, and nothing
     /// else; one the table could not find or read is left out (verified against fewer CAs,
     /// never against more).
@@ -149,12 +134,16 @@ pub enum Trust {
 }
 
 impl UpstreamTls {
-    /// The TLS client for `trust`.
+    /// The TLS client for `trust`. Built when a table is (once per trust), never per request.
     pub fn config(&self, trust: &Trust) -> Arc<ClientConfig> {
-        match trust {
-            Trust::Default => Arc::clone(&self.verified),
-            Trust::Unverified => Arc::clone(&self.unverified),
-            Trust::Cas(ders) => {
+        let (roots, depth) = match trust {
+            Trust::Unverified => return Arc::clone(&self.unverified),
+            Trust::Verified { roots: Roots::Default, depth: None } => return Arc::clone(&self.verified),
+            Trust::Verified { roots, depth } => (roots, *depth),
+        };
+        let roots = match roots {
+            Roots::Default => Arc::clone(&self.roots),
+            Roots::Cas(ders) => {
                 let mut roots = RootCertStore::empty();
                 for der in ders {
                     // The API stored only certificates that are valid trust anchors.
@@ -162,14 +151,10 @@ impl UpstreamTls {
                         tracing::warn!(error = %e, "a CA certificate cannot be a trust anchor; left out");
                     }
                 }
-                let config = ClientConfig::builder_with_provider(provider())
-                    .with_safe_default_protocol_versions()
-                    .expect("ring supports the default protocol versions")
-                    .with_root_certificates(roots)
-                    .with_no_client_auth();
-                Arc::new(config)
+                Arc::new(roots)
             }
-        }
+        };
+        Arc::new(verified_config(roots, depth))
     }
 }
 
@@ -258,8 +243,9 @@ pub async fn forward(
             );
         }
         Ok(Err(e)) => {
-            metrics.failed(Failure::of(&e));
-            tracing::warn!(route = %route.id, upstream = %up.authority, error = %e, error.source = ?std::error::Error::source(&e), "upstream request failed");
+            let failure = Failure::of(&e);
+            metrics.failed(failure);
+            tracing::warn!(route = %route.id, upstream = %up.authority, reason = failure.reason(), error = %e, error.source = ?std::error::Error::source(&e), "upstream request failed");
             let what = if e.is_connect() {
                 if up.tls {
                     "cannot connect to the upstream over TLS (refused, or its certificate is not trusted)"

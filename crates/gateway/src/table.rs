@@ -381,13 +381,18 @@ fn matchers(index: usize, r: &Route, regexes: Vec<Regex>) -> Vec<Matcher> {
 }
 
 /// Whom an `https` service's certificate must chain to: not verified (`tls_verify = false`),
-/// the CA certificates it names, or the gateway's roots.
+/// or the CA certificates it names or else the gateway's roots, through at most
+/// `tls_verify_depth` intermediate CAs when set.
 fn trust(org: OrgId, s: &Service, cas: &HashMap<(OrgId, Uuid), &CaCertificate>) -> crate::proxy::Trust {
-    use crate::proxy::Trust;
+    use crate::proxy::{Roots, Trust};
     if !s.tls_verify.unwrap_or(true) {
         return Trust::Unverified;
     }
-    let Some(ids) = s.ca_certificates.as_ref().filter(|ids| !ids.is_empty()) else { return Trust::Default };
+    // The API keeps the depth within 0-64; a larger one stored anyway could only limit less.
+    let depth = s.tls_verify_depth.map(|d| u8::try_from(d).unwrap_or(u8::MAX));
+    let Some(ids) = s.ca_certificates.as_ref().filter(|ids| !ids.is_empty()) else {
+        return Trust::Verified { roots: Roots::Default, depth };
+    };
     let mut ders: Vec<Vec<u8>> = ids
         .iter()
         .filter_map(|id| {
@@ -399,7 +404,7 @@ fn trust(org: OrgId, s: &Service, cas: &HashMap<(OrgId, Uuid), &CaCertificate>) 
         })
         .collect();
     ders.sort_unstable();
-    Trust::Cas(ders)
+    Trust::Verified { roots: Roots::Cas(ders), depth }
 }
 
 impl Table {
@@ -413,7 +418,8 @@ impl Table {
     /// Every table makes its connection pools anew, so after any change (a CA certificate's
     /// PEM replaced, a service's `ca_certificates` edited) new requests never reuse a
     /// connection verified under the old trust; within a table, the pool's key holds the
-    /// trust, so two services to one upstream with different CAs never share connections.
+    /// trust, so two services to one upstream with different CAs or different
+    /// `tls_verify_depth` never share connections.
     pub fn build_with_tls(
         services: Vec<(OrgId, Service)>,
         routes: Vec<(OrgId, Route)>,

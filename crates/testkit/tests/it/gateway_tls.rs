@@ -18,10 +18,13 @@ use tessera_testkit::{Backend, TestApp, spawn_app_with};
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
-/// A certificate authority of the test's own.
+/// A certificate authority of the test's own: a root, or an intermediate CA under one.
 pub struct Ca {
     cert: rcgen::Certificate,
     key: rcgen::KeyPair,
+    /// The intermediate CA certificates from this CA up to its root (this one first; none
+    /// for a root): what a server whose certificate this CA issued sends after its own.
+    intermediates: Vec<CertificateDer<'static>>,
 }
 
 /// A certificate and its key, as PEM and DER.
@@ -29,16 +32,30 @@ pub struct Leaf {
     pub cert_pem: String,
     pub key_pem: String,
     pub der: CertificateDer<'static>,
+    /// The intermediate CA certificates between it and its root, its issuer's first.
+    pub intermediates: Vec<CertificateDer<'static>>,
+}
+
+fn ca_params(name: &str) -> rcgen::CertificateParams {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.distinguished_name.push(rcgen::DnType::CommonName, name);
+    params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::DigitalSignature];
+    params
 }
 
 impl Ca {
     pub fn new(name: &str) -> Ca {
         let key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params.distinguished_name.push(rcgen::DnType::CommonName, name);
-        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::DigitalSignature];
-        Ca { cert: params.self_signed(&key).unwrap(), key }
+        Ca { cert: ca_params(name).self_signed(&key).unwrap(), key, intermediates: vec![] }
+    }
+
+    /// An intermediate CA that this CA issues.
+    pub fn intermediate(&self, name: &str) -> Ca {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = ca_params(name).signed_by(&key, &self.cert, &self.key).unwrap();
+        let intermediates = std::iter::once(cert.der().clone()).chain(self.intermediates.iter().cloned()).collect();
+        Ca { cert, key, intermediates }
     }
 
     /// A CA whose validity ends at `not_after` (Unix seconds) and began ten years before.
@@ -63,7 +80,12 @@ impl Ca {
         let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
         params.distinguished_name.push(rcgen::DnType::CommonName, cn);
         let cert = params.signed_by(&key, &self.cert, &self.key).unwrap();
-        Leaf { cert_pem: cert.pem(), key_pem: key.serialize_pem(), der: cert.der().clone() }
+        Leaf {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            der: cert.der().clone(),
+            intermediates: self.intermediates.clone(),
+        }
     }
 
     /// A client configuration trusting only this CA.
@@ -99,8 +121,8 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     path
 }
 
-/// An HTTPS upstream with `leaf`'s certificate: answers every request with JSON naming the
-/// path and the headers it received.
+/// An HTTPS upstream with `leaf`'s certificate (and its intermediate CAs): answers every
+/// request with JSON naming the path and the headers it received.
 pub async fn tls_upstream(leaf: &Leaf) -> SocketAddr {
     async fn echo(req: Request) -> axum::Json<Value> {
         let headers: serde_json::Map<String, Value> = req
@@ -110,7 +132,7 @@ pub async fn tls_upstream(leaf: &Leaf) -> SocketAddr {
             .collect();
         axum::Json(json!({"path": req.uri().path(), "headers": headers, "upstream": "tls"}))
     }
-    let chain = vec![leaf.der.clone()];
+    let chain = std::iter::once(leaf.der.clone()).chain(leaf.intermediates.iter().cloned()).collect();
     let key = PrivateKeyDer::from_pem_slice(leaf.key_pem.as_bytes()).unwrap();
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()

@@ -11,6 +11,7 @@ mod gateway_ca;
 mod gateway_kong_router;
 mod gateway_refs;
 mod gateway_tls;
+mod gateway_verify_depth;
 mod gateway_ws;
 mod http_errors;
 mod iam;

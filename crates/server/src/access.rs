@@ -143,7 +143,7 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> S::Future {
-        if let Some(slot) = req.extensions().get::<Arc<Slot>>() {
+        if let Some(slot) = req.extensions().get::<crate::extract::RequestContext>().and_then(|c| c.slot.as_ref()) {
             let _ = slot.route.set(self.route);
         }
         self.inner.call(req)

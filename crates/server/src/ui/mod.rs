@@ -32,7 +32,7 @@ use tessera_app::{App, Caller, SignIn};
 
 use crate::config::ServerConfig;
 use crate::error::ApiError;
-use crate::extract::{credential, form_pairs, peer_ip};
+use crate::extract::{config_of, credential, form_pairs, peer_ip};
 
 /// The Content-Security-Policy of every console answer.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; \
@@ -95,10 +95,6 @@ pub struct Ui {
     pub caller: Caller,
     pub csrf: String,
     pub config: Arc<ServerConfig>,
-}
-
-fn config_of(parts: &Parts) -> Arc<ServerConfig> {
-    parts.extensions.get::<Arc<ServerConfig>>().cloned().unwrap_or_default()
 }
 
 /// Where a page that needs a session sends a visitor without one.

@@ -55,7 +55,7 @@ impl std::fmt::Display for Who {
 impl Slot {
     /// Called by the authenticating extractor once the caller is known.
     pub fn set_caller(&self, c: &Caller) {
-        let principal = match &c.principal {
+        let principal = match c.principal() {
             Principal::User { id, .. } => Who::User(*id),
             Principal::Workload { issuer, subject } => Who::Workload(format!("workload:{issuer}:{subject}")),
         };

@@ -20,6 +20,12 @@ pub struct ActionPattern(String);
 
 impl ActionPattern {
     pub fn parse(s: &str) -> Result<Self, String> {
+        Self::check(s)?;
+        Ok(Self(s.to_owned()))
+    }
+
+    /// Whether `s` is an action pattern, without keeping it: [`Self::parse`]'s error if not.
+    pub fn check(s: &str) -> Result<(), String> {
         if s.is_empty() {
             return Err("an action must not be empty".into());
         }
@@ -35,7 +41,7 @@ impl ActionPattern {
                 ));
             }
         }
-        Ok(Self(s.to_owned()))
+        Ok(())
     }
 
     pub fn as_str(&self) -> &str {

@@ -153,17 +153,18 @@ pub fn client_ip(peer: IpAddr, headers: &axum::http::HeaderMap, config: &ServerC
     client
 }
 
-/// A token a request authenticates with, and where it came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Credential {
-    pub token: String,
+/// A token a request authenticates with (borrowed from the request's head), and where it
+/// came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Credential<'a> {
+    pub token: &'a str,
     /// From the session cookie, which a browser sends on cross-site requests too: state
     /// changes carried by it need a same-origin proof (see `csrf`).
     pub from_cookie: bool,
 }
 
 /// The token of a request: the `Authorization: Bearer` header, else the session cookie.
-pub fn credential(parts: &Parts) -> Result<Option<Credential>, ApiError> {
+pub fn credential(parts: &Parts) -> Result<Option<Credential<'_>>, ApiError> {
     if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
         let token = value
             .to_str()
@@ -177,7 +178,7 @@ pub fn credential(parts: &Parts) -> Result<Option<Credential>, ApiError> {
                     "the Authorization header must be 'Bearer <token>'",
                 )
             })?;
-        return Ok(Some(Credential { token: token.to_owned(), from_cookie: false }));
+        return Ok(Some(Credential { token, from_cookie: false }));
     }
     let name = context(parts).map_or("tessera_session", |c| c.config.cookie_name.as_str());
     for value in parts.headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()) {
@@ -186,7 +187,7 @@ pub fn credential(parts: &Parts) -> Result<Option<Credential>, ApiError> {
                 && k == name
                 && !v.is_empty()
             {
-                return Ok(Some(Credential { token: v.to_owned(), from_cookie: true }));
+                return Ok(Some(Credential { token: v, from_cookie: true }));
             }
         }
     }
@@ -205,9 +206,9 @@ impl FromRequestParts<Arc<App>> for Authed {
             ));
         };
         if cred.from_cookie && crate::csrf::is_unsafe(&parts.method) {
-            crate::csrf::check_cookie_request(parts, &config_of(parts), &cred.token)?;
+            crate::csrf::check_cookie_request(parts, &config_of(parts), cred.token)?;
         }
-        let caller = app.authenticate(&cred.token, peer_ip(parts)).await?;
+        let caller = app.authenticate(cred.token, peer_ip(parts)).await?;
         if let Some(slot) = context(parts).and_then(|c| c.slot.as_ref()) {
             slot.set_caller(&caller);
         }
@@ -228,7 +229,7 @@ impl FromRequestParts<Arc<App>> for BearerOrCaller {
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Self::Rejection> {
         let bearer = match credential(parts) {
-            Ok(Some(Credential { token, from_cookie: false })) => Some(token),
+            Ok(Some(Credential { token, from_cookie: false })) => Some(token.to_owned()),
             _ => None,
         };
         let caller = Authed::from_request_parts(parts, app).await.map(|a| a.0);
@@ -294,7 +295,8 @@ pub fn form_value<'a>(text: &'a str, name: &str) -> Option<Cow<'a, str>> {
     form_iter(text).find(|(k, _)| k == name).map(|(_, v)| v)
 }
 
-fn form_iter(text: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
+/// A form's pairs, decoded, borrowing what needs no decoding.
+pub fn form_iter(text: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
     text.split('&').filter(|p| !p.is_empty()).map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         (percent_decode(k), percent_decode(v))
@@ -542,11 +544,13 @@ mod tests {
     fn the_bearer_header_wins_over_the_cookie_and_says_where_the_token_came_from() {
         let config = ServerConfig::default;
         let cookie = ("cookie", "theme=dark; tessera_session=tessera_ls_cookie; other=1");
-        let from_cookie = credential(&parts("10.0.0.1:1", config(), &[cookie])).unwrap().unwrap();
-        assert_eq!(from_cookie, Credential { token: "tessera_ls_cookie".into(), from_cookie: true });
+        let cookie_parts = parts("10.0.0.1:1", config(), &[cookie]);
+        let from_cookie = credential(&cookie_parts).unwrap().unwrap();
+        assert_eq!(from_cookie, Credential { token: "tessera_ls_cookie", from_cookie: true });
         let both = [cookie, ("authorization", "Bearer tessera_ak_header")];
-        let from_header = credential(&parts("10.0.0.1:1", config(), &both)).unwrap().unwrap();
-        assert_eq!(from_header, Credential { token: "tessera_ak_header".into(), from_cookie: false });
+        let both_parts = parts("10.0.0.1:1", config(), &both);
+        let from_header = credential(&both_parts).unwrap().unwrap();
+        assert_eq!(from_header, Credential { token: "tessera_ak_header", from_cookie: false });
         let bad = [cookie, ("authorization", "Basic dXNlcjpwdw==")];
         assert_eq!(credential(&parts("10.0.0.1:1", config(), &bad)).unwrap_err().status, StatusCode::UNAUTHORIZED);
         assert_eq!(credential(&parts("10.0.0.1:1", config(), &[("cookie", "tessera_session=")])).unwrap(), None);

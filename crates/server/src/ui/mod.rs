@@ -114,8 +114,8 @@ impl FromRequestParts<Arc<App>> for Ui {
             Ok(Some(c)) if c.from_cookie => c.token,
             _ => return Err(to_login(parts)),
         };
-        match app.authenticate(&token, peer_ip(parts)).await {
-            Ok(caller) => Ok(Ui { caller, csrf: crate::csrf::token_for(&token), config }),
+        match app.authenticate(token, peer_ip(parts)).await {
+            Ok(caller) => Ok(Ui { caller, csrf: crate::csrf::token_for(token), config }),
             Err(_) => Err(to_login(parts)),
         }
     }

@@ -57,7 +57,7 @@ impl Actor {
             CallerKind::RoleSession { session, .. } => (ActorKind::RoleSession, session.to_string()),
         };
         // A workload is named by its issuer (the id) and its subject (where a user's email goes).
-        let id = match &caller.principal {
+        let id = match caller.principal() {
             Principal::User { id, .. } => id.to_string(),
             Principal::Workload { issuer, .. } => issuer.to_string(),
         };

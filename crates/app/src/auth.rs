@@ -37,9 +37,6 @@ pub enum CallerKind {
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub org_id: OrgId,
-    /// Whom the credential speaks for: a user, or (through a role session assumed with an
-    /// OIDC token) a workload.
-    pub principal: Principal,
     pub kind: CallerKind,
     pub permissions: Arc<PermissionSet>,
     /// The cache entry the caller was authenticated from: what "who is this?" answers from.
@@ -60,14 +57,20 @@ impl std::fmt::Debug for CredentialRef {
 }
 
 impl Caller {
+    /// Whom the credential speaks for: a user, or (through a role session assumed with an
+    /// OIDC token) a workload. Read from the credential's cache entry, not copied per request.
+    pub fn principal(&self) -> &Principal {
+        &self.credential.0.principal
+    }
+
     /// The user behind the credential; `None` for a workload.
     pub fn user_id(&self) -> Option<UserId> {
-        self.principal.user_id()
+        self.principal().user_id()
     }
 
     /// The user's email, or the workload's subject.
     pub fn display_name(&self) -> &str {
-        self.principal.display_name()
+        self.principal().display_name()
     }
 }
 
@@ -81,27 +84,69 @@ enum PermKey {
 const CREDENTIAL_IDLE: std::time::Duration = std::time::Duration::from_secs(600);
 const CREDENTIAL_SHARDS: usize = 32;
 
-/// The credential cache: sharded maps from token digest to the compact entry, about 60 bytes
-/// of table per entry (a general-purpose cache with access-order bookkeeping cost ~250).
-/// Bounded: a full shard drops an arbitrary tenth of its entries; idle entries go in `prune`.
-struct CredentialMap {
-    shards: Vec<std::sync::RwLock<HashMap<TokenDigest, Arc<CachedCredential>>>>,
+/// Bounded sharded maps for the caches every authenticated request reads: a read is one
+/// shard's read lock and a hash lookup, with no bookkeeping (a general-purpose cache records
+/// every read for its eviction policy, which cost several times the lookup). A full shard
+/// drops an arbitrary tenth of its entries; their next use reads the store again.
+struct Shards<K, V> {
+    shards: Vec<std::sync::RwLock<HashMap<K, V>>>,
     per_shard: usize,
+    shard_of: fn(&K) -> usize,
+}
+
+impl<K: Eq + std::hash::Hash + Copy, V: Clone> Shards<K, V> {
+    fn new(capacity: usize, shards: usize, shard_of: fn(&K) -> usize) -> Self {
+        Self {
+            shards: (0..shards).map(|_| std::sync::RwLock::new(HashMap::new())).collect(),
+            per_shard: capacity.div_ceil(shards),
+            shard_of,
+        }
+    }
+
+    fn shard(&self, k: &K) -> &std::sync::RwLock<HashMap<K, V>> {
+        &self.shards[(self.shard_of)(k) % self.shards.len()]
+    }
+
+    fn get(&self, k: &K) -> Option<V> {
+        self.shard(k).read().expect("cache shard").get(k).cloned()
+    }
+
+    fn insert(&self, k: K, v: V) {
+        let mut shard = self.shard(&k).write().expect("cache shard");
+        if shard.len() >= self.per_shard && !shard.contains_key(&k) {
+            let drop: Vec<K> = shard.keys().take(self.per_shard / 10 + 1).copied().collect();
+            for k in drop {
+                shard.remove(&k);
+            }
+        }
+        shard.insert(k, v);
+    }
+
+    fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.read().expect("cache shard").len()).sum()
+    }
+
+    fn retain(&self, mut keep: impl FnMut(&V) -> bool) {
+        for s in &self.shards {
+            s.write().expect("cache shard").retain(|_, v| keep(v));
+        }
+    }
+}
+
+/// The credential cache: token digest to the compact entry, about 60 bytes of table per
+/// entry (a general-purpose cache with access-order bookkeeping cost ~250). Idle entries go
+/// in `prune`.
+struct CredentialMap {
+    map: Shards<TokenDigest, Arc<CachedCredential>>,
     /// Coarse clock for idle tracking (seconds since the map was made).
     born: std::time::Instant,
 }
 
 impl CredentialMap {
     fn new(capacity: usize) -> Self {
-        Self {
-            shards: (0..CREDENTIAL_SHARDS).map(|_| std::sync::RwLock::new(HashMap::new())).collect(),
-            per_shard: capacity.div_ceil(CREDENTIAL_SHARDS),
-            born: std::time::Instant::now(),
-        }
-    }
-
-    fn shard(&self, d: &TokenDigest) -> &std::sync::RwLock<HashMap<TokenDigest, Arc<CachedCredential>>> {
-        &self.shards[usize::from(d.0[0]) % CREDENTIAL_SHARDS]
+        // Digests are uniformly random: their first byte spreads them.
+        let map = Shards::new(capacity, CREDENTIAL_SHARDS, |d: &TokenDigest| usize::from(d.0[0]));
+        Self { map, born: std::time::Instant::now() }
     }
 
     fn tick(&self) -> u32 {
@@ -109,35 +154,34 @@ impl CredentialMap {
     }
 
     fn get(&self, d: &TokenDigest) -> Option<Arc<CachedCredential>> {
-        let hit = self.shard(d).read().expect("credential shard").get(d).cloned()?;
+        let hit = self.map.get(d)?;
         hit.used.store(self.tick(), Ordering::Relaxed);
         Some(hit)
     }
 
     fn insert(&self, d: TokenDigest, c: Arc<CachedCredential>) {
         c.used.store(self.tick(), Ordering::Relaxed);
-        let mut shard = self.shard(&d).write().expect("credential shard");
-        if shard.len() >= self.per_shard && !shard.contains_key(&d) {
-            let drop: Vec<TokenDigest> = shard.keys().take(self.per_shard / 10 + 1).copied().collect();
-            for k in drop {
-                shard.remove(&k);
-            }
-        }
-        shard.insert(d, c);
+        self.map.insert(d, c);
     }
 
     fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.read().expect("credential shard").len()).sum()
+        self.map.len()
     }
 
     fn prune_idle(&self, idle: std::time::Duration) {
         let now = self.tick();
-        for s in &self.shards {
-            s.write()
-                .expect("credential shard")
-                .retain(|_, c| now.saturating_sub(c.used.load(Ordering::Relaxed)) < idle.as_secs() as u32);
-        }
+        self.map.retain(|c| now.saturating_sub(c.used.load(Ordering::Relaxed)) < idle.as_secs() as u32);
     }
+}
+
+/// A permission set, and the permission epoch it was computed under.
+type EpochSet = (u64, Arc<PermissionSet>);
+
+/// The shard of a permission key: the id's last byte, random in both UUID versions (a
+/// time-ordered id's first bytes are its timestamp).
+fn perm_shard(k: &PermKey) -> usize {
+    let (PermKey::User(_, UserId(id)) | PermKey::Role(_, RoleId(id))) = k;
+    usize::from(id.as_bytes()[15])
 }
 
 /// What the cache keeps of a credential: only what authentication needs (about 150 bytes
@@ -214,7 +258,7 @@ impl CachedCredential {
 
 pub struct AuthCache {
     credentials: CredentialMap,
-    permissions: moka::sync::Cache<PermKey, Arc<(u64, Arc<PermissionSet>)>>,
+    permissions: Shards<PermKey, EpochSet>,
     /// Bumped when a user, key or session changes in a way a cached credential must see.
     credential_epoch: AtomicU64,
     /// Bumped when any policy, attachment or group membership changes.
@@ -227,7 +271,8 @@ pub struct AuthCache {
     /// Users the gateway asked about, under the credential epoch (see `App::gateway_user`).
     pub(crate) gateway_users: moka::sync::Cache<(OrgId, UserId), crate::gateway::CachedUser>,
     /// Sessions ended since they were cached, with their expiry (after which they can go).
-    ended: Mutex<HashMap<SessionId, Timestamp>>,
+    /// Read by every session-authenticated request, written when one ends.
+    ended: std::sync::RwLock<HashMap<SessionId, Timestamp>>,
     /// False while the store's change feed is down: changes made elsewhere could be missed,
     /// so every request reads the store.
     trusted: std::sync::atomic::AtomicBool,
@@ -261,10 +306,10 @@ impl AuthCache {
     pub fn new() -> Self {
         Self {
             credentials: CredentialMap::new(1_000_000),
-            permissions: moka::sync::Cache::builder().max_capacity(100_000).build(),
+            permissions: Shards::new(100_000, 16, perm_shard),
             credential_epoch: AtomicU64::new(0),
             permission_epoch: AtomicU64::new(0),
-            ended: Mutex::new(HashMap::new()),
+            ended: std::sync::RwLock::new(HashMap::new()),
             gateway_keys: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(crate::gateway::GATEWAY_KEY_TTL)
@@ -326,18 +371,17 @@ impl AuthCache {
     }
 
     pub fn session_ended(&self, id: SessionId, expires: Timestamp) {
-        let mut ended = self.ended.lock().expect("ended-set lock");
-        ended.insert(id, expires);
+        self.ended.write().expect("ended-set lock").insert(id, expires);
     }
 
     pub fn is_ended(&self, id: SessionId) -> bool {
-        self.ended.lock().expect("ended-set lock").contains_key(&id)
+        self.ended.read().expect("ended-set lock").contains_key(&id)
     }
 
     /// Drops remembered ends of sessions that have expired anyway, and activity too old to
     /// matter.
     pub fn prune(&self, now: Timestamp) {
-        self.ended.lock().expect("ended-set lock").retain(|_, exp| *exp > now);
+        self.ended.write().expect("ended-set lock").retain(|_, exp| *exp > now);
         self.credentials.prune_idle(CREDENTIAL_IDLE);
         for shard in &self.activity {
             shard.lock().expect("activity lock").retain(|_, a| now.0 - a.seen < ACTIVITY_HORIZON);
@@ -393,7 +437,6 @@ impl App {
                 let permissions = self.user_permissions(cached.org_id, user).await?;
                 Ok(Caller {
                     org_id: cached.org_id,
-                    principal: cached.principal.clone(),
                     kind: CallerKind::ApiKey(id),
                     permissions,
                     credential: CredentialRef(Arc::clone(&cached)),
@@ -441,13 +484,7 @@ impl App {
                         None => return Err(unauthorized()),
                     },
                 };
-                Ok(Caller {
-                    org_id: cached.org_id,
-                    principal: cached.principal.clone(),
-                    kind,
-                    permissions,
-                    credential: CredentialRef(Arc::clone(&cached)),
-                })
+                Ok(Caller { org_id: cached.org_id, kind, permissions, credential: CredentialRef(Arc::clone(&cached)) })
             }
         }
     }
@@ -529,7 +566,7 @@ impl App {
             PermKey::Role(org, role) => self.store.role_policy_documents(org, role).await?,
         };
         let set = Arc::new(PermissionSet::from_documents(&docs));
-        self.cache.permissions.insert(key, Arc::new((epoch, Arc::clone(&set))));
+        self.cache.permissions.insert(key, (epoch, Arc::clone(&set)));
         Ok(set)
     }
 
@@ -636,11 +673,11 @@ mod tests {
         }
         assert!(map.len() <= 320, "bounded: {} entries", map.len());
         assert!(map.len() >= 320 - 32, "a full shard drops a tenth, not everything: {}", map.len());
-        for shard in &map.shards {
+        for shard in &map.map.shards {
             assert!(shard.read().unwrap().len() <= 10);
         }
         // Replacing an entry of a full shard evicts nothing.
-        let full: Vec<TokenDigest> = map.shards[0].read().unwrap().keys().copied().collect();
+        let full: Vec<TokenDigest> = map.map.shards[0].read().unwrap().keys().copied().collect();
         assert_eq!(full.len(), 10);
         map.insert(full[0], entry(full[0]));
         assert!(full.iter().all(|d| map.get(d).is_some()));
@@ -654,8 +691,8 @@ mod tests {
         let (idle, busy) = (digest(1), digest(2));
         map.insert(idle, entry(idle));
         map.insert(busy, entry(busy));
-        map.shard(&idle).read().unwrap()[&idle].used.store(1_000 - 601, Ordering::Relaxed);
-        map.shard(&busy).read().unwrap()[&busy].used.store(1_000 - 601, Ordering::Relaxed);
+        map.map.get(&idle).unwrap().used.store(1_000 - 601, Ordering::Relaxed);
+        map.map.get(&busy).unwrap().used.store(1_000 - 601, Ordering::Relaxed);
         // Used again just now: no longer idle.
         assert!(map.get(&busy).is_some());
         map.prune_idle(CREDENTIAL_IDLE);

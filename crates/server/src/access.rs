@@ -55,7 +55,7 @@ impl std::fmt::Display for Who {
 impl Slot {
     /// Called by the authenticating extractor once the caller is known.
     pub fn set_caller(&self, c: &Caller) {
-        let principal = match &c.principal {
+        let principal = match c.principal() {
             Principal::User { id, .. } => Who::User(*id),
             Principal::Workload { issuer, subject } => Who::Workload(format!("workload:{issuer}:{subject}")),
         };
@@ -143,7 +143,7 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> S::Future {
-        if let Some(slot) = req.extensions().get::<Arc<Slot>>() {
+        if let Some(slot) = req.extensions().get::<crate::extract::RequestContext>().and_then(|c| c.slot.as_ref()) {
             let _ = slot.route.set(self.route);
         }
         self.inner.call(req)

@@ -132,11 +132,8 @@ fn same_origin(a: &str, b: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::net::SocketAddr;
-
-    use axum::extract::ConnectInfo;
-
     use super::*;
+    use crate::extract::RequestContext;
 
     fn parts(peer: &str, headers: &[(&str, &str)]) -> Parts {
         let mut req = axum::http::Request::builder().method(Method::POST).uri("/v2/users");
@@ -144,7 +141,8 @@ mod tests {
             req = req.header(*k, *v);
         }
         let (mut parts, ()) = req.body(()).unwrap().into_parts();
-        parts.extensions.insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
+        let context = RequestContext::new(Some(peer.parse().unwrap()), &parts.headers, Default::default());
+        parts.extensions.insert(context);
         parts
     }
 

@@ -2,10 +2,10 @@
 //! bearer authentication, paging, and typed ids from the path.
 
 use std::borrow::Cow;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
@@ -82,33 +82,65 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 /// The authenticated caller of a request.
 pub struct Authed(pub Caller);
 
-/// The TCP peer's address.
-pub fn peer_addr(parts: &Parts) -> Option<std::net::IpAddr> {
-    connected_ip(&parts.extensions)
+/// What the edge learned about a request before routing, kept as the request's one
+/// extension of ours: the peer and the client it decided on, the server's configuration and
+/// the access line's slot. (They were three extensions, each a boxed entry in a map that then
+/// grew, on every request.)
+#[derive(Clone)]
+pub struct RequestContext {
+    /// The TCP peer, canonical (a v4-mapped v6 address as v4); `None` for a request made
+    /// in-process without one.
+    pub peer: Option<IpAddr>,
+    /// The client: the peer, or, when the peer is a trusted proxy, the nearest untrusted
+    /// address in `X-Forwarded-For` (see [`client_ip`]). Decided once, before routing.
+    pub client: Option<IpAddr>,
+    pub config: Arc<ServerConfig>,
+    /// The access line's slot, when the access log is on.
+    pub slot: Option<Arc<crate::access::Slot>>,
 }
 
-fn connected_ip(extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
-    extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_canonical())
+impl RequestContext {
+    /// The context of a request from `peer` with these headers.
+    pub fn new(peer: Option<SocketAddr>, headers: &axum::http::HeaderMap, config: Arc<ServerConfig>) -> Self {
+        let peer = peer.map(|p| p.ip().to_canonical());
+        let client = peer.map(|p| client_ip(p, headers, &config));
+        Self { peer, client, config, slot: None }
+    }
+}
+
+/// The request's context, when the edge made one (it always does for a served request).
+pub fn context(parts: &Parts) -> Option<&RequestContext> {
+    parts.extensions.get::<RequestContext>()
+}
+
+/// The server's configuration for a request (the defaults outside the edge).
+pub fn config_of(parts: &Parts) -> Arc<ServerConfig> {
+    context(parts).map(|c| Arc::clone(&c.config)).unwrap_or_default()
+}
+
+/// The TCP peer's address.
+pub fn peer_addr(parts: &Parts) -> Option<IpAddr> {
+    context(parts)?.peer
 }
 
 /// The client's address: the TCP peer, or, when the peer is a trusted proxy, the nearest
 /// untrusted address in `X-Forwarded-For`.
-pub fn peer_ip(parts: &Parts) -> Option<std::net::IpAddr> {
-    client_ip(&parts.headers, &parts.extensions)
+pub fn peer_ip(parts: &Parts) -> Option<IpAddr> {
+    context(parts)?.client
 }
 
-/// [`peer_ip`] of a request's headers and extensions.
-pub fn client_ip(headers: &axum::http::HeaderMap, extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
-    let peer = connected_ip(extensions)?;
-    let Some(config) = extensions.get::<Arc<ServerConfig>>() else { return Some(peer) };
+/// The client behind `peer` (canonical): `peer` itself unless it is a trusted proxy, else the
+/// nearest address in `X-Forwarded-For` that is not one (a hop that is not an address stops
+/// the walk).
+pub fn client_ip(peer: IpAddr, headers: &axum::http::HeaderMap, config: &ServerConfig) -> IpAddr {
     if !config.is_trusted_proxy(peer) {
-        return Some(peer);
+        return peer;
     }
     // The hops, nearest first: the last value's last entry is the proxy's own peer.
     let mut client = peer;
     let values = headers.get_all("x-forwarded-for").iter().rev().filter_map(|v| v.to_str().ok());
     for hop in values.flat_map(|v| v.rsplit(',')) {
-        match hop.trim().parse::<std::net::IpAddr>() {
+        match hop.trim().parse::<IpAddr>() {
             Ok(ip) => {
                 client = ip.to_canonical();
                 if !config.is_trusted_proxy(client) {
@@ -118,20 +150,21 @@ pub fn client_ip(headers: &axum::http::HeaderMap, extensions: &axum::http::Exten
             Err(_) => break,
         }
     }
-    Some(client)
+    client
 }
 
-/// A token a request authenticates with, and where it came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Credential {
-    pub token: String,
+/// A token a request authenticates with (borrowed from the request's head), and where it
+/// came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Credential<'a> {
+    pub token: &'a str,
     /// From the session cookie, which a browser sends on cross-site requests too: state
     /// changes carried by it need a same-origin proof (see `csrf`).
     pub from_cookie: bool,
 }
 
 /// The token of a request: the `Authorization: Bearer` header, else the session cookie.
-pub fn credential(parts: &Parts) -> Result<Option<Credential>, ApiError> {
+pub fn credential(parts: &Parts) -> Result<Option<Credential<'_>>, ApiError> {
     if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
         let token = value
             .to_str()
@@ -145,16 +178,16 @@ pub fn credential(parts: &Parts) -> Result<Option<Credential>, ApiError> {
                     "the Authorization header must be 'Bearer <token>'",
                 )
             })?;
-        return Ok(Some(Credential { token: token.to_owned(), from_cookie: false }));
+        return Ok(Some(Credential { token, from_cookie: false }));
     }
-    let name = parts.extensions.get::<Arc<ServerConfig>>().map(|c| c.cookie_name.as_str()).unwrap_or("tessera_session");
+    let name = context(parts).map_or("tessera_session", |c| c.config.cookie_name.as_str());
     for value in parts.headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()) {
         for pair in value.split(';') {
             if let Some((k, v)) = pair.trim().split_once('=')
                 && k == name
                 && !v.is_empty()
             {
-                return Ok(Some(Credential { token: v.to_owned(), from_cookie: true }));
+                return Ok(Some(Credential { token: v, from_cookie: true }));
             }
         }
     }
@@ -173,12 +206,10 @@ impl FromRequestParts<Arc<App>> for Authed {
             ));
         };
         if cred.from_cookie && crate::csrf::is_unsafe(&parts.method) {
-            let default = ServerConfig::default();
-            let config = parts.extensions.get::<Arc<ServerConfig>>().map_or(&default, |c| &**c);
-            crate::csrf::check_cookie_request(parts, config, &cred.token)?;
+            crate::csrf::check_cookie_request(parts, &config_of(parts), cred.token)?;
         }
-        let caller = app.authenticate(&cred.token, peer_ip(parts)).await?;
-        if let Some(slot) = parts.extensions.get::<Arc<crate::access::Slot>>() {
+        let caller = app.authenticate(cred.token, peer_ip(parts)).await?;
+        if let Some(slot) = context(parts).and_then(|c| c.slot.as_ref()) {
             slot.set_caller(&caller);
         }
         Ok(Authed(caller))
@@ -198,7 +229,7 @@ impl FromRequestParts<Arc<App>> for BearerOrCaller {
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Self::Rejection> {
         let bearer = match credential(parts) {
-            Ok(Some(Credential { token, from_cookie: false })) => Some(token),
+            Ok(Some(Credential { token, from_cookie: false })) => Some(token.to_owned()),
             _ => None,
         };
         let caller = Authed::from_request_parts(parts, app).await.map(|a| a.0);
@@ -214,9 +245,7 @@ impl<S: Send + Sync> FromRequestParts<S> for SameOrigin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let default = ServerConfig::default();
-        let config = parts.extensions.get::<Arc<ServerConfig>>().map_or(&default, |c| &**c);
-        crate::csrf::check_origin(parts, config)?;
+        crate::csrf::check_origin(parts, &config_of(parts))?;
         Ok(SameOrigin)
     }
 }
@@ -266,7 +295,8 @@ pub fn form_value<'a>(text: &'a str, name: &str) -> Option<Cow<'a, str>> {
     form_iter(text).find(|(k, _)| k == name).map(|(_, v)| v)
 }
 
-fn form_iter(text: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
+/// A form's pairs, decoded, borrowing what needs no decoding.
+pub fn form_iter(text: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
     text.split('&').filter(|p| !p.is_empty()).map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         (percent_decode(k), percent_decode(v))
@@ -436,7 +466,18 @@ pub fn body_id<T: std::str::FromStr>(field: &str, raw: &str) -> Result<T, ApiErr
 }
 
 /// The client's address, as [`peer_ip`] decides it.
-pub struct ClientIp(pub Option<std::net::IpAddr>);
+pub struct ClientIp(pub Option<IpAddr>);
+
+/// The server's configuration, as [`config_of`] gives it.
+pub struct Config(pub Arc<ServerConfig>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Config {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Config(config_of(parts)))
+    }
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = ApiError;
@@ -458,8 +499,8 @@ mod tests {
             req = req.header(*k, *v);
         }
         let (mut parts, ()) = req.body(()).unwrap().into_parts();
-        parts.extensions.insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
-        parts.extensions.insert(Arc::new(config));
+        let context = RequestContext::new(Some(peer.parse().unwrap()), &parts.headers, Arc::new(config));
+        parts.extensions.insert(context);
         parts
     }
 
@@ -503,11 +544,13 @@ mod tests {
     fn the_bearer_header_wins_over_the_cookie_and_says_where_the_token_came_from() {
         let config = ServerConfig::default;
         let cookie = ("cookie", "theme=dark; tessera_session=tessera_ls_cookie; other=1");
-        let from_cookie = credential(&parts("10.0.0.1:1", config(), &[cookie])).unwrap().unwrap();
-        assert_eq!(from_cookie, Credential { token: "tessera_ls_cookie".into(), from_cookie: true });
+        let cookie_parts = parts("10.0.0.1:1", config(), &[cookie]);
+        let from_cookie = credential(&cookie_parts).unwrap().unwrap();
+        assert_eq!(from_cookie, Credential { token: "tessera_ls_cookie", from_cookie: true });
         let both = [cookie, ("authorization", "Bearer tessera_ak_header")];
-        let from_header = credential(&parts("10.0.0.1:1", config(), &both)).unwrap().unwrap();
-        assert_eq!(from_header, Credential { token: "tessera_ak_header".into(), from_cookie: false });
+        let both_parts = parts("10.0.0.1:1", config(), &both);
+        let from_header = credential(&both_parts).unwrap().unwrap();
+        assert_eq!(from_header, Credential { token: "tessera_ak_header", from_cookie: false });
         let bad = [cookie, ("authorization", "Basic dXNlcjpwdw==")];
         assert_eq!(credential(&parts("10.0.0.1:1", config(), &bad)).unwrap_err().status, StatusCode::UNAUTHORIZED);
         assert_eq!(credential(&parts("10.0.0.1:1", config(), &[("cookie", "tessera_session=")])).unwrap(), None);

@@ -3,10 +3,11 @@
 //!
 //! 1. the request id (a client-sent `X-Request-Id` is kept, else one is made), echoed on the
 //!    answer;
-//! 2. the server's configuration, as a request extension for the extractors;
+//! 2. the request's context (peer, client address, the server's configuration, the access
+//!    line's slot) as one request extension for the extractors;
 //! 3. the head limits (target, header fields and bytes, declared body length): a request over
 //!    one is refused in JSON, and its connection closed, before routing;
-//! 4. the access log's slot and clock, when the access log is on;
+//! 4. the access log's slot, when the access log is on;
 //! 5. the audit scope (client address and request id for the events a change causes);
 //! 6. panic recovery: a handler that panics answers a JSON 500, and the server keeps serving;
 //! 7. the JSON error net ([`crate::error::json_errors`]) for refusals the framework makes itself.
@@ -18,6 +19,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -25,13 +27,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
 
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::http::{HeaderName, HeaderValue, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::access;
 use crate::config::ServerConfig;
 use crate::error::ApiError;
-use crate::extract::MAX_BODY;
+use crate::extract::{MAX_BODY, RequestContext};
 
 /// The request id header, read from the client and echoed on every answer.
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -108,7 +111,24 @@ where
         self.inner.poll_ready(cx)
     }
 
+    /// A request as hyper hands it over carries no peer: [`Edge::call_from`] is what the
+    /// listener calls. This is for in-process callers, which may name the peer the axum way.
     fn call(&mut self, req: Request<B>) -> Self::Future {
+        let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+        self.call_from(peer, req)
+    }
+}
+
+impl<S> Edge<S>
+where
+    S: tower::Service<Request<Body>, Response = Response, Error = Infallible>,
+{
+    /// Serves a request that came from `peer`.
+    pub fn call_from<B>(&mut self, peer: Option<SocketAddr>, req: Request<B>) -> EdgeFuture<S::Future>
+    where
+        B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
         let mut req = req.map(Body::new);
         let shared = &*self.shared;
         // A made id is not added to the request's headers (that would grow hyper's exactly
@@ -119,19 +139,20 @@ where
             .filter(|v| tessera_domain::audit::is_plain_request_id(v.as_bytes()))
             .cloned()
             .unwrap_or_else(|| shared.ids.make());
-        req.extensions_mut().insert(Arc::clone(&shared.config));
+        let mut context = RequestContext::new(peer, req.headers(), Arc::clone(&shared.config));
         // The id as the audit trail keeps it (the access line reads the same from the header).
         let id_text = id_text(&request_id).to_owned();
         let log = shared.access_log.then(|| {
             let slot = Arc::new(access::Slot::default());
-            req.extensions_mut().insert(Arc::clone(&slot));
+            context.slot = Some(Arc::clone(&slot));
             access::Pending::new(slot, req.method().clone(), request_id.clone())
         });
+        let ip = context.client;
+        req.extensions_mut().insert(context);
         let tail = Tail { request_id, log };
         if let Some(refusal) = head_limits(&req, &shared.config) {
             return EdgeFuture::Done { res: Some(tail.finish(refusal)) };
         }
-        let ip = crate::extract::client_ip(req.headers(), req.extensions());
         match catch_unwind(AssertUnwindSafe(|| self.inner.call(req))) {
             Ok(fut) => EdgeFuture::Inner { fut: tessera_app::audit::request_scope(ip, id_text, fut), tail: Some(tail) },
             Err(_) => EdgeFuture::Done { res: Some(tail.finish(panicked())) },

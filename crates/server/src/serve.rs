@@ -17,10 +17,8 @@
 //! [`HYPER_INLINE_FIELDS`], left unset, otherwise (a request between the two gets our JSON
 //! 431). Either way the status is 431 and nothing past the limit reaches a handler.
 use std::future::Future;
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
@@ -74,10 +72,9 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let api = api.clone();
-        let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-            req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+        let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
             // The router is always ready (its `poll_ready` answers at once): call it directly.
-            tower::Service::call(&mut api.clone(), req)
+            api.clone().call_from(Some(peer), req)
         });
         let Some(acceptor) = &tls else {
             let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));

@@ -1,10 +1,9 @@
 //! Handlers for assuming roles and for the assumed-role sessions that result.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::json::Json;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use tessera_api_types as wire;
 use tessera_app::{App, AssumeInput, WebIdentityAssume};
@@ -12,7 +11,7 @@ use tessera_domain::user;
 
 use crate::convert::{assumed_view, meta, parse_ip, session_policy};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Authed, BearerOrCaller, Body, Paging, body_id, path_id};
+use crate::extract::{Authed, BearerOrCaller, Body, ClientIp, Paging, body_id, path_id};
 
 type S = State<Arc<App>>;
 
@@ -21,7 +20,7 @@ type S = State<Arc<App>>;
 /// `oidc_issuer_id` instead of `user_id`).
 pub async fn assume(
     State(app): S,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     who: BearerOrCaller,
     Body(b): Body<wire::AssumeRequest>,
 ) -> ApiResult<(StatusCode, Json<wire::AssumedRoleEnvelope>)> {
@@ -51,7 +50,7 @@ pub async fn assume(
             auth_method,
             duration: b.duration,
             ip_address: ip,
-            source_ip: Some(peer.ip().to_canonical()),
+            source_ip: client,
             policy: session_policy(b.policy.clone())?,
             // The issuer names the organization.
             organization: None,
@@ -66,7 +65,7 @@ pub async fn assume(
             auth_method,
             duration: b.duration,
             ip_address: ip,
-            source_ip: Some(peer.ip().to_canonical()),
+            source_ip: client,
             policy: session_policy(b.policy.clone())?,
         };
         app.assume_role(&c, input).await?

@@ -1,11 +1,10 @@
 //! Handlers for login sessions, session administration, limits, introspection and
 //! forward-auth.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::json::Json;
-use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tessera_api_types as wire;
@@ -17,8 +16,8 @@ use crate::config::ServerConfig;
 use crate::convert::{SessionEnvelopeJson, SessionJson, iam_session_view, login_lock_view};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{
-    Authed, Body, ClientIp, FormContent, SameOrigin, body_id, credential, form_pairs, form_value, path_id, peer_ip,
-    record_query_options,
+    Authed, Body, ClientIp, Config, FormContent, SameOrigin, body_id, context, credential, form_iter, form_pairs,
+    form_value, path_id, peer_addr, peer_ip, record_query_options,
 };
 
 type S = State<Arc<App>>;
@@ -38,7 +37,7 @@ fn cookie(config: &ServerConfig, name: &str, value: &str, max_age: i64, http_onl
 
 pub async fn sign_in(
     State(app): S,
-    axum::Extension(config): axum::Extension<Arc<ServerConfig>>,
+    Config(config): Config,
     _: SameOrigin,
     ClientIp(ip): ClientIp,
     Body(b): Body<wire::SignInRequest>,
@@ -62,11 +61,7 @@ pub async fn current(State(app): S, Authed(c): Authed) -> ApiResult<Response> {
     Ok(Json(SessionEnvelopeJson::of(&s)).into_response())
 }
 
-pub async fn sign_out(
-    State(app): S,
-    axum::Extension(config): axum::Extension<Arc<ServerConfig>>,
-    Authed(c): Authed,
-) -> ApiResult<Response> {
+pub async fn sign_out(State(app): S, Config(config): Config, Authed(c): Authed) -> ApiResult<Response> {
     app.sign_out(&c).await?;
     let mut res = StatusCode::NO_CONTENT.into_response();
     res.headers_mut().append(header::SET_COOKIE, cookie(&config, &config.cookie_name, "", 0, true));
@@ -178,25 +173,23 @@ pub async fn introspect(
 /// Forward-auth for nginx `auth_request` and Traefik ForwardAuth: 200 with identity headers
 /// when the forwarded request carries a valid token (header or cookie), else 401. Only
 /// trusted proxies may ask.
-pub async fn forward_auth(
-    State(app): S,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request,
-) -> ApiResult<Response> {
+pub async fn forward_auth(State(app): S, req: Request) -> ApiResult<Response> {
     let (parts, _) = req.into_parts();
-    let allowed = parts.extensions.get::<Arc<ServerConfig>>().is_some_and(|c| c.may_forward_auth(peer.ip()));
+    let peer = peer_addr(&parts);
+    let allowed = context(&parts).zip(peer).is_some_and(|(c, peer)| c.config.may_forward_auth(peer));
     if !allowed {
+        let who = peer.map_or_else(|| "a caller without an address".to_owned(), |p| p.to_string());
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
-            format!("{} may not ask for forward-auth; add it to --trusted-proxy", peer.ip()),
+            format!("{who} may not ask for forward-auth; add it to --trusted-proxy"),
         ));
     }
     // A read-only check for a proxy, never a state change: the cookie needs no CSRF proof.
     let Some(token) = credential(&parts)?.map(|c| c.token) else {
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "no session token or API key"));
     };
-    let caller = app.authenticate(&token, peer_ip(&parts)).await?;
+    let caller = app.authenticate(token, peer_ip(&parts)).await?;
     let mut res = StatusCode::OK.into_response();
     let h = res.headers_mut();
     // Each id is formatted straight into its header value (no `String` in between).
@@ -293,17 +286,17 @@ fn apply_option(query: &str) -> ApiResult<Option<String>> {
 /// of evaluating policies themselves; it is also the cheapest authenticated call.
 /// The answer of `GET /v2/auth/check`: the request was allowed.
 #[derive(serde::Serialize)]
-pub struct Allowed {
+pub struct Allowed<'a> {
     allowed: bool,
-    action: String,
-    resource: String,
+    action: &'a str,
+    resource: &'a str,
 }
 
-pub async fn check(Authed(c): Authed, uri: axum::http::Uri) -> ApiResult<Json<Allowed>> {
+pub async fn check(Authed(c): Authed, uri: axum::http::Uri) -> ApiResult<Response> {
     let mut action = None;
-    let mut resource = "*".to_owned();
-    for (k, v) in form_pairs(uri.query().unwrap_or("")) {
-        match k.as_str() {
+    let mut resource = std::borrow::Cow::Borrowed("*");
+    for (k, v) in form_iter(uri.query().unwrap_or("")) {
+        match &*k {
             "action" => action = Some(v),
             "resource" => resource = v,
             _ => {}
@@ -312,7 +305,7 @@ pub async fn check(Authed(c): Authed, uri: axum::http::Uri) -> ApiResult<Json<Al
     let action = action
         .filter(|a| !a.is_empty())
         .ok_or_else(|| ApiError::invalid("action", "action: required, e.g. ?action=iam.role.Read"))?;
-    tessera_domain::policy::ActionPattern::parse(&action).map_err(|m| ApiError::invalid("action", m))?;
+    tessera_domain::policy::ActionPattern::check(&action).map_err(|m| ApiError::invalid("action", m))?;
     c.authorize(&action, &resource)?;
-    Ok(Json(Allowed { allowed: true, action, resource }))
+    Ok(Json(Allowed { allowed: true, action: &action, resource: &resource }).into_response())
 }

@@ -15,11 +15,10 @@
 //! - `SecretAccessKey` is derived from the session token (HMAC-SHA256 under a fixed label), so
 //!   nothing more is stored; Tessera accepts no SigV4 signature, so it grants nothing alone.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -28,7 +27,7 @@ use tessera_app::{App, AppError, AssumeInput, AssumedSession, WebIdentityAssume}
 use tessera_domain::ids::{OidcIssuerId, OrgId, RoleId};
 use tessera_domain::session::Session;
 
-use crate::extract::{Authed, form_pairs};
+use crate::extract::{Authed, ClientIp, form_pairs};
 
 /// The XML namespace every STS answer carries.
 const NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
@@ -166,7 +165,7 @@ fn parse_duration(p: &Params) -> Result<Option<i64>, StsError> {
 /// `POST /v2/assumed-roles/compatibility/aws/sts` (the form may also come as a query string).
 pub async fn sts(
     State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     uri: Uri,
     caller: Result<Authed, crate::error::ApiError>,
     body: Bytes,
@@ -175,7 +174,6 @@ pub async fn sts(
     let mut pairs = form_pairs(uri.query().unwrap_or(""));
     pairs.extend(form_pairs(&String::from_utf8_lossy(&body)));
     let params = Params(pairs);
-    let peer = peer.ip().to_canonical();
     if let Err(e) = &caller
         && e.code == "cross_site_request"
     {
@@ -185,8 +183,8 @@ pub async fn sts(
         return e.into_response();
     }
     let answer = match params.get("Action") {
-        Some("AssumeRole") => assume_role(&app, caller, &params, peer).await,
-        Some("AssumeRoleWithWebIdentity") => assume_role_with_web_identity(&app, &params, peer).await,
+        Some("AssumeRole") => assume_role(&app, caller, &params, client).await,
+        Some("AssumeRoleWithWebIdentity") => assume_role_with_web_identity(&app, &params, client).await,
         Some(other) => Err(StsError::new(
             StatusCode::BAD_REQUEST,
             "InvalidAction",
@@ -204,7 +202,7 @@ async fn assume_role(
     app: &App,
     caller: Result<Authed, crate::error::ApiError>,
     p: &Params,
-    peer: std::net::IpAddr,
+    client: Option<std::net::IpAddr>,
 ) -> Result<Granted, StsError> {
     let Authed(caller) = caller.map_err(|e| {
         StsError::new(
@@ -233,14 +231,18 @@ async fn assume_role(
         auth_method: "api_key".into(),
         duration,
         ip_address: None,
-        source_ip: Some(peer),
+        source_ip: client,
         policy: sts_policy(p)?,
     };
     let assumed = app.assume_role(&caller, input).await.map_err(|e| StsError::from_app(e, false))?;
     Ok(Granted { action: "AssumeRole", assumed, org, extra: String::new() })
 }
 
-async fn assume_role_with_web_identity(app: &App, p: &Params, peer: std::net::IpAddr) -> Result<Granted, StsError> {
+async fn assume_role_with_web_identity(
+    app: &App,
+    p: &Params,
+    client: Option<std::net::IpAddr>,
+) -> Result<Granted, StsError> {
     let token = p.required("WebIdentityToken")?;
     let (org, role) = parse_role_arn(p.required("RoleArn")?)?;
     let session_name = parse_session_name(p.required("RoleSessionName")?)?;
@@ -264,7 +266,7 @@ async fn assume_role_with_web_identity(app: &App, p: &Params, peer: std::net::Ip
         auth_method: "oidc".into(),
         duration,
         ip_address: None,
-        source_ip: Some(peer),
+        source_ip: client,
         policy: sts_policy(p)?,
         // An ARN naming another organization than the issuer's is refused before any session
         // exists.

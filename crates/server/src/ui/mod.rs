@@ -32,7 +32,7 @@ use tessera_app::{App, Caller, SignIn};
 
 use crate::config::ServerConfig;
 use crate::error::ApiError;
-use crate::extract::{credential, form_pairs, peer_ip};
+use crate::extract::{config_of, credential, form_pairs, peer_ip};
 
 /// The Content-Security-Policy of every console answer.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; \
@@ -97,10 +97,6 @@ pub struct Ui {
     pub config: Arc<ServerConfig>,
 }
 
-fn config_of(parts: &Parts) -> Arc<ServerConfig> {
-    parts.extensions.get::<Arc<ServerConfig>>().cloned().unwrap_or_default()
-}
-
 /// Where a page that needs a session sends a visitor without one.
 fn to_login(parts: &Parts) -> Response {
     let here = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/ui/sessions");
@@ -118,8 +114,8 @@ impl FromRequestParts<Arc<App>> for Ui {
             Ok(Some(c)) if c.from_cookie => c.token,
             _ => return Err(to_login(parts)),
         };
-        match app.authenticate(&token, peer_ip(parts)).await {
-            Ok(caller) => Ok(Ui { caller, csrf: crate::csrf::token_for(&token), config }),
+        match app.authenticate(token, peer_ip(parts)).await {
+            Ok(caller) => Ok(Ui { caller, csrf: crate::csrf::token_for(token), config }),
             Err(_) => Err(to_login(parts)),
         }
     }

@@ -175,6 +175,60 @@ async fn forwarded_for_counts_only_when_the_peer_is_a_trusted_proxy() {
     assert_eq!(sign_in_address(&behind, "10.0.0.2:5000", "198.51.100.7").await, "10.0.0.2");
 }
 
+/// A role trust's IP condition is checked against the client as sign-in and IP-bound tokens
+/// see it: behind a trusted proxy, the forwarded address. Checked against the proxy's own
+/// address, an internal range would let everyone behind an internal proxy in.
+#[tokio::test]
+async fn role_trust_ip_conditions_see_the_client_behind_a_trusted_proxy_not_the_proxy() {
+    let f = fixture().await;
+    let proxy = ServerConfig { trusted_proxies: vec!["10.0.0.1/32".parse().unwrap()], ..Default::default() };
+    let r = router_with(f.app.clone(), proxy);
+    let org = f.app.authenticate(ADMIN_KEY, None).await.unwrap().org_id;
+    let user = admin_user(&r, "lee@example.com").await;
+    let (s, _, role) = call(Method::POST, "/v2/roles")
+        .bearer(ADMIN_KEY)
+        .json(json!({"name": "ops", "role_type": "assumable"}))
+        .send(&r)
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{role}");
+    let role = role["role"]["id"].as_str().unwrap().to_owned();
+    let trust = json!({"role_id": role, "trusted_user_id": user, "conditions": {"ip_address": ["10.0.0.0/8"]}});
+    let (s, _, body) = call(Method::POST, "/v2/role-trusts").bearer(ADMIN_KEY).json(trust).send(&r).await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let (_, _, signed) = call(Method::POST, "/v2/sessions")
+        .json(json!({"email": "lee@example.com", "password": PASSWORD}))
+        .send(&r)
+        .await;
+    let token = signed["token"].as_str().unwrap().to_owned();
+    let assume = |client: &str| {
+        call(Method::POST, "/v2/assumed-roles/assume")
+            .from("10.0.0.1:5000")
+            .header("x-forwarded-for", client)
+            .bearer(&token)
+            .json(json!({"user_id": user, "role_id": role, "session_name": "s1", "duration": 900}))
+    };
+    let (s, _, body) = assume("198.51.100.7").send(&r).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "the proxy is inside 10.0.0.0/8, the client is not: {body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("198.51.100.7"), "{body}");
+    let (s, _, body) = assume("10.2.3.4").send(&r).await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    assert_eq!(body["assumed_role_session"]["source_ip"], "10.2.3.4", "{body}");
+
+    // The STS form of the same call decides the same way.
+    let sts = |client: &str| {
+        let q = format!(
+            "/v2/assumed-roles/compatibility/aws/sts?Action=AssumeRole&RoleArn=arn:aws:iam::{org}:role/{role}\
+             &RoleSessionName=s2&DurationSeconds=900"
+        );
+        call(Method::POST, &q).from("10.0.0.1:5000").header("x-forwarded-for", client).bearer(&token)
+    };
+    let (s, _, xml) = sts("198.51.100.7").send_text(&r).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{xml}");
+    assert!(xml.contains("198.51.100.7"), "{xml}");
+    let (s, _, xml) = sts("10.2.3.4").send_text(&r).await;
+    assert_eq!(s, StatusCode::OK, "{xml}");
+}
+
 #[tokio::test]
 async fn forward_auth_answers_local_and_trusted_callers_only() {
     let f = fixture().await;

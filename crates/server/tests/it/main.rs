@@ -80,6 +80,12 @@ impl Call {
         self
     }
     pub async fn send(self, router: &tessera_server::Api) -> (StatusCode, HeaderMap, Value) {
+        let (status, headers, text) = self.send_text(router).await;
+        let json = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() };
+        (status, headers, json)
+    }
+    /// [`Call::send`] for an answer that is not JSON.
+    pub async fn send_text(self, router: &tessera_server::Api) -> (StatusCode, HeaderMap, String) {
         let mut req = match self.body {
             Some(b) => self.req.header("content-type", "application/json").body(Body::from(b.to_string())),
             None => self.req.body(Body::empty()),
@@ -89,7 +95,6 @@ impl Call {
         let res = router.clone().oneshot(req).await.unwrap();
         let (status, headers) = (res.status(), res.headers().clone());
         let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
-        let json = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
-        (status, headers, json)
+        (status, headers, String::from_utf8(bytes.to_vec()).unwrap())
     }
 }

@@ -67,7 +67,7 @@ impl Ca {
         let unix = |secs: i64| rcgen::date_time_ymd(1970, 1, 1) + std::time::Duration::from_secs(secs as u64);
         params.not_before = unix(not_after - 10 * 365 * 86_400);
         params.not_after = unix(not_after);
-        Ca { cert: params.self_signed(&key).unwrap(), key }
+        Ca { cert: params.self_signed(&key).unwrap(), key, intermediates: vec![] }
     }
 
     pub fn pem(&self) -> String {

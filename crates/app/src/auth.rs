@@ -217,7 +217,7 @@ enum CachedKind {
         /// most cached sessions never ask, and the record is several times the entry's size.
         /// It goes with the entry (credential epoch, refresh, idle pruning); what changes in
         /// a live session's row later is only its activity, which the caller overlays.
-        record: std::sync::OnceLock<Box<tessera_domain::session::Session>>,
+        record: std::sync::OnceLock<Arc<tessera_domain::session::Session>>,
     },
 }
 
@@ -492,20 +492,18 @@ impl App {
     /// The caller's own session record as stored, from its credential's cache entry when
     /// that holds it, else read once and kept there; `None` for an API key or a session gone
     /// from the store. Gateway sessions are always read: their renewal rewrites the record.
-    pub(crate) async fn own_session_record(&self, caller: &Caller) -> AppResult<Option<Session>> {
+    pub(crate) async fn own_session_record(&self, caller: &Caller) -> AppResult<Option<Arc<Session>>> {
         let CachedKind::Session { id, kind, ref record, .. } = caller.credential.0.kind else {
             return Ok(None);
         };
         if let Some(r) = record.get() {
-            return Ok(Some(Session::clone(r)));
+            return Ok(Some(Arc::clone(r)));
         }
-        let found = self.store.get_session(caller.org_id, id).await?;
-        if let Some(s) = &found
-            && kind != SessionKind::Gateway
-        {
-            let _ = record.set(Box::new(s.clone()));
+        let Some(found) = self.store.get_session(caller.org_id, id).await?.map(Arc::new) else { return Ok(None) };
+        if kind != SessionKind::Gateway {
+            let _ = record.set(Arc::clone(&found));
         }
-        Ok(found)
+        Ok(Some(found))
     }
 
     /// When the caller's session was created and when it expires, from the cache entry.

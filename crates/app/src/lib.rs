@@ -33,6 +33,7 @@ pub use auth::{AuthCache, Caller, CallerKind};
 pub use bootstrap::{BootstrapOutcome, BootstrapRequest};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use iam::*;
+pub use login::CurrentSession;
 pub use login::{DEFAULT_TOP, Introspection, LoginLock, MAX_TOP, SIGN_IN_FAILED, SessionQueryText, SignIn, SignedIn};
 pub use oidc::{FetchedKeys, IssuerInput, IssuerState, KeyFetcher, WebIdentityAssume};
 pub use system::System;

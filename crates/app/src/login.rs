@@ -2,7 +2,7 @@
 //! sessions, session limits, token introspection and the periodic sweep.
 
 use std::net::IpAddr;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use tessera_domain::Timestamp;
 use tessera_domain::audit::{ActorKind, AuditResult};
@@ -90,6 +90,25 @@ fn verify_password(hash: &str, password: &str) -> bool {
 fn decoy_hash() -> &'static str {
     static DECOY: OnceLock<String> = OnceLock::new();
     DECOY.get_or_init(|| crate::iam::hash_password("decoy-password-never-matches", [7u8; 16]).unwrap_or_default())
+}
+
+/// The caller's own session as it reads now: the record (shared with the credential's cache
+/// entry, not copied) and what has changed since it was stored (activity, an end the clock
+/// decided). [`CurrentSession::to_session`] puts the two together.
+#[derive(Debug, Clone)]
+pub struct CurrentSession {
+    pub record: Arc<Session>,
+    pub state: tessera_domain::session::SessionState,
+}
+
+impl CurrentSession {
+    /// The record with its current state written in (a copy).
+    pub fn to_session(&self) -> Session {
+        let mut s = Session::clone(&self.record);
+        let st = self.state;
+        (s.last_activity, s.status, s.ended, s.end_reason) = (st.last_activity, st.status, st.ended, st.end_reason);
+        s
+    }
 }
 
 impl App {
@@ -244,21 +263,20 @@ impl App {
     /// credential cache: the record is read from the store once per cached credential (a
     /// live session's row changes afterwards only in its activity, which this node tracks;
     /// ending it refuses the token before this is reached).
-    pub async fn current_session(&self, caller: &Caller) -> AppResult<Session> {
+    pub async fn current_session(&self, caller: &Caller) -> AppResult<CurrentSession> {
         let id = match caller.kind {
             CallerKind::LoginSession(id) | CallerKind::RoleSession { session: id, .. } => id,
             CallerKind::ApiKey(_) => {
                 return Err(AppError::NotFound("the caller authenticated with an API key, not a session".into()));
             }
         };
-        let mut s =
+        let record =
             self.own_session_record(caller).await?.ok_or_else(|| AppError::NotFound("Session not found".into()))?;
         // The latest activity this node saw (this very request's, for an idle-tracked
         // session) before deciding liveness, as the authentication that let it in did.
-        if let Some(at) = self.cache.activity_of(id) {
-            s.last_activity = s.last_activity.max(at);
-        }
-        Ok(s.observe(self.now()))
+        let seen = self.cache.activity_of(id).unwrap_or(record.last_activity);
+        let state = record.state_at(self.now(), seen);
+        Ok(CurrentSession { record, state })
     }
 
     /// Signs the caller out: its session ends with `end_reason=logout`.

@@ -126,6 +126,17 @@ pub struct Session {
     pub session_policy: Option<crate::policy::PolicyDocument>,
 }
 
+/// The parts of a session's record that change without a write: its activity, and an end the
+/// clock decided (a deadline passed before any sweeper wrote it down). See
+/// [`Session::state_at`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionState {
+    pub last_activity: Timestamp,
+    pub status: SessionStatus,
+    pub ended: Option<Timestamp>,
+    pub end_reason: Option<EndReason>,
+}
+
 /// Whom a session speaks for: a user, or a workload (an OIDC issuer's subject, with no user
 /// behind it; such a session acts with exactly its role's policies).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -315,18 +326,30 @@ impl Session {
 
     /// [`Session::observed_at`] of a record the caller owns (nothing is copied).
     pub fn observe(mut self, now: Timestamp) -> Session {
-        if let Liveness::Dead(reason) = self.liveness(now, self.last_activity)
+        let o = self.state_at(now, self.last_activity);
+        (self.last_activity, self.status, self.ended, self.end_reason) =
+            (o.last_activity, o.status, o.ended, o.end_reason);
+        self
+    }
+
+    /// What [`Session::observe`] would change, at `now` with the latest activity `seen` (at
+    /// least the stored one), without touching or copying the record: for a record shared
+    /// by a cache.
+    pub fn state_at(&self, now: Timestamp, seen: Timestamp) -> SessionState {
+        let last_activity = self.last_activity.max(seen);
+        let mut state =
+            SessionState { last_activity, status: self.status, ended: self.ended, end_reason: self.end_reason };
+        if let Liveness::Dead(reason) = self.liveness(now, last_activity)
             && self.end_reason.is_none()
         {
-            let at = match reason {
-                EndReason::IdleTimeout => self.idle_deadline(self.last_activity).unwrap_or(now),
+            state.ended = Some(match reason {
+                EndReason::IdleTimeout => self.idle_deadline(last_activity).unwrap_or(now),
                 _ => self.expires,
-            };
-            self.status = reason.status();
-            self.end_reason = Some(reason);
-            self.ended = Some(at);
+            });
+            state.status = reason.status();
+            state.end_reason = Some(reason);
         }
-        self
+        state
     }
 
     /// Whether a request from `peer` may use this session's token.

@@ -10,7 +10,7 @@ use tessera_domain::page::Page;
 use tessera_domain::policy::Policy;
 use tessera_domain::policy::{PolicyDocument, PolicyDocumentJson};
 use tessera_domain::role::{MaxSessionDuration, Role, RoleType};
-use tessera_domain::session::Session;
+use tessera_domain::session::{Session, SessionState};
 use tessera_domain::trust::{RoleTrust, TimeOfDay, TrustConditions, TrustPrincipal, parse_ip_range};
 use tessera_domain::user::{self, ApiKey, Email, Group, User, UserStatus};
 
@@ -322,13 +322,27 @@ impl serde::Serialize for Cell<'_> {
 pub struct SessionJson<'a> {
     pub session: &'a Session,
     pub select: Option<&'a [crate::extract::Selected]>,
+    /// What has changed since `session` was stored, written in its place (the caller's own
+    /// session, whose record a cache shares); `None`: the record as it is.
+    pub state: Option<SessionState>,
 }
 
-impl SessionJson<'_> {
+impl<'a> SessionJson<'a> {
+    /// The record as it is.
+    pub fn of(session: &'a Session, select: Option<&'a [crate::extract::Selected]>) -> Self {
+        Self { session, select, state: None }
+    }
+
     /// The view's fields in its declaration order; `None` is a field the view leaves out
     /// (a session without an OIDC issuer has no `oidc_issuer_id`).
     fn cells(&self) -> [(&'static str, Option<Cell<'_>>); 22] {
         let s = self.session;
+        let now = self.state.unwrap_or(SessionState {
+            last_activity: s.last_activity,
+            status: s.status,
+            ended: s.ended,
+            end_reason: s.end_reason,
+        });
         let opt_time = |t: Option<Timestamp>| Some(t.map_or(Cell::Null, Cell::Time));
         [
             ("moid", Some(Cell::Id(s.id.0))),
@@ -345,10 +359,10 @@ impl SessionJson<'_> {
             ("create_time", Some(Cell::Time(s.created))),
             ("mod_time", Some(Cell::Time(s.modified))),
             ("expiration", Some(Cell::Time(s.expires))),
-            ("idle_time_expiration", opt_time(s.idle_deadline(s.last_activity))),
-            ("end_time", opt_time(s.ended)),
-            ("status", Some(Cell::Str(s.status.as_str()))),
-            ("end_reason", Some(s.end_reason.map_or(Cell::Null, |r| Cell::Str(r.as_str())))),
+            ("idle_time_expiration", opt_time(s.idle_deadline(now.last_activity))),
+            ("end_time", opt_time(now.ended)),
+            ("status", Some(Cell::Str(now.status.as_str()))),
+            ("end_reason", Some(now.end_reason.map_or(Cell::Null, |r| Cell::Str(r.as_str())))),
             ("failed_logins", Some(Cell::Int(s.failed_logins))),
             ("last_login_time", opt_time(s.last_login_time)),
             ("last_login_client", Some(Cell::Str(&s.last_login_client))),
@@ -390,7 +404,12 @@ pub struct SessionEnvelopeJson<'a> {
 
 impl<'a> SessionEnvelopeJson<'a> {
     pub fn of(session: &'a Session) -> Self {
-        Self { session: SessionJson { session, select: None } }
+        Self { session: SessionJson::of(session, None) }
+    }
+
+    /// The caller's own session: its shared record with its current state written in.
+    pub fn current(current: &'a tessera_app::CurrentSession) -> Self {
+        Self { session: SessionJson { session: &current.record, select: None, state: Some(current.state) } }
     }
 }
 
@@ -599,13 +618,40 @@ mod tests {
         vec![login, role, ended]
     }
 
+    /// The caller's own session, written from the shared record and its current state, is
+    /// byte for byte the record observed and copied: alive with newer activity, timed out
+    /// for idleness, past its deadline, and ended before.
+    #[test]
+    fn the_current_session_from_a_shared_record_is_the_observed_copys_json() {
+        let t0 = 1_795_000_000;
+        for (i, s) in sessions().into_iter().enumerate() {
+            let record = std::sync::Arc::new(s);
+            for (now, seen) in [(t0 + 60, t0 + 50), (t0 + 2_000, t0 + 10), (t0 + 4_000, t0 + 3_900), (t0, t0)] {
+                let current = tessera_app::CurrentSession {
+                    state: record.state_at(Timestamp(now), Timestamp(seen)),
+                    record: record.clone(),
+                };
+                let mut copy = Session::clone(&record);
+                copy.last_activity = copy.last_activity.max(Timestamp(seen));
+                let copy = copy.observe(Timestamp(now));
+                let shared = serde_json::to_string(&SessionEnvelopeJson::current(&current)).unwrap();
+                assert_eq!(
+                    shared,
+                    serde_json::to_string(&SessionEnvelopeJson::of(&copy)).unwrap(),
+                    "session {i} at {now}"
+                );
+                assert_eq!(current.to_session(), copy, "session {i} at {now}");
+            }
+        }
+    }
+
     /// The borrowed writer answers byte for byte what the documented view serializes to, for
     /// every kind of session (with and without an issuer, a role, an end).
     #[test]
     fn session_json_is_the_views_json() {
         for s in sessions() {
             let view = serde_json::to_string(&iam_session_view(&s)).unwrap();
-            let direct = serde_json::to_string(&SessionJson { session: &s, select: None }).unwrap();
+            let direct = serde_json::to_string(&SessionJson::of(&s, None)).unwrap();
             assert_eq!(direct, view);
             let envelope = serde_json::to_string(&wire::SessionEnvelope { session: iam_session_view(&s) }).unwrap();
             assert_eq!(serde_json::to_string(&SessionEnvelopeJson::of(&s)).unwrap(), envelope);
@@ -627,9 +673,9 @@ mod tests {
                 other => panic!("not an object: {other}"),
             };
             let projected = crate::extract::project(m, Some(&select));
-            let direct = serde_json::to_value(SessionJson { session: &s, select: Some(&select) }).unwrap();
+            let direct = serde_json::to_value(SessionJson::of(&s, Some(&select))).unwrap();
             assert_eq!(direct, serde_json::Value::Object(projected));
-            let text = serde_json::to_string(&SessionJson { session: &s, select: Some(&select) }).unwrap();
+            let text = serde_json::to_string(&SessionJson::of(&s, Some(&select))).unwrap();
             assert!(text.starts_with("{\"Status\":"), "{text}");
         }
     }

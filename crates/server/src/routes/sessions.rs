@@ -57,8 +57,8 @@ pub async fn sign_in(
 }
 
 pub async fn current(State(app): S, Authed(c): Authed) -> ApiResult<Response> {
-    let s = app.current_session(&c).await?;
-    Ok(Json(SessionEnvelopeJson::of(&s)).into_response())
+    let current = app.current_session(&c).await?;
+    Ok(Json(SessionEnvelopeJson::current(&current)).into_response())
 }
 
 pub async fn sign_out(State(app): S, Config(config): Config, Authed(c): Authed) -> ApiResult<Response> {
@@ -247,7 +247,7 @@ pub async fn query(State(app): S, Authed(c): Authed, uri: axum::http::Uri) -> Ap
     let result = app.query_sessions(&c, q).await?;
     // Each row is written straight from its session (no view, no `Value` map in between).
     let results = (!count_only)
-        .then(|| result.sessions.iter().map(|session| SessionJson { session, select: fields.as_deref() }).collect());
+        .then(|| result.sessions.iter().map(|session| SessionJson::of(session, fields.as_deref())).collect());
     Ok(Json(SessionPage { count: result.count, results, next_skip_token: result.next.map(PageToken::into_string) })
         .into_response())
 }

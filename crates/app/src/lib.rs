@@ -62,6 +62,11 @@ pub enum AppError {
     Conflict(String),
     #[error("{0}")]
     Unavailable(String),
+    /// The write collided with a concurrent one on every attempt the store made and was
+    /// rolled back: nothing of it was saved, and the request may be sent again as it was. The
+    /// text is the store's, for the log only.
+    #[error("{0}")]
+    Contended(String),
     /// Too much of a bounded resource (password hashing) is in use; retry after the given
     /// number of seconds. Nothing was changed.
     #[error("{message}")]
@@ -76,6 +81,7 @@ impl From<StoreError> for AppError {
             StoreError::Conflict(what) => AppError::Conflict(conflict(what)),
             StoreError::NotFound(what) => AppError::NotFound(missing_reference(what).into()),
             StoreError::Unavailable(m) => AppError::Unavailable(m),
+            StoreError::Contended(m) => AppError::Contended(m),
             StoreError::Internal(m) => AppError::Internal(m),
             StoreError::Invalid(f) => AppError::Invalid(f),
         }
@@ -83,6 +89,14 @@ impl From<StoreError> for AppError {
 }
 
 pub type AppResult<T> = Result<T, AppError>;
+
+/// What a client reads when its write collided with concurrent ones on every attempt
+/// ([`AppError::Contended`]); every adapter answers it 503 with `Retry-After: 1`.
+pub const CONTENDED: &str = "the write collided with a concurrent one and was not saved; it may be retried as it was";
+
+/// The `Retry-After` seconds of a [`AppError::Contended`] answer: the collision is over long
+/// before a second has passed.
+pub const CONTENDED_RETRY_AFTER_SECS: u64 = 1;
 
 /// What a user reads when a change collides with what exists (the wording the API has always
 /// used).

@@ -9,8 +9,18 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use crate::{AppError, AppResult};
 
 /// The outcome labels of a use case, by [`outcome`].
-const OUTCOMES: [&str; 9] =
-    ["ok", "invalid", "not_found", "unauthorized", "forbidden", "conflict", "unavailable", "overloaded", "internal"];
+const OUTCOMES: [&str; 10] = [
+    "ok",
+    "invalid",
+    "not_found",
+    "unauthorized",
+    "forbidden",
+    "conflict",
+    "unavailable",
+    "overloaded",
+    "contended",
+    "internal",
+];
 
 fn outcome<T>(r: &AppResult<T>) -> usize {
     match r {
@@ -22,7 +32,8 @@ fn outcome<T>(r: &AppResult<T>) -> usize {
         Err(AppError::Conflict(_)) => 5,
         Err(AppError::Unavailable(_)) => 6,
         Err(AppError::Overloaded { .. }) => 7,
-        Err(AppError::Internal(_)) => 8,
+        Err(AppError::Contended(_)) => 8,
+        Err(AppError::Internal(_)) => 9,
     }
 }
 

@@ -54,6 +54,12 @@ pub(crate) fn app_error(e: &AppError) -> Response<Body> {
             tracing::warn!(error = %m, "store unavailable");
             error_response(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the store is unavailable; retry shortly")
         }
+        AppError::Contended(m) => {
+            tracing::warn!(error = %m, "write contended");
+            let mut res = error_response(StatusCode::SERVICE_UNAVAILABLE, "contended", tessera_app::CONTENDED);
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(tessera_app::CONTENDED_RETRY_AFTER_SECS));
+            res
+        }
         AppError::Internal(m) => {
             tracing::error!(error = %m, "internal error");
             error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
@@ -96,6 +102,16 @@ mod tests {
         assert_eq!(res.headers()[header::CONTENT_TYPE], "application/json");
         let res = app_error(&AppError::Unavailable("pool timed out on 10.0.0.5".into()));
         assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[tokio::test]
+    async fn a_contended_write_is_503_contended_with_retry_after_and_no_store_detail() {
+        let res = app_error(&AppError::Contended("40P01: deadlock detected on 10.0.0.5".into()));
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.headers()[header::RETRY_AFTER], "1");
+        let body = axum::body::to_bytes(res.into_body(), 1 << 10).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v, serde_json::json!({"error": {"code": "contended", "message": tessera_app::CONTENDED}}));
     }
 
     #[test]

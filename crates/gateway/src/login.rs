@@ -304,7 +304,12 @@ async fn sign_in(gw: &Gateway, client: &Client, req: Request<Body>) -> Response<
         Err(AppError::Unauthorized(_) | AppError::Forbidden(_) | AppError::NotFound(_) | AppError::Conflict(_)) => {
             return reply.fail(StatusCode::UNAUTHORIZED, "unauthorized", SIGN_IN_FAILED);
         }
-        Err(e @ (AppError::Overloaded { .. } | AppError::Unavailable(_) | AppError::Internal(_))) => {
+        Err(
+            e @ (AppError::Overloaded { .. }
+            | AppError::Unavailable(_)
+            | AppError::Contended(_)
+            | AppError::Internal(_)),
+        ) => {
             return app_error(&e);
         }
     };

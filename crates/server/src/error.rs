@@ -61,6 +61,13 @@ impl From<AppError> for ApiError {
                 tracing::warn!(error = %m, "store unavailable");
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the store is unavailable; retry shortly")
             }
+            AppError::Contended(m) => {
+                tracing::warn!(error = %m, "write contended");
+                ApiError {
+                    retry_after: Some(tessera_app::CONTENDED_RETRY_AFTER_SECS),
+                    ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "contended", tessera_app::CONTENDED)
+                }
+            }
             AppError::Internal(m) => {
                 tracing::error!(error = %m, "internal error");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")

@@ -9,14 +9,17 @@
 //! `tessera_store_sql`.
 
 mod listen;
+mod retry;
 mod rows;
 mod schema;
 mod writer;
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use futures_util::future::BoxFuture;
 use tessera_domain::FieldError;
 use tessera_domain::Timestamp;
 use tessera_domain::audit::AuditEvent;
@@ -44,6 +47,8 @@ pub struct PgStore {
     pool: Pool,
     /// Every statement's latency and errors.
     metrics: StatementMetrics,
+    /// Writes run again after colliding with a concurrent one, and those given up: see [`retry`].
+    retries: Arc<retry::RetryMetrics>,
     /// The change feed's health and lag, written by the listener task.
     feed: Arc<listen::FeedMetrics>,
     /// Session creates (the assume hot path), batched: see [`writer`].
@@ -71,6 +76,11 @@ pub(crate) fn map_err(e: tokio_postgres::Error) -> StoreError {
         // Any other data exception (class 22) is a value the column cannot take.
         Some(c) if c.code().starts_with("22") => {
             StoreError::Invalid(FieldError::new("value", format!("is not valid here: {}", db_message(&e))))
+        }
+        // A deadlock or a serialization failure: PostgreSQL rolled the transaction back whole,
+        // and running it again usually succeeds (`retry`), so it is no failure of the store.
+        Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE => {
+            StoreError::Contended(format!("{}: {}", c.code(), db_message(&e)))
         }
         // The server's own words name the constraint (`e.to_string()` is only "db error").
         Some(c) if *c == SqlState::UNIQUE_VIOLATION => StoreError::Conflict(Conflict::Other(db_message(&e))),
@@ -125,10 +135,11 @@ impl PgStore {
             .map_err(|e| StoreError::Internal(e.to_string()))?;
         let feed = Arc::new(listen::FeedMetrics::default());
         schema::migrate(&mut pool.get().await.map_err(pool_err)?).await?;
-        let sessions = writer::SessionWriter::start(pool.clone()).await?;
+        let retries = Arc::new(retry::RetryMetrics::default());
+        let sessions = writer::SessionWriter::start(pool.clone(), Arc::clone(&retries)).await?;
         let changes = broadcast::channel(1024).0;
         let listener = Some(tokio::spawn(listen::run(cfg, pool.clone(), changes.clone(), Arc::clone(&feed))));
-        Ok(Self { pool, metrics: StatementMetrics::default(), feed, sessions, changes, listener })
+        Ok(Self { pool, metrics: StatementMetrics::default(), retries, feed, sessions, changes, listener })
     }
 
     /// Where the database's schema stands, over one connection, without migrating it.
@@ -167,13 +178,52 @@ impl PgStore {
         page(&self.metrics, &**self.client().await?, &p).await
     }
 
+    /// Runs `body` in a transaction and commits it, with the task's staged audit event when
+    /// the answer says the write changed something (see [`commit`]). A transaction that
+    /// collides with a concurrent one is rolled back and run again from `BEGIN` ([`retry`]):
+    /// `body` must build everything it writes from what it borrows, and keep nothing of a
+    /// failed attempt. A body that answers early (nothing to do) commits a transaction that
+    /// wrote nothing.
+    async fn transaction<'env, T: Changed>(
+        &'env self,
+        body: impl for<'t> Fn(Tx<'t, 'env>) -> BoxFuture<'t, StoreResult<T>> + Send + Sync + 'env,
+    ) -> StoreResult<T> {
+        let body = &body;
+        retry::retrying(&self.retries, || async move {
+            let mut c = self.client().await?;
+            let tx = c.transaction().await.map_err(map_err)?;
+            let out = body(Tx { tx: &tx, env: PhantomData }).await?;
+            commit(&self.metrics, tx, out).await
+        })
+        .await
+    }
+
+    /// [`Self::transaction`] for bookkeeping (sign-in claims): the commit never takes the
+    /// staged audit event, which waits for the change it describes.
+    async fn bookkeeping<'env, T: Send + 'env>(
+        &'env self,
+        body: impl for<'t> Fn(Tx<'t, 'env>) -> BoxFuture<'t, StoreResult<T>> + Send + Sync + 'env,
+    ) -> StoreResult<T> {
+        let out = self.transaction(move |tx| {
+            let answer = body(tx);
+            Box::pin(async move { answer.await.map(Unaudited) })
+        });
+        out.await.map(|u| u.0)
+    }
+
+    /// One statement that is a transaction of its own (no `BEGIN`), run again like a
+    /// transaction when it collides with a concurrent one. Never takes the audit event.
+    async fn exec_alone(&self, q: &Query) -> StoreResult<u64> {
+        retry::retrying(&self.retries, || async move { exec(&self.metrics, &**self.client().await?, q).await }).await
+    }
+
     /// One statement in a transaction of its own, with the task's audit event when it
     /// changed something and, when `change` is set, the notice other nodes' caches need.
     async fn write<T: Changed>(
         &self,
         q: Query,
         change: Option<StoreChange>,
-        answer: impl FnOnce(u64) -> T,
+        answer: impl Fn(u64) -> T + Send + Sync,
     ) -> StoreResult<T> {
         self.write_checked(&[], q, change, answer).await
     }
@@ -184,34 +234,66 @@ impl PgStore {
         checks: &[sql::Check],
         q: Query,
         change: Option<StoreChange>,
-        answer: impl FnOnce(u64) -> T,
+        answer: impl Fn(u64) -> T + Send + Sync,
     ) -> StoreResult<T> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(map_err)?;
-        for ch in checks {
-            check(&self.metrics, &*tx, ch).await?;
-        }
-        let n = exec(&self.metrics, &*tx, &q).await?;
-        if let Some(change) = change {
-            notify(&self.metrics, &*tx, &change).await?;
-        }
-        commit(&self.metrics, tx, answer(n)).await
+        let (q, change, answer) = (&q, &change, &answer);
+        self.transaction(move |tx| {
+            Box::pin(async move {
+                for ch in checks {
+                    check(&self.metrics, &*tx, ch).await?;
+                }
+                let n = exec(&self.metrics, &*tx, q).await?;
+                if let Some(change) = change {
+                    notify(&self.metrics, &*tx, change).await?;
+                }
+                Ok(answer(n))
+            })
+        })
+        .await
     }
 
     /// A delete of several steps after an existence check, in one transaction.
     async fn delete_all(&self, exists: Query, steps: &[Query], changes: &[StoreChange]) -> StoreResult<bool> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(map_err)?;
-        if !flag(&self.metrics, &*tx, &exists).await? {
-            return Ok(false);
-        }
-        for q in steps {
-            exec(&self.metrics, &*tx, q).await?;
-        }
-        for change in changes {
-            notify(&self.metrics, &*tx, change).await?;
-        }
-        commit(&self.metrics, tx, true).await
+        let exists = &exists;
+        self.transaction(move |tx| {
+            Box::pin(async move {
+                if !flag(&self.metrics, &*tx, exists).await? {
+                    return Ok(false);
+                }
+                for q in steps {
+                    exec(&self.metrics, &*tx, q).await?;
+                }
+                for change in changes {
+                    notify(&self.metrics, &*tx, change).await?;
+                }
+                Ok(true)
+            })
+        })
+        .await
+    }
+}
+
+/// The transaction a body run by [`PgStore::transaction`] writes in (it derefs to the
+/// driver's). `'env` is what the body borrows, which outlives the transaction, so the body's
+/// future may hold both (the shape of `std::thread::Scope`).
+struct Tx<'t, 'env: 't> {
+    tx: &'t tokio_postgres::Transaction<'t>,
+    env: PhantomData<&'t &'env ()>,
+}
+
+impl<'t> std::ops::Deref for Tx<'t, '_> {
+    type Target = tokio_postgres::Transaction<'t>;
+    fn deref(&self) -> &Self::Target {
+        self.tx
+    }
+}
+
+/// A bookkeeping answer: it never carries the staged audit event.
+struct Unaudited<T>(T);
+
+impl<T> Changed for Unaudited<T> {
+    fn changed(&self) -> bool {
+        false
     }
 }
 
@@ -311,26 +393,31 @@ tessera_store_sql::sql_store! {
 
         fn render_metrics(&self, out: &mut String) {
             self.metrics.render(out);
+            self.retries.render(out);
             self.feed.render(out);
         }
     }
     iam {
         async fn bootstrap(&self, bs: &Bootstrap) -> StoreResult<bool> {
-            let mut c = self.client().await?;
-            let tx = c.transaction().await.map_err(map_err)?;
-            tx.execute("SELECT pg_advisory_xact_lock(7272727273)", &[]).await.map_err(map_err)?;
-            if flag(&self.metrics, &*tx, &sql::any_organization()).await? {
-                return Ok(false);
-            }
-            for q in &sql::bootstrap(bs) {
-                exec(&self.metrics, &*tx, q).await?;
-            }
-            insert_api_key(&self.metrics, &*tx, &bs.api_key).await?;
-            commit(&self.metrics, tx, true).await
+            let steps = &sql::bootstrap(bs);
+            self.transaction(move |tx| {
+                Box::pin(async move {
+                    tx.execute("SELECT pg_advisory_xact_lock(7272727273)", &[]).await.map_err(map_err)?;
+                    if flag(&self.metrics, &*tx, &sql::any_organization()).await? {
+                        return Ok(false);
+                    }
+                    for q in steps {
+                        exec(&self.metrics, &*tx, q).await?;
+                    }
+                    insert_api_key(&self.metrics, &*tx, &bs.api_key).await?;
+                    Ok(true)
+                })
+            })
+            .await
         }
 
         async fn create_organization(&self, o: &Organization) -> StoreResult<()> {
-            exec(&self.metrics, &**self.client().await?, &sql::insert_organization(o)).await.map(|_| ())
+            self.exec_alone(&sql::insert_organization(o)).await.map(|_| ())
         }
 
         async fn create_user(&self, user: &User, password_hash: Option<&str>) -> StoreResult<()> {
@@ -338,42 +425,45 @@ tessera_store_sql::sql_store! {
         }
 
         async fn update_user(&self, u: &User, now: Timestamp) -> StoreResult<Option<Vec<Session>>> {
-            let mut c = self.client().await?;
-            let tx = c.transaction().await.map_err(map_err)?;
-            if exec(&self.metrics, &*tx, &sql::update_user(u)).await? != 1 {
-                return Ok(None);
-            }
-            let ended = if u.status == UserStatus::Disabled {
-                let ids = all(&self.metrics, &*tx, &sql::active_session_ids(u.org_id, u.id, None)).await?;
-                end_ids(&self.metrics, &*tx, u.org_id, &ids, EndReason::UserDisabled, now).await?
-            } else {
-                vec![]
-            };
-            notify(&self.metrics, &*tx, &StoreChange::Credentials).await?;
-            commit(&self.metrics, tx, Some(ended)).await
+            self.transaction(move |tx| {
+                Box::pin(async move {
+                    if exec(&self.metrics, &*tx, &sql::update_user(u)).await? != 1 {
+                        return Ok(None);
+                    }
+                    let ended = if u.status == UserStatus::Disabled {
+                        let ids = all(&self.metrics, &*tx, &sql::active_session_ids(u.org_id, u.id, None)).await?;
+                        end_ids(&self.metrics, &*tx, u.org_id, &ids, EndReason::UserDisabled, now).await?
+                    } else {
+                        vec![]
+                    };
+                    notify(&self.metrics, &*tx, &StoreChange::Credentials).await?;
+                    Ok(Some(ended))
+                })
+            })
+            .await
         }
 
         async fn delete_user(&self, org: OrgId, uid: UserId, now: Timestamp) -> StoreResult<bool> {
-            let mut c = self.client().await?;
-            let tx = c.transaction().await.map_err(map_err)?;
-            if !flag(&self.metrics, &*tx, &sql::user_exists(org, uid)).await? {
-                return Ok(false);
-            }
-            let ids = all(&self.metrics, &*tx, &sql::active_session_ids(org, uid, None)).await?;
-            end_ids(&self.metrics, &*tx, org, &ids, EndReason::Terminated, now).await?;
-            for q in &sql::delete_user(org, uid) {
-                exec(&self.metrics, &*tx, q).await?;
-            }
-            notify(&self.metrics, &*tx, &StoreChange::Credentials).await?;
-            notify(&self.metrics, &*tx, &StoreChange::Permissions).await?;
-            commit(&self.metrics, tx, true).await
+            self.transaction(move |tx| {
+                Box::pin(async move {
+                    if !flag(&self.metrics, &*tx, &sql::user_exists(org, uid)).await? {
+                        return Ok(false);
+                    }
+                    let ids = all(&self.metrics, &*tx, &sql::active_session_ids(org, uid, None)).await?;
+                    end_ids(&self.metrics, &*tx, org, &ids, EndReason::Terminated, now).await?;
+                    for q in &sql::delete_user(org, uid) {
+                        exec(&self.metrics, &*tx, q).await?;
+                    }
+                    notify(&self.metrics, &*tx, &StoreChange::Credentials).await?;
+                    notify(&self.metrics, &*tx, &StoreChange::Permissions).await?;
+                    Ok(true)
+                })
+            })
+            .await
         }
 
         async fn create_api_key(&self, key: &ApiKey) -> StoreResult<()> {
-            let mut c = self.client().await?;
-            let tx = c.transaction().await.map_err(map_err)?;
-            insert_api_key(&self.metrics, &*tx, key).await?;
-            commit(&self.metrics, tx, ()).await
+            self.transaction(move |tx| Box::pin(async move { insert_api_key(&self.metrics, &*tx, key).await })).await
         }
 
         async fn delete_api_key(&self, org: OrgId, uid: UserId, kid: ApiKeyId) -> StoreResult<bool> {
@@ -510,14 +600,18 @@ tessera_store_sql::sql_store! {
             reason: EndReason,
             now: Timestamp,
         ) -> StoreResult<Option<Session>> {
-            let mut c = self.client().await?;
-            let tx = c.transaction().await.map_err(map_err)?;
-            let ended = end_ids(&self.metrics, &*tx, org, &[sid.to_string()], reason, now).await?;
-            commit(&self.metrics, tx, ended.into_iter().next()).await
+            let ids = &[sid.to_string()];
+            self.transaction(move |tx| {
+                Box::pin(async move {
+                    let ended = end_ids(&self.metrics, &*tx, org, ids, reason, now).await?;
+                    Ok(ended.into_iter().next())
+                })
+            })
+            .await
         }
 
         async fn touch_session(&self, org: OrgId, sid: SessionId, at: Timestamp) -> StoreResult<()> {
-            exec(&self.metrics, &**self.client().await?, &sql::touch_session(org, sid, at)).await.map(|_| ())
+            self.exec_alone(&sql::touch_session(org, sid, at)).await.map(|_| ())
         }
 
         async fn end_user_sessions(
@@ -528,24 +622,26 @@ tessera_store_sql::sql_store! {
             now: Timestamp,
             except: Option<SessionId>,
         ) -> StoreResult<Vec<Session>> {
-            let mut c = self.client().await?;
-            let tx = c.transaction().await.map_err(map_err)?;
-            let ids = all(&self.metrics, &*tx, &sql::active_session_ids(org, uid, except)).await?;
-            let ended = end_ids(&self.metrics, &*tx, org, &ids, reason, now).await?;
-            commit(&self.metrics, tx, ended).await
+            self.transaction(move |tx| {
+                Box::pin(async move {
+                    let ids = all(&self.metrics, &*tx, &sql::active_session_ids(org, uid, except)).await?;
+                    end_ids(&self.metrics, &*tx, org, &ids, reason, now).await
+                })
+            })
+            .await
         }
 
         async fn sweep_sessions(&self, now: Timestamp) -> StoreResult<u64> {
-            let c = self.client().await?;
+            // Each statement is whole on its own (the second finds what the first left), so
+            // each is retried on its own.
             let [idle, expired] = sql::sweep_sessions(now);
-            Ok(exec(&self.metrics, &**c, &idle).await? + exec(&self.metrics, &**c, &expired).await?)
+            Ok(self.exec_alone(&idle).await? + self.exec_alone(&expired).await?)
         }
 
         async fn purge_sessions(&self, before: Timestamp) -> StoreResult<u64> {
-            let c = self.client().await?;
             let [keys, sessions] = sql::purge_sessions(before);
-            exec(&self.metrics, &**c, &keys).await?;
-            exec(&self.metrics, &**c, &sessions).await
+            self.exec_alone(&keys).await?;
+            self.exec_alone(&sessions).await
         }
     }
     login {
@@ -556,17 +652,21 @@ tessera_store_sql::sql_store! {
             now: Timestamp,
             policy: &LockoutPolicy,
         ) -> StoreResult<Option<LoginClaim>> {
-            let mut c = self.client().await?;
-            let tx = c.transaction().await.map_err(map_err)?;
-            // The row lock orders every claim on this user, from every node: the next claim
-            // reads what this one wrote.
-            let Some(state) = one(&self.metrics, &*tx, &sql::login_state(org, uid)).await? else { return Ok(None) };
-            let claim = policy.claim(state, now);
-            if claim.admitted {
-                exec(&self.metrics, &*tx, &sql::write_login_state(org, uid, &claim.after)).await?;
-            }
-            end(&self.metrics, tx).await?;
-            Ok(Some(claim))
+            self.bookkeeping(move |tx| {
+                Box::pin(async move {
+                    // The row lock orders every claim on this user, from every node: the next
+                    // claim reads what this one wrote.
+                    let Some(state) = one(&self.metrics, &*tx, &sql::login_state(org, uid)).await? else {
+                        return Ok(None);
+                    };
+                    let claim = policy.claim(state, now);
+                    if claim.admitted {
+                        exec(&self.metrics, &*tx, &sql::write_login_state(org, uid, &claim.after)).await?;
+                    }
+                    Ok(Some(claim))
+                })
+            })
+            .await
         }
 
         async fn record_login_success(
@@ -578,13 +678,17 @@ tessera_store_sql::sql_store! {
             client: &str,
             policy: &LockoutPolicy,
         ) -> StoreResult<bool> {
-            let mut c = self.client().await?;
-            let tx = c.transaction().await.map_err(map_err)?;
-            let Some(state) = one(&self.metrics, &*tx, &sql::login_state(org, uid)).await? else { return Ok(false) };
-            let after = policy.after_success(&state, attempt, now, client);
-            exec(&self.metrics, &*tx, &sql::write_login_state(org, uid, &after)).await?;
-            end(&self.metrics, tx).await?;
-            Ok(true)
+            self.bookkeeping(move |tx| {
+                Box::pin(async move {
+                    let Some(state) = one(&self.metrics, &*tx, &sql::login_state(org, uid)).await? else {
+                        return Ok(false);
+                    };
+                    let after = policy.after_success(&state, attempt, now, client);
+                    exec(&self.metrics, &*tx, &sql::write_login_state(org, uid, &after)).await?;
+                    Ok(true)
+                })
+            })
+            .await
         }
 
         async fn clear_login_lock(&self, org: OrgId, uid: UserId) -> StoreResult<bool> {
@@ -606,40 +710,49 @@ tessera_store_sql::sql_store! {
             max_active: u32,
             now: Timestamp,
         ) -> StoreResult<Vec<Session>> {
-            let mut c = self.client().await?;
-            let tx = c.transaction().await.map_err(map_err)?;
             // Serialise sign-ins of one principal so two at once cannot both skip the cap.
-            let principal = x.principal.user_id().map_or_else(|| x.principal.display_name().to_owned(), |u| u.to_string());
+            let principal = &x.principal.user_id().map_or_else(|| x.principal.display_name().to_owned(), |u| u.to_string());
             const LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext($1))";
             static KIND: std::sync::LazyLock<StatementKind> = std::sync::LazyLock::new(|| StatementKind::of(LOCK));
-            self.metrics.time_async(*KIND, async { tx.execute(LOCK, &[&principal]).await.map_err(map_err) }).await?;
-            let ids = all(&self.metrics, &*tx, &sql::sessions_beyond_cap(x, max_active, now)).await?;
-            let ended = end_ids(&self.metrics, &*tx, x.org_id, &ids, EndReason::Replaced, now).await?;
-            exec(&self.metrics, &*tx, &sql::insert_session(x, d)).await?;
-            commit(&self.metrics, tx, ended).await
+            self.transaction(move |tx| {
+                Box::pin(async move {
+                    let lock = async { tx.execute(LOCK, &[principal]).await.map_err(map_err) };
+                    self.metrics.time_async(*KIND, lock).await?;
+                    let ids = all(&self.metrics, &*tx, &sql::sessions_beyond_cap(x, max_active, now)).await?;
+                    let ended = end_ids(&self.metrics, &*tx, x.org_id, &ids, EndReason::Replaced, now).await?;
+                    exec(&self.metrics, &*tx, &sql::insert_session(x, d)).await?;
+                    Ok(ended)
+                })
+            })
+            .await
         }
     }
     gateway {
         async fn put_gateway_object(&self, o: &GatewayObject, create: bool) -> StoreResult<bool> {
-            let mut c = self.client().await?;
-            let tx = c.transaction().await.map_err(map_err)?;
             // The objects it names are locked first (key share, in sorted order), before this
             // object's own row: a delete of one of them on another node either waits for this
             // transaction and then finds the reference, or has already locked it and this
             // write waits and then finds it gone. Locking them before the object's row keeps
             // a delete, which locks the plugins naming its object after that object, from
             // waiting on this write while it waits on the delete.
-            for ch in sql::gateway_ref_checks(o) {
-                check(&self.metrics, &*tx, &ch).await?;
-            }
-            if exec(&self.metrics, &*tx, &sql::put_gateway_object(o, create)).await? != 1 {
-                return Ok(false);
-            }
-            for q in sql::put_gateway_refs(o) {
-                exec(&self.metrics, &*tx, &q).await?;
-            }
-            notify(&self.metrics, &*tx, &StoreChange::Gateway).await?;
-            commit(&self.metrics, tx, true).await
+            let (checks, put, refs) =
+                (&sql::gateway_ref_checks(o), &sql::put_gateway_object(o, create), &sql::put_gateway_refs(o));
+            self.transaction(move |tx| {
+                Box::pin(async move {
+                    for ch in checks {
+                        check(&self.metrics, &*tx, ch).await?;
+                    }
+                    if exec(&self.metrics, &*tx, put).await? != 1 {
+                        return Ok(false);
+                    }
+                    for q in refs {
+                        exec(&self.metrics, &*tx, q).await?;
+                    }
+                    notify(&self.metrics, &*tx, &StoreChange::Gateway).await?;
+                    Ok(true)
+                })
+            })
+            .await
         }
 
         async fn delete_gateway_object(&self, org: OrgId, kind: GatewayKind, id: uuid::Uuid) -> StoreResult<bool> {
@@ -654,38 +767,46 @@ tessera_store_sql::sql_store! {
             data: &str,
             key_expires: Timestamp,
         ) -> StoreResult<()> {
-            let mut c = self.client().await?;
-            let tx = c.transaction().await.map_err(map_err)?;
-            exec(&self.metrics, &*tx, &sql::insert_session(sess, key)).await?;
-            exec(&self.metrics, &*tx, &sql::insert_gateway_key(sess.org_id, sess.id, key, data, key_expires)).await?;
-            commit(&self.metrics, tx, ()).await
+            let session = &sql::insert_session(sess, key);
+            let gateway_key = &sql::insert_gateway_key(sess.org_id, sess.id, key, data, key_expires);
+            self.transaction(move |tx| {
+                Box::pin(async move {
+                    exec(&self.metrics, &*tx, session).await?;
+                    exec(&self.metrics, &*tx, gateway_key).await?;
+                    Ok(())
+                })
+            })
+            .await
         }
 
         async fn rekey_gateway_session(&self, rk: &GatewayRekey) -> StoreResult<bool> {
-            let (active, writes) = sql::rekey_gateway_session(rk);
-            let mut c = self.client().await?;
-            let tx = c.transaction().await.map_err(map_err)?;
-            if !flag(&self.metrics, &*tx, &active).await? {
-                return Ok(false);
-            }
-            for q in &writes {
-                exec(&self.metrics, &*tx, q).await?;
-            }
-            end(&self.metrics, tx).await?;
-            Ok(true)
+            let (active, writes) = &sql::rekey_gateway_session(rk);
+            // A renewal is bookkeeping: no audit event of its own.
+            self.bookkeeping(move |tx| {
+                Box::pin(async move {
+                    if !flag(&self.metrics, &*tx, active).await? {
+                        return Ok(false);
+                    }
+                    for q in writes {
+                        exec(&self.metrics, &*tx, q).await?;
+                    }
+                    Ok(true)
+                })
+            })
+            .await
         }
 
         async fn delete_gateway_key(&self, key: &TokenDigest) -> StoreResult<()> {
-            exec(&self.metrics, &**self.client().await?, &sql::delete_gateway_key(key)).await.map(|_| ())
+            self.exec_alone(&sql::delete_gateway_key(key)).await.map(|_| ())
         }
     }
     audit {
         async fn record_audit_event(&self, event: &AuditEvent) -> StoreResult<()> {
-            exec(&self.metrics, &**self.client().await?, &sql::insert_audit_event(event)).await.map(|_| ())
+            self.exec_alone(&sql::insert_audit_event(event)).await.map(|_| ())
         }
 
         async fn purge_audit_events(&self, before: Timestamp) -> StoreResult<u64> {
-            exec(&self.metrics, &**self.client().await?, &sql::purge_audit_events(before)).await
+            self.exec_alone(&sql::purge_audit_events(before)).await
         }
     }
 }

@@ -10,7 +10,10 @@
 //! A caller is answered `Ok` only once the statement holding its row has committed. When a
 //! batch fails on its data (a duplicate, a value a column cannot take, an event breaking the
 //! table's rule), nothing of it was written, and each row is written again on its own so that
-//! only the bad row fails. When the database is unreachable every caller gets that error.
+//! only the bad row fails. When the database is unreachable every caller gets that error. A
+//! batch (or a row) that collides with a concurrent write is rolled back whole and written
+//! again (`retry`); one that collides on every attempt answers each of its callers
+//! `Contended`, with none of its rows written.
 //! Session creates send no `NOTIFY`: no cache holds a session before it exists.
 
 use std::sync::Arc;
@@ -22,6 +25,7 @@ use tessera_store_sql::statements as sql;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio_postgres::types::{IsNull, Kind, ToSql, Type, WrongType};
 
+use crate::retry::{RetryMetrics, retrying};
 use crate::rows::{binds, refs};
 use crate::{map_err, pool_err};
 
@@ -50,7 +54,7 @@ pub(crate) struct SessionWriter {
 impl SessionWriter {
     /// Learns the column types from the one-row statement, builds the batch statement, and
     /// starts the writers.
-    pub(crate) async fn start(pool: Pool) -> StoreResult<Self> {
+    pub(crate) async fn start(pool: Pool, retries: Arc<RetryMetrics>) -> StoreResult<Self> {
         let batch = {
             let c = pool.get().await.map_err(pool_err)?;
             let one = c.prepare(single_sql(true)).await.map_err(map_err)?;
@@ -59,7 +63,7 @@ impl SessionWriter {
         let (queue, rx) = mpsc::channel(QUEUE);
         let rx = Arc::new(Mutex::new(rx));
         for _ in 0..WRITERS {
-            tokio::spawn(run(pool.clone(), Arc::clone(&batch), Arc::clone(&rx)));
+            tokio::spawn(run(pool.clone(), Arc::clone(&batch), Arc::clone(&rx), Arc::clone(&retries)));
         }
         Ok(Self { queue })
     }
@@ -77,7 +81,12 @@ fn stopped() -> StoreError {
 }
 
 /// One writer: takes what is queued (waiting only while nothing is), writes it, answers.
-async fn run(pool: Pool, batch_sql: Arc<String>, queue: Arc<Mutex<mpsc::Receiver<Create>>>) {
+async fn run(
+    pool: Pool,
+    batch_sql: Arc<String>,
+    queue: Arc<Mutex<mpsc::Receiver<Create>>>,
+    retries: Arc<RetryMetrics>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
         // The lock is held only while taking: the other writer collects the next batch while
@@ -85,28 +94,31 @@ async fn run(pool: Pool, batch_sql: Arc<String>, queue: Arc<Mutex<mpsc::Receiver
         if queue.lock().await.recv_many(&mut batch, MAX_BATCH).await == 0 {
             return;
         }
-        write(&pool, &batch_sql, &mut batch).await;
+        write(&pool, &batch_sql, &mut batch, &retries).await;
     }
 }
 
 /// Writes `batch` and answers each of its callers; leaves `batch` empty.
-async fn write(pool: &Pool, batch_sql: &str, batch: &mut Vec<Create>) {
+async fn write(pool: &Pool, batch_sql: &str, batch: &mut Vec<Create>, retries: &RetryMetrics) {
     let c = match pool.get().await {
         Ok(c) => c,
         Err(e) => return answer_all(batch, Err(pool_err(e))),
     };
+    let c = &c;
     if batch.len() > 1 {
-        match insert_many(&c, batch_sql, batch).await {
+        let rows: &[Create] = batch;
+        match retrying(retries, || insert_many(c, batch_sql, rows)).await {
             Ok(()) => return answer_all(batch, Ok(())),
-            // The database is away: writing rows one by one would only fail slower.
-            Err(e @ StoreError::Unavailable(_)) => return answer_all(batch, Err(e)),
+            // The database is away, or the batch collided on every attempt: writing its rows
+            // one by one would only fail slower (the collision is no fault of one row).
+            Err(e @ (StoreError::Unavailable(_) | StoreError::Contended(_))) => return answer_all(batch, Err(e)),
             Err(e) => {
                 tracing::debug!(rows = batch.len(), error = %e, "postgres: a session batch failed; writing its rows one by one");
             }
         }
     }
     for x in batch.drain(..) {
-        let r = insert_one(&c, &x).await;
+        let r = retrying(retries, || insert_one(c, &x)).await;
         answer(x, r);
     }
 }

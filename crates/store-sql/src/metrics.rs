@@ -197,7 +197,7 @@ impl Histogram {
 }
 
 /// The error kinds counted, by [`error_kind`].
-pub const ERRORS: [&str; 5] = ["conflict", "not_found", "invalid", "unavailable", "internal"];
+pub const ERRORS: [&str; 6] = ["conflict", "not_found", "invalid", "unavailable", "contended", "internal"];
 
 fn error_kind(e: &StoreError) -> usize {
     match e {
@@ -205,7 +205,8 @@ fn error_kind(e: &StoreError) -> usize {
         StoreError::NotFound(_) => 1,
         StoreError::Invalid(_) => 2,
         StoreError::Unavailable(_) => 3,
-        StoreError::Internal(_) => 4,
+        StoreError::Contended(_) => 4,
+        StoreError::Internal(_) => 5,
     }
 }
 

@@ -1031,7 +1031,16 @@ static LOCK_GATEWAY_OBJECT: Stmt = Stmt::pair(
     "SELECT EXISTS (SELECT 1 FROM gateway_objects WHERE org_id = $1 AND kind = $2 AND id = $3 FOR UPDATE)",
     "SELECT EXISTS (SELECT 1 FROM gateway_objects WHERE org_id = $1 AND kind = $2 AND id = $3)",
 );
-static DELETE_PLUGINS_NAMING: Stmt = Stmt::new(
+/// The plugins naming a deleted object go with it. On PostgreSQL they are locked in the order
+/// of their ids first (the subquery's `ORDER BY id FOR UPDATE`: rows are locked after the
+/// sort), not in whatever order the plan meets them: deleting a route and deleting its service
+/// both delete the plugins naming the two, and two deletes that met them in different orders
+/// (the references' physical order differs from the objects' once space is reused) each held
+/// a plugin the other waited for. SQLite's single writer runs one delete at a time.
+static DELETE_PLUGINS_NAMING: Stmt = Stmt::pair(
+    "DELETE FROM gateway_objects WHERE org_id = $1 AND kind = 'plugin' AND id IN ( \
+     SELECT id FROM gateway_objects WHERE org_id = $1 AND kind = 'plugin' \
+     AND id IN (SELECT from_id FROM gateway_refs WHERE to_id = $2) ORDER BY id FOR UPDATE)",
     "DELETE FROM gateway_objects WHERE org_id = $1 AND kind = 'plugin' \
      AND id IN (SELECT from_id FROM gateway_refs WHERE to_id = $2)",
 );

@@ -54,6 +54,11 @@ pub enum StoreError {
     /// The database cannot be reached or is overloaded; the request may be retried.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The write collided with a concurrent one (PostgreSQL's deadlock, 40P01, or
+    /// serialization failure, 40001) on every attempt the backend made; it was rolled back
+    /// each time, so nothing of it was saved and the request may be retried as it was.
+    #[error("store contended: {0}")]
+    Contended(String),
     #[error("store failure: {0}")]
     Internal(String),
     /// A value the database cannot hold (a NUL character in text, a page token of the wrong

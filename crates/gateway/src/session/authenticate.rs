@@ -82,8 +82,11 @@ async fn http_basic(gw: &Gateway, p: &SessionPlugin, a: &mut Attempt<'_>, now: u
             return Err(error_response(StatusCode::UNAUTHORIZED, "unauthorized", tessera_app::SIGN_IN_FAILED));
         }
         Err(
-            e
-            @ (AppError::Conflict(_) | AppError::Overloaded { .. } | AppError::Unavailable(_) | AppError::Internal(_)),
+            e @ (AppError::Conflict(_)
+            | AppError::Overloaded { .. }
+            | AppError::Unavailable(_)
+            | AppError::Contended(_)
+            | AppError::Internal(_)),
         ) => return Err(app_error(&e)),
     };
     let others = std::mem::take(&mut a.others);

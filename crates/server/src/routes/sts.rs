@@ -40,11 +40,13 @@ pub struct StsError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// Seconds for `Retry-After` (a contended write).
+    retry_after: Option<u64>,
 }
 
 impl StsError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self { status, code, message: message.into(), retry_after: None }
     }
 
     fn invalid(message: impl Into<String>) -> Self {
@@ -84,6 +86,13 @@ impl StsError {
                     "the store is unavailable; retry shortly",
                 )
             }
+            AppError::Contended(m) => {
+                tracing::warn!(error = %m, "write contended");
+                Self {
+                    retry_after: Some(tessera_app::CONTENDED_RETRY_AFTER_SECS),
+                    ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", tessera_app::CONTENDED)
+                }
+            }
             AppError::Internal(m) => {
                 tracing::error!(error = %m, "internal error");
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalFailure", "internal error")
@@ -100,7 +109,11 @@ impl StsError {
             xml_escape(&self.message),
             xml_escape(request_id),
         );
-        xml(self.status, body)
+        let mut res = xml(self.status, body);
+        if let Some(secs) = self.retry_after {
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        res
     }
 }
 

@@ -14,9 +14,9 @@ use tessera_store_postgres::PgStore;
 use tokio_postgres::NoTls;
 use uuid::Uuid;
 
-const ORG: &str = "00000000-0000-4000-8000-000000000001";
+pub(crate) const ORG: &str = "00000000-0000-4000-8000-000000000001";
 
-fn object(org: OrgId, id: Uuid, kind: GatewayKind, refs: &[Uuid], body: String) -> GatewayObject {
+pub(crate) fn object(org: OrgId, id: Uuid, kind: GatewayKind, refs: &[Uuid], body: String) -> GatewayObject {
     let mut refs = refs.to_vec();
     refs.sort_unstable();
     GatewayObject {
@@ -32,7 +32,7 @@ fn object(org: OrgId, id: Uuid, kind: GatewayKind, refs: &[Uuid], body: String) 
     }
 }
 
-async fn organization(store: &PgStore, id: &str) -> OrgId {
+pub(crate) async fn organization(store: &PgStore, id: &str) -> OrgId {
     let org: OrgId = id.parse().unwrap();
     store.create_organization(&Organization { id: org, name: "o".into(), date_created: Timestamp(0) }).await.unwrap();
     org
@@ -51,7 +51,7 @@ async fn dangling(url: &str) -> i64 {
 }
 
 /// The body the app writes for an object naming `route` and `service`.
-fn body(route: Option<Uuid>, service: Option<Uuid>) -> String {
+pub(crate) fn body(route: Option<Uuid>, service: Option<Uuid>) -> String {
     serde_json::json!({"route": route.map(|id| serde_json::json!({"id": id})),
                        "service": service.map(|id| serde_json::json!({"id": id}))})
     .to_string()

@@ -2,6 +2,7 @@
 //! when the test passes (kept for inspection when it fails). Runs when `TEST_POSTGRES_URL`
 //! is set; CI always sets it.
 
+mod contention;
 mod gateway;
 mod notify;
 mod parity;

@@ -1,4 +1,11 @@
 //! A typed client for Tessera's `/v2` API. It knows only the wire types: never the domain.
+//!
+//! A write the server answers `503` with the code `contended` collided with concurrent writes
+//! on every attempt the server made, and was rolled back: sending it again is safe whatever
+//! its method. The client does so [`CONTENDED_RETRIES`] times by default, after the answer's
+//! `Retry-After` (at most [`MAX_RETRY_AFTER`]). No other answer is sent again.
+
+use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
@@ -18,7 +25,19 @@ pub enum ClientError {
     Decode { status: StatusCode, message: String },
 }
 
+/// How many times a request answered `503 contended` is sent again, by default.
+pub const CONTENDED_RETRIES: u32 = 2;
+/// The longest `Retry-After` the client waits for; a longer one is cut to this.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
+
 impl ClientError {
+    /// The server rolled the write back after it collided with concurrent ones: it may be
+    /// sent again as it was.
+    pub fn is_contended(&self) -> bool {
+        matches!(self, ClientError::Api { status, body }
+            if *status == StatusCode::SERVICE_UNAVAILABLE && body.error.code == "contended")
+    }
+
     pub fn status(&self) -> Option<StatusCode> {
         match self {
             ClientError::Api { status, .. } | ClientError::Decode { status, .. } => Some(*status),
@@ -44,6 +63,8 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     token: Option<String>,
+    /// Times a `503 contended` answer is sent again.
+    contended_retries: u32,
 }
 
 impl std::fmt::Debug for Client {
@@ -62,12 +83,18 @@ impl Client {
             .timeout(std::time::Duration::from_secs(30))
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
-        Self { http, base: base.into().trim_end_matches('/').to_owned(), token }
+        Self { http, base: base.into().trim_end_matches('/').to_owned(), token, contended_retries: CONTENDED_RETRIES }
     }
 
     /// The same client acting with another bearer token.
     pub fn with_token(&self, token: impl Into<String>) -> Self {
-        Self { http: self.http.clone(), base: self.base.clone(), token: Some(token.into()) }
+        Self { token: Some(token.into()), ..self.clone() }
+    }
+
+    /// The same client, sending a request answered `503 contended` again at most `times`
+    /// times (0: never; the answer is then the caller's).
+    pub fn with_contended_retries(&self, times: u32) -> Self {
+        Self { contended_retries: times, ..self.clone() }
     }
 
     /// The same client, sending from a given local address (e.g. 127.0.0.2, to test IP rules).
@@ -77,7 +104,7 @@ impl Client {
             .local_address(ip)
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
-        Self { http, base: self.base.clone(), token: self.token.clone() }
+        Self { http, ..self.clone() }
     }
 
     pub fn base_url(&self) -> &str {
@@ -92,18 +119,39 @@ impl Client {
         req
     }
 
-    async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> ClientResult<T> {
-        let res = req.send().await.map_err(|e| ClientError::Transport(e.to_string()))?;
+    /// Sends `req`, again after a `503 contended` answer (see the crate's documentation).
+    async fn send<T: DeserializeOwned>(&self, mut req: reqwest::RequestBuilder) -> ClientResult<T> {
+        let mut retries = self.contended_retries;
+        loop {
+            // Every body this client sends is in memory, so a request can always be copied.
+            let again = if retries > 0 { req.try_clone() } else { None };
+            match self.send_once(req).await {
+                Err((e, wait)) if e.is_contended() && again.is_some() => {
+                    tokio::time::sleep(wait).await;
+                    retries -= 1;
+                    req = again.unwrap_or_else(|| unreachable!("checked by the guard"));
+                }
+                r => return r.map_err(|(e, _)| e),
+            }
+        }
+    }
+
+    /// One request and its answer; an error comes with the wait its `Retry-After` asks for.
+    async fn send_once<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T, (ClientError, Duration)> {
+        let transport = |e: reqwest::Error| (ClientError::Transport(e.to_string()), Duration::ZERO);
+        let res = req.send().await.map_err(transport)?;
         let status = res.status();
-        let bytes = res.bytes().await.map_err(|e| ClientError::Transport(e.to_string()))?;
+        let wait = retry_after(res.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()));
+        let bytes = res.bytes().await.map_err(transport)?;
         if !status.is_success() {
-            return Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
+            let e = match serde_json::from_slice::<ErrorBody>(&bytes) {
                 Ok(body) => ClientError::Api { status, body },
                 Err(_) => ClientError::Decode { status, message: String::from_utf8_lossy(&bytes).into_owned() },
-            });
+            };
+            return Err((e, wait));
         }
         let bytes = if bytes.is_empty() { &b"null"[..] } else { &bytes[..] };
-        serde_json::from_slice(bytes).map_err(|e| ClientError::Decode { status, message: e.to_string() })
+        serde_json::from_slice(bytes).map_err(|e| (ClientError::Decode { status, message: e.to_string() }, wait))
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> ClientResult<T> {
@@ -136,7 +184,8 @@ impl Client {
     }
 
     /// Any request with an optional raw JSON body, answering the status and the JSON body
-    /// (Null when empty). For tools and tests that need to see exactly what came back.
+    /// (Null when empty). For tools and tests that need to see exactly what came back: sent
+    /// once, never again.
     pub async fn raw(&self, method: Method, path: &str, body: Option<&str>) -> ClientResult<(StatusCode, Value)> {
         let mut req = self.request(method, path);
         if let Some(b) = body {
@@ -404,5 +453,26 @@ impl Client {
     /// RFC 7662 introspection of `token`, asked with this client's credentials.
     pub async fn introspect(&self, token: &str) -> ClientResult<IntrospectionResponse> {
         self.send(self.request(Method::POST, "/v2/oauth2/introspect").form(&[("token", token)])).await
+    }
+}
+
+/// The wait a `Retry-After` asks for: its seconds, at most [`MAX_RETRY_AFTER`]; a second when
+/// it is missing or is a date (the server always sends seconds).
+fn retry_after(value: Option<&str>) -> Duration {
+    let secs = value.and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(1);
+    Duration::from_secs(secs).min(MAX_RETRY_AFTER)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_honoured_up_to_five_seconds() {
+        assert_eq!(retry_after(Some("0")), Duration::ZERO);
+        assert_eq!(retry_after(Some("1")), Duration::from_secs(1));
+        assert_eq!(retry_after(Some("3600")), MAX_RETRY_AFTER);
+        assert_eq!(retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")), Duration::from_secs(1));
+        assert_eq!(retry_after(None), Duration::from_secs(1));
     }
 }

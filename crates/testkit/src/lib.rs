@@ -292,6 +292,16 @@ impl TestApp {
         Some((client, db.name.clone()))
     }
 
+    /// A connection to this node's own PostgreSQL database, for tests that change it behind
+    /// the server's back (None on SQLite).
+    pub async fn postgres_database(&self) -> Option<tokio_postgres::Client> {
+        let db = self._db.as_ref()?;
+        let (client, conn) =
+            tokio_postgres::connect(&db.url, tokio_postgres::NoTls).await.expect("connect to the test database");
+        tokio::spawn(conn);
+        Some(client)
+    }
+
     /// Stops applying the store's change feed (as if this node missed every notice).
     pub fn stop_following_changes(&mut self) {
         self.node.stop_following_changes();

@@ -5,6 +5,7 @@ mod assume;
 mod audit;
 mod authz_matrix;
 mod bad_input;
+mod contention;
 mod csrf;
 mod gateway;
 mod gateway_ca;

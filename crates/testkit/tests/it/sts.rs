@@ -11,17 +11,17 @@ use tessera_client::ListParams;
 use tessera_testkit::oidc::{SigningKey, TestIssuer};
 use tessera_testkit::{ADMIN_KEY, Backend, T0, TestApp, allow, skip_unless_ci, spawn_app};
 
-struct Setup {
+pub(crate) struct Setup {
     /// The assumer's API key.
-    key: String,
-    role_arn: String,
+    pub(crate) key: String,
+    pub(crate) role_arn: String,
     /// An assumable role the assumer is not trusted for.
     other_arn: String,
 }
 
 /// A user allowed to assume, an assumable role trusted for it whose policy lists users, and
 /// a second role it is not trusted for.
-async fn setup(t: &TestApp) -> Setup {
+pub(crate) async fn setup(t: &TestApp) -> Setup {
     let org = t.app.authenticate(ADMIN_KEY, None).await.unwrap().org_id;
     let (user, _) = t.user_with_policy("ci@example.com", Some(allow(&["iam.role.AssumeRole"]))).await;
     let key = wire::ApiKeyCreate { name: "sts".into(), date_expire: None };
@@ -74,7 +74,7 @@ async fn web_identity(t: &TestApp, s: &Setup) -> (TestIssuer, String, String) {
     (issuer, issuer_id, token)
 }
 
-fn sts_url(t: &TestApp) -> String {
+pub(crate) fn sts_url(t: &TestApp) -> String {
     format!("{}/v2/assumed-roles/compatibility/aws/sts", t.url)
 }
 

@@ -855,16 +855,24 @@ const ERROR_ANSWERS: &[(u16, &str)] = &[
     (413, "The body is over 256 KiB"),
     (415, "The body's content type is not the one this operation takes"),
     (429, "Overloaded: retry after `Retry-After` seconds"),
-    (503, "The store is unavailable; retry shortly"),
+    (
+        503,
+        "`unavailable`: the store cannot be reached; retry shortly. `contended`: the write collided with concurrent \
+         ones on every attempt and was rolled back (nothing saved); send it again after `Retry-After`",
+    ),
 ];
 
 fn error_answers() -> Value {
     let mut m = Map::new();
     for (status, description) in ERROR_ANSWERS {
-        m.insert(
-            status.to_string(),
-            json!({"description": description, "content": {"application/json": {"schema": {"$ref": format!("{COMPONENTS}/ErrorBody")}}}}),
-        );
+        let mut answer = json!({"description": description, "content": {"application/json": {"schema": {"$ref": format!("{COMPONENTS}/ErrorBody")}}}});
+        if *status == 503 {
+            answer["headers"] = json!({"Retry-After": {
+                "description": "Seconds to wait before sending the request again (sent with `contended`)",
+                "schema": {"type": "integer", "minimum": 0}
+            }});
+        }
+        m.insert(status.to_string(), answer);
     }
     Value::Object(m)
 }

@@ -7,6 +7,11 @@
 //! trusting its caches until [`StoreChange::FeedRestored`]. Every statement but the few that
 //! are PostgreSQL's own (the feed, advisory locks, ending sessions by an id array) comes from
 //! `tessera_store_sql`.
+//!
+//! Every write goes through one retry (`retry.rs`): a transaction PostgreSQL rolled back for a
+//! deadlock or a serialization failure runs again from `BEGIN` (`PgStore::transaction` starts
+//! every write's transaction; only the migrations, under their advisory lock, have their own),
+//! and one that collides every time is [`StoreError::Contended`].
 
 mod listen;
 mod retry;
@@ -198,8 +203,8 @@ impl PgStore {
         .await
     }
 
-    /// [`Self::transaction`] for bookkeeping (sign-in claims): the commit never takes the
-    /// staged audit event, which waits for the change it describes.
+    /// [`Self::transaction`] for bookkeeping (sign-in claims, gateway key renewals): the commit
+    /// never takes the staged audit event, which waits for the change it describes.
     async fn bookkeeping<'env, T: Send + 'env>(
         &'env self,
         body: impl for<'t> Fn(Tx<'t, 'env>) -> BoxFuture<'t, StoreResult<T>> + Send + Sync + 'env,

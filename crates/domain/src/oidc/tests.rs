@@ -263,6 +263,13 @@ fn issuer_uris_are_https_or_loopback() {
     assert!(IssuerUri::parse("http://issuer.example", "uri").is_err());
     assert!(IssuerUri::parse("https://a.example/?x=1", "uri").is_err());
     assert!(IssuerUri::parse("ftp://a", "uri").is_err());
+    assert!(IssuerUri::parse("http://[::1]:8080/realm", "uri").is_ok());
+    for userinfo in ["http://localhost:1@evil.example", "http://127.0.0.1@evil.example", "https://u:p@a.example"] {
+        assert!(IssuerUri::parse(userinfo, "uri").is_err(), "{userinfo}");
+    }
+    for odd in ["http://[::1", "https://[", "https://", "https:///x", "https://:443"] {
+        assert!(IssuerUri::parse(odd, "uri").is_err(), "{odd}");
+    }
     let u = IssuerUri::parse("https://a.example/", "uri").unwrap();
     assert_eq!(u.discovery_url(), "https://a.example/.well-known/openid-configuration");
 }

@@ -389,10 +389,73 @@ async fn issuers_in_vultrs_shape_and_trusts_that_must_pin_aud_and_sub(backend: B
     }
 }
 
+/// Serves `router` on `addr` (a loopback address) until the test ends; answers where it
+/// listens.
+async fn serve(addr: &str, router: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let bound = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.ok() });
+    bound
+}
+
+/// An `http` service on a loopback address the issuer rule does not name (127.0.0.2): it
+/// stands for any internal host an issuer URI may not point at. Counts what reaches it.
+async fn internal_service(hits: std::sync::Arc<std::sync::atomic::AtomicUsize>, answer: Value) -> std::net::SocketAddr {
+    let router = axum::Router::new().fallback(move || {
+        let (hits, answer) = (hits.clone(), answer.clone());
+        async move {
+            hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            axum::Json(answer)
+        }
+    });
+    serve("127.0.0.2:0", router).await
+}
+
+async fn issuer_uris_cannot_hide_a_remote_host_behind_userinfo(backend: Backend) {
+    let t = spawn_app(backend).await;
+    // Plain http is for a loopback issuer only; `localhost:1@` is user information, and the
+    // host these name is issuer.example.
+    for uri in [
+        "http://localhost:1@issuer.example",
+        "http://127.0.0.1@issuer.example/realm",
+        "http://localhost:8080:x@issuer.example",
+        "http://127.0.0.1:8080\\@issuer.example",
+        "https://user:secret@issuer.example",
+    ] {
+        let (status, body) = admin(&t, Method::POST, "/v2/oidc/issuer", Some(json!({"uri": uri}))).await;
+        assert_eq!((status, body["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("uri")), "{uri}: {body}");
+    }
+    let id = register(&t, "https://cluster.example/oidc").await;
+    let patch = json!({"uri": "http://localhost:1@issuer.example"});
+    let (status, body) = admin(&t, Method::PATCH, &format!("/v2/oidc/issuer/{id}"), Some(patch)).await;
+    assert_eq!((status, body["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("uri")), "{body}");
+    let (_, got) = admin(&t, Method::GET, &format!("/v2/oidc/issuer/{id}"), None).await;
+    assert_eq!(got["issuer"]["uri"], "https://cluster.example/oidc");
+    // The IPv6 loopback is the loopback it names.
+    register(&t, "http://[::1]:8080/realm").await;
+
+    // A discovery document cannot name such a key set either: nothing reaches the host.
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let key = SigningKey::rsa("k", 0);
+    let internal = internal_service(hits.clone(), json!({"keys": [key.jwk()]})).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let doc = json!({"issuer": url, "jwks_uri": format!("http://localhost:1@{internal}/jwks")});
+    let router = axum::Router::new()
+        .route("/.well-known/openid-configuration", axum::routing::get(move || async move { axum::Json(doc) }));
+    tokio::spawn(async move { axum::serve(listener, router).await.ok() });
+    let issuer = register(&t, &url).await;
+    let (status, body) = admin(&t, Method::GET, &format!("/v2/oidc/issuer/{issuer}/jwks"), None).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(error(&body).contains("jwks_uri"), "{body}");
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0, "the key set was fetched from {internal}");
+}
+
 tessera_testkit::both_backends!(
     each_key_type_assumes_as_the_workload,
     bad_tokens_are_refused_by_the_check_that_failed,
     rotation_refetches_once_and_unknown_kids_are_rate_limited,
     an_unreachable_issuer_keeps_cached_keys_until_they_expire,
     issuers_in_vultrs_shape_and_trusts_that_must_pin_aud_and_sub,
+    issuer_uris_cannot_hide_a_remote_host_behind_userinfo,
 );

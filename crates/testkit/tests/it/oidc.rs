@@ -451,6 +451,47 @@ async fn issuer_uris_cannot_hide_a_remote_host_behind_userinfo(backend: Backend)
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0, "the key set was fetched from {internal}");
 }
 
+async fn key_fetches_follow_no_redirect_the_issuer_rule_would_refuse(backend: Backend) {
+    let t = spawn_app(backend).await;
+    let key = SigningKey::rsa("k", 0);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    // The internal service answers a discovery document naming the issuer and a key set of
+    // the issuer's own, so only the redirect decides.
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let doc = json!({"issuer": url, "jwks_uri": format!("{url}/jwks"), "keys": [key.jwk()]});
+    let internal = internal_service(hits.clone(), doc).await;
+    let (keys, to) = (json!({"keys": [key.jwk()]}), format!("http://{internal}/.well-known/openid-configuration"));
+    let router = axum::Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            axum::routing::get(move || async move { axum::response::Redirect::temporary(&to) }),
+        )
+        .route("/jwks", axum::routing::get(move || async move { axum::Json(keys) }));
+    tokio::spawn(async move { axum::serve(listener, router).await.ok() });
+    let issuer = register(&t, &url).await;
+    let (status, body) = admin(&t, Method::GET, &format!("/v2/oidc/issuer/{issuer}/jwks"), None).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(error(&body).contains("redirect"), "{body}");
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0, "the redirect to {internal} was followed");
+
+    // A redirect to where an issuer may be (here the same loopback host) is still followed.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (doc, keys) = (json!({"issuer": url, "jwks_uri": format!("{url}/jwks")}), json!({"keys": [key.jwk()]}));
+    let router = axum::Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            axum::routing::get(|| async { axum::response::Redirect::temporary("/moved") }),
+        )
+        .route("/moved", axum::routing::get(move || async move { axum::Json(doc) }))
+        .route("/jwks", axum::routing::get(move || async move { axum::Json(keys) }));
+    tokio::spawn(async move { axum::serve(listener, router).await.ok() });
+    let issuer = register(&t, &url).await;
+    let (status, body) = admin(&t, Method::GET, &format!("/v2/oidc/issuer/{issuer}/jwks"), None).await;
+    assert_eq!((status, body["keys"][0]["kid"].as_str()), (StatusCode::OK, Some("k")), "{body}");
+}
+
 tessera_testkit::both_backends!(
     each_key_type_assumes_as_the_workload,
     bad_tokens_are_refused_by_the_check_that_failed,
@@ -458,4 +499,5 @@ tessera_testkit::both_backends!(
     an_unreachable_issuer_keeps_cached_keys_until_they_expire,
     issuers_in_vultrs_shape_and_trusts_that_must_pin_aud_and_sub,
     issuer_uris_cannot_hide_a_remote_host_behind_userinfo,
+    key_fetches_follow_no_redirect_the_issuer_rule_would_refuse,
 );

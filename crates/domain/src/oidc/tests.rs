@@ -234,6 +234,12 @@ fn malformed_tokens_are_refused_by_name() {
         assert!(e.to_string().contains(why), "{token}: {e}");
     }
     assert!(verify(&"a".repeat(20_001), &keys, NOW).unwrap_err().to_string().contains("longer"));
+    // What the unsigned header says is quoted with its control characters escaped, shortened.
+    let header = |h: Value| format!("{}.e30.", b64(h.to_string().as_bytes()));
+    let e = verify(&header(json!({"alg": "EdDSA", "kid": "a\u{0}b\u{202e}c\n"})), &keys, NOW).unwrap_err();
+    assert_eq!(e.to_string(), "no key of the issuer has kid 'a\\0b\\u{202e}c\\n'");
+    let e = verify(&header(json!({"alg": "X".repeat(500)})), &keys, NOW).unwrap_err().to_string();
+    assert!(e.contains(&format!("'{}…'", "X".repeat(100))), "{e}");
 }
 
 #[test]

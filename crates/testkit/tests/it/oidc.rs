@@ -492,6 +492,36 @@ async fn key_fetches_follow_no_redirect_the_issuer_rule_would_refuse(backend: Ba
     assert_eq!((status, body["keys"][0]["kid"].as_str()), (StatusCode::OK, Some("k")), "{body}");
 }
 
+async fn refusals_of_tokens_with_control_characters_in_the_header_are_recorded(backend: Backend) {
+    let t = spawn_app(backend).await;
+    let key = SigningKey::rsa("k", 0);
+    let issuer = TestIssuer::start(&[&key], 300).await;
+    let issuer_id = register(&t, &issuer.url).await;
+    let role = role_for(&t, &issuer_id).await;
+    let claims = issuer.claims(SUB, AUD, now(&t), 600);
+    let before = admin(&t, Method::GET, "/v2/audit-events?$filter=result%20eq%20'denied'", None).await.1;
+    let before = before["Results"].as_array().map_or(0, Vec::len);
+    // Nothing in these headers is signed: anyone who knows an issuer id can send them.
+    for (header, why) in [
+        (json!({"alg": "RS256", "kid": "ghost\u{0}\u{1b}[2J"}), "no key of the issuer has kid 'ghost\\0\\u{1b}[2J'"),
+        (json!({"alg": "RS\u{0}256"}), "alg 'RS\\0256' is not supported"),
+    ] {
+        let jwt = format!(
+            "{}.{}.{}",
+            base64_url(header.to_string().as_bytes()),
+            base64_url(claims.to_string().as_bytes()),
+            base64_url(b"not a signature")
+        );
+        let (status, body) = assume(&t, &jwt, &issuer_id, &role).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        assert!(error(&body).contains(why), "{body}");
+    }
+    let (_, after) = admin(&t, Method::GET, "/v2/audit-events?$filter=result%20eq%20'denied'", None).await;
+    let after = after["Results"].as_array().cloned().unwrap_or_default();
+    assert_eq!(after.len(), before + 2, "each refusal left its event: {after:?}");
+    assert!(after.iter().all(|e| !e["reason"].as_str().unwrap_or_default().contains('\u{0}')), "{after:?}");
+}
+
 tessera_testkit::both_backends!(
     each_key_type_assumes_as_the_workload,
     bad_tokens_are_refused_by_the_check_that_failed,
@@ -500,4 +530,5 @@ tessera_testkit::both_backends!(
     issuers_in_vultrs_shape_and_trusts_that_must_pin_aud_and_sub,
     issuer_uris_cannot_hide_a_remote_host_behind_userinfo,
     key_fetches_follow_no_redirect_the_issuer_rule_would_refuse,
+    refusals_of_tokens_with_control_characters_in_the_header_are_recorded,
 );

@@ -72,7 +72,7 @@ const MAX_REDIRECTS: usize = 3;
 /// plain `http` only on a loopback address, no user information), so a redirect cannot
 /// take a fetch to an internal `http` service or strip TLS off the key set.
 fn follow_redirect(attempt: reqwest::redirect::Attempt<'_>) -> reqwest::redirect::Action {
-    if attempt.previous().len() >= MAX_REDIRECTS {
+    if attempt.previous().len() > MAX_REDIRECTS {
         return attempt.error("too many redirects");
     }
     let mut target = attempt.url().clone();

@@ -367,6 +367,14 @@ async fn basic_credentials_sign_in_and_browsers_are_redirected_when_configured()
     let body: Value = res.json().await.unwrap();
     assert!(body["headers"].get("authorization").is_none(), "the password does not reach the upstream");
     assert_eq!(get(&fresh, &s, "/api/x").await.0, StatusCode::OK, "the cookie works afterwards");
+    // A client that keeps sending its Basic credentials (browsers resend them to the same
+    // realm, curl -u on every request) is signed in by its cookie now: the password still
+    // does not reach the upstream.
+    let res =
+        fresh.get(format!("{}/api/x", s.gw.url)).basic_auth("gia@example.com", Some(PASSWORD)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["headers"].get("authorization").is_none(), "the password reached the upstream: {body}");
     let res =
         browser().get(format!("{}/api/x", s.gw.url)).basic_auth("gia@example.com", Some("nope")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);

@@ -115,6 +115,43 @@ pub(crate) fn strip_hop_by_hop(h: &mut HeaderMap) {
     }
 }
 
+/// Removes the cookies `named` picks from a request's `Cookie` header(s), keeping the rest.
+pub(crate) fn strip_cookies(h: &mut HeaderMap, named: impl Fn(&str) -> bool) {
+    let name = |kv: &str| kv.split('=').next().unwrap_or("").trim().to_owned();
+    let values: Vec<&str> = h.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).collect();
+    if !values.iter().flat_map(|v| v.split(';')).any(|kv| named(&name(kv))) {
+        return;
+    }
+    let kept: Vec<String> = values
+        .iter()
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|kv| !kv.is_empty() && !named(&name(kv)))
+        .map(str::to_owned)
+        .collect();
+    h.remove(header::COOKIE);
+    if !kept.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&kept.join("; "))
+    {
+        h.insert(header::COOKIE, v);
+    }
+}
+
+/// Removes the `Set-Cookie` fields of an answer whose cookie `named` picks.
+pub(crate) fn drop_set_cookies(h: &mut HeaderMap, named: impl Fn(&str) -> bool) {
+    let all: Vec<HeaderValue> = h.get_all(header::SET_COOKIE).iter().cloned().collect();
+    let cookie_name = |v: &HeaderValue| {
+        v.to_str().map_or_else(|_| String::new(), |s| s.split('=').next().unwrap_or("").trim().to_owned())
+    };
+    if !all.iter().any(|v| named(&cookie_name(v))) {
+        return;
+    }
+    h.remove(header::SET_COOKIE);
+    for v in all.into_iter().filter(|v| !named(&cookie_name(v))) {
+        h.append(header::SET_COOKIE, v);
+    }
+}
+
 fn trusted(proxies: &[IpNet], ip: IpAddr) -> bool {
     proxies.iter().any(|n| n.contains(&ip))
 }

@@ -58,13 +58,29 @@ pub const LOGIN_PATH: &str = "/.tessera/login";
 pub const READY_PATH: &str = "/.tessera/ready";
 
 /// How the gateway treats its peers.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct GatewayConfig {
     /// Peers whose `X-Forwarded-For`, `-Proto`, `-Host` and `-Port` are believed. Empty by
     /// default: every client's forwarding headers are replaced with what the gateway saw.
     pub trusted_proxies: Vec<IpNet>,
     /// How `https` services' certificates are verified: Mozilla's roots, or a bundle.
     pub upstream_tls: UpstreamTls,
+    /// The names of the API's and console's cookies (its session and CSRF cookies). Browsers
+    /// do not keep cookies apart by port, so on a host that serves both the API and the
+    /// gateway they come with gateway requests too: they are removed from every request
+    /// forwarded upstream (an upstream must never hold a Tessera credential), and an
+    /// upstream's `Set-Cookie` of those names is dropped (nor plant one in the console).
+    pub api_cookies: Vec<String>,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            trusted_proxies: vec![],
+            upstream_tls: UpstreamTls::default(),
+            api_cookies: vec!["tessera_session".into(), "tessera_csrf".into()],
+        }
+    }
 }
 
 /// The gateway: the app, the current routing table and a pooled upstream client.
@@ -303,10 +319,16 @@ async fn dispatch(gw: &Gateway, client: &admit::Client, req: Request<Body>, rid:
             );
         }
     };
-    match found.plugin_for(facts.protocols()) {
+    let plugin = found.plugin_for(facts.protocols());
+    let api_cookie = |name: &str| gw.config.api_cookies.iter().any(|c| c == name);
+    let mut req = req;
+    admit::strip_cookies(req.headers_mut(), api_cookie);
+    let mut res = match plugin {
         None => proxy::forward(&gw.upstream, &found, req, client, rid).await,
         Some(plugin) => session::run(gw, &found, Arc::clone(plugin), req, client, rid).await,
-    }
+    };
+    admit::drop_set_cookies(res.headers_mut(), api_cookie);
+    res
 }
 
 /// A plain-http request to a route that takes only https: Kong's 426 ("Please use HTTPS

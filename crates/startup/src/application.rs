@@ -154,7 +154,12 @@ impl Application {
         let gateway = match gateway_listener {
             Some(listener) => {
                 // The gateway believes forwarding headers from the same proxies the API does.
-                let config = GatewayConfig { trusted_proxies: server_config.trusted_proxies.clone(), upstream_tls };
+                // It keeps the API's cookies from upstreams on the same host name.
+                let config = GatewayConfig {
+                    trusted_proxies: server_config.trusted_proxies.clone(),
+                    upstream_tls,
+                    api_cookies: vec![server_config.cookie_name.clone(), server_config.csrf_cookie_name.clone()],
+                };
                 let gw = Gateway::with_config(Arc::clone(&app), config).await.map_err(StartupError::Gateway)?;
                 Some((gw, listener))
             }

@@ -27,7 +27,7 @@ impl HttpKeyFetcher {
             reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(3))
                 .timeout(Duration::from_secs(5))
-                .redirect(reqwest::redirect::Policy::limited(3))
+                .redirect(reqwest::redirect::Policy::custom(follow_redirect))
                 .build()
                 .expect("an HTTP client with default TLS settings")
         })
@@ -65,9 +65,31 @@ impl Default for HttpKeyFetcher {
     }
 }
 
+/// Most redirects followed on the way to a discovery document or a key set.
+const MAX_REDIRECTS: usize = 3;
+
+/// Follows a redirect only to where an issuer itself may be ([`IssuerUri::parse`]: `https`,
+/// plain `http` only on a loopback address, no user information), so a redirect cannot
+/// take a fetch to an internal `http` service or strip TLS off the key set.
+fn follow_redirect(attempt: reqwest::redirect::Attempt<'_>) -> reqwest::redirect::Action {
+    if attempt.previous().len() > MAX_REDIRECTS {
+        return attempt.error("too many redirects");
+    }
+    let mut target = attempt.url().clone();
+    // The rule is about where the request goes; a query is no part of that.
+    target.set_query(None);
+    target.set_fragment(None);
+    match IssuerUri::parse(target.as_str(), "redirect") {
+        Ok(_) => attempt.follow(),
+        Err(e) => attempt.error(e.message),
+    }
+}
+
 /// A reqwest error without its source chain's noise (connection refused, timed out, ...).
 fn short(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
+    if e.is_redirect() {
+        "a redirect was refused (only to https, or to http on a loopback address, at most 3)".into()
+    } else if e.is_timeout() {
         "timed out".into()
     } else if e.is_connect() {
         "could not connect".into()

@@ -72,7 +72,9 @@ impl ServerSettings {
     /// The server crate's configuration these settings describe.
     pub fn server_config(&self) -> tessera_server::ServerConfig {
         tessera_server::ServerConfig {
-            cookie_secure: self.cookie_secure,
+            // A listener that serves TLS itself is reached over https: its cookies are
+            // `Secure` and its own origin is https, whatever `cookie_secure` says.
+            cookie_secure: self.cookie_secure || self.tls_cert.is_some(),
             cookie_same_site: self.cookie_same_site.as_str().to_owned(),
             trusted_proxies: self.trusted_proxies.iter().map(|n| n.0).collect(),
             forward_auth_callers: self.forward_auth_callers.iter().map(|n| n.0).collect(),

@@ -90,9 +90,9 @@ pub const SETTINGS: &[Setting] = &[
     setting("bootstrap.api_key", "TESSERA_BOOTSTRAP_API_KEY", "", "unset").about(
         "on the first start, use this string (32+ characters) as the administrator's API key instead of minting one; never printed",
     ),
-    setting("server.cookie_secure", "TESSERA_COOKIE_SECURE", "cookie-secure", "`false`")
+    setting("server.cookie_secure", "TESSERA_COOKIE_SECURE", "cookie-secure", "`false` (always on when `server.tls_cert` is set)")
         .switch()
-        .about("add `Secure` to the login-session cookie; turn on whenever clients reach Tessera over HTTPS"),
+        .about("add `Secure` to the login-session and CSRF cookies, and take `https` as the API's own origin in the cross-site check; turn on whenever clients reach Tessera over HTTPS through a proxy"),
     setting("server.cookie_same_site", "TESSERA_COOKIE_SAME_SITE", "cookie-same-site", "`Lax`")
         .choices(&["Lax", "Strict", "None"])
         .about("`Lax`, `Strict` or `None` (`None` implies `Secure`)"),

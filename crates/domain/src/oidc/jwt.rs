@@ -63,9 +63,11 @@ impl Algorithm {
         Err(match s {
             "none" => "alg 'none' (an unsigned token) is refused".to_owned(),
             hs if hs.starts_with("HS") => {
-                format!("alg '{hs}' (HMAC, a shared secret) is refused; issuers sign with a private key")
+                format!("alg '{}' (HMAC, a shared secret) is refused; issuers sign with a private key", quoted(hs))
             }
-            other => format!("alg '{other}' is not supported (RS256/384/512, PS256/384/512, ES256, ES384, EdDSA)"),
+            other => {
+                format!("alg '{}' is not supported (RS256/384/512, PS256/384/512, ES256, ES384, EdDSA)", quoted(other))
+            }
         })
     }
 
@@ -139,6 +141,25 @@ pub struct UnverifiedToken<'t> {
     signature: Vec<u8>,
 }
 
+/// A string from the unsigned header as a refusal may quote it: control characters, line
+/// separators and bidi controls escaped (the message reaches the caller, the audit trail and
+/// the logs, and PostgreSQL cannot store a NUL), at most 100 characters.
+fn quoted(s: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i == 100 {
+            out.push('…');
+            break;
+        }
+        if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn malformed(m: impl Into<String>) -> JwtRefusal {
     JwtRefusal::Malformed(m.into())
 }
@@ -196,7 +217,7 @@ impl<'t> UnverifiedToken<'t> {
             Some(kid) => {
                 let named: Vec<&Jwk> = keys.keys.iter().filter(|k| k.kid.as_deref() == Some(kid)).collect();
                 if named.is_empty() {
-                    return Err(JwtRefusal::UnknownKid(kid.clone()));
+                    return Err(JwtRefusal::UnknownKid(quoted(kid)));
                 }
                 if let Some(k) = named.iter().find(|k| !self.fits(k)) {
                     return Err(JwtRefusal::KeyMismatch {

@@ -49,19 +49,30 @@ pub struct IssuerUri(String);
 impl IssuerUri {
     pub fn parse(s: &str, field: &str) -> Result<IssuerUri, FieldError> {
         let bad = |m: &str| FieldError::new(field, m);
-        let rest = if let Some(rest) = s.strip_prefix("https://") {
-            rest
+        let (https, rest) = if let Some(rest) = s.strip_prefix("https://") {
+            (true, rest)
         } else if let Some(rest) = s.strip_prefix("http://") {
-            let host = rest.split(['/', ':']).next().unwrap_or("");
-            if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
-                return Err(bad("must be an https URL (plain http only for a loopback address)"));
-            }
-            rest
+            (false, rest)
         } else {
             return Err(bad("must be an https URL, e.g. https://token.actions.githubusercontent.com"));
         };
-        if rest.is_empty() || rest.starts_with('/') {
+        // The authority ends at the first `/` (a `\` is one to URL parsers, and refused). User
+        // information would put the real host after an `@` that a reader of the URI (and a
+        // check on its first characters) takes for part of the host.
+        let authority = rest.split('/').next().unwrap_or("");
+        if authority.contains(['@', '\\']) {
+            return Err(bad("must not carry user information (user@host) or a backslash"));
+        }
+        let host = if authority.starts_with('[') {
+            authority.find(']').map_or("", |end| &authority[..=end])
+        } else {
+            authority.split(':').next().unwrap_or("")
+        };
+        if host.is_empty() {
             return Err(bad("must name a host"));
+        }
+        if !https && !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+            return Err(bad("must be an https URL (plain http only for a loopback address)"));
         }
         if s.contains(['?', '#']) || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(bad("must not carry a query, fragment or spaces"));

@@ -234,6 +234,12 @@ fn malformed_tokens_are_refused_by_name() {
         assert!(e.to_string().contains(why), "{token}: {e}");
     }
     assert!(verify(&"a".repeat(20_001), &keys, NOW).unwrap_err().to_string().contains("longer"));
+    // What the unsigned header says is quoted with its control characters escaped, shortened.
+    let header = |h: Value| format!("{}.e30.", b64(h.to_string().as_bytes()));
+    let e = verify(&header(json!({"alg": "EdDSA", "kid": "a\u{0}b\u{202e}c\n"})), &keys, NOW).unwrap_err();
+    assert_eq!(e.to_string(), "no key of the issuer has kid 'a\\0b\\u{202e}c\\n'");
+    let e = verify(&header(json!({"alg": "X".repeat(500)})), &keys, NOW).unwrap_err().to_string();
+    assert!(e.contains(&format!("'{}…'", "X".repeat(100))), "{e}");
 }
 
 #[test]
@@ -263,6 +269,13 @@ fn issuer_uris_are_https_or_loopback() {
     assert!(IssuerUri::parse("http://issuer.example", "uri").is_err());
     assert!(IssuerUri::parse("https://a.example/?x=1", "uri").is_err());
     assert!(IssuerUri::parse("ftp://a", "uri").is_err());
+    assert!(IssuerUri::parse("http://[::1]:8080/realm", "uri").is_ok());
+    for userinfo in ["http://localhost:1@evil.example", "http://127.0.0.1@evil.example", "https://u:p@a.example"] {
+        assert!(IssuerUri::parse(userinfo, "uri").is_err(), "{userinfo}");
+    }
+    for odd in ["http://[::1", "https://[", "https://", "https:///x", "https://:443"] {
+        assert!(IssuerUri::parse(odd, "uri").is_err(), "{odd}");
+    }
     let u = IssuerUri::parse("https://a.example/", "uri").unwrap();
     assert_eq!(u.discovery_url(), "https://a.example/.well-known/openid-configuration");
 }

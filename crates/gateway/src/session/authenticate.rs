@@ -94,6 +94,13 @@ async fn http_basic(gw: &Gateway, p: &SessionPlugin, a: &mut Attempt<'_>, now: u
     Ok(Some(Signed { by_password: true, ..signed }))
 }
 
+/// Whether an `Authorization` field of the request uses the Basic scheme.
+pub(super) fn is_basic(h: &HeaderMap) -> bool {
+    h.get_all(header::AUTHORIZATION)
+        .iter()
+        .any(|v| v.as_bytes().get(..6).is_some_and(|s| s.eq_ignore_ascii_case(b"basic ")))
+}
+
 fn basic_credentials(h: &HeaderMap) -> Option<(String, String)> {
     let v = h.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, rest) = v.split_once(' ')?;

@@ -132,7 +132,9 @@ pub async fn run(
             ),
         };
     };
-    if signed.by_password {
+    // Basic credentials on a protected route are a Tessera user's password: never forwarded,
+    // also when the cookie signed the request in (clients keep resending them).
+    if signed.by_password || authenticate::is_basic(&parts.headers) {
         parts.headers.remove(header::AUTHORIZATION);
     }
     upstream::identify(&mut parts.headers, &p, &signed, now);

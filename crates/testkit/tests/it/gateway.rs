@@ -37,6 +37,13 @@ async fn upstream() -> SocketAddr {
                 );
                 Body::from_stream(chunks).into_response()
             }
+            // An upstream that tries to plant a console session in the browser.
+            "/plant" | "/api/plant" => {
+                let mut res = "planted".into_response();
+                res.headers_mut().append("set-cookie", "tessera_session=planted; Path=/".parse().unwrap());
+                res.headers_mut().append("set-cookie", "upstream=2; Path=/".parse().unwrap());
+                res
+            }
             "/upload" | "/api/upload" => {
                 let n = axum::body::to_bytes(req.into_body(), 64 << 20).await.map(|b| b.len()).unwrap_or(0);
                 n.to_string().into_response()
@@ -360,6 +367,14 @@ async fn basic_credentials_sign_in_and_browsers_are_redirected_when_configured()
     let body: Value = res.json().await.unwrap();
     assert!(body["headers"].get("authorization").is_none(), "the password does not reach the upstream");
     assert_eq!(get(&fresh, &s, "/api/x").await.0, StatusCode::OK, "the cookie works afterwards");
+    // A client that keeps sending its Basic credentials (browsers resend them to the same
+    // realm, curl -u on every request) is signed in by its cookie now: the password still
+    // does not reach the upstream.
+    let res =
+        fresh.get(format!("{}/api/x", s.gw.url)).basic_auth("gia@example.com", Some(PASSWORD)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["headers"].get("authorization").is_none(), "the password reached the upstream: {body}");
     let res =
         browser().get(format!("{}/api/x", s.gw.url)).basic_auth("gia@example.com", Some("nope")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
@@ -1127,6 +1142,49 @@ async fn client_sent_identity_and_forwarding_headers_never_reach_the_upstream() 
     assert_eq!(h["session-audience"], "default");
     assert_eq!(h["x-consumer-username"], "gia@example.com");
     assert_eq!(h["session-id"].as_str().unwrap().len(), 43);
+}
+
+#[tokio::test]
+async fn the_consoles_cookies_never_reach_an_upstream_on_the_same_host() {
+    let s = setup(Backend::Sqlite, json!({"unauthenticated": "pass"})).await;
+    let (st, r) = api(
+        &s.t,
+        Method::POST,
+        "/v2/gateway/routes",
+        Some(json!({"name": "open", "paths": ["/open"], "service": {"id": s.service}})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{r}");
+    caught_up(&s.gw).await;
+    // A browser signs in to the API (the console's cookies) on the host the gateway serves
+    // too: cookies are not kept apart by port, so it sends them to the gateway as well.
+    let c = browser();
+    let res = c
+        .post(format!("{}/v2/sessions", s.t.url))
+        .json(&json!({"email": "gia@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let set = cookies(res.headers());
+    let token = cookie_value(&set, "tessera_session").expect("the sign-in set the session cookie").to_owned();
+    for path in ["/open/x", "/api/x", "/open/again", "/api/again"] {
+        let (status, _, body) = get(&c, &s, path).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        let cookie = body["headers"]["cookie"].as_str().unwrap_or_default();
+        assert!(
+            !cookie.contains(&token) && !cookie.contains("tessera_session=") && !cookie.contains("tessera_csrf="),
+            "{path}: the upstream received the console's cookies: {cookie}"
+        );
+        if path.ends_with("again") {
+            assert!(cookie.contains("upstream=1"), "{path}: the upstream's own cookie passes: {cookie}");
+        }
+    }
+    // Nor can an upstream set them.
+    let res = c.get(format!("{}/api/plant", s.gw.url)).send().await.unwrap();
+    let set = cookies(res.headers());
+    assert!(set.iter().all(|c| !c.starts_with("tessera_session=")), "{set:?}");
+    assert!(set.iter().any(|c| c.starts_with("upstream=2")), "{set:?}");
 }
 
 // ---- errors the gateway makes ---------------------------------------------------------------

@@ -456,3 +456,49 @@ async fn the_api_serves_https_and_half_a_tls_configuration_is_refused_at_start()
     let plain = reqwest::get(format!("http://127.0.0.1:{}/healthz", node.api_addr().port())).await;
     assert!(plain.is_err() || !plain.unwrap().status().is_success());
 }
+
+#[tokio::test]
+async fn the_api_over_tls_marks_its_cookies_secure_and_takes_its_own_https_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("Tessera test CA");
+    let leaf = ca.leaf("api");
+    let mut settings = tessera_testkit::test_settings(tessera_startup::DatabaseUrl::Sqlite(dir.path().join("a.db")));
+    settings.server.tls_cert = Some(write(dir.path(), "api.pem", &leaf.cert_pem));
+    settings.server.tls_key = Some(write(dir.path(), "api.key", &leaf.key_pem));
+    // Nothing says `cookie_secure`: serving TLS itself is enough to know browsers reach it so.
+    let node = tessera_startup::Application::build(settings).await.expect("the node starts with TLS");
+    let origin = format!("https://127.0.0.1:{}", node.api_addr().port());
+    let browser = ca.browser();
+    let user =
+        json!({"email": "tls@example.com", "first_name": "T", "last_name": "", "password": "correct horse battery"});
+    let res = browser
+        .post(format!("{origin}/v2/users"))
+        .bearer_auth(tessera_testkit::ADMIN_KEY)
+        .json(&user)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let res = browser
+        .post(format!("{origin}/v2/sessions"))
+        .json(&json!({"email": "tls@example.com", "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let set: Vec<String> = res.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+    assert_eq!(set.len(), 2, "{set:?}");
+    for c in &set {
+        assert!(c.split("; ").any(|a| a == "Secure"), "a cookie of an https-only server without Secure: {c}");
+    }
+    // A same-origin state change from the browser (its Origin is https) is accepted.
+    let res = browser
+        .delete(format!("{origin}/v2/sessions/current"))
+        .header("origin", &origin)
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    assert_eq!(status, StatusCode::NO_CONTENT, "{}", res.text().await.unwrap());
+}

@@ -389,10 +389,146 @@ async fn issuers_in_vultrs_shape_and_trusts_that_must_pin_aud_and_sub(backend: B
     }
 }
 
+/// Serves `router` on `addr` (a loopback address) until the test ends; answers where it
+/// listens.
+async fn serve(addr: &str, router: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let bound = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.ok() });
+    bound
+}
+
+/// An `http` service on a loopback address the issuer rule does not name (127.0.0.2): it
+/// stands for any internal host an issuer URI may not point at. Counts what reaches it.
+async fn internal_service(hits: std::sync::Arc<std::sync::atomic::AtomicUsize>, answer: Value) -> std::net::SocketAddr {
+    let router = axum::Router::new().fallback(move || {
+        let (hits, answer) = (hits.clone(), answer.clone());
+        async move {
+            hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            axum::Json(answer)
+        }
+    });
+    serve("127.0.0.2:0", router).await
+}
+
+async fn issuer_uris_cannot_hide_a_remote_host_behind_userinfo(backend: Backend) {
+    let t = spawn_app(backend).await;
+    // Plain http is for a loopback issuer only; `localhost:1@` is user information, and the
+    // host these name is issuer.example.
+    for uri in [
+        "http://localhost:1@issuer.example",
+        "http://127.0.0.1@issuer.example/realm",
+        "http://localhost:8080:x@issuer.example",
+        "http://127.0.0.1:8080\\@issuer.example",
+        "https://user:secret@issuer.example",
+    ] {
+        let (status, body) = admin(&t, Method::POST, "/v2/oidc/issuer", Some(json!({"uri": uri}))).await;
+        assert_eq!((status, body["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("uri")), "{uri}: {body}");
+    }
+    let id = register(&t, "https://cluster.example/oidc").await;
+    let patch = json!({"uri": "http://localhost:1@issuer.example"});
+    let (status, body) = admin(&t, Method::PATCH, &format!("/v2/oidc/issuer/{id}"), Some(patch)).await;
+    assert_eq!((status, body["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("uri")), "{body}");
+    let (_, got) = admin(&t, Method::GET, &format!("/v2/oidc/issuer/{id}"), None).await;
+    assert_eq!(got["issuer"]["uri"], "https://cluster.example/oidc");
+    // The IPv6 loopback is the loopback it names.
+    register(&t, "http://[::1]:8080/realm").await;
+
+    // A discovery document cannot name such a key set either: nothing reaches the host.
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let key = SigningKey::rsa("k", 0);
+    let internal = internal_service(hits.clone(), json!({"keys": [key.jwk()]})).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let doc = json!({"issuer": url, "jwks_uri": format!("http://localhost:1@{internal}/jwks")});
+    let router = axum::Router::new()
+        .route("/.well-known/openid-configuration", axum::routing::get(move || async move { axum::Json(doc) }));
+    tokio::spawn(async move { axum::serve(listener, router).await.ok() });
+    let issuer = register(&t, &url).await;
+    let (status, body) = admin(&t, Method::GET, &format!("/v2/oidc/issuer/{issuer}/jwks"), None).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(error(&body).contains("jwks_uri"), "{body}");
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0, "the key set was fetched from {internal}");
+}
+
+async fn key_fetches_follow_no_redirect_the_issuer_rule_would_refuse(backend: Backend) {
+    let t = spawn_app(backend).await;
+    let key = SigningKey::rsa("k", 0);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    // The internal service answers a discovery document naming the issuer and a key set of
+    // the issuer's own, so only the redirect decides.
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let doc = json!({"issuer": url, "jwks_uri": format!("{url}/jwks"), "keys": [key.jwk()]});
+    let internal = internal_service(hits.clone(), doc).await;
+    let (keys, to) = (json!({"keys": [key.jwk()]}), format!("http://{internal}/.well-known/openid-configuration"));
+    let router = axum::Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            axum::routing::get(move || async move { axum::response::Redirect::temporary(&to) }),
+        )
+        .route("/jwks", axum::routing::get(move || async move { axum::Json(keys) }));
+    tokio::spawn(async move { axum::serve(listener, router).await.ok() });
+    let issuer = register(&t, &url).await;
+    let (status, body) = admin(&t, Method::GET, &format!("/v2/oidc/issuer/{issuer}/jwks"), None).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(error(&body).contains("redirect"), "{body}");
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0, "the redirect to {internal} was followed");
+
+    // A redirect to where an issuer may be (here the same loopback host) is still followed.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (doc, keys) = (json!({"issuer": url, "jwks_uri": format!("{url}/jwks")}), json!({"keys": [key.jwk()]}));
+    let router = axum::Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            axum::routing::get(|| async { axum::response::Redirect::temporary("/moved") }),
+        )
+        .route("/moved", axum::routing::get(move || async move { axum::Json(doc) }))
+        .route("/jwks", axum::routing::get(move || async move { axum::Json(keys) }));
+    tokio::spawn(async move { axum::serve(listener, router).await.ok() });
+    let issuer = register(&t, &url).await;
+    let (status, body) = admin(&t, Method::GET, &format!("/v2/oidc/issuer/{issuer}/jwks"), None).await;
+    assert_eq!((status, body["keys"][0]["kid"].as_str()), (StatusCode::OK, Some("k")), "{body}");
+}
+
+async fn refusals_of_tokens_with_control_characters_in_the_header_are_recorded(backend: Backend) {
+    let t = spawn_app(backend).await;
+    let key = SigningKey::rsa("k", 0);
+    let issuer = TestIssuer::start(&[&key], 300).await;
+    let issuer_id = register(&t, &issuer.url).await;
+    let role = role_for(&t, &issuer_id).await;
+    let claims = issuer.claims(SUB, AUD, now(&t), 600);
+    let before = admin(&t, Method::GET, "/v2/audit-events?$filter=result%20eq%20'denied'", None).await.1;
+    let before = before["Results"].as_array().map_or(0, Vec::len);
+    // Nothing in these headers is signed: anyone who knows an issuer id can send them.
+    for (header, why) in [
+        (json!({"alg": "RS256", "kid": "ghost\u{0}\u{1b}[2J"}), "no key of the issuer has kid 'ghost\\0\\u{1b}[2J'"),
+        (json!({"alg": "RS\u{0}256"}), "alg 'RS\\0256' is not supported"),
+    ] {
+        let jwt = format!(
+            "{}.{}.{}",
+            base64_url(header.to_string().as_bytes()),
+            base64_url(claims.to_string().as_bytes()),
+            base64_url(b"not a signature")
+        );
+        let (status, body) = assume(&t, &jwt, &issuer_id, &role).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        assert!(error(&body).contains(why), "{body}");
+    }
+    let (_, after) = admin(&t, Method::GET, "/v2/audit-events?$filter=result%20eq%20'denied'", None).await;
+    let after = after["Results"].as_array().cloned().unwrap_or_default();
+    assert_eq!(after.len(), before + 2, "each refusal left its event: {after:?}");
+    assert!(after.iter().all(|e| !e["reason"].as_str().unwrap_or_default().contains('\u{0}')), "{after:?}");
+}
+
 tessera_testkit::both_backends!(
     each_key_type_assumes_as_the_workload,
     bad_tokens_are_refused_by_the_check_that_failed,
     rotation_refetches_once_and_unknown_kids_are_rate_limited,
     an_unreachable_issuer_keeps_cached_keys_until_they_expire,
     issuers_in_vultrs_shape_and_trusts_that_must_pin_aud_and_sub,
+    issuer_uris_cannot_hide_a_remote_host_behind_userinfo,
+    key_fetches_follow_no_redirect_the_issuer_rule_would_refuse,
+    refusals_of_tokens_with_control_characters_in_the_header_are_recorded,
 );

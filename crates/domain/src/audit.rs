@@ -120,12 +120,34 @@ pub fn is_plain_request_id(id: &[u8]) -> bool {
 pub const MAX_REASON: usize = 300;
 
 impl AuditEvent {
-    /// Cuts `reason` to [`MAX_REASON`] characters.
+    /// Sets `reason` with its control characters escaped (see [`escaped`]), cut to
+    /// [`MAX_REASON`] characters. A refusal's message may quote what a client or a token
+    /// said; whatever it quotes, the event can be stored (PostgreSQL's text cannot hold a NUL)
+    /// and shown without control sequences.
     pub fn with_reason(mut self, reason: impl Into<String>) -> Self {
-        let r: String = reason.into();
-        self.reason = r.chars().take(MAX_REASON).collect();
+        self.reason = escaped(&reason.into(), MAX_REASON);
         self
     }
+}
+
+/// `s` with control characters, line and paragraph separators and bidi controls escaped as
+/// Rust writes them (`\0`, `\n`, `\u{202e}`), at most `max` characters of the original
+/// (then `…`). For any text from outside that a message quotes: the message reaches the
+/// caller, the audit trail and the logs.
+pub fn escaped(s: &str, max: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(max * 4));
+    for (i, c) in s.chars().enumerate() {
+        if i == max {
+            out.push('…');
+            break;
+        }
+        if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -150,6 +172,32 @@ mod tests {
             assert!(!is_plain_request_id(refused.as_bytes()), "{refused:?}");
         }
         assert!(!is_plain_request_id(format!("{longest}a").as_bytes()));
+    }
+
+    #[test]
+    fn reasons_are_stored_with_control_characters_escaped_and_cut() {
+        let e = AuditEvent {
+            id: Uuid::nil(),
+            org_id: OrgId(Uuid::nil()),
+            time: Timestamp(0),
+            actor_kind: ActorKind::Anonymous,
+            actor_id: String::new(),
+            actor_email: String::new(),
+            credential_id: String::new(),
+            action: "iam.role.AssumeRole".into(),
+            target_kind: "role".into(),
+            target_id: "*".into(),
+            source_ip: String::new(),
+            request_id: String::new(),
+            result: AuditResult::Denied,
+            reason: String::new(),
+        };
+        let e = e.with_reason("sub 'repo:evil\u{0}\u{1b}[2J\u{202e}x\n' does not match");
+        assert_eq!(e.reason, "sub 'repo:evil\\0\\u{1b}[2J\\u{202e}x\\n' does not match");
+        assert!(!e.reason.contains('\u{0}'));
+        let long = e.with_reason("é".repeat(MAX_REASON + 5));
+        assert_eq!(long.reason, format!("{}…", "é".repeat(MAX_REASON)));
+        assert_eq!(escaped("plain text, 'quoted' — ünïcode", 100), "plain text, 'quoted' — ünïcode");
     }
 
     #[test]

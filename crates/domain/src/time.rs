@@ -87,7 +87,13 @@ pub struct Rfc3339Text {
 impl Rfc3339Text {
     pub fn as_str(&self) -> &str {
         // Only ASCII digits, '-', ':', 'T' and 'Z' are ever written.
-        std::str::from_utf8(&self.buf[..usize::from(self.len)]).unwrap_or_default()
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
+
+    /// The text's bytes (ASCII digits, '-', ':', 'T' and 'Z'), for a writer that needs no
+    /// `str`.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..usize::from(self.len)]
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::net::IpAddr;
 
+use crate::json::{Object, Written};
 use tessera_api_types as wire;
 use tessera_app::{GroupInput, NewUser, PolicyInput, RoleInput, TrustInput, UserPatch};
 use tessera_domain::Timestamp;
@@ -371,27 +372,50 @@ impl<'a> SessionJson<'a> {
     }
 }
 
-impl serde::Serialize for SessionJson<'_> {
-    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
+impl SessionJson<'_> {
+    /// Each field the answer holds, under the name it is written with, in order.
+    fn each<E>(&self, mut entry: impl FnMut(&str, &Cell<'_>) -> Result<(), E>) -> Result<(), E> {
         let cells = self.cells();
-        let mut map = ser.serialize_map(None)?;
         match self.select {
             None => {
                 for (key, cell) in &cells {
                     if let Some(cell) = cell {
-                        map.serialize_entry(key, cell)?;
+                        entry(key, cell)?;
                     }
                 }
             }
             Some(keep) => {
                 for field in keep {
                     if let Some((_, Some(cell))) = cells.iter().find(|(key, _)| *key == field.key) {
-                        map.serialize_entry(&field.name, cell)?;
+                        entry(&field.name, cell)?;
                     }
                 }
             }
         }
+        Ok(())
+    }
+
+    /// The same JSON as serializing the whole view (no `$select`), written straight into
+    /// `out` (see [`crate::json::Object`]).
+    fn write_all(&self, out: &mut Object<'_>) {
+        for (key, cell) in self.cells() {
+            match cell {
+                Some(Cell::Str(s)) => out.str(key, s),
+                Some(Cell::Id(u)) => out.id(key, u),
+                Some(Cell::Time(t)) => out.time(key, t),
+                Some(Cell::Int(i)) => out.int(key, i),
+                Some(Cell::Null) => out.null(key),
+                None => {}
+            }
+        }
+    }
+}
+
+impl serde::Serialize for SessionJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = ser.serialize_map(None)?;
+        self.each(|key, cell| map.serialize_entry(key, cell))?;
         map.end()
     }
 }
@@ -411,7 +435,92 @@ impl<'a> SessionEnvelopeJson<'a> {
     pub fn current(current: &'a tessera_app::CurrentSession) -> Self {
         Self { session: SessionJson { session: &current.record, select: None, state: Some(current.state) } }
     }
+
+    /// The answer, written without serde (byte for byte the same).
+    pub fn written(&self) -> Written {
+        Written::with(|out| {
+            let mut envelope = Object::begin(out);
+            let mut session = envelope.object("session");
+            self.session.write_all(&mut session);
+            session.end();
+            envelope.end();
+        })
+    }
 }
+
+/// An active token's introspection (RFC 7662), borrowed from the caller it names: written
+/// byte for byte as [`wire::IntrospectionResponse`] serializes (a test holds the two
+/// together), without making a `String` of each id first.
+pub struct Introspected<'a> {
+    pub token_type: &'static str,
+    /// A user's id; a workload has none, and its subject is its `sub`.
+    pub user: Option<uuid::Uuid>,
+    pub username: &'a str,
+    pub exp: Option<i64>,
+    pub iat: Option<i64>,
+    pub sid: Option<uuid::Uuid>,
+    pub org: uuid::Uuid,
+    pub role: Option<uuid::Uuid>,
+}
+
+impl Introspected<'_> {
+    /// `{"active": false}`: every token that is not active, whatever the reason.
+    pub fn inactive() -> Written {
+        Written::with(|out| {
+            let mut o = Object::begin(out);
+            o.bool("active", false);
+            o.end();
+        })
+    }
+
+    pub fn written(&self) -> Written {
+        Written::with(|out| {
+            let mut o = Object::begin(out);
+            o.bool("active", true);
+            o.str("token_type", self.token_type);
+            match self.user {
+                Some(u) => o.id("sub", u),
+                None => o.str("sub", self.username),
+            }
+            o.str("username", self.username);
+            if let Some(exp) = self.exp {
+                o.int("exp", exp);
+            }
+            if let Some(iat) = self.iat {
+                o.int("iat", iat);
+            }
+            o.str("iss", ISSUER);
+            if let Some(sid) = self.sid {
+                o.id("sid", sid);
+            }
+            o.id("org_id", self.org);
+            if let Some(role) = self.role {
+                o.id("role_id", role);
+            }
+            o.end();
+        })
+    }
+
+    /// The documented wire type with the same content (what the test holds the writer to).
+    #[cfg(test)]
+    fn view(&self) -> wire::IntrospectionResponse {
+        wire::IntrospectionResponse {
+            active: true,
+            token_type: Some(self.token_type.into()),
+            sub: Some(self.user.map_or_else(|| self.username.to_owned(), |u| u.to_string())),
+            username: Some(self.username.to_owned()),
+            exp: self.exp,
+            iat: self.iat,
+            iss: Some(ISSUER.into()),
+            sid: self.sid.map(|s| s.to_string()),
+            org_id: Some(self.org.to_string()),
+            role_id: self.role.map(|r| r.to_string()),
+        }
+    }
+}
+
+/// The `iss` of every introspection.
+const ISSUER: &str = "tessera";
 
 pub fn login_lock_view(l: &tessera_app::LoginLock) -> wire::LoginLockView {
     wire::LoginLockView {
@@ -635,6 +744,7 @@ mod tests {
                 copy.last_activity = copy.last_activity.max(Timestamp(seen));
                 let copy = copy.observe(Timestamp(now));
                 let shared = serde_json::to_string(&SessionEnvelopeJson::current(&current)).unwrap();
+                assert_eq!(SessionEnvelopeJson::current(&current).written().text(), shared);
                 assert_eq!(
                     shared,
                     serde_json::to_string(&SessionEnvelopeJson::of(&copy)).unwrap(),
@@ -655,7 +765,63 @@ mod tests {
             assert_eq!(direct, view);
             let envelope = serde_json::to_string(&wire::SessionEnvelope { session: iam_session_view(&s) }).unwrap();
             assert_eq!(serde_json::to_string(&SessionEnvelopeJson::of(&s)).unwrap(), envelope);
+            assert_eq!(SessionEnvelopeJson::of(&s).written().text(), envelope);
         }
+    }
+
+    /// An introspection is written as its wire type serializes, for every kind of token:
+    /// a user's login or role session, an API key (no session, no expiry), a workload whose
+    /// subject needs escaping, and an inactive token.
+    #[test]
+    fn introspection_is_the_wire_types_json() {
+        let id = |n: u128| uuid::Uuid::from_u128(n);
+        let cases = [
+            Introspected {
+                token_type: "login_session",
+                user: Some(id(1)),
+                username: "a@b.c",
+                exp: Some(1_795_000_900),
+                iat: Some(1_795_000_000),
+                sid: Some(id(2)),
+                org: id(3),
+                role: None,
+            },
+            Introspected {
+                token_type: "role_session",
+                user: Some(id(1)),
+                username: "a\"b@c.d",
+                exp: Some(1),
+                iat: Some(0),
+                sid: Some(id(2)),
+                org: id(3),
+                role: Some(id(4)),
+            },
+            Introspected {
+                token_type: "api_key",
+                user: Some(id(1)),
+                username: "a@b.c",
+                exp: None,
+                iat: None,
+                sid: None,
+                org: id(3),
+                role: None,
+            },
+            Introspected {
+                token_type: "role_session",
+                user: None,
+                username: "repo:x/y\n\u{1}é",
+                exp: Some(-5),
+                iat: None,
+                sid: Some(id(2)),
+                org: id(3),
+                role: Some(id(4)),
+            },
+        ];
+        for c in &cases {
+            assert_eq!(c.written().text(), serde_json::to_string(&c.view()).unwrap());
+        }
+        let inactive = wire::IntrospectionResponse { active: false, ..Default::default() };
+        assert_eq!(Introspected::inactive().text(), serde_json::to_string(&inactive).unwrap());
     }
 
     /// `$select` keeps the named fields in the request's order under the request's names, as

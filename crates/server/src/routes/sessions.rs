@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::json::Json;
+use crate::json::{Json, Written};
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -13,7 +13,7 @@ use tessera_domain::login::SessionLimits;
 use tessera_domain::page::PageToken;
 
 use crate::config::ServerConfig;
-use crate::convert::{SessionEnvelopeJson, SessionJson, iam_session_view, login_lock_view};
+use crate::convert::{Introspected, SessionEnvelopeJson, SessionJson, iam_session_view, login_lock_view};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{
     Authed, Body, ClientIp, Config, FormContent, SameOrigin, body_id, context, credential, form_iter, form_pairs,
@@ -58,7 +58,7 @@ pub async fn sign_in(
 
 pub async fn current(State(app): S, Authed(c): Authed) -> ApiResult<Response> {
     let current = app.current_session(&c).await?;
-    Ok(Json(SessionEnvelopeJson::current(&current)).into_response())
+    Ok(SessionEnvelopeJson::current(&current).written().into_response())
 }
 
 pub async fn sign_out(State(app): S, Config(config): Config, Authed(c): Authed) -> ApiResult<Response> {
@@ -71,12 +71,12 @@ pub async fn sign_out(State(app): S, Config(config): Config, Authed(c): Authed) 
 
 pub async fn get(State(app): S, Authed(c): Authed, Path(id): Path<String>) -> ApiResult<Response> {
     let s = app.get_session(&c, path_id("moid", &id)?).await?;
-    Ok(Json(SessionEnvelopeJson::of(&s)).into_response())
+    Ok(SessionEnvelopeJson::of(&s).written().into_response())
 }
 
 pub async fn terminate(State(app): S, Authed(c): Authed, Path(id): Path<String>) -> ApiResult<Response> {
     let s = app.terminate_session(&c, path_id("moid", &id)?).await?;
-    Ok(Json(SessionEnvelopeJson::of(&s)).into_response())
+    Ok(SessionEnvelopeJson::of(&s).written().into_response())
 }
 
 pub async fn terminate_user(
@@ -132,7 +132,7 @@ pub async fn introspect(
     Authed(c): Authed,
     FormContent(form): FormContent,
     body: axum::body::Bytes,
-) -> ApiResult<Json<wire::IntrospectionResponse>> {
+) -> ApiResult<Written> {
     if !form {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -147,27 +147,25 @@ pub async fn introspect(
     // The token's IP binding is checked against the caller's view of the client: callers
     // that introspect for someone else see bound tokens as valid only from their own address.
     let found = app.introspect(&c, &token, ip).await?;
-    let Some(subject) = found.caller.filter(|_| found.active) else {
-        return Ok(Json(wire::IntrospectionResponse { active: false, ..Default::default() }));
+    let Some(subject) = found.caller.as_ref().filter(|_| found.active) else {
+        return Ok(Introspected::inactive());
     };
     let (sid, role) = match subject.kind {
-        CallerKind::LoginSession(s) => (Some(s.to_string()), None),
-        CallerKind::RoleSession { session, role } => (Some(session.to_string()), Some(role.to_string())),
+        CallerKind::LoginSession(s) => (Some(s.0), None),
+        CallerKind::RoleSession { session, role } => (Some(session.0), Some(role.0)),
         CallerKind::ApiKey(_) => (None, None),
     };
-    Ok(Json(wire::IntrospectionResponse {
-        active: true,
-        token_type: Some(found.token_type.into()),
-        // A workload's subject is its issuer's `sub`; a user's is its id.
-        sub: Some(subject.user_id().map_or_else(|| subject.display_name().to_owned(), |u| u.to_string())),
-        username: Some(subject.display_name().to_owned()),
+    let answer = Introspected {
+        token_type: found.token_type,
+        user: subject.user_id().map(|u| u.0),
+        username: subject.display_name(),
         exp: found.expires.map(|t| t.0),
         iat: found.issued.map(|t| t.0),
-        iss: Some("tessera".into()),
         sid,
-        org_id: Some(subject.org_id.to_string()),
-        role_id: role,
-    }))
+        org: subject.org_id.0,
+        role,
+    };
+    Ok(answer.written())
 }
 
 /// Forward-auth for nginx `auth_request` and Traefik ForwardAuth: 200 with identity headers

@@ -24,6 +24,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use tessera_app::{App, AppError, AssumeInput, AssumedSession, WebIdentityAssume};
+use tessera_domain::DomainError;
 use tessera_domain::ids::{OidcIssuerId, OrgId, RoleId};
 use tessera_domain::session::Session;
 
@@ -157,13 +158,18 @@ fn parse_session_name(name: &str) -> Result<String, StsError> {
     Ok(name.to_owned())
 }
 
-/// `Policy`: a session policy (a Tessera policy document, as JSON).
+/// `Policy`: a session policy (a Tessera policy document, as JSON), bounded as on `POST
+/// /v2/assumed-roles/assume`; over the size it is STS's `PackedPolicyTooLarge`.
 fn sts_policy(p: &Params) -> Result<Option<tessera_domain::policy::PolicyDocument>, StsError> {
     let Some(text) = p.get("Policy").filter(|t| !t.is_empty()) else { return Ok(None) };
     let value: serde_json::Value = serde_json::from_str(text)
         .map_err(|e| StsError::new(StatusCode::BAD_REQUEST, "MalformedPolicyDocument", format!("Policy: {e}")))?;
-    crate::convert::session_policy(Some(value))
-        .map_err(|e| StsError::new(StatusCode::BAD_REQUEST, "MalformedPolicyDocument", e.message))
+    crate::convert::session_policy(Some(value)).map_err(|e| match e {
+        DomainError::TooLarge(f) => {
+            StsError::new(StatusCode::BAD_REQUEST, "PackedPolicyTooLarge", format!("Policy: {}", f.message))
+        }
+        DomainError::Invalid(f) => StsError::new(StatusCode::BAD_REQUEST, "MalformedPolicyDocument", f.to_string()),
+    })
 }
 
 fn parse_duration(p: &Params) -> Result<Option<i64>, StsError> {

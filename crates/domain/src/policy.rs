@@ -44,6 +44,12 @@ impl DocumentUse {
         }
     }
 
+    /// What share of the bound `packed` characters use, in whole percent rounded up: STS's
+    /// `PackedPolicySize`.
+    pub const fn percent_of_max(self, packed: usize) -> usize {
+        (packed * 100).div_ceil(self.max_packed_chars())
+    }
+
     fn noun(self) -> &'static str {
         match self {
             Self::Managed => "a managed policy",
@@ -54,8 +60,9 @@ impl DocumentUse {
 
 /// The characters of `doc` as compact JSON: whitespace outside strings is not counted, and an
 /// escape counts as the character it stands for (`\u00e9` is one, like `é`), as the document
-/// came in. Counted as it is written out, without a copy.
-pub fn packed_chars(doc: &PolicyDocumentJson) -> usize {
+/// came in (a [`PolicyDocumentJson`], or the JSON value it was read from: the same count).
+/// Counted as it is written out, without a copy.
+pub fn packed_chars(doc: &impl Serialize) -> usize {
     /// Counts the characters of UTF-8 written to it: every byte but a continuation byte.
     struct Chars(usize);
     impl std::io::Write for Chars {
@@ -649,15 +656,22 @@ mod tests {
             "{ \"Version\" : \"v\",\n  \"Statement\": [ {\"Effect\":\"Allow\", \"Action\": [\"a.b\", \"c.d\"]} ] }";
         let compact: String =
             serde_json::to_string(&serde_json::from_str::<serde_json::Value>(spaced).unwrap()).unwrap();
-        assert_eq!(packed_chars(&serde_json::from_str(spaced).unwrap()), compact.chars().count());
+        assert_eq!(packed_chars(&serde_json::from_str::<PolicyDocumentJson>(spaced).unwrap()), compact.chars().count());
         assert_eq!(compact.chars().count(), 71, "{compact}");
         // Whitespace inside strings counts; an escape counts as its character; absent fields
         // are not counted as if present.
         let inside = r#"{"Statement":[{"Effect":"Allow","Action":"a"}],"Version":"a b"}"#;
-        assert_eq!(packed_chars(&serde_json::from_str(inside).unwrap()), inside.len());
+        assert_eq!(packed_chars(&serde_json::from_str::<PolicyDocumentJson>(inside).unwrap()), inside.len());
         let escaped = r#"{"Version":"\u00e9","Statement":[{"Effect":"Allow","Action":"a"}]}"#;
-        assert_eq!(packed_chars(&serde_json::from_str(escaped).unwrap()), escaped.len() - 5);
-        assert_eq!(packed_chars(&serde_json::from_str(&packed_doc(2048)).unwrap()), 2048);
+        assert_eq!(packed_chars(&serde_json::from_str::<PolicyDocumentJson>(escaped).unwrap()), escaped.len() - 5);
+        assert_eq!(packed_chars(&serde_json::from_str::<PolicyDocumentJson>(&packed_doc(2048)).unwrap()), 2048);
+        // The JSON value the document was read from counts the same (STS counts that).
+        for text in [spaced, inside, escaped] {
+            let value: serde_json::Value = serde_json::from_str(text).unwrap();
+            assert_eq!(packed_chars(&value), packed_chars(&serde_json::from_str::<PolicyDocumentJson>(text).unwrap()));
+        }
+        let percent = |n| DocumentUse::Session.percent_of_max(n);
+        assert_eq!((percent(0), percent(1), percent(2048), percent(2049)), (0, 1, 100, 101));
     }
 
     #[test]

@@ -118,6 +118,9 @@ async fn sts_takes_a_session_policy(backend: Backend) {
     let res = reqwest::Client::new().post(&url).bearer_auth(&s.key).form(&form).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let xml = res.text().await.unwrap();
+    // As STS: the percentage of the 2 048 characters the packed policy uses, rounded up.
+    let percent = (policy.len() * 100).div_ceil(2048);
+    assert!(percent > 1 && xml.contains(&format!("<PackedPolicySize>{percent}</PackedPolicySize>")), "{xml}");
     let token = xml.split("<SessionToken>").nth(1).unwrap().split('<').next().unwrap();
     assert_eq!(lists(&t.client(token)).await, (true, false, false));
     let bad = [("Action", "AssumeRole"), ("RoleArn", &arn), ("RoleSessionName", "bad"), ("Policy", "{not json")];
@@ -193,6 +196,7 @@ async fn sts_refuses_a_packed_policy_too_large(backend: Backend) {
     let pretty = serde_json::to_string_pretty(&allow_of_packed_size(&["iam.user.List"], 2048)).unwrap();
     let (st, xml) = sts(pretty).await;
     assert_eq!(st, StatusCode::OK, "{xml}");
+    assert!(xml.contains("<PackedPolicySize>100</PackedPolicySize>"), "all of the bound: {xml}");
     assert_eq!(sessions(&t, &s).await, 1);
     let (st, xml) = sts(allow_of_packed_size(&["iam.user.List"], 2049).to_string()).await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{xml}");

@@ -19,4 +19,23 @@ impl FieldError {
 pub enum DomainError {
     #[error(transparent)]
     Invalid(#[from] FieldError),
+    /// A value over a size limit, as a whole (a policy document longer than its kind may be):
+    /// told apart because some protocols name it (STS's `PackedPolicyTooLarge`).
+    #[error(transparent)]
+    TooLarge(FieldError),
+}
+
+impl DomainError {
+    /// The refusal as a field error, whichever way the rule refused.
+    pub fn into_field_error(self) -> FieldError {
+        match self {
+            Self::Invalid(f) | Self::TooLarge(f) => f,
+        }
+    }
+}
+
+impl From<DomainError> for FieldError {
+    fn from(e: DomainError) -> Self {
+        e.into_field_error()
+    }
 }

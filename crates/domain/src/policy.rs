@@ -3,10 +3,81 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::FieldError;
+use crate::error::{DomainError, FieldError};
 
 /// The document version new policies get when they name none.
 pub const DEFAULT_POLICY_VERSION: &str = "2026-03-20";
+
+/// The most actions one statement of a written document may list. Above what a real
+/// statement lists (Tessera has fewer than 100 actions, and 200 real action names fill a
+/// managed policy's size anyway), so on real documents only the size bounds; it names the
+/// statement when a generated document runs away.
+pub const MAX_ACTIONS_PER_STATEMENT: usize = 200;
+
+/// The most resources one statement of a written document may list (157 ids fill a managed
+/// policy's size; only short prefixes could reach this).
+pub const MAX_RESOURCES_PER_STATEMENT: usize = 200;
+
+/// What a document a caller writes is for, which decides how large it may be. The sizes are
+/// AWS IAM's, in AWS's measure: characters of the document's JSON without the whitespace
+/// outside strings ([`packed_chars`]).
+///
+/// They bound writes only: a document stored before a bound existed still loads and applies
+/// ([`PolicyDocument::from_json`]), so lowering a bound never breaks a running organization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentUse {
+    /// A managed policy (`/v2/policies`): at most 6 144 characters, as AWS's.
+    Managed,
+    /// A session policy (assume's `policy`, STS's `Policy`): at most 2 048 characters, as
+    /// AWS's. It is stored with its session, kept with it in the session and permission
+    /// caches, and evaluated on every request of the session, so any caller allowed to assume
+    /// a role could otherwise make sessions hundreds of times their usual size.
+    Session,
+}
+
+impl DocumentUse {
+    /// The most characters its packed JSON may hold.
+    pub const fn max_packed_chars(self) -> usize {
+        match self {
+            Self::Managed => 6144,
+            Self::Session => 2048,
+        }
+    }
+
+    /// What share of the bound `packed` characters use, in whole percent rounded up: STS's
+    /// `PackedPolicySize`.
+    pub const fn percent_of_max(self, packed: usize) -> usize {
+        (packed * 100).div_ceil(self.max_packed_chars())
+    }
+
+    fn noun(self) -> &'static str {
+        match self {
+            Self::Managed => "a managed policy",
+            Self::Session => "a session policy",
+        }
+    }
+}
+
+/// The characters of `doc` as compact JSON: whitespace outside strings is not counted, and an
+/// escape counts as the character it stands for (`\u00e9` is one, like `é`), as the document
+/// came in (a [`PolicyDocumentJson`], or the JSON value it was read from: the same count).
+/// Counted as it is written out, without a copy.
+pub fn packed_chars(doc: &impl Serialize) -> usize {
+    /// Counts the characters of UTF-8 written to it: every byte but a continuation byte.
+    struct Chars(usize);
+    impl std::io::Write for Chars {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.iter().filter(|&&b| b & 0xC0 != 0x80).count();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut chars = Chars(0);
+    serde_json::to_writer(&mut chars, doc).expect("strings and lists always serialise");
+    chars.0
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Effect {
@@ -161,10 +232,13 @@ pub struct PolicyDocument {
 
 /// The wire form, kept here because it is also the stored form: a document is stored as the
 /// JSON the user sent, normalised (lists always lists).
+///
+/// Written out before it is normalised, it is what the caller sent without the whitespace
+/// (absent fields stay absent), which is what [`packed_chars`] measures.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyDocumentJson {
-    #[serde(rename = "Version", default)]
+    #[serde(rename = "Version", default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
     #[serde(rename = "Statement")]
     pub statement: Vec<StatementJson>,
@@ -177,8 +251,14 @@ pub struct StatementJson {
     pub effect: String,
     #[serde(rename = "Action")]
     pub action: OneOrMany,
-    #[serde(rename = "Resource", default = "OneOrMany::star")]
-    pub resource: OneOrMany,
+    /// Absent means every resource (`*`); `null` is refused, as it always was.
+    #[serde(rename = "Resource", default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub resource: Option<OneOrMany>,
+}
+
+/// A field that may be absent (`None`, by `default`) but not `null`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<OneOrMany>, D::Error> {
+    OneOrMany::deserialize(d).map(Some)
 }
 
 /// `"x"` or `["x", "y"]`, as Vultr accepts both.
@@ -190,8 +270,11 @@ pub enum OneOrMany {
 }
 
 impl OneOrMany {
-    fn star() -> Self {
-        OneOrMany::One("*".into())
+    fn len(&self) -> usize {
+        match self {
+            OneOrMany::One(_) => 1,
+            OneOrMany::Many(v) => v.len(),
+        }
     }
     fn into_vec(self) -> Vec<String> {
         match self {
@@ -202,8 +285,35 @@ impl OneOrMany {
 }
 
 impl PolicyDocument {
-    /// Validates a wire document; `field` is the JSON path prefix used in error messages.
+    /// Validates a document a caller writes, `used_as` a managed or a session policy: the rules
+    /// of [`Self::from_json`], and the bounds of writing: the packed size of its use
+    /// ([`DomainError::TooLarge`] naming `field`), at most [`MAX_ACTIONS_PER_STATEMENT`]
+    /// actions and [`MAX_RESOURCES_PER_STATEMENT`] resources in a statement.
+    pub fn from_written_json(doc: PolicyDocumentJson, used_as: DocumentUse, field: &str) -> Result<Self, DomainError> {
+        let (packed, max) = (packed_chars(&doc), used_as.max_packed_chars());
+        if packed > max {
+            return Err(DomainError::TooLarge(FieldError::new(
+                field,
+                format!(
+                    "{} is at most {max} characters of JSON, whitespace outside strings not counted; this one has {packed}",
+                    used_as.noun()
+                ),
+            )));
+        }
+        Ok(Self::validate(doc, field, true)?)
+    }
+
+    /// Validates a document as stored; `field` is the JSON path prefix used in error messages.
+    ///
+    /// Only the rules every document follows, without the bounds on writing, so a document
+    /// stored before a bound existed (or was lowered) still loads and applies. A document a
+    /// caller sends goes through [`Self::from_written_json`].
     pub fn from_json(doc: PolicyDocumentJson, field: &str) -> Result<Self, FieldError> {
+        Self::validate(doc, field, false)
+    }
+
+    /// [`Self::from_json`], with the per-statement bounds of writing when `written`.
+    fn validate(doc: PolicyDocumentJson, field: &str, written: bool) -> Result<Self, FieldError> {
         if doc.statement.is_empty() {
             return Err(FieldError::new(format!("{field}.Statement"), "a policy needs at least one statement"));
         }
@@ -223,6 +333,26 @@ impl PolicyDocument {
                     ));
                 }
             };
+            let resources = s.resource.unwrap_or_else(|| OneOrMany::One("*".into()));
+            if written {
+                let (actions, resources) = (s.action.len(), resources.len());
+                if actions > MAX_ACTIONS_PER_STATEMENT {
+                    return Err(FieldError::new(
+                        format!("{at}.Action"),
+                        format!(
+                            "a statement lists at most {MAX_ACTIONS_PER_STATEMENT} actions; this one lists {actions}"
+                        ),
+                    ));
+                }
+                if resources > MAX_RESOURCES_PER_STATEMENT {
+                    return Err(FieldError::new(
+                        format!("{at}.Resource"),
+                        format!(
+                            "a statement lists at most {MAX_RESOURCES_PER_STATEMENT} resources; this one lists {resources}"
+                        ),
+                    ));
+                }
+            }
             let actions = s.action.into_vec();
             if actions.is_empty() {
                 return Err(FieldError::new(format!("{at}.Action"), "at least one action is required"));
@@ -232,7 +362,7 @@ impl PolicyDocument {
                 .map(|a| ActionPattern::parse(a))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|m| FieldError::new(format!("{at}.Action"), m))?;
-            let resources = s.resource.into_vec();
+            let resources = resources.into_vec();
             if resources.is_empty() {
                 return Err(FieldError::new(format!("{at}.Resource"), "at least one resource is required"));
             }
@@ -258,7 +388,7 @@ impl PolicyDocument {
                         Effect::Deny => "Deny".into(),
                     },
                     action: OneOrMany::Many(s.actions.iter().map(|a| a.0.clone()).collect()),
-                    resource: OneOrMany::Many(s.resources.iter().map(|r| r.0.clone()).collect()),
+                    resource: Some(OneOrMany::Many(s.resources.iter().map(|r| r.0.clone()).collect())),
                 })
                 .collect(),
         }
@@ -454,6 +584,8 @@ mod tests {
         assert_eq!(err.field, "policy_document.Statement[0].Effect");
         let empty: PolicyDocumentJson = serde_json::from_str(r#"{"Statement":[]}"#).unwrap();
         assert!(PolicyDocument::from_json(empty, "d").is_err());
+        let null_resource = r#"{"Statement":[{"Effect":"Allow","Action":"x","Resource":null}]}"#;
+        assert!(parse_document_json(null_resource).is_err(), "a null resource is not every resource");
         let bad_action: PolicyDocumentJson =
             serde_json::from_str(r#"{"Statement":[{"Effect":"Allow","Action":["ok.x","no pe"]}]}"#).unwrap();
         assert_eq!(PolicyDocument::from_json(bad_action, "d").unwrap_err().field, "d.Statement[0].Action");
@@ -494,6 +626,89 @@ mod tests {
         assert_eq!(set.evaluate("iam.user.Read", id), Decision::Allow);
         let json = serde_json::to_value(deny.to_json()).unwrap();
         assert_eq!(json["Statement"][1]["Resource"], serde_json::json!([id]), "the stored document is canonical");
+    }
+
+    /// A document of exactly `len` packed characters (at least 60): one statement listing
+    /// actions of up to 200 characters.
+    fn packed_doc(len: usize) -> String {
+        let frame = r#"{"Statement":[{"Effect":"Allow","Action":[]}]}"#.len();
+        // Each action costs its length, two quotes and a comma (the first has no comma).
+        let room = len + 1 - frame;
+        let count = room.div_ceil(203);
+        let actions: Vec<String> = (0..count)
+            .map(|i| {
+                let cost = room / count + usize::from(i < room % count);
+                format!("a.{}", "x".repeat(cost - 5))
+            })
+            .collect();
+        let doc = serde_json::json!({"Statement": [{"Effect": "Allow", "Action": actions}]}).to_string();
+        assert_eq!(doc.len(), len);
+        doc
+    }
+
+    fn written(json: &str, used_as: DocumentUse) -> Result<PolicyDocument, DomainError> {
+        PolicyDocument::from_written_json(serde_json::from_str(json).unwrap(), used_as, "policy")
+    }
+
+    #[test]
+    fn the_packed_size_is_the_compact_json_as_sent() {
+        let spaced =
+            "{ \"Version\" : \"v\",\n  \"Statement\": [ {\"Effect\":\"Allow\", \"Action\": [\"a.b\", \"c.d\"]} ] }";
+        let compact: String =
+            serde_json::to_string(&serde_json::from_str::<serde_json::Value>(spaced).unwrap()).unwrap();
+        assert_eq!(packed_chars(&serde_json::from_str::<PolicyDocumentJson>(spaced).unwrap()), compact.chars().count());
+        assert_eq!(compact.chars().count(), 71, "{compact}");
+        // Whitespace inside strings counts; an escape counts as its character; absent fields
+        // are not counted as if present.
+        let inside = r#"{"Statement":[{"Effect":"Allow","Action":"a"}],"Version":"a b"}"#;
+        assert_eq!(packed_chars(&serde_json::from_str::<PolicyDocumentJson>(inside).unwrap()), inside.len());
+        let escaped = r#"{"Version":"\u00e9","Statement":[{"Effect":"Allow","Action":"a"}]}"#;
+        assert_eq!(packed_chars(&serde_json::from_str::<PolicyDocumentJson>(escaped).unwrap()), escaped.len() - 5);
+        assert_eq!(packed_chars(&serde_json::from_str::<PolicyDocumentJson>(&packed_doc(2048)).unwrap()), 2048);
+        // The JSON value the document was read from counts the same (STS counts that).
+        for text in [spaced, inside, escaped] {
+            let value: serde_json::Value = serde_json::from_str(text).unwrap();
+            assert_eq!(packed_chars(&value), packed_chars(&serde_json::from_str::<PolicyDocumentJson>(text).unwrap()));
+        }
+        let percent = |n| DocumentUse::Session.percent_of_max(n);
+        assert_eq!((percent(0), percent(1), percent(2048), percent(2049)), (0, 1, 100, 101));
+    }
+
+    #[test]
+    fn written_documents_are_bounded_by_their_use() {
+        assert!(written(&packed_doc(2048), DocumentUse::Session).is_ok());
+        let err = written(&packed_doc(2049), DocumentUse::Session).unwrap_err();
+        let DomainError::TooLarge(f) = err else { panic!("{err:?}") };
+        assert_eq!(f.field, "policy");
+        assert!(f.message.contains("2048") && f.message.contains("2049"), "{}", f.message);
+        assert!(written(&packed_doc(6144), DocumentUse::Managed).is_ok());
+        assert!(matches!(written(&packed_doc(6145), DocumentUse::Managed), Err(DomainError::TooLarge(_))));
+        // Whitespace is free: a document padded with spaces past the size still fits.
+        let spaced = packed_doc(2048).replace(',', " ,\n    ");
+        assert!(spaced.len() > 2048 && written(&spaced, DocumentUse::Session).is_ok());
+        // A stored document is not bounded, so one written before a bound still loads.
+        assert!(PolicyDocument::from_json(serde_json::from_str(&packed_doc(20_000)).unwrap(), "d").is_ok());
+    }
+
+    #[test]
+    fn a_written_statement_lists_a_bounded_number_of_actions_and_resources() {
+        let statement = |actions: usize, resources: usize| {
+            let list = |n: usize, item: &str| serde_json::to_string(&vec![item; n]).unwrap();
+            format!(
+                r#"{{"Statement":[{{"Effect":"Allow","Action":"*"}},{{"Effect":"Allow","Action":{},"Resource":{}}}]}}"#,
+                list(actions, "a"),
+                list(resources, "r")
+            )
+        };
+        assert!(written(&statement(200, 200), DocumentUse::Managed).is_ok());
+        for (doc, field) in
+            [(statement(201, 1), "policy.Statement[1].Action"), (statement(1, 201), "policy.Statement[1].Resource")]
+        {
+            let Err(DomainError::Invalid(f)) = written(&doc, DocumentUse::Managed) else { panic!("{doc}") };
+            assert_eq!(f.field, field);
+            assert!(f.message.contains("at most 200") && f.message.contains("201"), "{}", f.message);
+            assert!(PolicyDocument::from_json(serde_json::from_str(&doc).unwrap(), "d").is_ok(), "stored: unbounded");
+        }
     }
 
     #[test]

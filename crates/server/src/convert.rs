@@ -9,11 +9,12 @@ use tessera_domain::Timestamp;
 use tessera_domain::oidc::{IssuerKeys, IssuerUri, JwkSet, OidcClaims};
 use tessera_domain::page::Page;
 use tessera_domain::policy::Policy;
-use tessera_domain::policy::{PolicyDocument, PolicyDocumentJson};
+use tessera_domain::policy::{DocumentUse, PolicyDocument, PolicyDocumentJson};
 use tessera_domain::role::{MaxSessionDuration, Role, RoleType};
 use tessera_domain::session::{Session, SessionState};
 use tessera_domain::trust::{RoleTrust, TimeOfDay, TrustConditions, TrustPrincipal, parse_ip_range};
 use tessera_domain::user::{self, ApiKey, Email, Group, User, UserStatus};
+use tessera_domain::{DomainError, FieldError};
 
 use crate::error::ApiError;
 use crate::extract::{body_id, page_link};
@@ -117,16 +118,22 @@ pub fn policy_view(p: &Policy) -> wire::PolicyView {
 }
 
 pub fn policy_input(b: wire::PolicyInput) -> Result<PolicyInput, ApiError> {
-    let json: PolicyDocumentJson = serde_path_to_error::deserialize(b.policy_document).map_err(|e| {
-        let path = format!("policy_document.{}", e.path());
-        let path = path.trim_end_matches('.').to_owned();
-        ApiError::invalid(path.clone(), format!("{path}: {}", e.into_inner()))
-    })?;
+    let document = written_document(b.policy_document, DocumentUse::Managed, "policy_document")?;
     Ok(PolicyInput {
         name: user::name("name", &b.name, 100)?,
         description: user::description("description", &b.description, 1000)?,
-        document: PolicyDocument::from_json(json, "policy_document")?,
+        document,
     })
+}
+
+/// A policy document a caller sends, validated with the bounds of its use; its errors name
+/// `field.<path>` (the whole `field` when it is too large).
+fn written_document(v: serde_json::Value, used_as: DocumentUse, field: &str) -> Result<PolicyDocument, DomainError> {
+    let json: PolicyDocumentJson = serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = format!("{field}.{}", e.path());
+        FieldError::new(path.trim_end_matches('.'), e.into_inner().to_string())
+    })?;
+    PolicyDocument::from_written_json(json, used_as, field)
 }
 
 // ---- roles and trusts ----------------------------------------------------------------------
@@ -255,16 +262,10 @@ pub fn assumed_view(s: &Session, token: Option<String>, now: Timestamp) -> wire:
     }
 }
 
-/// A session policy given at assume: a policy document like any other (its errors name
-/// `policy.<path>`).
-pub fn session_policy(v: Option<serde_json::Value>) -> Result<Option<PolicyDocument>, ApiError> {
-    let Some(v) = v else { return Ok(None) };
-    let json: PolicyDocumentJson = serde_path_to_error::deserialize(v).map_err(|e| {
-        let path = format!("policy.{}", e.path());
-        let path = path.trim_end_matches('.').to_owned();
-        ApiError::invalid(path.clone(), format!("{path}: {}", e.into_inner()))
-    })?;
-    Ok(Some(PolicyDocument::from_json(json, "policy")?))
+/// A session policy given at assume: a policy document like any other, bounded as a session
+/// policy (its errors name `policy.<path>`, or `policy` when it is too large).
+pub fn session_policy(v: Option<serde_json::Value>) -> Result<Option<PolicyDocument>, DomainError> {
+    v.map(|v| written_document(v, DocumentUse::Session, "policy")).transpose()
 }
 
 pub fn iam_session_view(s: &Session) -> wire::IamSessionView {

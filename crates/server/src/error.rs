@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tessera_api_types::{ErrorBody, ErrorDetail};
 use tessera_app::AppError;
-use tessera_domain::FieldError;
+use tessera_domain::{DomainError, FieldError};
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -42,6 +42,12 @@ impl From<FieldError> for ApiError {
     fn from(e: FieldError) -> Self {
         let message = format!("{}: {}", e.field, e.message);
         ApiError::invalid(e.field, message)
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        e.into_field_error().into()
     }
 }
 

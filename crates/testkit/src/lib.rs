@@ -370,6 +370,22 @@ pub fn allow(actions: &[&str]) -> serde_json::Value {
     serde_json::json!({"Version": "2026-03-20", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]})
 }
 
+/// [`allow`]`(actions)` padded with actions nobody checks (`pad.xxx…`) to exactly `len`
+/// characters of compact JSON, the size the policy bounds measure.
+pub fn allow_of_packed_size(actions: &[&str], len: usize) -> serde_json::Value {
+    let mut doc = allow(actions);
+    let room = len - doc.to_string().len();
+    // Each padding action costs its length, two quotes and a comma; at most 200 characters.
+    let count = room.div_ceil(203);
+    let padding = (0..count).map(|i| {
+        let cost = room / count + usize::from(i < room % count);
+        serde_json::Value::String(format!("pad.{}", "x".repeat(cost - 7)))
+    });
+    doc["Statement"][0]["Action"].as_array_mut().expect("a list of actions").extend(padding);
+    assert_eq!(doc.to_string().len(), len, "{doc}");
+    doc
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, Instant};

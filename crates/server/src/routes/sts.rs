@@ -24,7 +24,9 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use tessera_app::{App, AppError, AssumeInput, AssumedSession, WebIdentityAssume};
+use tessera_domain::DomainError;
 use tessera_domain::ids::{OidcIssuerId, OrgId, RoleId};
+use tessera_domain::policy::{DocumentUse, PolicyDocument, packed_chars};
 use tessera_domain::session::Session;
 
 use crate::extract::{Authed, ClientIp, form_pairs};
@@ -157,13 +159,29 @@ fn parse_session_name(name: &str) -> Result<String, StsError> {
     Ok(name.to_owned())
 }
 
-/// `Policy`: a session policy (a Tessera policy document, as JSON).
-fn sts_policy(p: &Params) -> Result<Option<tessera_domain::policy::PolicyDocument>, StsError> {
-    let Some(text) = p.get("Policy").filter(|t| !t.is_empty()) else { return Ok(None) };
+/// A session policy given as `Policy`, and the percentage of the bound its packed size uses
+/// (STS's `PackedPolicySize`; 0 without one).
+struct SessionPolicy {
+    document: Option<PolicyDocument>,
+    packed_percent: usize,
+}
+
+/// `Policy`: a session policy (a Tessera policy document, as JSON), bounded as on `POST
+/// /v2/assumed-roles/assume`; over the size it is STS's `PackedPolicyTooLarge`.
+fn sts_policy(p: &Params) -> Result<SessionPolicy, StsError> {
+    let Some(text) = p.get("Policy").filter(|t| !t.is_empty()) else {
+        return Ok(SessionPolicy { document: None, packed_percent: 0 });
+    };
     let value: serde_json::Value = serde_json::from_str(text)
         .map_err(|e| StsError::new(StatusCode::BAD_REQUEST, "MalformedPolicyDocument", format!("Policy: {e}")))?;
-    crate::convert::session_policy(Some(value))
-        .map_err(|e| StsError::new(StatusCode::BAD_REQUEST, "MalformedPolicyDocument", e.message))
+    let packed_percent = DocumentUse::Session.percent_of_max(packed_chars(&value));
+    let document = crate::convert::session_policy(Some(value)).map_err(|e| match e {
+        DomainError::TooLarge(f) => {
+            StsError::new(StatusCode::BAD_REQUEST, "PackedPolicyTooLarge", format!("Policy: {}", f.message))
+        }
+        DomainError::Invalid(f) => StsError::new(StatusCode::BAD_REQUEST, "MalformedPolicyDocument", f.to_string()),
+    })?;
+    Ok(SessionPolicy { document, packed_percent })
 }
 
 fn parse_duration(p: &Params) -> Result<Option<i64>, StsError> {
@@ -237,6 +255,7 @@ async fn assume_role(
     let Some(user) = caller.user_id() else {
         return Err(StsError::new(StatusCode::FORBIDDEN, "AccessDenied", "only a user can call AssumeRole"));
     };
+    let policy = sts_policy(p)?;
     let input = AssumeInput {
         user_id: user,
         role_id: role,
@@ -245,10 +264,10 @@ async fn assume_role(
         duration,
         ip_address: None,
         source_ip: client,
-        policy: sts_policy(p)?,
+        policy: policy.document,
     };
     let assumed = app.assume_role(&caller, input).await.map_err(|e| StsError::from_app(e, false))?;
-    Ok(Granted { action: "AssumeRole", assumed, org, extra: String::new() })
+    Ok(Granted { action: "AssumeRole", assumed, org, extra: String::new(), packed_percent: policy.packed_percent })
 }
 
 async fn assume_role_with_web_identity(
@@ -272,6 +291,7 @@ async fn assume_role_with_web_identity(
             })?
         }
     };
+    let policy = sts_policy(p)?;
     let input = WebIdentityAssume {
         issuer_id: issuer,
         role_id: role,
@@ -280,7 +300,7 @@ async fn assume_role_with_web_identity(
         duration,
         ip_address: None,
         source_ip: client,
-        policy: sts_policy(p)?,
+        policy: policy.document,
         // An ARN naming another organization than the issuer's is refused before any session
         // exists.
         organization: Some(org),
@@ -290,7 +310,7 @@ async fn assume_role_with_web_identity(
     let extra = format!(
         "    <SubjectFromWebIdentityToken>{subject}</SubjectFromWebIdentityToken>\n    <Provider>{issuer}</Provider>\n"
     );
-    Ok(Granted { action: "AssumeRoleWithWebIdentity", assumed, org, extra })
+    Ok(Granted { action: "AssumeRoleWithWebIdentity", assumed, org, extra, packed_percent: policy.packed_percent })
 }
 
 /// A session an STS action just assumed, and what its answer adds (`extra`, already XML).
@@ -299,13 +319,15 @@ struct Granted {
     assumed: AssumedSession,
     org: OrgId,
     extra: String,
+    /// `PackedPolicySize`: the percentage of the session-policy bound its `Policy` uses.
+    packed_percent: usize,
 }
 
 impl Granted {
     /// The STS answer. Every value from the request is escaped where it is written, so
     /// nothing a caller sends (a session name, a token's subject) can change the document.
     fn render(&self, request_id: &str) -> String {
-        let Self { action, assumed, org, extra } = self;
+        let Self { action, assumed, org, extra, packed_percent } = self;
         let s: &Session = &assumed.session;
         let role = s.role_id.map(|r| r.to_string()).unwrap_or_default();
         format!(
@@ -314,7 +336,7 @@ impl Granted {
          <AssumedRoleId>{role}:{session_name}</AssumedRoleId>\n    </AssumedRoleUser>\n    <Credentials>\n      \
          <AccessKeyId>{id}</AccessKeyId>\n      <SecretAccessKey>{secret}</SecretAccessKey>\n      \
          <SessionToken>{token}</SessionToken>\n      <Expiration>{expires}</Expiration>\n    </Credentials>\n    \
-         <PackedPolicySize>0</PackedPolicySize>\n  </{action}Result>\n  <ResponseMetadata>\n    \
+         <PackedPolicySize>{packed_percent}</PackedPolicySize>\n  </{action}Result>\n  <ResponseMetadata>\n    \
          <RequestId>{request_id}</RequestId>\n  </ResponseMetadata>\n</{action}Response>\n",
             role_name = xml_escape(&s.role_name),
             session_name = xml_escape(&s.session_name),

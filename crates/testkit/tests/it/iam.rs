@@ -4,7 +4,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use tessera_api_types as wire;
 use tessera_client::{ClientError, ListParams};
-use tessera_testkit::{Backend, TestApp, allow, spawn_app};
+use tessera_testkit::{ADMIN_KEY, Backend, TestApp, allow, allow_of_packed_size, spawn_app};
 
 async fn healthz_needs_no_credentials(backend: Backend) {
     let t = spawn_app(backend).await;
@@ -378,7 +378,74 @@ async fn crud_round_trips_for_roles_policies_groups_and_trusts(backend: Backend)
     assert!(t.admin.get_group(&group.id).await.unwrap_err().to_string().contains("Group not found"));
 }
 
+/// How many policies the organization has.
+async fn policies(t: &TestApp) -> usize {
+    t.admin.list_policies(&ListParams::default()).await.unwrap().policies.len()
+}
+
+/// A managed policy is at most 6 144 characters of compact JSON, as AWS's, and a statement
+/// lists at most 200 resources: over either, create and update are a 400 naming the field, and
+/// nothing is stored.
+async fn a_managed_policy_is_at_most_6144_packed_characters(backend: Backend) {
+    let t = spawn_app(backend).await;
+    let body = |doc: &serde_json::Value| json!({"name": "sized", "policy_document": doc}).to_string();
+    let at_limit = allow_of_packed_size(&["iam.group.List"], 6144);
+    let (st, v) = t.admin.raw(Method::POST, "/v2/policies", Some(&body(&at_limit))).await.unwrap();
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let id = v["policy"]["id"].as_str().unwrap().to_owned();
+    let stored = t.admin.get_policy(&id).await.unwrap().policy_document;
+    let before = policies(&t).await;
+
+    let over = allow_of_packed_size(&["iam.group.List"], 6145);
+    let many_resources =
+        json!({"Statement": [{"Effect": "Allow", "Action": "iam.group.Read", "Resource": vec!["r"; 201]}]});
+    for (doc, field, says) in [
+        (&over, "policy_document", ["at most 6144 characters", "has 6145"]),
+        (&many_resources, "policy_document.Statement[0].Resource", ["at most 200 resources", "lists 201"]),
+    ] {
+        for (method, path) in [(Method::POST, "/v2/policies".to_owned()), (Method::PUT, format!("/v2/policies/{id}"))] {
+            let (st, v) = t.admin.raw(method.clone(), &path, Some(&body(doc))).await.unwrap();
+            assert_eq!(st, StatusCode::BAD_REQUEST, "{method} {v}");
+            assert_eq!(v["error"]["field"], field, "{v}");
+            let message = v["error"]["message"].as_str().unwrap();
+            assert!(says.iter().all(|s| message.contains(s)), "{message}");
+        }
+    }
+    assert_eq!(policies(&t).await, before, "a refused policy is not created");
+    assert_eq!(t.admin.get_policy(&id).await.unwrap().policy_document, stored, "nor does it replace one");
+}
+
+/// The bounds are on writing: a policy stored before them (here written past the API: 60 000
+/// characters, 296 actions in a statement) still loads, is shown and applies; only writing it
+/// again must fit.
+async fn a_policy_stored_before_the_bounds_still_loads_and_applies(backend: Backend) {
+    let t = spawn_app(backend).await;
+    let large = allow_of_packed_size(&["iam.group.List"], 60_000);
+    let admin = t.app.authenticate(ADMIN_KEY, None).await.unwrap();
+    let document = tessera_domain::policy::PolicyDocument::from_json(
+        serde_json::from_value(large.clone()).unwrap(),
+        "policy_document",
+    )
+    .unwrap();
+    let input = tessera_app::PolicyInput { name: "old".into(), description: String::new(), document };
+    let policy = t.app.create_policy(&admin, input).await.unwrap();
+    let id = policy.id.to_string();
+
+    let shown = t.admin.get_policy(&id).await.unwrap();
+    assert_eq!(shown.policy_document["Statement"][0]["Action"], large["Statement"][0]["Action"]);
+    let (user, client) = t.user_with_policy("old@example.com", None).await;
+    assert!(client.list_groups(&ListParams::default()).await.is_err());
+    t.admin.attach_policy_to_user(&id, &user.id).await.unwrap();
+    client.list_groups(&ListParams::default()).await.expect("the stored policy applies");
+
+    let again = wire::PolicyInput { name: "old".into(), description: String::new(), policy_document: large };
+    let refused = t.admin.update_policy(&id, &again).await.unwrap_err();
+    assert_eq!(refused.status(), Some(StatusCode::BAD_REQUEST), "{refused}");
+}
+
 tessera_testkit::both_backends!(
+    a_managed_policy_is_at_most_6144_packed_characters,
+    a_policy_stored_before_the_bounds_still_loads_and_applies,
     healthz_needs_no_credentials,
     an_explicit_deny_wins_over_any_allow,
     permissions_come_from_the_user_and_its_groups_and_resources_scope_them,

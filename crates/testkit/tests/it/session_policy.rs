@@ -6,7 +6,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tessera_api_types as wire;
 use tessera_client::{Client, ListParams};
-use tessera_testkit::{ADMIN_KEY, Backend, TestApp, allow, spawn_app};
+use tessera_testkit::{ADMIN_KEY, Backend, TestApp, allow, allow_of_packed_size, spawn_app};
 
 struct Setup {
     user: wire::UserView,
@@ -118,6 +118,9 @@ async fn sts_takes_a_session_policy(backend: Backend) {
     let res = reqwest::Client::new().post(&url).bearer_auth(&s.key).form(&form).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let xml = res.text().await.unwrap();
+    // As STS: the percentage of the 2 048 characters the packed policy uses, rounded up.
+    let percent = (policy.len() * 100).div_ceil(2048);
+    assert!(percent > 1 && xml.contains(&format!("<PackedPolicySize>{percent}</PackedPolicySize>")), "{xml}");
     let token = xml.split("<SessionToken>").nth(1).unwrap().split('<').next().unwrap();
     assert_eq!(lists(&t.client(token)).await, (true, false, false));
     let bad = [("Action", "AssumeRole"), ("RoleArn", &arn), ("RoleSessionName", "bad"), ("Policy", "{not json")];
@@ -126,4 +129,89 @@ async fn sts_takes_a_session_policy(backend: Backend) {
     assert!(res.text().await.unwrap().contains("<Code>MalformedPolicyDocument</Code>"));
 }
 
-tessera_testkit::both_backends!(a_session_policy_bounds_the_roles_permissions, sts_takes_a_session_policy);
+/// How many role sessions the setup's user has.
+async fn sessions(t: &TestApp, s: &Setup) -> usize {
+    t.admin.list_user_assumed_roles(&s.user.id, &ListParams::default()).await.unwrap().assumed_role_sessions.len()
+}
+
+/// `POST /v2/assumed-roles/assume` for the setup's user with `policy` written as given.
+async fn assume_raw(s: &Setup, policy: &str) -> (StatusCode, Value) {
+    let body = format!(
+        r#"{{"user_id": "{}", "role_id": "{}", "session_name": "sized", "policy": {policy}}}"#,
+        s.user.id, s.role
+    );
+    s.client.raw(Method::POST, "/v2/assumed-roles/assume", Some(&body)).await.unwrap()
+}
+
+/// A session policy is at most 2 048 characters of compact JSON, as AWS's: one more is a 400
+/// naming `policy` that makes no session; whitespace is not counted.
+async fn a_session_policy_is_at_most_2048_packed_characters(backend: Backend) {
+    let t = spawn_app(backend).await;
+    let s = setup(&t).await;
+    let at_limit = allow_of_packed_size(&["iam.user.List"], 2048);
+    let (st, v) = assume_raw(&s, &at_limit.to_string()).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let token = v["assumed_role_session"]["session_token"].as_str().unwrap();
+    assert_eq!(lists(&t.client(token)).await, (true, false, false), "the policy applies");
+    // Spread over lines and indented it is far longer, and still 2 048 packed characters.
+    let pretty = serde_json::to_string_pretty(&at_limit).unwrap();
+    assert!(pretty.len() > 2100, "{}", pretty.len());
+    let (st, v) = assume_raw(&s, &pretty).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+
+    let before = sessions(&t, &s).await;
+    assert_eq!(before, 2);
+    let over = allow_of_packed_size(&["iam.user.List"], 2049);
+    for text in [over.to_string(), serde_json::to_string_pretty(&over).unwrap()] {
+        let (st, v) = assume_raw(&s, &text).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+        assert_eq!(v["error"]["field"], "policy", "{v}");
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(message.contains("at most 2048 characters") && message.contains("has 2049"), "{message}");
+    }
+    // A statement of the session policy lists at most 200 actions (far below the size).
+    let many = json!({"Statement": [{"Effect": "Allow", "Action": vec!["a"; 201]}]});
+    let (st, v) = assume_raw(&s, &many.to_string()).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["error"]["field"], "policy.Statement[0].Action", "{v}");
+    assert_eq!(sessions(&t, &s).await, before, "a refused session policy makes no session");
+}
+
+/// Over STS, a session policy over 2 048 packed characters is `PackedPolicyTooLarge`, as on
+/// AWS, and makes no session.
+async fn sts_refuses_a_packed_policy_too_large(backend: Backend) {
+    let t = spawn_app(backend).await;
+    let s = setup(&t).await;
+    let org = t.app.authenticate(ADMIN_KEY, None).await.unwrap().org_id;
+    let arn = format!("arn:aws:iam::{org}:role/{}", s.role);
+    let url = format!("{}/v2/assumed-roles/compatibility/aws/sts", t.url);
+    let sts = |policy: String| {
+        let form = [("Action", "AssumeRole"), ("RoleArn", &arn), ("RoleSessionName", "sized"), ("Policy", &policy)];
+        let req = reqwest::Client::new().post(&url).bearer_auth(&s.key).form(&form);
+        async move {
+            let res = req.send().await.unwrap();
+            (res.status(), res.text().await.unwrap())
+        }
+    };
+    let pretty = serde_json::to_string_pretty(&allow_of_packed_size(&["iam.user.List"], 2048)).unwrap();
+    let (st, xml) = sts(pretty).await;
+    assert_eq!(st, StatusCode::OK, "{xml}");
+    assert!(xml.contains("<PackedPolicySize>100</PackedPolicySize>"), "all of the bound: {xml}");
+    assert_eq!(sessions(&t, &s).await, 1);
+    let (st, xml) = sts(allow_of_packed_size(&["iam.user.List"], 2049).to_string()).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{xml}");
+    assert!(xml.contains("<Code>PackedPolicyTooLarge</Code>"), "{xml}");
+    assert!(xml.contains("at most 2048 characters") && xml.contains("has 2049"), "{xml}");
+    // Too many actions in a statement is a malformed document, not a packed size.
+    let (st, xml) = sts(json!({"Statement": [{"Effect": "Allow", "Action": vec!["a"; 201]}]}).to_string()).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{xml}");
+    assert!(xml.contains("<Code>MalformedPolicyDocument</Code>"), "{xml}");
+    assert_eq!(sessions(&t, &s).await, 1, "a refused session policy makes no session");
+}
+
+tessera_testkit::both_backends!(
+    a_session_policy_bounds_the_roles_permissions,
+    sts_takes_a_session_policy,
+    a_session_policy_is_at_most_2048_packed_characters,
+    sts_refuses_a_packed_policy_too_large,
+);

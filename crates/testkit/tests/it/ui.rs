@@ -175,6 +175,56 @@ async fn counts_by_kind_and_status_are_live(backend: Backend) {
     assert!(html.contains(r#"data-kind="login" data-status="Terminated">1<"#), "{html}");
 }
 
+/// The console's "assume role" passes the browser's address, as `POST
+/// /v2/assumed-roles/assume` does: a trust limited to the test client's network admits it and
+/// the session records the address; one limited to another network refuses.
+async fn the_consoles_assume_checks_and_records_the_client_address(backend: Backend) {
+    let t = spawn_app(backend).await;
+    let cookie = console_user(&t, "boss@example.com", Some(allow(&["*"]))).await;
+    let (dev, _) = t.user_with_policy("dev@example.com", Some(allow(&["iam.role.AssumeRole"]))).await;
+    let trusted = |role: &str, cidr: &str| wire::TrustInput {
+        role_id: role.into(),
+        trusted_user_id: Some(dev.id.clone()),
+        conditions: Some(wire::Conditions { ip_address: vec![cidr.into()], ..Default::default() }),
+        ..Default::default()
+    };
+    let local = t.admin.create_role(&role_input("from-loopback", "assumable")).await.unwrap();
+    t.admin.create_trust(&trusted(&local.id, "127.0.0.0/8")).await.unwrap();
+    let remote = t.admin.create_role(&role_input("from-10", "assumable")).await.unwrap();
+    t.admin.create_trust(&trusted(&remote.id, "10.0.0.0/8")).await.unwrap();
+
+    let user_url = format!("{}/ui/users/{}", t.url, dev.id);
+    let page = browser().get(&user_url).header("cookie", &cookie).send().await.unwrap();
+    let csrf = csrf_of(&page.text().await.unwrap());
+    let assume = |role: &str| {
+        browser()
+            .post(format!("{user_url}/assume"))
+            .header("cookie", &cookie)
+            .header("origin", &t.url)
+            .form(&[("role_id", role), ("session_name", "console"), ("csrf_token", csrf.as_str())])
+            .send()
+    };
+    let res = assume(&local.id).await.unwrap();
+    let status = res.status();
+    let html = res.text().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("tessera_rs_"), "the new session's token is shown once");
+    let sessions = t.admin.list_user_assumed_roles(&dev.id, &Default::default()).await.unwrap();
+    let session = sessions.assumed_role_sessions.iter().find(|s| s.role_id == local.id).expect("a session");
+    assert_eq!(session.source_ip, "127.0.0.1");
+    assert_eq!(session.conditions_met, vec!["ip_address".to_owned()]);
+
+    let res = assume(&remote.id).await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("ip_address not met: 127.0.0.1"), "{html}");
+    let sessions = t.admin.list_user_assumed_roles(&dev.id, &Default::default()).await.unwrap();
+    assert!(
+        sessions.assumed_role_sessions.iter().all(|s| s.role_id != remote.id),
+        "no session from 10.0.0.0/8's trust"
+    );
+}
+
 /// The ids of the users (`what` "users") or groups a role is assigned to, as `/v2` lists them.
 async fn assigned(t: &TestApp, role: &str, what: &str) -> Vec<String> {
     let (status, body) = t.admin.raw(reqwest::Method::GET, &format!("/v2/roles/{role}/{what}"), None).await.unwrap();
@@ -319,4 +369,5 @@ tessera_testkit::both_backends!(
     a_role_is_assigned_and_unassigned_through_the_console,
     delete_through_the_console,
     a_cross_site_assign_changes_nothing,
+    the_consoles_assume_checks_and_records_the_client_address,
 );

@@ -237,8 +237,8 @@ impl App {
         self.gateway_epoch.subscribe()
     }
 
-    /// 32 fresh random bytes for the gateway (the sign-in form's token).
-    pub fn gateway_nonce(&self) -> [u8; 32] {
+    /// 32 fresh random bytes for a sign-in form's token (the gateway's and the console's).
+    pub fn form_nonce(&self) -> [u8; 32] {
         let mut b = [0u8; 32];
         self.with_rng(|r| r.fill_bytes(&mut b));
         b

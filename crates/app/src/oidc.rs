@@ -138,7 +138,7 @@ pub struct WebIdentityAssume {
     /// A session policy, as for [`crate::AssumeInput::policy`].
     pub policy: Option<tessera_domain::policy::PolicyDocument>,
     /// The organization the caller means (the STS `RoleArn` names one): the issuer must
-    /// belong to it, checked before anything is written.
+    /// belong to it, checked once the token is verified and before anything is written.
     pub organization: Option<OrgId>,
 }
 
@@ -306,15 +306,6 @@ impl App {
         let issuer = self.store.find_oidc_issuer(input.issuer_id).await?.ok_or_else(|| {
             AppError::Unauthorized(format!("Invalid API token: no OIDC issuer {} is registered", input.issuer_id))
         })?;
-        if let Some(org) = input.organization
-            && org != issuer.org_id
-        {
-            return Err(FieldError::new(
-                "RoleArn",
-                format!("names organization {org}, and the OIDC issuer belongs to another"),
-            )
-            .into());
-        }
         let role = input.role_id;
         let mut actor = Actor {
             kind: ActorKind::Anonymous,
@@ -345,6 +336,18 @@ impl App {
         let now = self.now();
         let verified = parsed.verify(&keys, Expected { issuer: issuer.uri.as_str(), now }).map_err(refused)?;
         actor.email = verified.subject.clone();
+        // Only once the token is verified: checked earlier, the refusal of any token would
+        // tell a caller holding none whether the issuer belongs to the organization it
+        // named, an oracle for the issuer's organization. Still before anything is written.
+        if let Some(named) = input.organization
+            && named != issuer.org_id
+        {
+            return Err(FieldError::new(
+                "RoleArn",
+                format!("names organization {named}, and the OIDC issuer belongs to another"),
+            )
+            .into());
+        }
 
         let org = issuer.org_id;
         let (role, trusts) =

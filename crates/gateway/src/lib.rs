@@ -65,11 +65,12 @@ pub struct GatewayConfig {
     pub trusted_proxies: Vec<IpNet>,
     /// How `https` services' certificates are verified: Mozilla's roots, or a bundle.
     pub upstream_tls: UpstreamTls,
-    /// The names of the API's and console's cookies (its session and CSRF cookies). Browsers
-    /// do not keep cookies apart by port, so on a host that serves both the API and the
-    /// gateway they come with gateway requests too: they are removed from every request
-    /// forwarded upstream (an upstream must never hold a Tessera credential), and an
-    /// upstream's `Set-Cookie` of those names is dropped (nor plant one in the console).
+    /// The names of the API's and console's cookies (its session and CSRF cookies, and the
+    /// console sign-in form's token). Browsers do not keep cookies apart by port, so on a
+    /// host that serves both the API and the gateway they come with gateway requests too:
+    /// they are removed from every request forwarded upstream (an upstream must never hold a
+    /// Tessera credential), and an upstream's `Set-Cookie` of those names is dropped (nor
+    /// plant one in the console).
     pub api_cookies: Vec<String>,
 }
 
@@ -78,7 +79,7 @@ impl Default for GatewayConfig {
         Self {
             trusted_proxies: vec![],
             upstream_tls: UpstreamTls::default(),
-            api_cookies: vec!["tessera_session".into(), "tessera_csrf".into()],
+            api_cookies: vec!["tessera_session".into(), "tessera_csrf".into(), "tessera_csrf_login".into()],
         }
     }
 }

@@ -235,7 +235,7 @@ fn show(gw: &Gateway, client: &Client, req: &Request<Body>) -> Response<Body> {
     let next = safe_next(query_next(req.uri()).as_deref());
     let token = match cookie(req.headers(), CSRF_COOKIE).filter(|t| well_formed_token(t)) {
         Some(t) => t.to_owned(),
-        None => base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(gw.app.gateway_nonce()),
+        None => base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(gw.app.form_nonce()),
     };
     let mut res = html(StatusCode::OK, page(&next, None, &token));
     if let Some(c) = csrf_cookie(&token, client) {

@@ -41,6 +41,14 @@ pub struct ServerConfig {
     pub effective_config: Option<std::sync::Arc<str>>,
 }
 
+impl ServerConfig {
+    /// Name of the console sign-in form's token cookie (double submit, no session yet): the
+    /// CSRF cookie's name with `_login`, so a deployment that renames one renames both.
+    pub fn login_csrf_cookie_name(&self) -> String {
+        format!("{}_login", self.csrf_cookie_name)
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {

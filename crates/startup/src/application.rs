@@ -158,7 +158,11 @@ impl Application {
                 let config = GatewayConfig {
                     trusted_proxies: server_config.trusted_proxies.clone(),
                     upstream_tls,
-                    api_cookies: vec![server_config.cookie_name.clone(), server_config.csrf_cookie_name.clone()],
+                    api_cookies: vec![
+                        server_config.cookie_name.clone(),
+                        server_config.csrf_cookie_name.clone(),
+                        server_config.login_csrf_cookie_name(),
+                    ],
                 };
                 let gw = Gateway::with_config(Arc::clone(&app), config).await.map_err(StartupError::Gateway)?;
                 Some((gw, listener))

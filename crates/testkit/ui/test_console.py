@@ -128,6 +128,13 @@ def main():
         check("/ui/login" in page.url, "an anonymous visitor is sent to the sign-in page")
         shot(page, "01-login")
         axe(page, "login")
+        form_token = page.locator("input[name=login_token]").get_attribute("value")
+        jar = {c["name"]: c for c in context.cookies()}
+        login_cookie = jar.get("tessera_csrf_login")
+        check(
+            login_cookie is not None and login_cookie["value"] == form_token and login_cookie["sameSite"] == "Strict",
+            "the sign-in form carries the token of its SameSite=Strict cookie (login CSRF)",
+        )
         sign_in(page, "admin@tessera.local", "wrong password")
         check(page.locator("#login-error").is_visible(), "a wrong password is refused on the page")
         sign_in(page, "admin@tessera.local", ADMIN_PASSWORD, next_path="//evil.example/steal")

@@ -21,6 +21,7 @@ use tessera_domain::user;
 use super::{Page, Post, Ui, csrf_field, done, encode, failed, field_error, id, notice_banner, page, query_param};
 use crate::convert::*;
 use crate::error::ApiError;
+use crate::extract::ClientIp;
 
 pub fn pages() -> Vec<Page> {
     vec![
@@ -430,7 +431,15 @@ async fn delete_key(
     done(&format!("/ui/users/{uid}"), "deleted")
 }
 
-async fn assume(State(app): State<Arc<App>>, uri: Uri, Path(raw): Path<String>, Post { ui, form }: Post) -> Response {
+async fn assume(
+    State(app): State<Arc<App>>,
+    uri: Uri,
+    Path(raw): Path<String>,
+    // The browser's address, as `POST /v2/assumed-roles/assume` takes it: a trust's
+    // `ip_address` condition is checked against it, and the session records it.
+    ClientIp(client): ClientIp,
+    Post { ui, form }: Post,
+) -> Response {
     let uid: UserId = path_id!("user_id", raw);
     let input = (|| {
         Ok::<_, ApiError>(AssumeInput {
@@ -443,7 +452,7 @@ async fn assume(State(app): State<Arc<App>>, uri: Uri, Path(raw): Path<String>, 
                 d => Some(d.parse().map_err(|_| ApiError::invalid("duration", "duration: a number of seconds"))?),
             },
             ip_address: None,
-            source_ip: None,
+            source_ip: client,
             policy: None,
         })
     })();

@@ -9,9 +9,10 @@
 //! Security (see docs/console.md): a strict Content-Security-Policy on every answer, no inline
 //! script or style; every state change is a form POST that must pass the API's own
 //! cross-site check (`csrf::check_origin`) and carry the session's CSRF token
-//! (`csrf::token_for`) in a hidden field; the session cookie is `HttpOnly`, `SameSite=Strict`
-//! and `Secure` over TLS; the only secret ever put in a page is a new API key, once, on an
-//! answer marked `Cache-Control: no-store`.
+//! (`csrf::token_for`) in a hidden field; the sign-in form, which has no session yet, carries
+//! its own double-submit token when no browser header proves the origin (login CSRF); the
+//! session cookie is `HttpOnly`, `SameSite=Strict` and `Secure` over TLS; the only secret ever
+//! put in a page is a new API key, once, on an answer marked `Cache-Control: no-store`.
 
 pub mod assets;
 mod assignments;
@@ -196,12 +197,65 @@ fn query_param(parts_query: Option<&str>, name: &str) -> Option<String> {
     form_pairs(parts_query.unwrap_or("")).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
 }
 
-async fn login_form(uri: axum::http::Uri) -> Response {
-    let next = query_param(uri.query(), "next").unwrap_or_default();
-    login_page(StatusCode::OK, safe_next(&next), "", None)
+/// The name of the sign-in form's hidden field that echoes its token cookie.
+pub const LOGIN_CSRF_FIELD: &str = "login_token";
+
+/// The value of the cookie `name`, when the request carries one that is not empty.
+fn cookie_value<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find_map(|(k, v)| (k == name && !v.is_empty()).then_some(v))
 }
 
-fn login_page(status: StatusCode, next: &str, email: &str, error: Option<&str>) -> Response {
+/// A sign-in form token we issued: 32 random bytes, base64url.
+fn well_formed_login_token(t: &str) -> bool {
+    t.len() == 43 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// This browser's sign-in form token: the one its cookie holds (so two open tabs both work),
+/// else a fresh one.
+fn login_token(app: &App, parts: &Parts, config: &ServerConfig) -> String {
+    use base64::Engine;
+    match cookie_value(&parts.headers, &config.login_csrf_cookie_name()).filter(|t| well_formed_login_token(t)) {
+        Some(t) => t.to_owned(),
+        None => base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(app.form_nonce()),
+    }
+}
+
+/// Login CSRF. A sign-in has no session to bind a token to, so the form's token is a double
+/// submit (as Django and Rails protect their logins): a random value the sign-in page put in
+/// both a `SameSite=Strict` cookie scoped to `/ui/login` and a hidden field. A foreign page can
+/// neither read the cookie nor set it, so it cannot make the two agree. A browser that proves
+/// the post same-origin by `Origin` or `Sec-Fetch-Site` needs no token, and one that says
+/// cross-site is refused whatever it carries (both decided by `login`); one that says nothing
+/// must carry the token, which this checks.
+fn login_token_matches(parts: &Parts, config: &ServerConfig, form: &Form) -> bool {
+    let cookie = cookie_value(&parts.headers, &config.login_csrf_cookie_name()).filter(|t| well_formed_login_token(t));
+    let sent = form.get(LOGIN_CSRF_FIELD).as_bytes();
+    cookie.is_some_and(|c| bool::from(subtle::ConstantTimeEq::ct_eq(sent, c.as_bytes())))
+}
+
+async fn login_form(State(app): State<Arc<App>>, req: Request) -> Response {
+    let (parts, _) = req.into_parts();
+    let config = config_of(&parts);
+    let next = query_param(parts.uri.query(), "next").unwrap_or_default();
+    let token = login_token(&app, &parts, &config);
+    login_page(&config, StatusCode::OK, safe_next(&next), "", None, &token)
+}
+
+/// The sign-in page, its form carrying `token`, which the answer also sets as the cookie.
+fn login_page(
+    config: &ServerConfig,
+    status: StatusCode,
+    next: &str,
+    email: &str,
+    error: Option<&str>,
+    token: &str,
+) -> Response {
     let body = html! {
         main id="main" class="narrow" {
             h1 { "Sign in to Tessera" }
@@ -210,6 +264,7 @@ fn login_page(status: StatusCode, next: &str, email: &str, error: Option<&str>) 
             }
             form method="post" action="/ui/login" {
                 input type="hidden" name="next" value=(next);
+                input type="hidden" name=(LOGIN_CSRF_FIELD) value=(token);
                 div.field {
                     label for="email" { "Email" }
                     input id="email" name="email" type="email" autocomplete="username" required value=(email)
@@ -224,8 +279,23 @@ fn login_page(status: StatusCode, next: &str, email: &str, error: Option<&str>) 
         }
     };
     let mut res = (status, document("Sign in", None, body)).into_response();
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.append(header::SET_COOKIE, login_token_cookie(config, token, 2 * 3600));
     res
+}
+
+/// The sign-in form's token cookie: sent back only to the sign-in form's own path, never on
+/// a request another site starts (`SameSite=Strict`), unread by scripts.
+fn login_token_cookie(config: &ServerConfig, token: &str, max_age: i64) -> HeaderValue {
+    let mut c = format!(
+        "{}={token}; Path=/ui/login; SameSite=Strict; Max-Age={max_age}; HttpOnly",
+        config.login_csrf_cookie_name()
+    );
+    if config.cookie_secure {
+        c.push_str("; Secure");
+    }
+    HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 /// A `Set-Cookie` value for the console's session (or to clear it, with `max_age` 0).
@@ -244,13 +314,20 @@ async fn login(State(app): State<Arc<App>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let config = config_of(&parts);
     // Login CSRF: a foreign page must not sign the visitor in as someone else.
-    if let Err(e) = crate::csrf::check_origin(&parts, &config) {
-        return cross_site(e);
-    }
+    let proven_same_origin = match crate::csrf::check_origin(&parts, &config) {
+        Ok(proven) => proven,
+        Err(e) => return cross_site(e),
+    };
     let form = match read_form(body).await {
         Ok(f) => f,
         Err(r) => return r,
     };
+    if !proven_same_origin && !login_token_matches(&parts, &config, &form) {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "cross-site request refused: the sign-in form's token is missing or does not match; reload the sign-in page and try again",
+        );
+    }
     let next = safe_next(form.get("next")).to_owned();
     let email = form.trimmed("email").to_owned();
     // The same use case as `POST /v2/sessions`: the same lockout, limits and audit events.
@@ -270,12 +347,15 @@ async fn login(State(app): State<Arc<App>>, req: Request) -> Response {
             h.append(header::SET_COOKIE, session_cookie(&config, &config.cookie_name, &signed.token, max_age, true));
             let csrf = crate::csrf::token_for(&signed.token);
             h.append(header::SET_COOKIE, session_cookie(&config, &config.csrf_cookie_name, &csrf, max_age, false));
+            // Its job is done: the next sign-in page makes a fresh one.
+            h.append(header::SET_COOKIE, login_token_cookie(&config, "", 0));
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             res
         }
         Err(e) => {
             let e = ApiError::from(e);
-            login_page(e.status, &next, &email, Some(&e.message))
+            let token = login_token(&app, &parts, &config);
+            login_page(&config, e.status, &next, &email, Some(&e.message), &token)
         }
     }
 }

@@ -265,6 +265,50 @@ async fn assume_role_with_web_identity_answers_sts_xml(backend: Backend) {
     assert_eq!(count().await, before, "a refused assume leaves no session");
 }
 
+/// What a caller without a valid token learns about the issuer it names: nothing it did not
+/// send. Whichever organization its RoleArn names, an unsigned, forged or expired token gets
+/// the same refusal (so the answers cannot be compared to find the issuer's organization), and
+/// no answer names the issuer's organization unless the caller named it. Only a caller whose
+/// token the issuer signed hears that the ARN names another organization.
+async fn web_identity_refusals_reveal_no_organization(backend: Backend) {
+    let t = spawn_app(backend).await;
+    let s = setup(&t).await;
+    let (issuer, issuer_id, valid) = web_identity(&t, &s).await;
+    let org = t.app.authenticate(ADMIN_KEY, None).await.unwrap().org_id.to_string();
+    let role = s.role_arn.rsplit('/').next().unwrap();
+    let foreign_org = tessera_domain::ids::OrgId::from_random([7; 16]).to_string();
+    let forged = SigningKey::rsa("k1", 1).sign(&issuer.claims(SUB, AUD, T0.0, 600));
+    let expired = SigningKey::rsa("k1", 0).sign(&issuer.claims(SUB, AUD, T0.0 - 4_000, 600));
+    let ask = |arn_org: String, token: String| {
+        let arn = format!("arn:aws:iam::{arn_org}:role/{role}");
+        let issuer_id = issuer_id.clone();
+        let t = &t;
+        async move {
+            let form = [
+                ("Action", "AssumeRoleWithWebIdentity"),
+                ("RoleArn", arn.as_str()),
+                ("RoleSessionName", "probe"),
+                ("WebIdentityToken", token.as_str()),
+                ("ProviderId", issuer_id.as_str()),
+            ];
+            let (status, xml) = post_form(t, None, &form).await;
+            (status, element(&xml, "Code").to_owned(), element(&xml, "Message").to_owned())
+        }
+    };
+    for (what, token) in
+        [("an unsigned token", "not.a.token".to_owned()), ("a forged token", forged), ("an expired token", expired)]
+    {
+        let own = ask(org.clone(), token.clone()).await;
+        let other = ask(foreign_org.clone(), token).await;
+        assert_eq!(own, other, "{what}: the same refusal whichever organization the RoleArn names");
+        assert!(matches!(other.1.as_str(), "InvalidIdentityToken" | "ExpiredTokenException"), "{what}: {other:?}");
+        assert!(!other.2.contains(&org), "{what}: the answer names no organization the caller did not: {other:?}");
+    }
+    let (status, code, message) = ask(foreign_org.clone(), valid).await;
+    assert_eq!((status, code.as_str()), (StatusCode::BAD_REQUEST, "InvalidParameterValue"), "{message}");
+    assert!(message.contains("RoleArn") && !message.contains(&org), "{message}");
+}
+
 /// A Python that imports boto3: `TESSERA_PYTHON`, the venv `cargo xtask tools` makes in
 /// `.tools/boto3`, or the system's `python3`.
 fn python_with_boto3() -> Option<PathBuf> {
@@ -337,5 +381,6 @@ tessera_testkit::both_backends!(
     assume_role_answers_sts_xml_with_a_working_session_token,
     sts_errors_are_sts_xml,
     assume_role_with_web_identity_answers_sts_xml,
+    web_identity_refusals_reveal_no_organization,
     boto3_assume_role_returns_credentials_that_work_against_tessera,
 );

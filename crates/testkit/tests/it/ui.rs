@@ -175,6 +175,176 @@ async fn counts_by_kind_and_status_are_live(backend: Backend) {
     assert!(html.contains(r#"data-kind="login" data-status="Terminated">1<"#), "{html}");
 }
 
+/// The value of the cookie `name` an answer sets (`Set-Cookie: name=value; …`).
+fn set_cookie(res: &reqwest::Response, name: &str) -> Option<String> {
+    res.headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix(&format!("{name}="))?.split(';').next().map(str::to_owned))
+}
+
+/// The hidden field `name` of a page.
+fn hidden_field(html: &str, name: &str) -> String {
+    let at = html.find(&format!("name=\"{name}\" value=\"")).unwrap_or_else(|| panic!("no {name} in {html}"));
+    let rest = &html[at + name.len() + "name=\"\" value=\"".len()..];
+    rest.split('"').next().unwrap().to_owned()
+}
+
+/// A browser that opened the sign-in page: its token cookie and the form's hidden token.
+async fn sign_in_page(t: &TestApp) -> (String, String) {
+    let res = browser().get(format!("{}/ui/login", t.url)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let cookie = set_cookie(&res, "tessera_csrf_login").expect("the sign-in page sets its token cookie");
+    let raw = res.headers().get_all(SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_owned()).collect::<Vec<_>>();
+    let raw = raw.iter().find(|c| c.starts_with("tessera_csrf_login=")).unwrap();
+    assert!(raw.contains("SameSite=Strict") && raw.contains("Path=/ui/login"), "{raw}");
+    let field = hidden_field(&res.text().await.unwrap(), "login_token");
+    assert_eq!(cookie, field, "the form echoes its cookie");
+    (cookie, field)
+}
+
+/// Login CSRF on the console's form, from a browser that sends neither `Origin` nor
+/// `Sec-Fetch-Site` (older browsers, some privacy settings): a foreign page's auto-submitted
+/// form carries no token, or at best one of its own browser's, and signs nobody in; the
+/// console's own form, whose token the sign-in page put in a cookie and a hidden field, does.
+async fn the_sign_in_form_without_origin_headers_needs_its_token(backend: Backend) {
+    let t = spawn_app(backend).await;
+    let (u, _) = t.user_with_policy("mallory@example.com", Some(allow(&["*"]))).await;
+    t.admin
+        .update_user(&u.id, &wire::UserUpdate { password: Some(PASSWORD.into()), ..Default::default() })
+        .await
+        .unwrap();
+    let sessions = || async {
+        t.admin.raw(reqwest::Method::GET, "/v2/iam/sessions?$count=true", None).await.unwrap().1["Count"].clone()
+    };
+    let before = sessions().await;
+    let post = |cookie: Option<&str>, token: Option<&str>| {
+        let mut req = browser().post(format!("{}/ui/login", t.url));
+        if let Some(c) = cookie {
+            req = req.header("cookie", format!("tessera_csrf_login={c}"));
+        }
+        let mut form = vec![("email", "mallory@example.com"), ("password", PASSWORD), ("next", "/ui/users")];
+        if let Some(tk) = token {
+            form.push(("login_token", tk));
+        }
+        req.form(&form).send()
+    };
+    // What a foreign page's auto-submitted form sends: neither header, no token.
+    let res = post(None, None).await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "a form with neither header nor token signs nobody in");
+    assert!(set_cookie(&res, "tessera_session").is_none());
+    let (victim_cookie, _) = sign_in_page(&t).await;
+    let (_, attacker_token) = sign_in_page(&t).await;
+    assert_ne!(victim_cookie, attacker_token, "every browser gets its own token");
+    for (what, cookie, token) in [
+        ("no token", Some(victim_cookie.as_str()), None),
+        ("an empty token", Some(victim_cookie.as_str()), Some("")),
+        ("another browser's token", Some(victim_cookie.as_str()), Some(attacker_token.as_str())),
+        ("a token without its cookie", None, Some(attacker_token.as_str())),
+    ] {
+        let res = post(cookie, token).await.unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{what}");
+        assert!(set_cookie(&res, "tessera_session").is_none(), "{what}: no session cookie");
+        let html = res.text().await.unwrap();
+        assert!(html.contains("cross-site request refused"), "{what}: {html}");
+    }
+    assert_eq!(sessions().await, before, "no session was created");
+
+    let (cookie, token) = sign_in_page(&t).await;
+    let res = post(Some(&cookie), Some(&token)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "the console's own form signs in");
+    assert_eq!(res.headers()[LOCATION], "/ui/users");
+    assert!(set_cookie(&res, "tessera_session").is_some_and(|c| !c.is_empty()));
+    assert_eq!(set_cookie(&res, "tessera_csrf_login").as_deref(), Some(""), "the used token is cleared");
+    // A browser that says cross-site is refused even with a matching pair.
+    let (cookie, token) = sign_in_page(&t).await;
+    let res = browser()
+        .post(format!("{}/ui/login", t.url))
+        .header("cookie", format!("tessera_csrf_login={cookie}"))
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("email", "mallory@example.com"), ("password", PASSWORD), ("login_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+}
+
+/// A wrong password re-shows the form with the browser's same token, so the retry works.
+async fn a_failed_sign_in_keeps_the_forms_token(backend: Backend) {
+    let t = spawn_app(backend).await;
+    let (u, _) = t.user_with_policy("boss@example.com", Some(allow(&["*"]))).await;
+    t.admin
+        .update_user(&u.id, &wire::UserUpdate { password: Some(PASSWORD.into()), ..Default::default() })
+        .await
+        .unwrap();
+    let (cookie, token) = sign_in_page(&t).await;
+    let attempt = |password: &'static str, token: String| {
+        browser()
+            .post(format!("{}/ui/login", t.url))
+            .header("cookie", format!("tessera_csrf_login={cookie}"))
+            .form(&[("email", "boss@example.com"), ("password", password), ("login_token", token.as_str())])
+            .send()
+    };
+    let res = attempt("wrong password", token.clone()).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(set_cookie(&res, "tessera_csrf_login").as_deref(), Some(cookie.as_str()));
+    let again = hidden_field(&res.text().await.unwrap(), "login_token");
+    assert_eq!(again, token);
+    let res = attempt(PASSWORD, again).await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+}
+
+/// The console's "assume role" passes the browser's address, as `POST
+/// /v2/assumed-roles/assume` does: a trust limited to the test client's network admits it and
+/// the session records the address; one limited to another network refuses.
+async fn the_consoles_assume_checks_and_records_the_client_address(backend: Backend) {
+    let t = spawn_app(backend).await;
+    let cookie = console_user(&t, "boss@example.com", Some(allow(&["*"]))).await;
+    let (dev, _) = t.user_with_policy("dev@example.com", Some(allow(&["iam.role.AssumeRole"]))).await;
+    let trusted = |role: &str, cidr: &str| wire::TrustInput {
+        role_id: role.into(),
+        trusted_user_id: Some(dev.id.clone()),
+        conditions: Some(wire::Conditions { ip_address: vec![cidr.into()], ..Default::default() }),
+        ..Default::default()
+    };
+    let local = t.admin.create_role(&role_input("from-loopback", "assumable")).await.unwrap();
+    t.admin.create_trust(&trusted(&local.id, "127.0.0.0/8")).await.unwrap();
+    let remote = t.admin.create_role(&role_input("from-10", "assumable")).await.unwrap();
+    t.admin.create_trust(&trusted(&remote.id, "10.0.0.0/8")).await.unwrap();
+
+    let user_url = format!("{}/ui/users/{}", t.url, dev.id);
+    let page = browser().get(&user_url).header("cookie", &cookie).send().await.unwrap();
+    let csrf = csrf_of(&page.text().await.unwrap());
+    let assume = |role: &str| {
+        browser()
+            .post(format!("{user_url}/assume"))
+            .header("cookie", &cookie)
+            .header("origin", &t.url)
+            .form(&[("role_id", role), ("session_name", "console"), ("csrf_token", csrf.as_str())])
+            .send()
+    };
+    let res = assume(&local.id).await.unwrap();
+    let status = res.status();
+    let html = res.text().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("tessera_rs_"), "the new session's token is shown once");
+    let sessions = t.admin.list_user_assumed_roles(&dev.id, &Default::default()).await.unwrap();
+    let session = sessions.assumed_role_sessions.iter().find(|s| s.role_id == local.id).expect("a session");
+    assert_eq!(session.source_ip, "127.0.0.1");
+    assert_eq!(session.conditions_met, vec!["ip_address".to_owned()]);
+
+    let res = assume(&remote.id).await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("ip_address not met: 127.0.0.1"), "{html}");
+    let sessions = t.admin.list_user_assumed_roles(&dev.id, &Default::default()).await.unwrap();
+    assert!(
+        sessions.assumed_role_sessions.iter().all(|s| s.role_id != remote.id),
+        "no session from 10.0.0.0/8's trust"
+    );
+}
+
 /// The ids of the users (`what` "users") or groups a role is assigned to, as `/v2` lists them.
 async fn assigned(t: &TestApp, role: &str, what: &str) -> Vec<String> {
     let (status, body) = t.admin.raw(reqwest::Method::GET, &format!("/v2/roles/{role}/{what}"), None).await.unwrap();
@@ -319,4 +489,7 @@ tessera_testkit::both_backends!(
     a_role_is_assigned_and_unassigned_through_the_console,
     delete_through_the_console,
     a_cross_site_assign_changes_nothing,
+    the_sign_in_form_without_origin_headers_needs_its_token,
+    a_failed_sign_in_keeps_the_forms_token,
+    the_consoles_assume_checks_and_records_the_client_address,
 );

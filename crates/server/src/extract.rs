@@ -181,17 +181,18 @@ pub fn credential(parts: &Parts) -> Result<Option<Credential<'_>>, ApiError> {
         return Ok(Some(Credential { token, from_cookie: false }));
     }
     let name = context(parts).map_or("tessera_session", |c| c.config.cookie_name.as_str());
-    for value in parts.headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()) {
-        for pair in value.split(';') {
-            if let Some((k, v)) = pair.trim().split_once('=')
-                && k == name
-                && !v.is_empty()
-            {
-                return Ok(Some(Credential { token: v, from_cookie: true }));
-            }
-        }
-    }
-    Ok(None)
+    Ok(cookie(&parts.headers, name).map(|token| Credential { token, from_cookie: true }))
+}
+
+/// The value of the first cookie `name` that is not empty, across every `Cookie` header.
+pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find_map(|(k, v)| (k == name && !v.is_empty()).then_some(v))
 }
 
 impl FromRequestParts<Arc<App>> for Authed {

@@ -200,15 +200,9 @@ fn query_param(parts_query: Option<&str>, name: &str) -> Option<String> {
 /// The name of the sign-in form's hidden field that echoes its token cookie.
 pub const LOGIN_CSRF_FIELD: &str = "login_token";
 
-/// The value of the cookie `name`, when the request carries one that is not empty.
-fn cookie_value<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find_map(|(k, v)| (k == name && !v.is_empty()).then_some(v))
+/// The sign-in form token this browser's cookie holds, when it is one we could have issued.
+fn login_cookie<'a>(parts: &'a Parts, config: &ServerConfig) -> Option<&'a str> {
+    crate::extract::cookie(&parts.headers, &config.login_csrf_cookie_name()).filter(|t| well_formed_login_token(t))
 }
 
 /// A sign-in form token we issued: 32 random bytes, base64url.
@@ -220,7 +214,7 @@ fn well_formed_login_token(t: &str) -> bool {
 /// else a fresh one.
 fn login_token(app: &App, parts: &Parts, config: &ServerConfig) -> String {
     use base64::Engine;
-    match cookie_value(&parts.headers, &config.login_csrf_cookie_name()).filter(|t| well_formed_login_token(t)) {
+    match login_cookie(parts, config) {
         Some(t) => t.to_owned(),
         None => base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(app.form_nonce()),
     }
@@ -234,7 +228,7 @@ fn login_token(app: &App, parts: &Parts, config: &ServerConfig) -> String {
 /// cross-site is refused whatever it carries (both decided by `login`); one that says nothing
 /// must carry the token, which this checks.
 fn login_token_matches(parts: &Parts, config: &ServerConfig, form: &Form) -> bool {
-    let cookie = cookie_value(&parts.headers, &config.login_csrf_cookie_name()).filter(|t| well_formed_login_token(t));
+    let cookie = login_cookie(parts, config);
     let sent = form.get(LOGIN_CSRF_FIELD).as_bytes();
     cookie.is_some_and(|c| bool::from(subtle::ConstantTimeEq::ct_eq(sent, c.as_bytes())))
 }
